@@ -1,0 +1,156 @@
+#include "cli/app.h"
+
+#include <CLI/CLI.hpp>
+#include <fmt/core.h>
+#include <spdlog/spdlog.h>
+
+#include <filesystem>
+#include <map>
+
+#include "cli/commands.h"
+#include "common/logging.h"
+#include "common/strings.h"
+
+namespace walden::cli {
+namespace {
+
+// Configuration flags shared by every subcommand that reads the configuration: --config,
+// one flag per key (--source-url, ...), and a few short aliases.
+struct ConfigFlags {
+  std::string file;
+  std::map<std::string, std::string> values;
+
+  void AddTo(CLI::App* app) {
+    app->add_option("-c,--config", file,
+                    "walden.toml to read (default: $WALDEN_CONFIG, else ./walden.toml if present)");
+    for (const ConfigKey& key : ConfigKeys()) {
+      std::string names = key.FlagName();
+      if (key.path == "source.url") names += ",--source";
+      app->add_option_function<std::string>(
+             names, [this, path = std::string(key.path)](const std::string& value) {
+               values[path] = value;
+             },
+             std::string(key.help))
+          ->type_name(key.type == ValueType::kBool ? "true|false" : "VALUE")
+          ->group("Configuration (also walden.toml and " + key.EnvName().substr(0, 7) +
+                  "* variables)");
+    }
+  }
+
+  Result<Config> Load() const {
+    ConfigSources sources{.environment = WaldenEnvironment(), .flags = values};
+    if (!file.empty()) {
+      sources.file = file;
+    } else if (const char* env = std::getenv("WALDEN_CONFIG"); env && *env) {
+      sources.file = env;
+    } else if (std::filesystem::exists("walden.toml")) {
+      sources.file = "walden.toml";
+    }
+    sources.environment.erase("WALDEN_CONFIG");
+    return LoadConfig(sources);
+  }
+};
+
+std::string CommandPath(const CLI::App* app) {
+  std::string path;
+  for (const CLI::App* a = app; a; a = a->get_parent()) {
+    path = a->get_name() + (path.empty() ? "" : " " + path);
+  }
+  return path;
+}
+
+const CLI::App* DeepestParsed(const CLI::App* app) {
+  for (const CLI::App* sub : app->get_subcommands()) return DeepestParsed(sub);
+  return app;
+}
+
+// One line of error, one line of usage, one pointer to --help; exit code 2.
+int UsageError(const CLI::App& root, const CLI::ParseError& e) {
+  const CLI::App* app = DeepestParsed(&root);
+  const std::string path = CommandPath(app);
+  fmt::print(stderr, "{}: error: {}\nUsage: {} {}\nRun '{} --help' for all options.\n", path,
+             OneLine(e.what()), path,
+             app->get_subcommands({}).empty() ? "[OPTIONS]" : "[OPTIONS] SUBCOMMAND", path);
+  return 2;
+}
+
+// Loads configuration and starts logging; returns nullopt after reporting an error.
+std::optional<Config> Prepare(const ConfigFlags& flags, int& exit_code) {
+  auto config = flags.Load();
+  if (!config) {
+    exit_code = ReportError(config.error());
+    return std::nullopt;
+  }
+  if (auto logging = InitLogging(config->log_level, config->log_format); !logging) {
+    exit_code = ReportError(logging.error());
+    return std::nullopt;
+  }
+  return std::move(*config);
+}
+
+}  // namespace
+
+int Main(int argc, char** argv) {
+  CLI::App app{"walden: PostgreSQL changes into a Parquet archive and a DuckDB mirror, "
+               "exactly once.",
+               "walden"};
+  app.require_subcommand(1);
+  app.set_help_all_flag("--help-all", "Help for every subcommand");
+
+  bool json = false;
+  bool keep_running = false;
+  ConfigFlags flags;
+  CLI::App* version = app.add_subcommand("version", "Print walden, DuckDB and libpq versions");
+  CLI::App* doctor = app.add_subcommand(
+      "doctor", "Check that the source database is ready for walden; print the fix for "
+                "each problem. Exit 0 ready, 1 not ready, 2 usage error");
+  doctor->add_flag("--json", json, "Print the report as JSON");
+  CLI::App* config_cmd = app.add_subcommand("config", "Validate or generate configuration");
+  config_cmd->require_subcommand(1);
+  CLI::App* config_check =
+      config_cmd->add_subcommand("check", "Validate the configuration and print it (secrets "
+                                          "masked)");
+  CLI::App* config_example =
+      config_cmd->add_subcommand("example", "Print an example walden.toml with every key");
+  CLI::App* demo = app.add_subcommand(
+      "demo", "Start a throwaway PostgreSQL with an e-commerce schema and show walden on it");
+  demo->add_flag("--keep-running", keep_running, "Keep the server until Ctrl-C");
+  std::vector<std::pair<CLI::App*, std::string>> later = {
+      {app.add_subcommand("run", "Stream changes into the archive and the mirror"), "run"},
+      {app.add_subcommand("snapshot", "Re-read tables while streaming"), "snapshot"},
+      {app.add_subcommand("status", "Show slot, sinks, tables and canary"), "status"},
+      {app.add_subcommand("query", "Run SQL over the mirror and the history"), "query"},
+      {app.add_subcommand("tail", "Print decoded committed changes as JSON lines"), "tail"},
+  };
+  for (CLI::App* sub : {doctor, config_check, demo}) flags.AddTo(sub);
+  for (auto& [sub, name] : later) {
+    flags.AddTo(sub);
+    sub->allow_extras();
+  }
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    return UsageError(app, e);
+  }
+
+  if (version->parsed()) return VersionCommand();
+  if (config_example->parsed()) return ConfigExampleCommand();
+  int exit_code = 0;
+  const std::optional<Config> config = Prepare(flags, exit_code);
+  if (!config) return exit_code;
+  for (const std::string& warning : config->warnings) spdlog::warn("{}", warning);
+  if (doctor->parsed()) return DoctorCommand(*config, json);
+  if (config_check->parsed()) return ConfigCheckCommand(*config, flags.file);
+  if (demo->parsed()) return DemoCommand(*config, keep_running);
+  for (auto& [sub, name] : later) {
+    if (sub->parsed()) return NotYetCommand(name);
+  }
+  return 2;
+}
+
+}  // namespace walden::cli

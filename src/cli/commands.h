@@ -1,0 +1,23 @@
+// The subcommands behind the `walden` binary. Each returns the process exit code: 0 done,
+// 1 failed (or not ready), 2 usage or configuration error. Output for people goes to
+// stdout, diagnostics to stderr; nothing prints a secret.
+// Thread-safety: called once from main.
+#pragma once
+
+#include <string>
+
+#include "common/config.h"
+
+namespace walden::cli {
+
+int VersionCommand();
+int ConfigCheckCommand(const Config& config, const std::string& file);
+int ConfigExampleCommand();
+int DoctorCommand(const Config& config, bool json);
+int DemoCommand(const Config& config, bool keep_running);
+int NotYetCommand(const std::string& name);
+
+// Prints "walden: <message>" to stderr and returns the exit code for the error.
+int ReportError(const Error& error);
+
+}  // namespace walden::cli

@@ -1,0 +1,76 @@
+// RAII wrappers around DuckDB's C API (duckdb.h), shared by the archive (Parquet writing),
+// the mirror and queries. Errors come back as `Error` with DuckDB's own message.
+//
+// Thread-safety: a Database may be shared by threads, each with its own Connection; a
+// Connection and its results belong to one thread at a time (DuckDB's rules).
+#pragma once
+
+#include <duckdb.h>
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "common/error.h"
+
+namespace walden::duck {
+
+// "v1.4.4"
+std::string LibraryVersion();
+
+class QueryResult {
+ public:
+  QueryResult() = default;
+  QueryResult(QueryResult&&) noexcept;
+  QueryResult& operator=(QueryResult&&) noexcept;
+  ~QueryResult();
+
+  size_t rows() { return duckdb_row_count(&result_); }
+  size_t columns() { return duckdb_column_count(&result_); }
+  std::string ColumnName(size_t column) { return duckdb_column_name(&result_, column); }
+  bool IsNull(size_t row, size_t column) { return duckdb_value_is_null(&result_, column, row); }
+  // DuckDB's text form of a value; nullopt for NULL.
+  std::optional<std::string> Text(size_t row, size_t column);
+  duckdb_result* get() { return &result_; }
+
+ private:
+  friend class Connection;
+  duckdb_result result_{};
+  bool valid_ = false;
+};
+
+class Database;
+
+class Connection {
+ public:
+  static Result<Connection> Open(Database& database);
+  Connection(Connection&&) noexcept;
+  Connection& operator=(Connection&&) noexcept;
+  ~Connection();
+
+  Result<QueryResult> Query(std::string_view sql);
+  Status Execute(std::string_view sql);
+  duckdb_connection get() { return conn_; }
+
+ private:
+  Connection() = default;
+  duckdb_connection conn_ = nullptr;
+};
+
+class Database {
+ public:
+  // path: a file, or ":memory:".
+  static Result<Database> Open(const std::string& path, bool read_only = false);
+  Database(Database&&) noexcept;
+  Database& operator=(Database&&) noexcept;
+  ~Database();
+
+  duckdb_database get() { return db_; }
+
+ private:
+  Database() = default;
+  duckdb_database db_ = nullptr;
+};
+
+}  // namespace walden::duck

@@ -1,0 +1,74 @@
+// RAII wrappers around libpq: a connection (normal or `replication=database`) and a query
+// result, with errors turned into one-line `Error`s that say what failed and how to fix it.
+//
+// Connection strings may carry a password; it never appears in an error (targets are shown
+// redacted). Thread-safety: a Connection is used by one thread at a time; distinct
+// Connections are independent.
+#pragma once
+
+#include <libpq-fe.h>
+
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+
+#include "common/error.h"
+
+namespace walden::pg {
+
+struct ConnectOptions {
+  bool replication = false;  // replication=database: walsender commands and SQL
+  int connect_timeout_seconds = 10;
+};
+
+class PgResult {
+ public:
+  explicit PgResult(PGresult* result) : result_(result, &PQclear) {}
+  int rows() const { return PQntuples(result_.get()); }
+  int columns() const { return PQnfields(result_.get()); }
+  bool IsNull(int row, int column) const { return PQgetisnull(result_.get(), row, column); }
+  // The value as text; empty for NULL (check IsNull when it matters).
+  std::string_view Value(int row, int column) const;
+  std::optional<std::string_view> Get(int row, int column) const;
+  std::string ColumnName(int column) const { return PQfname(result_.get(), column); }
+  PGresult* get() const { return result_.get(); }
+
+ private:
+  std::unique_ptr<PGresult, decltype(&PQclear)> result_;
+};
+
+class Connection {
+ public:
+  static Result<Connection> Open(std::string_view conninfo, const ConnectOptions& options = {});
+
+  Result<PgResult> Exec(std::string_view sql);
+  // Text parameters $1..$n; nullopt is SQL NULL.
+  Result<PgResult> ExecParams(std::string_view sql,
+                              std::span<const std::optional<std::string>> params);
+  // A single value from a query expected to return one row.
+  Result<std::string> QueryValue(std::string_view sql);
+
+  int server_version() const { return PQserverVersion(conn_.get()); }
+  std::string user() const { return PQuser(conn_.get()); }
+  std::string database() const { return PQdb(conn_.get()); }
+  // The server's address as libpq resolved it, for messages.
+  std::string target() const { return target_; }
+  PGconn* get() const { return conn_.get(); }
+
+ private:
+  Connection(PGconn* conn, std::string target) : conn_(conn, &PQfinish), target_(std::move(target)) {}
+  Result<PgResult> Check(PGresult* result, std::string_view sql);
+
+  std::unique_ptr<PGconn, decltype(&PQfinish)> conn_;
+  std::string target_;
+};
+
+// Checks that a libpq URL or keyword string parses; the error never echoes a password.
+Status ValidateConninfo(std::string_view conninfo);
+
+// "PostgreSQL 15.4" from server_version_num-style 150004.
+std::string FormatServerVersion(int version_num);
+
+}  // namespace walden::pg
