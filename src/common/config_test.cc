@@ -10,8 +10,16 @@ namespace {
 
 class ConfigTest : public ::testing::Test {
  protected:
+  // CTest runs test cases in parallel processes: each gets its own directory.
+  std::string Dir() const {
+    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
+    const std::string dir = ::testing::TempDir() + "/" + info->name() + "/";
+    std::filesystem::create_directories(dir);
+    return dir;
+  }
+
   std::string WriteFile(const std::string& text) {
-    const std::string path = ::testing::TempDir() + "/walden-config-test.toml";
+    const std::string path = Dir() + "walden-config-test.toml";
     std::ofstream(path) << text;
     return path;
   }
@@ -29,7 +37,7 @@ class ConfigTest : public ::testing::Test {
     EXPECT_EQ(config.error().kind, ErrorKind::kConfig);
     // Messages name the temp file; tests compare from the file name on.
     std::string message = config.error().message;
-    const std::string dir = ::testing::TempDir() + "/";
+    const std::string dir = Dir();
     for (size_t at; (at = message.find(dir)) != std::string::npos;) message.erase(at, dir.size());
     return message;
   }

@@ -72,6 +72,16 @@ std::string RedactConninfo(std::string_view conninfo) {
   return out;
 }
 
+std::string ScrubConninfo(std::string message, std::string_view conninfo) {
+  if (conninfo.empty()) return message;
+  const std::string redacted = RedactConninfo(conninfo);
+  for (size_t at = message.find(conninfo); at != std::string::npos;
+       at = message.find(conninfo, at + redacted.size())) {
+    message.replace(at, conninfo.size(), redacted);
+  }
+  return message;
+}
+
 bool ConninfoHasPassword(std::string_view conninfo) {
   return RedactConninfo(conninfo) != conninfo;
 }

@@ -11,6 +11,10 @@ namespace walden {
 // keyword string (`password=secret`, `password='se cret'`) with "***". Other text is kept.
 std::string RedactConninfo(std::string_view conninfo);
 
+// Replaces every copy of `conninfo` inside `message` (libpq quotes a bad URL whole) by its
+// redacted form.
+std::string ScrubConninfo(std::string message, std::string_view conninfo);
+
 // True when the connection string carries a password itself.
 bool ConninfoHasPassword(std::string_view conninfo);
 

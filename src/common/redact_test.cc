@@ -23,5 +23,11 @@ TEST(Redact, MasksKeywordPasswords) {
   EXPECT_TRUE(ConninfoHasPassword("host=db password=x"));
 }
 
+TEST(Redact, ScrubsCopiesInsideMessages) {
+  const std::string url = "postgresql://u:pw@[::1/db";
+  EXPECT_EQ(ScrubConninfo("invalid URI: \"" + url + "\" here", url),
+            "invalid URI: \"postgresql://u:***@[::1/db\" here");
+}
+
 }  // namespace
 }  // namespace walden

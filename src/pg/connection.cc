@@ -3,6 +3,8 @@
 #include <array>
 #include <vector>
 
+#include <spdlog/spdlog.h>
+
 #include "common/redact.h"
 #include "common/strings.h"
 
@@ -47,6 +49,9 @@ ErrorKind ClassifySqlState(std::string_view state) {
   return ErrorKind::kInternal;
 }
 
+// Server notices (e.g. "table does not exist, skipping") are for the log, not the terminal.
+void LogNotice(void*, const char* message) { spdlog::debug("postgres: {}", OneLine(message)); }
+
 }  // namespace
 
 std::string_view PgResult::Value(int row, int column) const {
@@ -66,7 +71,7 @@ Status ValidateConninfo(std::string_view conninfo) {
     PQconninfoFree(options);
     return {};
   }
-  std::string message = error ? OneLine(error) : "out of memory";
+  std::string message = ScrubConninfo(error ? OneLine(error) : "out of memory", conninfo);
   PQfreemem(error);
   return Fail(ErrorKind::kConfig, "invalid source URL " + RedactConninfo(conninfo) + ": " +
                                       message +
@@ -92,13 +97,14 @@ Result<Connection> Connection::Open(std::string_view conninfo, const ConnectOpti
   if (!raw) return Fail(ErrorKind::kInternal, "libpq could not allocate a connection");
   const std::string target = RedactConninfo(conninfo);
   if (PQstatus(raw) != CONNECTION_OK) {
-    const std::string message = OneLine(PQerrorMessage(raw));
+    const std::string message = ScrubConninfo(OneLine(PQerrorMessage(raw)), conninfo);
     PQfinish(raw);
     const Classified classified = ClassifyConnectError(message);
     std::string text = "cannot connect to " + target + ": " + message;
     if (!classified.hint.empty()) text += " (" + std::string(classified.hint) + ")";
     return Fail(classified.kind, text);
   }
+  PQsetNoticeProcessor(raw, &LogNotice, nullptr);
   return Connection(raw, target);
 }
 
