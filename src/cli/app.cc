@@ -120,9 +120,15 @@ int Main(int argc, char** argv) {
       {app.add_subcommand("snapshot", "Re-read tables while streaming"), "snapshot"},
       {app.add_subcommand("status", "Show slot, sinks, tables and canary"), "status"},
       {app.add_subcommand("query", "Run SQL over the mirror and the history"), "query"},
-      {app.add_subcommand("tail", "Print decoded committed changes as JSON lines"), "tail"},
   };
-  for (CLI::App* sub : {doctor, config_check, demo}) flags.AddTo(sub);
+  TailOptions tail_options;
+  CLI::App* tail = app.add_subcommand(
+      "tail", "Print committed changes as JSON lines, from now on (a temporary slot)");
+  tail->add_option("--table", tail_options.tables, "Only these tables (repeatable)");
+  tail->add_option("--limit", tail_options.limit, "Exit after this many transactions");
+  tail->add_flag("--persistent", tail_options.persistent,
+                 "Read from source.slot and advance it (default: a temporary slot)");
+  for (CLI::App* sub : {doctor, config_check, demo, tail}) flags.AddTo(sub);
   for (auto& [sub, name] : later) {
     flags.AddTo(sub);
     sub->allow_extras();
@@ -147,6 +153,7 @@ int Main(int argc, char** argv) {
   if (doctor->parsed()) return DoctorCommand(*config, json);
   if (config_check->parsed()) return ConfigCheckCommand(*config, flags.file);
   if (demo->parsed()) return DemoCommand(*config, keep_running);
+  if (tail->parsed()) return TailCommand(*config, tail_options);
   for (auto& [sub, name] : later) {
     if (sub->parsed()) return NotYetCommand(name);
   }

@@ -4,7 +4,9 @@
 // Thread-safety: called once from main.
 #pragma once
 
+#include <cstdint>
 #include <string>
+#include <vector>
 
 #include "common/config.h"
 
@@ -16,6 +18,13 @@ int ConfigExampleCommand();
 int DoctorCommand(const Config& config, bool json);
 int DemoCommand(const Config& config, bool keep_running);
 int NotYetCommand(const std::string& name);
+
+struct TailOptions {
+  std::vector<std::string> tables;  // output filter; empty: every captured table
+  int64_t limit = 0;                // exit after this many transactions; 0: until Ctrl-C
+  bool persistent = false;          // use source.slot (and advance it) instead of a temporary slot
+};
+int TailCommand(const Config& config, const TailOptions& options);
 
 // Prints "walden: <message>" to stderr and returns the exit code for the error.
 int ReportError(const Error& error);

@@ -1,0 +1,174 @@
+#include <fmt/chrono.h>
+#include <fmt/core.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+
+#include "cli/commands.h"
+#include "common/lsn.h"
+#include "pg/capture.h"
+#include "pg/catalog.h"
+
+namespace walden::cli {
+namespace {
+
+std::atomic<bool> g_stop{false};
+
+void OnSignal(int) { g_stop = true; }
+
+void InstallStopHandlers() {
+  struct sigaction action {};
+  action.sa_handler = &OnSignal;  // no SA_RESTART: poll() returns early
+  sigaction(SIGINT, &action, nullptr);
+  sigaction(SIGTERM, &action, nullptr);
+}
+
+std::string Timestamp(int64_t pg_micros) {
+  const int64_t unix_micros = PgTimeToUnixMicros(pg_micros);
+  const std::time_t seconds = unix_micros / 1000000;
+  return fmt::format("{:%Y-%m-%dT%H:%M:%S}.{:06d}Z", fmt::gmtime(seconds),
+                     (unix_micros % 1000000 + 1000000) % 1000000);
+}
+
+// Column values in PostgreSQL's text form; NULL as null; unchanged TOAST values omitted
+// and listed under "unchanged".
+nlohmann::json Row(const pg::RelationInfo& rel, const pg::pgoutput::Tuple& tuple,
+                   nlohmann::json* unchanged) {
+  nlohmann::json row = nlohmann::json::object();
+  for (size_t i = 0; i < tuple.size() && i < rel.columns.size(); ++i) {
+    const std::string& name = rel.columns[i].name;
+    switch (tuple.values[i].kind) {
+      case pg::pgoutput::ValueKind::kNull: row[name] = nullptr; break;
+      case pg::pgoutput::ValueKind::kUnchangedToast:
+        if (unchanged) unchanged->push_back(name);
+        break;
+      default: row[name] = std::string(tuple.Data(i));
+    }
+  }
+  return row;
+}
+
+nlohmann::json ChangeJson(const pg::Change& change) {
+  static constexpr const char* kOps[] = {"c", "u", "d", "t", "m", "s"};
+  nlohmann::json out = {{"op", kOps[static_cast<int>(change.kind)]}};
+  if (change.relation) out["table"] = change.relation->name.Display();
+  switch (change.kind) {
+    case pg::Change::Kind::kInsert:
+    case pg::Change::Kind::kUpdate: {
+      nlohmann::json unchanged = nlohmann::json::array();
+      out["new"] = Row(*change.relation, change.new_tuple, &unchanged);
+      if (!unchanged.empty()) out["unchanged"] = unchanged;
+      if (change.old_kind) out["old"] = Row(*change.relation, change.old_tuple, nullptr);
+      break;
+    }
+    case pg::Change::Kind::kDelete:
+      out["old"] = Row(*change.relation, change.old_tuple, nullptr);
+      break;
+    case pg::Change::Kind::kTruncate: {
+      nlohmann::json tables = nlohmann::json::array();
+      for (const auto& rel : change.truncated) tables.push_back(rel->name.Display());
+      out["tables"] = tables;
+      out["cascade"] = (change.truncate_options & 1) != 0;
+      out["restart_identity"] = (change.truncate_options & 2) != 0;
+      break;
+    }
+    case pg::Change::Kind::kMessage:
+      out["prefix"] = change.prefix;
+      out["content"] = change.content;
+      break;
+    case pg::Change::Kind::kSchemaChange:
+      out["version"] = change.relation->version;
+      out["added"] = change.schema_change.added;
+      out["dropped"] = change.schema_change.dropped;
+      out["retyped"] = change.schema_change.retyped;
+      out["key_changed"] = change.schema_change.key_changed;
+      break;
+  }
+  return out;
+}
+
+bool Selected(const pg::Change& change, const std::vector<TableSelector>& tables) {
+  if (tables.empty()) return true;
+  auto matches = [&](const QualifiedName& name) {
+    return std::any_of(tables.begin(), tables.end(),
+                       [&](const TableSelector& s) { return s.Matches(name); });
+  };
+  if (change.relation) return matches(change.relation->name);
+  for (const auto& rel : change.truncated) {
+    if (matches(rel->name)) return true;
+  }
+  return change.kind == pg::Change::Kind::kMessage;
+}
+
+}  // namespace
+
+int TailCommand(const Config& config, const TailOptions& options) {
+  if (config.source.url.empty()) {
+    return ReportError({ErrorKind::kUsage,
+                        "tail: no source database; pass --source URL, set WALDEN_SOURCE_URL or "
+                        "source.url in walden.toml"});
+  }
+  std::vector<TableSelector> filter;
+  for (const std::string& text : options.tables) {
+    auto selector = ParseTableSelector(text);
+    if (!selector) return ReportError({ErrorKind::kUsage, "tail: --table " + selector.error().message});
+    filter.push_back(*selector);
+  }
+  auto conn = pg::Connection::Open(config.source.url);
+  if (!conn) return ReportError(conn.error());
+  auto tables = pg::ResolveTables(*conn, config.source.tables);
+  if (!tables) return ReportError(tables.error());
+  const bool temporary = !options.persistent;
+  auto capture = pg::Capture::Start(
+      {.conninfo = config.source.url,
+       .slot = temporary ? fmt::format("walden_tail_{}", getpid()) : config.source.slot,
+       .temporary_slot = temporary,
+       .publication = config.source.publication,
+       .tables = *tables,
+       .binary = false,
+       .memory_limit = static_cast<size_t>(config.source.memory_limit),
+       .spill_dir = config.data_dir + "/spill",
+       .status_interval = std::chrono::duration_cast<std::chrono::milliseconds>(
+           config.source.status_interval)});
+  if (!capture) return ReportError(capture.error());
+  InstallStopHandlers();
+  spdlog::info("tail: streaming from slot {} at {} (protocol {})",
+               temporary ? "(temporary)" : config.source.slot,
+               (*capture)->slot().confirmed_flush.ToString(), (*capture)->protocol_version());
+  int64_t transactions = 0;
+  auto print = [&](pg::CommittedTransaction&& txn) -> Status {
+    const pg::TransactionInfo& info = txn.info();
+    int64_t seq = 0;
+    auto printed = txn.ForEach([&](const pg::Change& change) -> Status {
+      const int64_t position = seq++;
+      if (!Selected(change, filter)) return {};
+      nlohmann::json line = ChangeJson(change);
+      line["xid"] = info.xid;
+      line["commit_lsn"] = info.commit_lsn.ToString();
+      line["commit_time"] = Timestamp(info.commit_time);
+      line["seq"] = position;
+      fmt::print("{}\n", line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+      return {};
+    });
+    if (!printed) return printed;
+    std::fflush(stdout);
+    (*capture)->Confirm(info.end_lsn);
+    ++transactions;
+    return {};
+  };
+  while (!g_stop && (options.limit == 0 || transactions < options.limit)) {
+    if (auto ok = (*capture)->Poll(std::chrono::milliseconds(200), print); !ok) {
+      if (g_stop) break;
+      return ReportError(ok.error());
+    }
+  }
+  (void)(*capture)->Flush();
+  spdlog::info("tail: {} transactions, {} changes, {} bytes spilled to disk", transactions,
+               (*capture)->stats().changes, (*capture)->spilled_bytes());
+  return 0;
+}
+
+}  // namespace walden::cli

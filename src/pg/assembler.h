@@ -1,0 +1,108 @@
+// Turns the decoded pgoutput stream into whole committed transactions, in commit order,
+// each with its commit LSN, end LSN, commit time, xid and ordered changes (design §2).
+//
+// Streamed (in-progress) transactions are buffered until Stream Commit and dropped on
+// Stream Abort, including aborted subtransactions. Buffers beyond `memory_limit` spill to
+// files under `spill_dir`, so a transaction of any size needs bounded memory; a committed
+// transaction is replayed from its spill file and memory in order, never materialized.
+// Thread-safety: not thread-safe; owned by the capture thread. A CommittedTransaction may
+// be handed to another thread once returned.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "common/error.h"
+#include "common/lsn.h"
+#include "pg/pgoutput.h"
+#include "pg/relation_cache.h"
+
+namespace walden::pg {
+
+struct Change {
+  enum class Kind : uint8_t { kInsert, kUpdate, kDelete, kTruncate, kMessage, kSchemaChange };
+  Kind kind = Kind::kInsert;
+  uint32_t xid = 0;  // the subtransaction's xid inside streamed transactions
+  std::shared_ptr<const RelationInfo> relation;  // insert, update, delete, schema change
+  char old_kind = 0;                              // 'K' old key, 'O' old row, 0 none
+  pgoutput::Tuple old_tuple;
+  pgoutput::Tuple new_tuple;
+  std::vector<std::shared_ptr<const RelationInfo>> truncated;
+  uint8_t truncate_options = 0;
+  std::string prefix;   // logical message
+  std::string content;  // logical message
+  SchemaChange schema_change;
+};
+
+struct TransactionInfo {
+  uint32_t xid = 0;
+  Lsn commit_lsn;
+  Lsn end_lsn;
+  int64_t commit_time = 0;  // µs since 2000-01-01
+  bool streamed = false;
+};
+
+class TransactionBuffer;
+
+class CommittedTransaction {
+ public:
+  CommittedTransaction(TransactionInfo info, std::unique_ptr<TransactionBuffer> buffer);
+  CommittedTransaction(CommittedTransaction&&) noexcept;
+  CommittedTransaction& operator=(CommittedTransaction&&) noexcept;
+  ~CommittedTransaction();
+
+  const TransactionInfo& info() const { return info_; }
+  size_t change_count() const;
+  // Calls `visit` for each change in order; stops at the first error.
+  Status ForEach(const std::function<Status(const Change&)>& visit) const;
+
+ private:
+  TransactionInfo info_;
+  std::unique_ptr<TransactionBuffer> buffer_;
+};
+
+struct AssemblerOptions {
+  size_t memory_limit = 64u << 20;
+  std::string spill_dir;  // created on first spill
+};
+
+class Assembler {
+ public:
+  explicit Assembler(AssemblerOptions options);
+  ~Assembler();
+
+  // Feeds one decoded message; returns the transaction it completed, if any.
+  Result<std::optional<CommittedTransaction>> Add(pgoutput::Decoded message);
+
+  bool in_stream() const { return in_stream_; }
+  // No transaction is open: everything received so far has been handed out.
+  bool idle() const { return !current_ && streams_.empty(); }
+  size_t buffered_bytes() const { return buffered_bytes_; }
+  size_t spilled_bytes() const { return spilled_bytes_; }
+  const RelationCache& relations() const { return relations_; }
+
+ private:
+  Result<TransactionBuffer*> Target(std::optional<uint32_t> xid);
+  Status Append(std::optional<uint32_t> xid, Change change);
+  Status SpillIfNeeded();
+  Result<std::optional<CommittedTransaction>> OnRelation(const pgoutput::Relation& message);
+
+  AssemblerOptions options_;
+  RelationCache relations_;
+  std::unique_ptr<TransactionBuffer> current_;
+  TransactionInfo current_info_;
+  std::map<uint32_t, std::unique_ptr<TransactionBuffer>> streams_;
+  bool in_stream_ = false;
+  uint32_t stream_xid_ = 0;
+  size_t buffered_bytes_ = 0;
+  size_t spilled_bytes_ = 0;
+  uint64_t spill_sequence_ = 0;
+};
+
+}  // namespace walden::pg

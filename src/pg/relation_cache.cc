@@ -1,0 +1,64 @@
+#include "pg/relation_cache.h"
+
+#include <algorithm>
+
+namespace walden::pg {
+
+SchemaChange Diff(const RelationInfo& before, const RelationInfo& after) {
+  SchemaChange change;
+  auto find = [](const RelationInfo& rel, const std::string& name) {
+    return std::find_if(rel.columns.begin(), rel.columns.end(),
+                        [&](const pgoutput::Column& c) { return c.name == name; });
+  };
+  for (const pgoutput::Column& column : after.columns) {
+    auto old = find(before, column.name);
+    if (old == before.columns.end()) {
+      change.added.push_back(column.name);
+    } else if (old->type_oid != column.type_oid || old->type_modifier != column.type_modifier) {
+      change.retyped.push_back(column.name);
+    }
+    if (old != before.columns.end() && old->is_key() != column.is_key()) change.key_changed = true;
+  }
+  for (const pgoutput::Column& column : before.columns) {
+    if (find(after, column.name) == after.columns.end()) change.dropped.push_back(column.name);
+  }
+  change.key_changed |= before.replica_identity != after.replica_identity;
+  change.renamed = before.name != after.name;
+  return change;
+}
+
+RelationCache::UpdateResult RelationCache::Update(const pgoutput::Relation& message) {
+  auto info = std::make_shared<RelationInfo>();
+  info->id = message.relation_id;
+  info->name = {message.schema.empty() ? "pg_catalog" : message.schema, message.name};
+  info->replica_identity = message.replica_identity;
+  info->columns = message.columns;
+  auto it = relations_.find(message.relation_id);
+  if (it == relations_.end()) {
+    relations_[message.relation_id] = info;
+    return {info, std::nullopt};
+  }
+  SchemaChange change = Diff(*it->second, *info);
+  // Column order matters to the tuple layout even when names and types match.
+  const bool same_layout = it->second->columns == info->columns;
+  if (change.empty() && same_layout) return {it->second, std::nullopt};
+  info->version = it->second->version + 1;
+  it->second = info;
+  return {info, std::move(change)};
+}
+
+void RelationCache::UpdateType(const pgoutput::Type& message) {
+  types_[message.type_oid] = message.schema + "." + message.name;
+}
+
+std::shared_ptr<const RelationInfo> RelationCache::Find(uint32_t relation_id) const {
+  auto it = relations_.find(relation_id);
+  return it == relations_.end() ? nullptr : it->second;
+}
+
+std::string RelationCache::TypeName(uint32_t type_oid) const {
+  auto it = types_.find(type_oid);
+  return it == types_.end() ? std::string() : it->second;
+}
+
+}  // namespace walden::pg

@@ -1,0 +1,62 @@
+// What walden knows about each published table, keyed by relation id, kept current by
+// pgoutput's Relation and Type messages.
+//
+// A Relation message is either a re-send (pgoutput repeats definitions, e.g. after a
+// reconnect) or a schema change; `Update` tells which and how the columns changed.
+// Every version is immutable and shared: a change carries the exact definition it was
+// encoded with, even after later DDL. Thread-safety: not thread-safe; the capture thread
+// owns it. The RelationInfo values it hands out are immutable and may be shared freely.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/identifiers.h"
+#include "pg/pgoutput.h"
+
+namespace walden::pg {
+
+struct RelationInfo {
+  uint32_t id = 0;
+  QualifiedName name;
+  char replica_identity = 'd';
+  std::vector<pgoutput::Column> columns;
+  int version = 1;  // bumped by every schema change walden sees
+};
+
+struct SchemaChange {
+  std::vector<std::string> added;
+  std::vector<std::string> dropped;
+  std::vector<std::string> retyped;  // same name, other type or modifier
+  bool key_changed = false;          // key columns or replica identity differ
+  bool renamed = false;              // schema or table name differs
+  bool empty() const {
+    return added.empty() && dropped.empty() && retyped.empty() && !key_changed && !renamed;
+  }
+};
+
+class RelationCache {
+ public:
+  struct UpdateResult {
+    std::shared_ptr<const RelationInfo> relation;
+    std::optional<SchemaChange> change;  // nullopt: first sight or identical re-send
+  };
+  UpdateResult Update(const pgoutput::Relation& message);
+  void UpdateType(const pgoutput::Type& message);
+
+  std::shared_ptr<const RelationInfo> Find(uint32_t relation_id) const;
+  // "schema.name" of a user-defined type seen in a Type message; empty if unknown.
+  std::string TypeName(uint32_t type_oid) const;
+
+ private:
+  std::map<uint32_t, std::shared_ptr<const RelationInfo>> relations_;
+  std::map<uint32_t, std::string> types_;
+};
+
+SchemaChange Diff(const RelationInfo& before, const RelationInfo& after);
+
+}  // namespace walden::pg
