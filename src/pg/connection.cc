@@ -91,6 +91,10 @@ Result<Connection> Connection::Open(std::string_view conninfo, const ConnectOpti
     keys.push_back("replication");
     values.push_back("database");
   }
+  if (!options.options.empty()) {
+    keys.push_back("options");
+    values.push_back(options.options.c_str());
+  }
   keys.push_back(nullptr);
   values.push_back(nullptr);
   PGconn* raw = PQconnectdbParams(keys.data(), values.data(), /*expand_dbname=*/1);

@@ -21,6 +21,7 @@ namespace walden::pg {
 struct ConnectOptions {
   bool replication = false;  // replication=database: walsender commands and SQL
   int connect_timeout_seconds = 10;
+  std::string options;  // libpq "options": server settings for this session ("-c x=y")
 };
 
 class PgResult {

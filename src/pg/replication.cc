@@ -6,6 +6,7 @@
 
 #include "common/byte_reader.h"
 #include "common/strings.h"
+#include "pg/types.h"
 
 namespace walden::pg {
 namespace {
@@ -46,7 +47,8 @@ Result<StreamEvent> ParseCopyData(std::string_view bytes) {
 }
 
 Result<ReplicationConnection> ReplicationConnection::Open(const std::string& conninfo) {
-  auto conn = Connection::Open(conninfo, {.replication = true});
+  // Fixed session settings make the text form of values predictable (types.h).
+  auto conn = Connection::Open(conninfo, {.replication = true, .options = kReplicationSessionOptions});
   if (!conn) return std::unexpected(conn.error());
   return ReplicationConnection(std::move(*conn));
 }

@@ -1,0 +1,99 @@
+#include "pg/types.h"
+
+#include <fmt/core.h>
+
+namespace walden::pg {
+namespace {
+
+struct Builtin {
+  uint32_t oid;
+  uint32_t array_oid;
+  TypeKind kind;
+};
+
+// OIDs are fixed in PostgreSQL's catalog (pg_type.dat) for every supported version.
+constexpr Builtin kBuiltins[] = {
+    {16, 1000, TypeKind::kBool},       {21, 1005, TypeKind::kInt16},
+    {23, 1007, TypeKind::kInt32},      {20, 1016, TypeKind::kInt64},
+    {700, 1021, TypeKind::kFloat32},   {701, 1022, TypeKind::kFloat64},
+    {1700, 1231, TypeKind::kDecimal},  {25, 1009, TypeKind::kText},
+    {1043, 1015, TypeKind::kText},     {1042, 1014, TypeKind::kText},
+    {19, 1003, TypeKind::kText},       {17, 1001, TypeKind::kBlob},
+    {1082, 1182, TypeKind::kDate},     {1083, 1183, TypeKind::kTime},
+    {1266, 1270, TypeKind::kTimeTz},   {1114, 1115, TypeKind::kTimestamp},
+    {1184, 1185, TypeKind::kTimestampTz}, {1186, 1187, TypeKind::kInterval},
+    {2950, 2951, TypeKind::kUuid},     {114, 199, TypeKind::kJson},
+    {3802, 3807, TypeKind::kJson},
+};
+
+ColumnType Scalar(TypeKind kind, int32_t typmod) {
+  if (kind != TypeKind::kDecimal) return ColumnType{.kind = kind};
+  // numeric's modifier is ((precision << 16) | (scale & 0x7ff)) + 4; PostgreSQL 15 allows
+  // negative scales and scales above the precision, which DuckDB's DECIMAL cannot express.
+  if (typmod < 4) return ColumnType{.kind = TypeKind::kText};
+  const int precision = ((typmod - 4) >> 16) & 0xffff;
+  int scale = (typmod - 4) & 0x7ff;
+  if (scale & 0x400) scale -= 0x800;
+  if (precision < 1 || precision > 38 || scale < 0 || scale > precision) {
+    return ColumnType{.kind = TypeKind::kText};
+  }
+  return ColumnType{.kind = TypeKind::kDecimal, .precision = precision, .scale = scale};
+}
+
+ColumnType ListOf(ColumnType element) {
+  return ColumnType{.kind = TypeKind::kList,
+                    .element = std::make_shared<const ColumnType>(std::move(element))};
+}
+
+}  // namespace
+
+ColumnType MapType(uint32_t oid, int32_t typmod, const TypeLookup& lookup) {
+  for (const Builtin& b : kBuiltins) {
+    if (b.oid == oid) return Scalar(b.kind, typmod);
+    if (b.array_oid == oid) return ListOf(Scalar(b.kind, typmod));
+  }
+  if (!lookup) return ColumnType{.kind = TypeKind::kText};
+  const std::optional<PgTypeInfo> info = lookup(oid);
+  if (!info) return ColumnType{.kind = TypeKind::kText};
+  if (info->typtype == 'd' && info->base_type != 0 && info->base_type != oid) {
+    return MapType(info->base_type, info->base_typmod, lookup);
+  }
+  if (info->element_type != 0 && info->element_type != oid) {
+    return ListOf(MapType(info->element_type, typmod, lookup));
+  }
+  return ColumnType{.kind = TypeKind::kText};  // enums, composites, ranges, ...: text form
+}
+
+std::string ColumnType::DuckDbName() const {
+  switch (kind) {
+    case TypeKind::kBool: return "BOOLEAN";
+    case TypeKind::kInt16: return "SMALLINT";
+    case TypeKind::kInt32: return "INTEGER";
+    case TypeKind::kInt64: return "BIGINT";
+    case TypeKind::kFloat32: return "FLOAT";
+    case TypeKind::kFloat64: return "DOUBLE";
+    case TypeKind::kDecimal: return fmt::format("DECIMAL({},{})", precision, scale);
+    case TypeKind::kText: return "VARCHAR";
+    case TypeKind::kBlob: return "BLOB";
+    case TypeKind::kDate: return "DATE";
+    case TypeKind::kTime: return "TIME";
+    case TypeKind::kTimeTz: return "TIMETZ";
+    case TypeKind::kTimestamp: return "TIMESTAMP";
+    case TypeKind::kTimestampTz: return "TIMESTAMPTZ";
+    case TypeKind::kInterval: return "INTERVAL";
+    case TypeKind::kUuid: return "UUID";
+    case TypeKind::kJson: return "JSON";
+    case TypeKind::kList: return element->DuckDbName() + "[]";
+  }
+  return "VARCHAR";
+}
+
+bool operator==(const ColumnType& a, const ColumnType& b) {
+  if (a.kind != b.kind || a.precision != b.precision || a.scale != b.scale) return false;
+  if (!a.element || !b.element) return a.element == b.element;
+  return *a.element == *b.element;
+}
+
+bool operator==(const List& a, const List& b) { return a.items == b.items; }
+
+}  // namespace walden::pg
