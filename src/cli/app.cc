@@ -128,6 +128,8 @@ int Main(int argc, char** argv) {
   tail->add_option("--limit", tail_options.limit, "Exit after this many transactions");
   tail->add_flag("--persistent", tail_options.persistent,
                  "Read from source.slot and advance it (default: a temporary slot)");
+  tail->add_flag("--takeover", tail_options.takeover,
+                 "If another process reads the slot, terminate it instead of waiting");
   for (CLI::App* sub : {doctor, config_check, demo, tail}) flags.AddTo(sub);
   for (auto& [sub, name] : later) {
     flags.AddTo(sub);

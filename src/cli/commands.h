@@ -23,6 +23,7 @@ struct TailOptions {
   std::vector<std::string> tables;  // output filter; empty: every captured table
   int64_t limit = 0;                // exit after this many transactions; 0: until Ctrl-C
   bool persistent = false;          // use source.slot (and advance it) instead of a temporary slot
+  bool takeover = false;            // terminate another reader of the slot instead of waiting
 };
 int TailCommand(const Config& config, const TailOptions& options);
 

@@ -1,6 +1,7 @@
 #include <fmt/chrono.h>
 #include <fmt/core.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -129,6 +130,7 @@ int TailCommand(const Config& config, const TailOptions& options) {
        .publication = config.source.publication,
        .tables = *tables,
        .binary = false,
+       .takeover = options.takeover,
        .memory_limit = static_cast<size_t>(config.source.memory_limit),
        .spill_dir = config.data_dir + "/spill",
        .status_interval = std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -159,15 +161,24 @@ int TailCommand(const Config& config, const TailOptions& options) {
     ++transactions;
     return {};
   };
+  auto last_lag_check = std::chrono::steady_clock::now();
   while (!g_stop && (options.limit == 0 || transactions < options.limit)) {
     if (auto ok = (*capture)->Poll(std::chrono::milliseconds(200), print); !ok) {
       if (g_stop) break;
       return ReportError(ok.error());
     }
+    if (!temporary && std::chrono::steady_clock::now() - last_lag_check > config.source.status_interval) {
+      last_lag_check = std::chrono::steady_clock::now();
+      (void)(*capture)->CheckLag(config.source.lag_warn_bytes);
+    }
   }
   (void)(*capture)->Flush();
-  spdlog::info("tail: {} transactions, {} changes, {} bytes spilled to disk", transactions,
-               (*capture)->stats().changes, (*capture)->spilled_bytes());
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  spdlog::info("tail: {} transactions, {} changes, {} bytes spilled to disk, {} reconnects, "
+               "peak RSS {} kB",
+               transactions, (*capture)->stats().changes, (*capture)->spilled_bytes(),
+               (*capture)->stats().reconnects, usage.ru_maxrss);
   return 0;
 }
 

@@ -32,8 +32,16 @@ Status CommittedTransaction::ForEach(const std::function<Status(const Change&)>&
   return buffer_->ForEach(visit);
 }
 
-Assembler::Assembler(AssemblerOptions options) : options_(std::move(options)) {}
+Assembler::Assembler(AssemblerOptions options)
+    : options_(std::move(options)), relations_(options_.type_lookup) {}
 Assembler::~Assembler() = default;
+
+void Assembler::DiscardOpenTransactions() {
+  current_.reset();
+  streams_.clear();
+  in_stream_ = false;
+  buffered_bytes_ = 0;
+}
 
 Result<TransactionBuffer*> Assembler::Target(std::optional<uint32_t> xid) {
   if (in_stream_) {

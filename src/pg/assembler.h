@@ -70,6 +70,7 @@ class CommittedTransaction {
 struct AssemblerOptions {
   size_t memory_limit = 64u << 20;
   std::string spill_dir;  // created on first spill
+  TypeLookup type_lookup;  // resolves user-defined types; nullptr: they map to text
 };
 
 class Assembler {
@@ -79,6 +80,10 @@ class Assembler {
 
   // Feeds one decoded message; returns the transaction it completed, if any.
   Result<std::optional<CommittedTransaction>> Add(pgoutput::Decoded message);
+
+  // Forgets transactions still open (after a lost connection the server sends them again);
+  // keeps the relation cache.
+  void DiscardOpenTransactions();
 
   bool in_stream() const { return in_stream_; }
   // No transaction is open: everything received so far has been handed out.

@@ -2,7 +2,67 @@
 
 #include <spdlog/spdlog.h>
 
+#include <random>
+#include <thread>
+
 namespace walden::pg {
+
+std::chrono::milliseconds Backoff::Next() {
+  static thread_local std::mt19937 random{std::random_device{}()};
+  const auto base = current_;
+  current_ = std::min(current_ * 2, max_);
+  // ±20 % jitter so that many walden processes do not reconnect in lockstep.
+  std::uniform_int_distribution<int64_t> jitter(-base.count() / 5, base.count() / 5);
+  return base + std::chrono::milliseconds(jitter(random));
+}
+
+Capture::Capture(ReplicationConnection conn, Connection catalog, const CaptureOptions& options)
+    : conn_(std::move(conn)),
+      catalog_(std::move(catalog)),
+      options_(options),
+      assembler_({.memory_limit = options.memory_limit,
+                  .spill_dir = options.spill_dir,
+                  .type_lookup = [this](uint32_t oid) { return LookupType(oid); }}) {}
+
+std::optional<PgTypeInfo> Capture::LookupType(uint32_t oid) {
+  auto result = catalog_.Exec(
+      "SELECT typtype, typbasetype, typtypmod, CASE WHEN typcategory = 'A' THEN typelem "
+      "ELSE 0 END FROM pg_catalog.pg_type WHERE oid = " + std::to_string(oid));
+  if (!result || result->rows() != 1) {
+    spdlog::warn("type {} not found in the catalog; its values are kept as text", oid);
+    return std::nullopt;
+  }
+  return PgTypeInfo{.typtype = result->Value(0, 0).empty() ? 'b' : result->Value(0, 0)[0],
+                    .base_type = static_cast<uint32_t>(std::stoul(std::string(result->Value(0, 1)))),
+                    .base_typmod = std::stoi(std::string(result->Value(0, 2))),
+                    .element_type = static_cast<uint32_t>(std::stoul(std::string(result->Value(0, 3))))};
+}
+
+Result<int64_t> Capture::SlotLagBytes() {
+  auto result = catalog_.Exec(
+      "SELECT pg_catalog.pg_wal_lsn_diff(pg_catalog.pg_current_wal_lsn(), confirmed_flush_lsn)"
+      "::bigint FROM pg_catalog.pg_replication_slots WHERE slot_name = " +
+      QuoteLiteral(options_.slot));
+  if (!result) return std::unexpected(result.error());
+  if (result->rows() != 1 || result->IsNull(0, 0)) {
+    return Fail(ErrorKind::kNotFound, "replication slot " + options_.slot + " disappeared");
+  }
+  return std::stoll(std::string(result->Value(0, 0)));
+}
+
+Result<int64_t> Capture::CheckLag(int64_t threshold) {
+  auto lag = SlotLagBytes();
+  if (!lag) return lag;
+  if (*lag > threshold && !lag_warned_) {
+    spdlog::warn("slot {} holds {} bytes of WAL, above source.lag_warn = {}; PostgreSQL keeps "
+                 "that WAL on disk until walden confirms it",
+                 options_.slot, *lag, threshold);
+  } else if (*lag <= threshold && lag_warned_) {
+    spdlog::info("slot {} lag is back to {} bytes", options_.slot, *lag);
+  }
+  lag_warned_ = *lag > threshold;
+  return lag;
+}
 
 Result<std::unique_ptr<Capture>> Capture::Start(const CaptureOptions& options) {
   auto conn = ReplicationConnection::Open(options.conninfo);
@@ -11,7 +71,9 @@ Result<std::unique_ptr<Capture>> Capture::Start(const CaptureOptions& options) {
       !published) {
     return std::unexpected(published.error());
   }
-  std::unique_ptr<Capture> capture(new Capture(std::move(*conn), options));
+  auto catalog = Connection::Open(options.conninfo);
+  if (!catalog) return std::unexpected(catalog.error());
+  std::unique_ptr<Capture> capture(new Capture(std::move(*conn), std::move(*catalog), options));
   SlotState slot;
   if (options.temporary_slot) {
     auto created = capture->conn_.sql().Exec(
@@ -29,16 +91,75 @@ Result<std::unique_ptr<Capture>> Capture::Start(const CaptureOptions& options) {
   capture->durable_ = capture->handed_out_ = slot.confirmed_flush;
   capture->stats_.confirmed = slot.confirmed_flush;
   capture->protocol_version_ = ProtocolVersionFor(capture->conn_.server_version());
-  if (auto started = capture->conn_.StartStreaming({.slot = options.slot,
-                                                     .publication = options.publication,
-                                                     .start = slot.confirmed_flush,
-                                                     .protocol_version = capture->protocol_version_,
-                                                     .binary = options.binary});
-      !started) {
-    return std::unexpected(started.error());
-  }
-  capture->last_status_ = std::chrono::steady_clock::now();
+  if (auto started = capture->StartStreaming(); !started) return std::unexpected(started.error());
   return capture;
+}
+
+Status Capture::StartStreaming() {
+  while (true) {
+    auto started = conn_.StartStreaming({.slot = options_.slot,
+                                         .publication = options_.publication,
+                                         .start = durable_,
+                                         .protocol_version = protocol_version_,
+                                         .binary = options_.binary});
+    if (started) break;
+    // "replication slot "x" is active for PID n": another reader holds the slot.
+    const std::string& message = started.error().message;
+    const size_t pid_at = message.find("is active for PID ");
+    if (pid_at == std::string::npos) return started;
+    const std::string pid = message.substr(pid_at + 18, message.find_first_not_of(
+                                                            "0123456789", pid_at + 18) -
+                                                            (pid_at + 18));
+    if (options_.takeover) {
+      spdlog::warn("slot {} is in use by PID {}; terminating that backend (--takeover)",
+                   options_.slot, pid);
+      (void)catalog_.Exec("SELECT pg_catalog.pg_terminate_backend(" + pid + ")");
+    } else {
+      spdlog::warn("slot {} is in use by PID {}; waiting for it to be released (or use "
+                   "--takeover to terminate that backend)",
+                   options_.slot, pid);
+    }
+    std::this_thread::sleep_for(backoff_.Next());
+  }
+  backoff_.Reset();
+  last_status_ = std::chrono::steady_clock::now();
+  return {};
+}
+
+// Starts over from what the sinks made durable; the relation cache survives, so schema
+// changes made during the outage are still detected. Transactions already handed out are
+// skipped when they arrive again.
+Status Capture::Reconnect(const Error& cause) {
+  if (options_.temporary_slot) {
+    return Wrap(cause, "the temporary slot is gone with the connection");
+  }
+  assembler_.DiscardOpenTransactions();
+  while (true) {
+    const auto delay = backoff_.Next();
+    spdlog::warn("replication connection lost ({}); reconnecting in {} ms", cause.message,
+                 delay.count());
+    std::this_thread::sleep_for(delay);
+    auto conn = ReplicationConnection::Open(options_.conninfo);
+    if (!conn) {
+      if (conn.error().kind != ErrorKind::kConnection) return std::unexpected(conn.error());
+      continue;
+    }
+    conn_ = std::move(*conn);
+    auto catalog = Connection::Open(options_.conninfo);
+    if (catalog) catalog_ = std::move(*catalog);
+    auto slot = conn_.EnsureSlot({.name = options_.slot, .failover = options_.failover});
+    if (!slot) {
+      if (slot.error().kind != ErrorKind::kConnection) return std::unexpected(slot.error());
+      continue;
+    }
+    if (auto started = StartStreaming(); !started) {
+      if (started.error().kind != ErrorKind::kConnection) return started;
+      continue;
+    }
+    ++stats_.reconnects;
+    spdlog::info("replication resumed from {}", durable_.ToString());
+    return {};
+  }
 }
 
 Status Capture::HandleXLogData(const XLogData& data, const OnCommit& on_commit) {
@@ -52,6 +173,7 @@ Status Capture::HandleXLogData(const XLogData& data, const OnCommit& on_commit) 
   if (!committed) return std::unexpected(committed.error());
   if (!*committed) return {};
   const TransactionInfo info = (*committed)->info();
+  if (info.end_lsn <= handed_out_) return {};  // seen before a reconnect
   stats_.changes += (*committed)->change_count();
   ++stats_.transactions;
   if (auto ok = on_commit(std::move(**committed)); !ok) return ok;
@@ -59,29 +181,38 @@ Status Capture::HandleXLogData(const XLogData& data, const OnCommit& on_commit) 
   return {};
 }
 
+Status Capture::PollOnce(std::chrono::steady_clock::time_point deadline,
+                         const OnCommit& on_commit, bool& done) {
+  const auto now = std::chrono::steady_clock::now();
+  if (now - last_status_ >= options_.status_interval) {
+    if (auto sent = SendStatus(false); !sent) return sent;
+  }
+  const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now);
+  auto message = conn_.Receive(std::max(left, std::chrono::milliseconds(0)));
+  if (!message) return std::unexpected(message.error());
+  if (!*message) {
+    done = true;
+    return {};
+  }
+  auto event = ParseCopyData((*message)->bytes());
+  if (!event) return std::unexpected(event.error());
+  if (const auto* data = std::get_if<XLogData>(&*event)) return HandleXLogData(*data, on_commit);
+  const Keepalive& keepalive = std::get<Keepalive>(*event);
+  server_end_ = std::max(server_end_, keepalive.end);
+  if (keepalive.reply_requested) return SendStatus(false);
+  return {};
+}
+
 Status Capture::Poll(std::chrono::milliseconds timeout, const OnCommit& on_commit) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   while (true) {
-    const auto now = std::chrono::steady_clock::now();
-    if (now - last_status_ >= options_.status_interval) {
-      if (auto sent = SendStatus(false); !sent) return sent;
+    bool done = false;
+    auto ok = PollOnce(deadline, on_commit, done);
+    if (!ok) {
+      if (ok.error().kind != ErrorKind::kConnection) return ok;
+      if (auto reconnected = Reconnect(ok.error()); !reconnected) return reconnected;
     }
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now);
-    auto message = conn_.Receive(std::max(left, std::chrono::milliseconds(0)));
-    if (!message) return std::unexpected(message.error());
-    if (!*message) return {};
-    auto event = ParseCopyData((*message)->bytes());
-    if (!event) return std::unexpected(event.error());
-    if (const auto* data = std::get_if<XLogData>(&*event)) {
-      if (auto ok = HandleXLogData(*data, on_commit); !ok) return ok;
-    } else {
-      const Keepalive& keepalive = std::get<Keepalive>(*event);
-      server_end_ = std::max(server_end_, keepalive.end);
-      if (keepalive.reply_requested) {
-        if (auto sent = SendStatus(false); !sent) return sent;
-      }
-    }
-    if (std::chrono::steady_clock::now() >= deadline) return {};
+    if (done || std::chrono::steady_clock::now() >= deadline) return {};
   }
 }
 

@@ -1,6 +1,10 @@
 // The capture side of the pipeline: a replication connection, the pgoutput decoder and the
 // assembler, handing whole committed transactions to a callback in commit order.
 //
+// Resilience: a lost connection or a restarted server is retried with backoff and jitter,
+// resuming from what the caller confirmed; transactions already handed out are not handed
+// out again. A slot held by another reader is waited for (or taken over with `takeover`).
+//
 // Feedback (design §2): flush is only what the caller confirmed durable (`Confirm`); when
 // every handed-out transaction is confirmed and nothing is open, the keepalive's WAL end is
 // confirmed too, so the slot advances while the captured tables are quiet. The server's
@@ -21,6 +25,18 @@
 
 namespace walden::pg {
 
+// Exponential backoff with jitter for reconnects: 100 ms doubling to 30 s.
+class Backoff {
+ public:
+  std::chrono::milliseconds Next();
+  void Reset() { current_ = initial_; }
+
+ private:
+  std::chrono::milliseconds initial_{100};
+  std::chrono::milliseconds current_{100};
+  std::chrono::milliseconds max_{30000};
+};
+
 struct CaptureOptions {
   std::string conninfo;
   std::string slot;
@@ -29,6 +45,7 @@ struct CaptureOptions {
   std::vector<QualifiedName> tables;  // empty: every table
   bool failover = false;
   bool binary = false;
+  bool takeover = false;  // terminate another backend holding the slot instead of waiting
   size_t memory_limit = 64u << 20;
   std::string spill_dir;
   std::chrono::milliseconds status_interval{10000};
@@ -39,6 +56,7 @@ struct CaptureStats {
   Lsn confirmed;   // last flush position sent to the server
   uint64_t transactions = 0;
   uint64_t changes = 0;
+  uint64_t reconnects = 0;
 };
 
 class Capture {
@@ -54,20 +72,29 @@ class Capture {
   // Sends the current position now (e.g. before exiting).
   Status Flush();
 
+  // WAL the slot holds (current WAL position minus confirmed flush), from the catalog.
+  Result<int64_t> SlotLagBytes();
+  // Logs a warning when the lag first exceeds `threshold`, and again after it recovered
+  // and crossed once more; returns the lag.
+  Result<int64_t> CheckLag(int64_t threshold);
+
   const CaptureStats& stats() const { return stats_; }
   const SlotState& slot() const { return slot_; }
   size_t spilled_bytes() const { return assembler_.spilled_bytes(); }
   int protocol_version() const { return protocol_version_; }
 
  private:
-  Capture(ReplicationConnection conn, const CaptureOptions& options)
-      : conn_(std::move(conn)),
-        options_(options),
-        assembler_({.memory_limit = options.memory_limit, .spill_dir = options.spill_dir}) {}
+  Capture(ReplicationConnection conn, Connection catalog, const CaptureOptions& options);
+  std::optional<PgTypeInfo> LookupType(uint32_t oid);
   Status HandleXLogData(const XLogData& data, const OnCommit& on_commit);
+  Status PollOnce(std::chrono::steady_clock::time_point deadline, const OnCommit& on_commit,
+                  bool& done);
+  Status StartStreaming();
+  Status Reconnect(const Error& cause);
   Status SendStatus(bool reply);
 
   ReplicationConnection conn_;
+  Connection catalog_;  // normal connection: catalog look-ups and lag
   CaptureOptions options_;
   Assembler assembler_;
   SlotState slot_;
@@ -77,6 +104,8 @@ class Capture {
   Lsn durable_;          // what the caller confirmed
   Lsn server_end_;       // WAL end from the last keepalive
   std::chrono::steady_clock::time_point last_status_{};
+  bool lag_warned_ = false;
+  Backoff backoff_;
 };
 
 }  // namespace walden::pg

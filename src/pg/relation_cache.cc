@@ -33,6 +33,9 @@ RelationCache::UpdateResult RelationCache::Update(const pgoutput::Relation& mess
   info->name = {message.schema.empty() ? "pg_catalog" : message.schema, message.name};
   info->replica_identity = message.replica_identity;
   info->columns = message.columns;
+  for (const pgoutput::Column& column : message.columns) {
+    info->types.push_back(MapType(column.type_oid, column.type_modifier, lookup_));
+  }
   auto it = relations_.find(message.relation_id);
   if (it == relations_.end()) {
     relations_[message.relation_id] = info;
@@ -45,6 +48,36 @@ RelationCache::UpdateResult RelationCache::Update(const pgoutput::Relation& mess
   info->version = it->second->version + 1;
   it->second = info;
   return {info, std::move(change)};
+}
+
+Result<std::vector<std::optional<Datum>>> ParseTuple(const RelationInfo& relation,
+                                                     const pgoutput::Tuple& tuple) {
+  if (tuple.size() != relation.columns.size()) {
+    return Fail(ErrorKind::kProtocol,
+                "row of " + relation.name.Display() + " has " + std::to_string(tuple.size()) +
+                    " values for " + std::to_string(relation.columns.size()) + " columns");
+  }
+  std::vector<std::optional<Datum>> row;
+  row.reserve(tuple.size());
+  for (size_t i = 0; i < tuple.size(); ++i) {
+    switch (tuple.values[i].kind) {
+      case pgoutput::ValueKind::kNull: row.emplace_back(Null{}); break;
+      case pgoutput::ValueKind::kUnchangedToast: row.emplace_back(std::nullopt); break;
+      case pgoutput::ValueKind::kText: {
+        auto datum = ParseText(relation.types[i], tuple.Data(i));
+        if (!datum) {
+          return Wrap(datum.error(), "column " + DisplayIdent(relation.columns[i].name) +
+                                         " of " + relation.name.Display());
+        }
+        row.emplace_back(std::move(*datum));
+        break;
+      }
+      case pgoutput::ValueKind::kBinary:
+        return Fail(ErrorKind::kUnsupported,
+                    "binary values are not supported yet; set source.binary = false");
+    }
+  }
+  return row;
 }
 
 void RelationCache::UpdateType(const pgoutput::Type& message) {

@@ -17,6 +17,7 @@
 
 #include "common/identifiers.h"
 #include "pg/pgoutput.h"
+#include "pg/types.h"
 
 namespace walden::pg {
 
@@ -25,8 +26,13 @@ struct RelationInfo {
   QualifiedName name;
   char replica_identity = 'd';
   std::vector<pgoutput::Column> columns;
+  std::vector<ColumnType> types;  // walden's type of each column (design §7)
   int version = 1;  // bumped by every schema change walden sees
 };
+
+// One row image typed: nullopt where PostgreSQL sent an unchanged TOAST marker.
+Result<std::vector<std::optional<Datum>>> ParseTuple(const RelationInfo& relation,
+                                                     const pgoutput::Tuple& tuple);
 
 struct SchemaChange {
   std::vector<std::string> added;
@@ -41,6 +47,9 @@ struct SchemaChange {
 
 class RelationCache {
  public:
+  // `lookup` resolves user-defined types (enums, domains, their arrays) via the catalog.
+  explicit RelationCache(TypeLookup lookup = nullptr) : lookup_(std::move(lookup)) {}
+
   struct UpdateResult {
     std::shared_ptr<const RelationInfo> relation;
     std::optional<SchemaChange> change;  // nullopt: first sight or identical re-send
@@ -55,6 +64,7 @@ class RelationCache {
  private:
   std::map<uint32_t, std::shared_ptr<const RelationInfo>> relations_;
   std::map<uint32_t, std::string> types_;
+  TypeLookup lookup_;
 };
 
 SchemaChange Diff(const RelationInfo& before, const RelationInfo& after);
