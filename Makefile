@@ -1,5 +1,5 @@
 # Thin wrappers over scripts/; see README.md.
-.PHONY: demo test build clean
+.PHONY: demo test build clean bench-capture
 
 demo:
 	scripts/demo.sh
@@ -14,3 +14,10 @@ build:
 
 clean:
 	rm -rf build
+
+# Decode + assembly throughput beside pg_recvlogical (see docs/benchmarks.md).
+bench-capture:
+	scripts/setup.sh
+	cmake -S . -B build/release -G Ninja -DCMAKE_BUILD_TYPE=Release
+	cmake --build build/release --target capture_bench
+	build/release/bench/capture_bench --changes=1000000 --benchmark_min_time=2
