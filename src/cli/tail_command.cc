@@ -129,6 +129,7 @@ int TailCommand(const Config& config, const TailOptions& options) {
        .temporary_slot = temporary,
        .publication = config.source.publication,
        .tables = *tables,
+       .failover = config.source.failover,
        .binary = false,
        .takeover = options.takeover,
        .memory_limit = static_cast<size_t>(config.source.memory_limit),

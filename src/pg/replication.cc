@@ -143,7 +143,7 @@ Result<SlotState> ReplicationConnection::EnsureSlot(const SlotOptions& options) 
     sql += options.export_snapshot ? " EXPORT_SNAPSHOT" : " NOEXPORT_SNAPSHOT";
   }
   if (options.failover && conn_.server_version() < 170000) {
-    return Fail(ErrorKind::kUnsupported,
+    return Fail(ErrorKind::kConfig,
                 "source.failover needs PostgreSQL 17 or later; set it to false");
   }
   auto created = conn_.Exec(sql);

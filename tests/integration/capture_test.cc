@@ -227,5 +227,27 @@ TEST_F(CaptureTest, QuietCapturedTablesStillAdvanceTheSlot) {
   Exec("SELECT pg_drop_replication_slot('quiet_slot')");
 }
 
+TEST_F(CaptureTest, FailoverSlotsNeedPostgres17) {
+  Exec("CREATE TABLE t (id int PRIMARY KEY)");
+  const std::vector<std::string> args = {"tail", "--source", AdminConninfo(), "--persistent",
+                                         "--source-slot", "failover_slot", "--source-failover",
+                                         "true", "--limit", "1", "--data-dir", data_dir()};
+  if (server().major_version() < 17) {
+    const CommandResult result = RunWalden(args);
+    EXPECT_EQ(result.exit_code, 2);
+    EXPECT_THAT(result.output, ::testing::HasSubstr(
+                                   "walden: source.failover needs PostgreSQL 17 or later; set it "
+                                   "to false\n"));
+    return;
+  }
+  WaldenProcess tail(args);
+  ASSERT_TRUE(tail.WaitForLog("tail: streaming from slot", 30s)) << tail.Stderr();
+  Exec("INSERT INTO t VALUES (1)");
+  EXPECT_EQ(tail.Wait(60s), 0) << tail.Stderr();
+  EXPECT_EQ(Rows("SELECT failover FROM pg_replication_slots WHERE slot_name = 'failover_slot'"),
+            (std::vector<Row>{{"t"}}));
+  Exec("SELECT pg_drop_replication_slot('failover_slot')");
+}
+
 }  // namespace
 }  // namespace walden::testing
