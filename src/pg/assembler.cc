@@ -12,6 +12,8 @@ template <class... Ts>
 struct Overloaded : Ts... {
   using Ts::operator()...;
 };
+template <class... Ts>
+Overloaded(Ts...) -> Overloaded<Ts...>;  // clang 16 (fuzz build) needs the guide
 
 std::unexpected<Error> OutOfOrder(std::string_view what) {
   return Fail(ErrorKind::kProtocol, "pgoutput stream out of order: " + std::string(what));

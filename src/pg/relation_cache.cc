@@ -63,8 +63,11 @@ Result<std::vector<std::optional<Datum>>> ParseTuple(const RelationInfo& relatio
     switch (tuple.values[i].kind) {
       case pgoutput::ValueKind::kNull: row.emplace_back(Null{}); break;
       case pgoutput::ValueKind::kUnchangedToast: row.emplace_back(std::nullopt); break;
-      case pgoutput::ValueKind::kText: {
-        auto datum = ParseText(relation.types[i], tuple.Data(i));
+      case pgoutput::ValueKind::kText:
+      case pgoutput::ValueKind::kBinary: {
+        auto datum = tuple.values[i].kind == pgoutput::ValueKind::kText
+                         ? ParseText(relation.types[i], tuple.Data(i))
+                         : ParseBinary(relation.types[i], tuple.Data(i));
         if (!datum) {
           return Wrap(datum.error(), "column " + DisplayIdent(relation.columns[i].name) +
                                          " of " + relation.name.Display());
@@ -72,9 +75,6 @@ Result<std::vector<std::optional<Datum>>> ParseTuple(const RelationInfo& relatio
         row.emplace_back(std::move(*datum));
         break;
       }
-      case pgoutput::ValueKind::kBinary:
-        return Fail(ErrorKind::kUnsupported,
-                    "binary values are not supported yet; set source.binary = false");
     }
   }
   return row;

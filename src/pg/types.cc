@@ -49,19 +49,32 @@ ColumnType ListOf(ColumnType element) {
 
 ColumnType MapType(uint32_t oid, int32_t typmod, const TypeLookup& lookup) {
   for (const Builtin& b : kBuiltins) {
-    if (b.oid == oid) return Scalar(b.kind, typmod);
-    if (b.array_oid == oid) return ListOf(Scalar(b.kind, typmod));
+    if (b.oid == oid) {
+      ColumnType type = Scalar(b.kind, typmod);
+      type.pg_oid = oid;
+      return type;
+    }
+    if (b.array_oid == oid) {
+      ColumnType element = Scalar(b.kind, typmod);
+      element.pg_oid = b.oid;
+      ColumnType list = ListOf(std::move(element));
+      list.pg_oid = oid;
+      return list;
+    }
   }
-  if (!lookup) return ColumnType{.kind = TypeKind::kText};
+  if (!lookup) return ColumnType{.kind = TypeKind::kText, .pg_oid = oid};
   const std::optional<PgTypeInfo> info = lookup(oid);
-  if (!info) return ColumnType{.kind = TypeKind::kText};
+  if (!info) return ColumnType{.kind = TypeKind::kText, .pg_oid = oid};
+  if (info->typtype == 'e') return ColumnType{.kind = TypeKind::kText, .pg_oid = oid, .is_enum = true};
   if (info->typtype == 'd' && info->base_type != 0 && info->base_type != oid) {
     return MapType(info->base_type, info->base_typmod, lookup);
   }
   if (info->element_type != 0 && info->element_type != oid) {
-    return ListOf(MapType(info->element_type, typmod, lookup));
+    ColumnType list = ListOf(MapType(info->element_type, typmod, lookup));
+    list.pg_oid = oid;
+    return list;
   }
-  return ColumnType{.kind = TypeKind::kText};  // enums, composites, ranges, ...: text form
+  return ColumnType{.kind = TypeKind::kText, .pg_oid = oid};  // composites, ranges: text form
 }
 
 std::string ColumnType::DuckDbName() const {

@@ -38,6 +38,9 @@ struct ColumnType {
   int precision = 0;  // kDecimal
   int scale = 0;      // kDecimal
   std::shared_ptr<const ColumnType> element;  // kList
+  uint32_t pg_oid = 0;   // the PostgreSQL type the values come as (domains: their base type)
+  bool is_enum = false;  // kText holding an enum label
+
 
   std::string DuckDbName() const;  // "DECIMAL(10,2)", "INTEGER[]", ...
   friend bool operator==(const ColumnType& a, const ColumnType& b);
@@ -109,6 +112,11 @@ struct Datum : std::variant<Null, bool, int64_t, double, Decimal, std::string, B
   using variant::variant;
   bool is_null() const { return std::holds_alternative<Null>(*this); }
 };
+
+// Parses PostgreSQL's binary (send/recv) form, for pgoutput's binary mode. Types whose
+// binary form walden does not read (e.g. inet, money, ranges: they map to their text form)
+// give kUnsupported.
+Result<Datum> ParseBinary(const ColumnType& type, std::string_view bytes);
 
 // Parses PostgreSQL's text form of a value of `type`. Errors (kProtocol) name the type and
 // the offending text, shortened.

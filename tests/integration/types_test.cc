@@ -15,13 +15,16 @@ using namespace pg;
 
 class TypesTest : public PgTest {
  protected:
+  int binary_values_ = 0;
+
   // Captures the transactions `workload` commits; returns each change's typed new row.
   std::vector<std::pair<std::shared_ptr<const RelationInfo>, std::vector<std::optional<Datum>>>>
-  CaptureRows(const std::function<void()>& workload, int transactions) {
+  CaptureRows(const std::function<void()>& workload, int transactions, bool binary = false) {
     auto capture = Capture::Start({.conninfo = AdminConninfo(),
-                                   .slot = "types_slot",
+                                   .slot = binary ? "types_binary" : "types_slot",
                                    .temporary_slot = true,
                                    .publication = "types_pub",
+                                   .binary = binary,
                                    .spill_dir = ::testing::TempDir()});
     EXPECT_TRUE(capture) << capture.error().message;
     std::vector<std::pair<std::shared_ptr<const RelationInfo>, std::vector<std::optional<Datum>>>>
@@ -35,6 +38,9 @@ class TypesTest : public PgTest {
         ++seen;
         return t.ForEach([&](const Change& change) -> Status {
           if (change.kind != Change::Kind::kInsert) return {};
+          for (const auto& value : change.new_tuple.values) {
+            binary_values_ += value.kind == pgoutput::ValueKind::kBinary;
+          }
           auto row = ParseTuple(*change.relation, change.new_tuple);
           if (!row) return std::unexpected(row.error());
           rows.emplace_back(change.relation, std::move(*row));
@@ -125,6 +131,56 @@ TEST_F(TypesTest, EveryDesignTypeRoundTrips) {
     ddl += (i ? ", c" : "c") + std::to_string(i) + " " + names[i];
   }
   EXPECT_TRUE(conn->Execute(ddl + ")"));
+}
+
+// Binary mode must yield exactly what text mode yields, for every type it can read.
+TEST_F(TypesTest, BinaryModeMatchesTextMode) {
+  Exec("CREATE TYPE mood AS ENUM ('sad', 'ok', 'happy')");
+  Exec(R"(CREATE TABLE bin (
+      id int PRIMARY KEY, i2 int2, i8 int8, f4 float4, f8 float8, n numeric(12,3),
+      n_free numeric, b bool, t text, bp char(3), ba bytea, d date, tm time, ttz timetz,
+      ts timestamp, tstz timestamptz, iv interval, u uuid, j json, jb jsonb, ia int[],
+      ta text[], m mood))");
+  const std::string values[] = {
+      "(1, -32768, 9223372036854775807, 1.5, '-Infinity', -123456789.125, 0.00001, true, "
+      "'Grüße ✓', 'x', '\\x00ff', '2024-02-29', '23:59:59.999999', '01:02:03.5-05:30', "
+      "'-infinity', '2024-02-29 12:34:56.789012+02', '1 year 2 mons -3 days 04:05:06.5', "
+      "'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11', '[1, 2]', '{\"b\": null}', '{1,NULL,3}', "
+      "'{\"a b\",\"\"}', 'happy')",
+      "(2, 0, -1, 'Infinity', 0, 0, -12345678901234567890.5, false, '', 'abc', '\\x', "
+      "'infinity', '00:00:00', '00:00:00+00', 'infinity', '-infinity', '-1 days', "
+      "'00000000-0000-0000-0000-000000000000', 'null', '1', '{}', '{}', 'sad')",
+      "(3, NULL, NULL, NULL, NULL, NULL, 'NaN', NULL, NULL, NULL, NULL, '0044-03-15 BC', NULL, "
+      "NULL, '1999-12-31 23:59:59.999999', NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL)"};
+  auto text = Capture::Start({.conninfo = AdminConninfo(), .slot = "types_text",
+                              .temporary_slot = true, .publication = "types_pub",
+                              .spill_dir = ::testing::TempDir()});
+  ASSERT_TRUE(text) << text.error().message;
+  const auto binary_rows = CaptureRows([&] {
+    for (const std::string& row : values) Exec("INSERT INTO bin VALUES " + row);
+  }, 3, /*binary=*/true);
+  std::vector<std::vector<std::optional<Datum>>> text_rows;
+  while (text_rows.size() < 3) {
+    auto ok = (*text)->Poll(std::chrono::milliseconds(200), [&](CommittedTransaction&& t) {
+      return t.ForEach([&](const Change& change) -> Status {
+        auto row = ParseTuple(*change.relation, change.new_tuple);
+        if (!row) return std::unexpected(row.error());
+        text_rows.push_back(std::move(*row));
+        return {};
+      });
+    });
+    ASSERT_TRUE(ok) << ok.error().message;
+  }
+  ASSERT_EQ(binary_rows.size(), 3u);
+  EXPECT_GT(binary_values_, 40);  // PostgreSQL really sent binary values
+  for (size_t r = 0; r < 3; ++r) {
+    const auto& bin = binary_rows[r].second;
+    ASSERT_EQ(bin.size(), text_rows[r].size());
+    for (size_t c = 0; c < bin.size(); ++c) {
+      EXPECT_EQ(bin[c], text_rows[r][c]) << "row " << r << " column "
+                                         << binary_rows[r].first->columns[c].name;
+    }
+  }
 }
 
 }  // namespace
