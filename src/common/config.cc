@@ -210,33 +210,12 @@ class Typer {
   }
 
   Duration DurationValue(std::string_view path) {
-    const RawValue value = Get(path);
-    auto parsed = ParseDuration(value.text);
-    if (value.is_list || !value.from_toml_string || !parsed || parsed->count() == 0) {
-      Bad(path, value, "expected a positive duration: " +
-                           (parsed && value.from_toml_string ? std::string("more than zero")
-                            : !value.from_toml_string
-                                ? std::string("a string with a unit such as \"10s\" (a bare "
-                                              "number has no unit)")
-                                : parsed.error()));
-      return Duration(1);
-    }
-    return *parsed;
+    return Duration(
+        Positive(path, "duration", "10s", [](std::string_view text) { return ParseDuration(text); }));
   }
 
   int64_t Size(std::string_view path) {
-    const RawValue value = Get(path);
-    auto parsed = ParseSize(value.text);
-    if (value.is_list || !value.from_toml_string || !parsed || *parsed == 0) {
-      Bad(path, value, "expected a positive size: " +
-                           (parsed && value.from_toml_string ? std::string("more than zero")
-                            : !value.from_toml_string
-                                ? std::string("a string with a unit such as \"64MB\" (a bare "
-                                              "number has no unit)")
-                                : parsed.error()));
-      return 1;
-    }
-    return *parsed;
+    return Positive(path, "size", "64MB", [](std::string_view text) { return ParseSize(text); });
   }
 
   std::string Enum(std::string_view path) {
@@ -260,6 +239,29 @@ class Typer {
     Bad(path, value, "expected an array of strings, e.g. [\"public.orders\"]");
     return {};
   }
+
+  // A positive quantity with a unit, written as a string: durations and sizes.
+  template <class ParseFn>
+  int64_t Positive(std::string_view path, std::string_view what, std::string_view example,
+                   ParseFn parse) {
+    const RawValue value = Get(path);
+    std::string problem;
+    if (value.is_list || !value.from_toml_string) {
+      problem = "a string with a unit such as \"" + std::string(example) +
+                "\" (a bare number has no unit)";
+    } else if (auto parsed = parse(value.text); !parsed) {
+      problem = parsed.error();
+    } else if (ToCount(*parsed) == 0) {
+      problem = "more than zero";
+    } else {
+      return ToCount(*parsed);
+    }
+    Bad(path, value, "expected a positive " + std::string(what) + ": " + problem);
+    return 1;
+  }
+
+  static int64_t ToCount(int64_t n) { return n; }
+  static int64_t ToCount(Duration d) { return d.count(); }
 
   void Fail(std::string_view path, const RawValue& value, std::string_view problem) {
     Bad(path, value, problem);

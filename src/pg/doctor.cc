@@ -143,17 +143,20 @@ class Doctor {
                         "WHERE slot_name = $1)",
                         {options_.slot});
     if (!result) return;
-    const int64_t max = ToInt(result->Value(0, 0));
-    const int64_t used = ToInt(result->Value(0, 1));
-    const int64_t needed = result->Value(0, 2) == "t" ? 0 : 1;
-    const std::string usage = std::to_string(used) + " of max_replication_slots = " +
-                              std::to_string(max) + " in use";
+    Headroom("max_replication_slots", ToInt(result->Value(0, 0)), ToInt(result->Value(0, 1)),
+             result->Value(0, 2) == "t" ? 0 : 1);
+  }
+
+  // A server limit that walden needs `needed` more of.
+  void Headroom(const std::string& setting, int64_t max, int64_t used, int64_t needed) {
+    const std::string usage =
+        std::to_string(used) + " of " + setting + " = " + std::to_string(max) + " in use";
     if (max - used < needed) {
-      Add("max_replication_slots", Severity::kBlocking, usage + "; walden needs one more",
-          "ALTER SYSTEM SET max_replication_slots = " + std::to_string(used + 4) +
+      Add(setting, Severity::kBlocking, usage + "; walden needs one more",
+          "ALTER SYSTEM SET " + setting + " = " + std::to_string(used + 4) +
               ";  -- then restart PostgreSQL");
     } else {
-      Add("max_replication_slots", Severity::kOk, usage);
+      Add(setting, Severity::kOk, usage);
     }
   }
 
@@ -162,17 +165,7 @@ class Doctor {
                         "SELECT current_setting('max_wal_senders')::int, "
                         "(SELECT count(*) FROM pg_catalog.pg_stat_replication)");
     if (!result) return;
-    const int64_t max = ToInt(result->Value(0, 0));
-    const int64_t used = ToInt(result->Value(0, 1));
-    const std::string usage = std::to_string(used) + " of max_wal_senders = " +
-                              std::to_string(max) + " in use";
-    if (max - used < 1) {
-      Add("max_wal_senders", Severity::kBlocking, usage + "; walden needs one",
-          "ALTER SYSTEM SET max_wal_senders = " + std::to_string(used + 4) +
-              ";  -- then restart PostgreSQL");
-    } else {
-      Add("max_wal_senders", Severity::kOk, usage);
-    }
+    Headroom("max_wal_senders", ToInt(result->Value(0, 0)), ToInt(result->Value(0, 1)), 1);
   }
 
   void CheckWalKeepSize() {

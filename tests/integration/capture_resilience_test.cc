@@ -6,8 +6,14 @@
 
 #include <nlohmann/json.hpp>
 #include <set>
+#include <sstream>
 #include <thread>
 
+#include <spdlog/sinks/ostream_sink.h>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include "pg/capture.h"
 #include "tests/support/pg_fixture.h"
 #include "tests/support/walden_process.h"
 
@@ -158,6 +164,45 @@ TEST_F(CaptureResilienceTest, MillionRowTransactionStaysUnder256MB) {
   EXPECT_LT(peak_kb, 256 * 1024) << log;
   RecordProperty("peak_rss_kb", std::to_string(peak_kb));
   std::printf("peak RSS for a 1,000,000-row transaction: %ld kB\n", peak_kb);
+}
+
+TEST_F(CaptureResilienceTest, LagWarningIsLoggedOncePerCrossing) {
+  std::ostringstream log;
+  auto logger = std::make_shared<spdlog::logger>(
+      "test", std::make_shared<spdlog::sinks::ostream_sink_mt>(log));
+  spdlog::set_default_logger(logger);
+  Exec("CREATE TABLE t (id int PRIMARY KEY, pad text)");
+  auto capture = pg::Capture::Start({.conninfo = AdminConninfo(),
+                                     .slot = "lag_slot",
+                                     .publication = "lag_pub",
+                                     .spill_dir = data_dir(),
+                                     .status_interval = std::chrono::milliseconds(50)});
+  ASSERT_TRUE(capture) << capture.error().message;
+  Exec("INSERT INTO t SELECT i, repeat('x', 100) FROM generate_series(1, 2000) i");
+  auto lag = (*capture)->CheckLag(64 * 1024);
+  ASSERT_TRUE(lag) << lag.error().message;
+  EXPECT_GT(*lag, 64 * 1024);
+  (void)(*capture)->CheckLag(64 * 1024);  // still above: no second warning
+  const std::string first = log.str();
+  EXPECT_EQ(std::count(first.begin(), first.end(), '\n'), 1) << first;
+  EXPECT_THAT(log.str(), HasSubstr("slot lag_slot holds "));
+  EXPECT_THAT(log.str(), HasSubstr("above source.lag_warn = 65536"));
+  // Consume and confirm: the lag falls back under the threshold.
+  const auto deadline = std::chrono::steady_clock::now() + 30s;
+  int64_t current = *lag;
+  while (current > 64 * 1024 && std::chrono::steady_clock::now() < deadline) {
+    ASSERT_TRUE((*capture)->Poll(100ms, [&](pg::CommittedTransaction&& txn) {
+      (*capture)->Confirm(txn.info().end_lsn);
+      return Status{};
+    }));
+    ASSERT_TRUE((*capture)->Flush());
+    current = (*capture)->CheckLag(64 * 1024).value_or(current);
+  }
+  EXPECT_LE(current, 64 * 1024);
+  EXPECT_THAT(log.str(), HasSubstr("slot lag_slot lag is back to"));
+  spdlog::set_default_logger(spdlog::stderr_color_mt("restored"));
+  capture->reset();
+  DropSlot("lag_slot");
 }
 
 }  // namespace
