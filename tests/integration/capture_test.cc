@@ -102,15 +102,17 @@ TEST_F(CaptureTest, ReplicaIdentityFullIndexAndNothing) {
   Exec("CREATE TABLE i (a int NOT NULL, b text); CREATE UNIQUE INDEX i_a ON i (a); "
        "ALTER TABLE i REPLICA IDENTITY USING INDEX i_a");
   Exec("CREATE TABLE n (a int); ALTER TABLE n REPLICA IDENTITY NOTHING");
+  Exec("CREATE TABLE nokey (a int)");
   Exec("INSERT INTO f VALUES (1, 'x'); INSERT INTO i VALUES (1, 'x')");
-  const auto lines = Tail(5, [&] {
+  const auto lines = Tail(6, [&] {
     Exec("UPDATE f SET b = 'y'");
     Exec("DELETE FROM f");
     Exec("UPDATE i SET a = 2");
     Exec("DELETE FROM i");
     Exec("INSERT INTO n VALUES (7)");
+    Exec("INSERT INTO nokey VALUES (8)");
   });
-  ASSERT_EQ(lines.size(), 5u);
+  ASSERT_EQ(lines.size(), 6u);
   EXPECT_EQ(Content(lines[0]), (json{{"op", "u"}, {"table", "public.f"},
                                      {"new", {{"a", "1"}, {"b", "y"}}},
                                      {"old", {{"a", "1"}, {"b", "x"}}}}));
@@ -122,6 +124,8 @@ TEST_F(CaptureTest, ReplicaIdentityFullIndexAndNothing) {
   EXPECT_EQ(Content(lines[3]),
             (json{{"op", "d"}, {"table", "public.i"}, {"old", {{"a", "2"}, {"b", nullptr}}}}));
   EXPECT_EQ(Content(lines[4]), (json{{"op", "c"}, {"table", "public.n"}, {"new", {{"a", "7"}}}}));
+  EXPECT_EQ(Content(lines[5]),
+            (json{{"op", "c"}, {"table", "public.nokey"}, {"new", {{"a", "8"}}}}));
 }
 
 TEST_F(CaptureTest, UnchangedToastIsMarkedNotInvented) {
@@ -225,6 +229,20 @@ TEST_F(CaptureTest, QuietCapturedTablesStillAdvanceTheSlot) {
   EXPECT_EQ(tail.Stdout(), "");
   tail.process().Stop(SIGTERM, 10s);
   Exec("SELECT pg_drop_replication_slot('quiet_slot')");
+}
+
+TEST_F(CaptureTest, ForeignSlotIsRefusedWithTheFix) {
+  Exec("SELECT pg_create_logical_replication_slot('foreign_slot', 'test_decoding')");
+  const CommandResult result =
+      RunWalden({"tail", "--source", AdminConninfo(), "--persistent", "--source-slot",
+                 "foreign_slot", "--data-dir", data_dir()});
+  EXPECT_EQ(result.exit_code, 2);
+  EXPECT_THAT(result.output,
+              ::testing::HasSubstr("walden: replication slot foreign_slot uses plugin "
+                                   "test_decoding, not pgoutput; drop it (SELECT "
+                                   "pg_drop_replication_slot('foreign_slot')) or set source.slot "
+                                   "to another name\n"));
+  Exec("SELECT pg_drop_replication_slot('foreign_slot')");
 }
 
 TEST_F(CaptureTest, FailoverSlotsNeedPostgres17) {
