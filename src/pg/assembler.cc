@@ -48,7 +48,9 @@ void Assembler::DiscardOpenTransactions() {
 Result<TransactionBuffer*> Assembler::Target(std::optional<uint32_t> xid) {
   if (in_stream_) {
     if (!xid) return OutOfOrder("streamed change without xid");
-    return streams_.at(stream_xid_).get();
+    auto it = streams_.find(stream_xid_);
+    if (it == streams_.end()) return OutOfOrder("change in a stream that was aborted");
+    return it->second.get();
   }
   if (!current_) return OutOfOrder("change outside a transaction");
   return current_.get();
@@ -197,6 +199,7 @@ Result<std::optional<CommittedTransaction>> Assembler::Add(pgoutput::Decoded mes
                                         std::move(buffer));
           },
           [&](pgoutput::StreamAbort& m) -> Out {
+            if (in_stream_) return OutOfOrder("Stream Abort inside a stream block");
             auto it = streams_.find(m.xid);
             if (it == streams_.end()) return std::nullopt;  // nothing was streamed for it
             if (m.subxid == m.xid) {

@@ -106,23 +106,39 @@ Result<Datum> Fixed(const ColumnType& type, std::string_view bytes) {
     case TypeKind::kFloat64: out = std::bit_cast<double>(r.U64()); break;
     case TypeKind::kDate: {
       const int32_t days = r.I32();
-      out = Date{days == std::numeric_limits<int32_t>::max()   ? Date::kInfinity
-                 : days == std::numeric_limits<int32_t>::min() ? -Date::kInfinity
-                                                               : days + kPgEpochDays};
+      int32_t shifted = 0;
+      if (days == std::numeric_limits<int32_t>::max()) {
+        shifted = Date::kInfinity;
+      } else if (days == std::numeric_limits<int32_t>::min()) {
+        shifted = -Date::kInfinity;
+      } else if (__builtin_add_overflow(days, kPgEpochDays, &shifted) ||
+                 shifted == Date::kInfinity) {
+        return BadBinary(type, bytes.size());
+      }
+      out = Date{shifted};
       break;
     }
     case TypeKind::kTime: out = Time{r.I64()}; break;
     case TypeKind::kTimeTz: {
       const int64_t micros = r.I64();
-      out = TimeTz{micros, -r.I32()};  // PostgreSQL stores the zone west of UTC
+      const int32_t zone = r.I32();  // PostgreSQL stores the zone west of UTC
+      if (zone < -86400 || zone > 86400) return BadBinary(type, bytes.size());
+      out = TimeTz{micros, -zone};
       break;
     }
     case TypeKind::kTimestamp:
     case TypeKind::kTimestampTz: {
       const int64_t micros = r.I64();
-      out = Timestamp{micros == std::numeric_limits<int64_t>::max()   ? Timestamp::kInfinity
-                      : micros == std::numeric_limits<int64_t>::min() ? -Timestamp::kInfinity
-                                                                      : micros + kPgEpochMicros};
+      int64_t shifted = 0;
+      if (micros == std::numeric_limits<int64_t>::max()) {
+        shifted = Timestamp::kInfinity;
+      } else if (micros == std::numeric_limits<int64_t>::min()) {
+        shifted = -Timestamp::kInfinity;
+      } else if (__builtin_add_overflow(micros, kPgEpochMicros, &shifted) ||
+                 shifted == Timestamp::kInfinity) {
+        return BadBinary(type, bytes.size());
+      }
+      out = Timestamp{shifted};
       break;
     }
     case TypeKind::kInterval: {

@@ -115,7 +115,10 @@ std::optional<int64_t> DateWithEra(Cursor& c) {
   const auto month = c.Number(2);
   if (!month || !c.Eat('-')) return std::nullopt;
   const auto day = c.Number(2);
-  if (!day || *month < 1 || *month > 12 || *day < 1 || *day > 31) return std::nullopt;
+  // PostgreSQL's date range: 4713 BC to 5874897 AD.
+  if (!day || *month < 1 || *month > 12 || *day < 1 || *day > 31 || *year > 5874897) {
+    return std::nullopt;
+  }
   const int64_t y = c.s.ends_with(" BC") ? 1 - *year : *year;
   return DaysFromCivil(y, static_cast<unsigned>(*month), static_cast<unsigned>(*day));
 }
@@ -139,7 +142,13 @@ Result<Datum> ParseTimestamp(const ColumnType& type, std::string_view text) {
     offset = *parsed;
   }
   if (!AtEndAllowingEra(c)) return Bad(type, text);
-  return Timestamp{*days * kMicrosPerDay + *micros - offset * kMicrosPerSecond};
+  int64_t result = 0;
+  if (__builtin_mul_overflow(*days, kMicrosPerDay, &result) ||
+      __builtin_add_overflow(result, *micros - offset * kMicrosPerSecond, &result) ||
+      result == Timestamp::kInfinity || result == -Timestamp::kInfinity) {
+    return Bad(type, text);
+  }
+  return Timestamp{result};
 }
 
 // ISO 8601 intervals as PostgreSQL writes them: P1Y2M3DT4H5M6.5S, parts may be negative.
@@ -159,21 +168,33 @@ Result<Datum> ParseInterval(const ColumnType& type, std::string_view text) {
     if (!whole || !fraction || c.Done()) return Bad(type, text);
     const int64_t sign = negative ? -1 : 1;
     const char unit = c.s[c.pos++];
-    if (!time_part && unit == 'Y') {
-      out.months += static_cast<int32_t>(sign * *whole * 12);
-    } else if (!time_part && unit == 'M') {
-      out.months += static_cast<int32_t>(sign * *whole);
+    int64_t months = out.months;
+    int64_t days = out.days;
+    int64_t micros = 0;
+    int64_t part = 0;
+    bool overflow = false;
+    if (!time_part && (unit == 'Y' || unit == 'M')) {
+      overflow = __builtin_mul_overflow(*whole, unit == 'Y' ? 12 : 1, &part);
+      months += sign * part;
     } else if (!time_part && unit == 'D') {
-      out.days += static_cast<int32_t>(sign * *whole);
-    } else if (time_part && unit == 'H') {
-      out.micros += sign * *whole * 3600 * kMicrosPerSecond;
-    } else if (time_part && unit == 'M') {
-      out.micros += sign * *whole * 60 * kMicrosPerSecond;
-    } else if (time_part && unit == 'S') {
-      out.micros += sign * (*whole * kMicrosPerSecond + *fraction);
+      days += sign * *whole;
+    } else if (time_part && (unit == 'H' || unit == 'M' || unit == 'S')) {
+      const int64_t scale = unit == 'H' ? 3600 * kMicrosPerSecond
+                            : unit == 'M' ? 60 * kMicrosPerSecond
+                                          : kMicrosPerSecond;
+      overflow = __builtin_mul_overflow(*whole, scale, &part) ||
+                 __builtin_add_overflow(part, unit == 'S' ? *fraction : 0, &part) ||
+                 __builtin_add_overflow(out.micros, sign * part, &micros);
+      out.micros = micros;
     } else {
       return Bad(type, text);
     }
+    if (overflow || months > INT32_MAX || months < INT32_MIN || days > INT32_MAX ||
+        days < INT32_MIN) {
+      return Bad(type, text);
+    }
+    out.months = static_cast<int32_t>(months);
+    out.days = static_cast<int32_t>(days);
   }
   return out;
 }
@@ -191,13 +212,14 @@ Result<Datum> ParseDecimal(const ColumnType& type, std::string_view text) {
       in_fraction = true;
       continue;
     }
-    if (ch < '0' || ch > '9') break;
+    if (ch < '0' || ch > '9' || digits == 38) break;  // 38 digits fill DECIMAL(38)
     value = value * 10 + (ch - '0');
     ++digits;
     if (in_fraction) ++fraction_digits;
-    if (digits > 38) break;
   }
-  if (!c.Done() || digits == 0 || fraction_digits > type.scale) {
+  const int integer_digits = digits - fraction_digits;
+  if (!c.Done() || digits == 0 || fraction_digits > type.scale ||
+      integer_digits + type.scale > type.precision) {
     if (text == "NaN" || text == "Infinity" || text == "-Infinity") {
       return Fail(ErrorKind::kUnsupported,
                   fmt::format("numeric value {} cannot be stored as {} (DuckDB's DECIMAL has no "
@@ -330,7 +352,9 @@ Result<Datum> ParseText(const ColumnType& type, std::string_view text) {
       if (text == "-infinity") return Date{-Date::kInfinity};
       Cursor c{text};
       const auto days = DateWithEra(c);
-      if (!days || !AtEndAllowingEra(c)) return Bad(type, text);
+      if (!days || !AtEndAllowingEra(c) || *days >= Date::kInfinity || *days <= -Date::kInfinity) {
+        return Bad(type, text);
+      }
       return Date{static_cast<int32_t>(*days)};
     }
     case TypeKind::kTime: {

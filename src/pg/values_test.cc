@@ -58,6 +58,14 @@ TEST(Values, Scalars) {
   const ColumnType dec{.kind = TypeKind::kDecimal, .precision = 10, .scale = 2};
   EXPECT_EQ(Parse(dec, "-12.5"), Datum(Decimal{-1250, 2}));
   EXPECT_EQ(Parse(dec, "7"), Datum(Decimal{700, 2}));
+  EXPECT_EQ(Parse(dec, "-99999999.99"), Datum(Decimal{-9999999999, 2}));
+  EXPECT_FALSE(ParseText(dec, "123456789.00"));  // 9 integer digits do not fit (10,2)
+  // Found by the fuzzer: many digits must fail cleanly, not overflow.
+  const ColumnType widest{.kind = TypeKind::kDecimal, .precision = 38, .scale = 10};
+  EXPECT_FALSE(ParseText(widest, std::string(120, '6')));
+  EXPECT_EQ(Parse(widest, "1234567890123456789012345678.0123456789"),
+            Datum(Decimal{(Int128{123456789012345678} * 10000000000 + 9012345678) *
+                              10000000000 + 123456789, 10}));
   EXPECT_EQ(ParseText(dec, "NaN").error().message,
             "numeric value NaN cannot be stored as DECIMAL(10,2) (DuckDB's DECIMAL has no NaN); "
             "declare the column as plain numeric to keep it as text");
