@@ -56,10 +56,6 @@ class CaptureResilienceTest : public PgTest {
     return {"tail", "--source", conninfo, "--persistent", "--limit", std::to_string(limit),
             "--source-slot", slot, "--data-dir", data_dir()};
   }
-  void DropSlot(const std::string& slot) {
-    Exec("SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE "
-         "slot_name = '" + slot + "'");
-  }
 };
 
 TEST_F(CaptureResilienceTest, ServerRestartMidStreamLosesAndDuplicatesNothing) {

@@ -228,7 +228,7 @@ TEST_F(CaptureTest, QuietCapturedTablesStillAdvanceTheSlot) {
   EXPECT_TRUE(advanced) << tail.Stderr();
   EXPECT_EQ(tail.Stdout(), "");
   tail.process().Stop(SIGTERM, 10s);
-  Exec("SELECT pg_drop_replication_slot('quiet_slot')");
+  DropSlot("quiet_slot");
 }
 
 TEST_F(CaptureTest, ForeignSlotIsRefusedWithTheFix) {
@@ -242,7 +242,7 @@ TEST_F(CaptureTest, ForeignSlotIsRefusedWithTheFix) {
                                    "test_decoding, not pgoutput; drop it (SELECT "
                                    "pg_drop_replication_slot('foreign_slot')) or set source.slot "
                                    "to another name\n"));
-  Exec("SELECT pg_drop_replication_slot('foreign_slot')");
+  DropSlot("foreign_slot");
 }
 
 TEST_F(CaptureTest, FailoverSlotsNeedPostgres17) {
@@ -264,7 +264,7 @@ TEST_F(CaptureTest, FailoverSlotsNeedPostgres17) {
   EXPECT_EQ(tail.Wait(60s), 0) << tail.Stderr();
   EXPECT_EQ(Rows("SELECT failover FROM pg_replication_slots WHERE slot_name = 'failover_slot'"),
             (std::vector<Row>{{"t"}}));
-  Exec("SELECT pg_drop_replication_slot('failover_slot')");
+  DropSlot("failover_slot");
 }
 
 }  // namespace

@@ -2,6 +2,7 @@
 
 #include <cstdlib>
 #include <memory>
+#include <thread>
 
 #include "common/identifiers.h"
 #include "common/strings.h"
@@ -82,6 +83,17 @@ void PgTest::Exec(std::string_view sql) {
 std::vector<Row> PgTest::Rows(std::string_view sql) {
   if (!conn_) return {};
   return testing::Rows(*conn_, sql);
+}
+
+void PgTest::DropSlot(const std::string& slot) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  const std::string active = "SELECT count(*) FROM pg_replication_slots WHERE active AND "
+                             "slot_name = " + QuoteLiteral(slot);
+  while (std::chrono::steady_clock::now() < deadline && Rows(active)[0][0] != "0") {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  Exec("SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE "
+       "slot_name = " + QuoteLiteral(slot));
 }
 
 void PgTest::CreateRole(std::string_view name, std::string_view password,

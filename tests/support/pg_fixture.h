@@ -35,6 +35,9 @@ class PgTest : public ::testing::Test {
   // Runs SQL as superuser in this test's database; fails the test on error.
   void Exec(std::string_view sql);
   std::vector<Row> Rows(std::string_view sql);
+  // Drops a replication slot once no walsender holds it (a reader that just exited may
+  // still hold it for a moment).
+  void DropSlot(const std::string& slot);
   // Creates a LOGIN role with this password (and extra attributes, e.g. "REPLICATION").
   void CreateRole(std::string_view name, std::string_view password,
                   std::string_view attributes = "");

@@ -51,7 +51,9 @@ Result<std::unique_ptr<S3Server>> S3Server::Start(std::string bucket) {
 
 Status S3Server::Launch() {
   const std::string script = std::string(WALDEN_SOURCE_DIR) + "/node_modules/s3rver/bin/s3rver.js";
-  auto process = Subprocess::Spawn({.argv = {"node", script, "-d", dir_ + "/data", "-a",
+  // s3rver encrypts ListObjectsV2 continuation tokens with a cipher OpenSSL 3 only offers
+  // through its legacy provider; without it, every truncated listing is an HTTP 500.
+  auto process = Subprocess::Spawn({.argv = {"node", "--openssl-legacy-provider", script, "-d", dir_ + "/data", "-a",
                                              "127.0.0.1", "-p", std::to_string(port_),
                                              "--configure-bucket", bucket_, "--silent"},
                                     .stdout_path = dir_ + "/s3rver.log",

@@ -1,0 +1,143 @@
+#include "store/local_store.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+namespace walden::store {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::unexpected<Error> IoError(const std::string& what, const std::string& path) {
+  return Fail(ErrorKind::kIo, what + " " + path + ": " + std::strerror(errno));
+}
+
+Status FsyncPath(const std::string& path, int flags) {
+  const int fd = open(path.c_str(), flags | O_CLOEXEC);
+  if (fd < 0) return IoError("cannot open", path);
+  const int rc = fsync(fd);
+  close(fd);
+  if (rc != 0) return IoError("cannot fsync", path);
+  return {};
+}
+
+}  // namespace
+
+Status ValidateKey(std::string_view key) {
+  bool ok = !key.empty() && key.front() != '/' && key.back() != '/';
+  size_t start = 0;
+  while (ok && start <= key.size()) {
+    const size_t end = std::min(key.find('/', start), key.size());
+    const std::string_view segment = key.substr(start, end - start);
+    ok = !segment.empty() && segment != "." && segment != "..";
+    start = end + 1;
+  }
+  if (!ok) return Fail(ErrorKind::kInternal, "invalid object key '" + std::string(key) + "'");
+  return {};
+}
+
+Result<std::unique_ptr<LocalStore>> LocalStore::Open(const std::string& root) {
+  std::error_code ec;
+  fs::create_directories(root, ec);
+  if (ec || !fs::is_directory(root)) {
+    return Fail(ErrorKind::kIo, "cannot create archive directory " + root + ": " +
+                                    (ec ? ec.message() : "not a directory") +
+                                    " (check archive.url and permissions)");
+  }
+  if (access(root.c_str(), W_OK) != 0) {
+    return Fail(ErrorKind::kPermission,
+                "archive directory " + root + " is not writable by this user");
+  }
+  return std::unique_ptr<LocalStore>(new LocalStore(fs::path(root).lexically_normal().string()));
+}
+
+Status LocalStore::WriteAtomically(std::string_view key, std::string_view data,
+                                   const std::string* source) {
+  if (auto valid = ValidateKey(key); !valid) return valid;
+  static std::atomic<uint64_t> counter{0};
+  const fs::path target = fs::path(root_) / key;
+  std::error_code ec;
+  fs::create_directories(target.parent_path(), ec);
+  if (ec) return Fail(ErrorKind::kIo, "cannot create " + target.parent_path().string() + ": " +
+                                          ec.message());
+  const std::string temp = target.parent_path() / (".tmp-" + std::to_string(getpid()) + "-" +
+                                                   std::to_string(counter++));
+  if (source) {
+    fs::copy_file(*source, temp, fs::copy_options::overwrite_existing, ec);
+    if (ec) return Fail(ErrorKind::kIo, "cannot copy " + *source + " to " + temp + ": " +
+                                            ec.message());
+  } else {
+    const int fd = open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) return IoError("cannot create", temp);
+    size_t written = 0;
+    while (written < data.size()) {
+      const ssize_t n = write(fd, data.data() + written, data.size() - written);
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) {
+        close(fd);
+        fs::remove(temp, ec);
+        return IoError("cannot write", temp);
+      }
+      written += static_cast<size_t>(n);
+    }
+    close(fd);
+  }
+  if (auto synced = FsyncPath(temp, O_RDONLY); !synced) return synced;
+  if (rename(temp.c_str(), target.c_str()) != 0) return IoError("cannot rename into", target);
+  return FsyncPath(target.parent_path().string(), O_RDONLY | O_DIRECTORY);
+}
+
+Status LocalStore::Put(std::string_view key, std::string_view data) {
+  return WriteAtomically(key, data, nullptr);
+}
+
+Status LocalStore::PutFile(std::string_view key, const std::string& path) {
+  return WriteAtomically(key, {}, &path);
+}
+
+Result<std::string> LocalStore::Get(std::string_view key) {
+  if (auto valid = ValidateKey(key); !valid) return std::unexpected(valid.error());
+  const std::string path = (fs::path(root_) / key).string();
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    if (errno == ENOENT) return Fail(ErrorKind::kNotFound, "no object " + url() + "/" + std::string(key));
+    return IoError("cannot read", path);
+  }
+  std::ostringstream data;
+  data << in.rdbuf();
+  return data.str();
+}
+
+Result<std::vector<ObjectInfo>> LocalStore::List(std::string_view prefix) {
+  std::vector<ObjectInfo> objects;
+  std::error_code ec;
+  for (auto it = fs::recursive_directory_iterator(root_, ec);
+       !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
+    if (!it->is_regular_file()) continue;
+    const std::string key = fs::relative(it->path(), root_).generic_string();
+    if (it->path().filename().string().starts_with(".tmp-")) continue;
+    if (key.starts_with(prefix)) objects.push_back({key, static_cast<int64_t>(it->file_size())});
+  }
+  if (ec) return Fail(ErrorKind::kIo, "cannot list " + root_ + ": " + ec.message());
+  std::sort(objects.begin(), objects.end(),
+            [](const ObjectInfo& a, const ObjectInfo& b) { return a.key < b.key; });
+  return objects;
+}
+
+Status LocalStore::Delete(std::string_view key) {
+  if (auto valid = ValidateKey(key); !valid) return valid;
+  std::error_code ec;
+  fs::remove(fs::path(root_) / key, ec);
+  if (ec) return Fail(ErrorKind::kIo, "cannot delete " + std::string(key) + ": " + ec.message());
+  return {};
+}
+
+}  // namespace walden::store

@@ -1,0 +1,67 @@
+#include "store/local_store.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+
+namespace walden::store {
+namespace {
+
+class LocalStoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    root_ = ::testing::TempDir() + "/local-store-" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name();
+    std::filesystem::remove_all(root_);
+    auto store = LocalStore::Open(root_);
+    ASSERT_TRUE(store) << store.error().message;
+    store_ = std::move(*store);
+  }
+  std::string root_;
+  std::unique_ptr<LocalStore> store_;
+};
+
+TEST_F(LocalStoreTest, PutGetListDelete) {
+  ASSERT_TRUE(store_->Put("tables/public/orders/dt=2026-11-21/0A-0B.parquet", "abc"));
+  ASSERT_TRUE(store_->Put("_walden/commits/00000000000000000001.json", "{}"));
+  ASSERT_TRUE(store_->Put("tables/Weird Schema/Sélect/x.parquet", "é"));
+  EXPECT_EQ(store_->Get("tables/public/orders/dt=2026-11-21/0A-0B.parquet").value(), "abc");
+  EXPECT_EQ(store_->List("tables/").value(),
+            (std::vector<ObjectInfo>{{"tables/Weird Schema/Sélect/x.parquet", 2},
+                                     {"tables/public/orders/dt=2026-11-21/0A-0B.parquet", 3}}));
+  EXPECT_EQ(store_->List("").value().size(), 3u);
+  ASSERT_TRUE(store_->Delete("_walden/commits/00000000000000000001.json"));
+  ASSERT_TRUE(store_->Delete("_walden/commits/00000000000000000001.json"));  // absent is fine
+  auto missing = store_->Get("_walden/commits/00000000000000000001.json");
+  ASSERT_FALSE(missing);
+  EXPECT_EQ(missing.error().kind, ErrorKind::kNotFound);
+}
+
+TEST_F(LocalStoreTest, PutReplacesAtomicallyAndLeavesNoTemporaries) {
+  ASSERT_TRUE(store_->Put("a/b", "first"));
+  ASSERT_TRUE(store_->Put("a/b", "second"));
+  EXPECT_EQ(store_->Get("a/b").value(), "second");
+  EXPECT_EQ(store_->List("").value(), (std::vector<ObjectInfo>{{"a/b", 6}}));
+  const std::string file = root_ + "/source.bin";
+  { std::ofstream(file) << "from file"; }
+  ASSERT_TRUE(store_->PutFile("c", file));
+  EXPECT_EQ(store_->Get("c").value(), "from file");
+}
+
+TEST_F(LocalStoreTest, RejectsKeysThatEscapeTheRoot) {
+  for (const char* key : {"", "/etc/passwd", "../x", "a/../../x", "a//b", "a/", "."}) {
+    EXPECT_FALSE(store_->Put(key, "x")) << key;
+  }
+}
+
+TEST(LocalStore, UnwritableRootIsAClearError) {
+  auto store = LocalStore::Open("/proc/walden-cannot-exist");
+  ASSERT_FALSE(store);
+  EXPECT_TRUE(store.error().message.starts_with(
+      "cannot create archive directory /proc/walden-cannot-exist: "))
+      << store.error().message;
+}
+
+}  // namespace
+}  // namespace walden::store

@@ -1,0 +1,47 @@
+// Where the archive's files live: a local directory or an S3-compatible bucket, behind one
+// small interface (design §3). Keys are '/'-separated relative paths.
+//
+// Contract: Put is atomic (a reader sees the whole object or none); List returns keys in
+// lexicographic order; Delete of an absent key succeeds; Get of an absent key is kNotFound.
+// Errors say which object and what to check; credentials never appear in them.
+// Thread-safety: implementations are safe to use from several threads at once.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/config.h"
+#include "common/error.h"
+
+namespace walden::store {
+
+struct ObjectInfo {
+  std::string key;
+  int64_t size = 0;
+  friend bool operator==(const ObjectInfo&, const ObjectInfo&) = default;
+};
+
+class ObjectStore {
+ public:
+  virtual ~ObjectStore() = default;
+  virtual Status Put(std::string_view key, std::string_view data) = 0;
+  // Uploads a local file (large segments without holding them in memory).
+  virtual Status PutFile(std::string_view key, const std::string& path) = 0;
+  virtual Result<std::string> Get(std::string_view key) = 0;
+  virtual Result<std::vector<ObjectInfo>> List(std::string_view prefix) = 0;
+  virtual Status Delete(std::string_view key) = 0;
+  // The store's URL, for messages ("file:///var/lib/walden/archive", "s3://bucket/prefix").
+  virtual std::string url() const = 0;
+};
+
+// file:///path or s3://bucket/prefix (endpoint, region and addressing from the config;
+// credentials from AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN).
+Result<std::unique_ptr<ObjectStore>> OpenStore(const ArchiveConfig& config);
+
+// Rejects keys that could escape the store: empty, absolute, "..", empty segments.
+Status ValidateKey(std::string_view key);
+
+}  // namespace walden::store
