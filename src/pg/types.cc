@@ -1,6 +1,5 @@
 #include "pg/types.h"
 
-#include <fmt/core.h>
 
 namespace walden::pg {
 namespace {
@@ -76,37 +75,5 @@ ColumnType MapType(uint32_t oid, int32_t typmod, const TypeLookup& lookup) {
   }
   return ColumnType{.kind = TypeKind::kText, .pg_oid = oid};  // composites, ranges: text form
 }
-
-std::string ColumnType::DuckDbName() const {
-  switch (kind) {
-    case TypeKind::kBool: return "BOOLEAN";
-    case TypeKind::kInt16: return "SMALLINT";
-    case TypeKind::kInt32: return "INTEGER";
-    case TypeKind::kInt64: return "BIGINT";
-    case TypeKind::kFloat32: return "FLOAT";
-    case TypeKind::kFloat64: return "DOUBLE";
-    case TypeKind::kDecimal: return fmt::format("DECIMAL({},{})", precision, scale);
-    case TypeKind::kText: return "VARCHAR";
-    case TypeKind::kBlob: return "BLOB";
-    case TypeKind::kDate: return "DATE";
-    case TypeKind::kTime: return "TIME";
-    case TypeKind::kTimeTz: return "TIMETZ";
-    case TypeKind::kTimestamp: return "TIMESTAMP";
-    case TypeKind::kTimestampTz: return "TIMESTAMPTZ";
-    case TypeKind::kInterval: return "INTERVAL";
-    case TypeKind::kUuid: return "UUID";
-    case TypeKind::kJson: return "JSON";
-    case TypeKind::kList: return element->DuckDbName() + "[]";
-  }
-  return "VARCHAR";
-}
-
-bool operator==(const ColumnType& a, const ColumnType& b) {
-  if (a.kind != b.kind || a.precision != b.precision || a.scale != b.scale) return false;
-  if (!a.element || !b.element) return a.element == b.element;
-  return *a.element == *b.element;
-}
-
-bool operator==(const List& a, const List& b) { return a.items == b.items; }
 
 }  // namespace walden::pg
