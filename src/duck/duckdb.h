@@ -30,7 +30,8 @@ class QueryResult {
   size_t columns() { return duckdb_column_count(&result_); }
   std::string ColumnName(size_t column) { return duckdb_column_name(&result_, column); }
   bool IsNull(size_t row, size_t column) { return duckdb_value_is_null(&result_, column, row); }
-  // DuckDB's text form of a value; nullopt for NULL.
+  // DuckDB's text form of a value; nullopt for NULL. Some types (TIMESTAMPTZ, TIMETZ, UUID)
+  // have no text form here: cast them to VARCHAR in the query.
   std::optional<std::string> Text(size_t row, size_t column);
   duckdb_result* get() { return &result_; }
 
