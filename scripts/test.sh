@@ -12,6 +12,12 @@ cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=${WALDEN_BUILD_TYPE:-Debug} \
   -DWALDEN_WERROR=ON >/dev/null
 cmake --build "$build"
 
+# The installed binary must find libduckdb.so next to itself.
+install_dir=$(mktemp -d)
+cmake --install "$build" --prefix "$install_dir" >/dev/null
+"$install_dir/bin/walden" version >/dev/null
+rm -rf "$install_dir"
+
 echo "== fuzzing (bounded) =="
 WALDEN_FUZZ_SECONDS=${WALDEN_FUZZ_SECONDS:-30} scripts/fuzz.sh
 
