@@ -302,6 +302,8 @@ class Doctor {
   }
 
   void CheckPublication(const std::vector<SourceTable>& tables);
+  void ReportMissingPublication(const std::vector<SourceTable>& tables);
+  void CheckPublicationCoverage(const std::vector<SourceTable>& tables, bool owns_publication);
   void CheckSlot();
 
   Connection& conn_;
@@ -318,31 +320,7 @@ void Doctor::CheckPublication(const std::vector<SourceTable>& tables) {
                       "WHERE pubname = $1",
                       {options_.publication});
   if (!result) return;
-  std::vector<QualifiedName> names;
-  bool owns_all = true;
-  for (const SourceTable& table : tables) {
-    names.push_back(table.name);
-    owns_all &= table.owned;
-  }
-  if (result->rows() == 0) {
-    const bool all = options_.tables.empty();
-    const std::string create = "CREATE PUBLICATION " + pub +
-                               (all ? " FOR ALL TABLES;" : " FOR TABLE " + SqlList(names) + ";");
-    if (superuser_ || (!all && owns_all)) {
-      Add("publication", Severity::kInfo,
-          "publication " + DisplayIdent(options_.publication) +
-              " does not exist; walden creates it at start",
-          create);
-    } else {
-      Add("publication", Severity::kBlocking,
-          "publication " + DisplayIdent(options_.publication) +
-              " does not exist and this role may not create it (" +
-              (all ? "FOR ALL TABLES needs a superuser" : "it must own every captured table") +
-              ")",
-          "run as a superuser or the tables' owner: " + create);
-    }
-    return;
-  }
+  if (result->rows() == 0) return ReportMissingPublication(tables);
   const bool all_tables = result->Value(0, 0) == "t";
   const bool owns_publication = result->Value(0, 5) == "t";
   std::vector<std::string> missing_ops;
@@ -361,6 +339,40 @@ void Doctor::CheckPublication(const std::vector<SourceTable>& tables) {
         "publication " + DisplayIdent(options_.publication) + " covers all tables");
     return;
   }
+  CheckPublicationCoverage(tables, owns_publication);
+}
+
+void Doctor::ReportMissingPublication(const std::vector<SourceTable>& tables) {
+  const std::string pub = QuoteIdent(options_.publication);
+  std::vector<QualifiedName> names;
+  bool owns_all = true;
+  for (const SourceTable& table : tables) {
+    names.push_back(table.name);
+    owns_all &= table.owned;
+  }
+  {
+    const bool all = options_.tables.empty();
+    const std::string create = "CREATE PUBLICATION " + pub +
+                               (all ? " FOR ALL TABLES;" : " FOR TABLE " + SqlList(names) + ";");
+    if (superuser_ || (!all && owns_all)) {
+      Add("publication", Severity::kInfo,
+          "publication " + DisplayIdent(options_.publication) +
+              " does not exist; walden creates it at start",
+          create);
+    } else {
+      Add("publication", Severity::kBlocking,
+          "publication " + DisplayIdent(options_.publication) +
+              " does not exist and this role may not create it (" +
+              (all ? "FOR ALL TABLES needs a superuser" : "it must own every captured table") +
+              ")",
+          "run as a superuser or the tables' owner: " + create);
+    }
+  }
+}
+
+void Doctor::CheckPublicationCoverage(const std::vector<SourceTable>& tables,
+                                      bool owns_publication) {
+  const std::string pub = QuoteIdent(options_.publication);
   auto covered = Query("publication",
                        "SELECT schemaname, tablename FROM pg_catalog.pg_publication_tables "
                        "WHERE pubname = $1 ORDER BY 1, 2",
