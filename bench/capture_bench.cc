@@ -40,28 +40,28 @@ void Workload(pg::Connection& conn, int64_t changes) {
                   "status text NOT NULL, total numeric(12,2) NOT NULL, currency char(3), "
                   "created_at timestamptz NOT NULL DEFAULT now(), note text, flags int)"),
         "create table");
-  Check(conn.Exec("CREATE PUBLICATION bench FOR TABLE orders"),
-        "publication");
+  Check(conn.Exec("CREATE PUBLICATION bench FOR TABLE orders"), "publication");
   for (const char* slot : {"recorded", "reference"}) {
     Check(conn.Exec(std::string("SELECT pg_create_logical_replication_slot('") + slot +
-                    "', 'pgoutput')")
-              ,
+                    "', 'pgoutput')"),
           "slot");
   }
   std::mt19937 random(42);
   int64_t done = 0;
   int64_t next_id = 1;
   while (done < changes) {
-    const int64_t size = std::min<int64_t>(changes - done, std::array{1, 10, 100, 1000, 10000}[random() % 5]);
+    const int64_t size =
+        std::min<int64_t>(changes - done, std::array{1, 10, 100, 1000, 10000}[random() % 5]);
     const int64_t inserts = std::max<int64_t>(1, size * 6 / 10);
     const int64_t updates = size * 3 / 10;
     const int64_t deletes = size - inserts - updates;
     const int64_t first = next_id;
     next_id += inserts;
-    std::string sql = "BEGIN; INSERT INTO orders (id, customer_id, status, total, currency, note, "
-                      "flags) SELECT i, i % 9973, 'new', (i % 1000) / 7.0, 'EUR', 'order ' || i, "
-                      "i % 8 FROM generate_series(" + std::to_string(first) + ", " +
-                      std::to_string(next_id - 1) + ") i;";
+    std::string sql =
+        "BEGIN; INSERT INTO orders (id, customer_id, status, total, currency, note, "
+        "flags) SELECT i, i % 9973, 'new', (i % 1000) / 7.0, 'EUR', 'order ' || i, "
+        "i % 8 FROM generate_series(" +
+        std::to_string(first) + ", " + std::to_string(next_id - 1) + ") i;";
     sql += " UPDATE orders SET status = 'paid', total = total + 1 WHERE id >= " +
            std::to_string(first) + " AND id < " + std::to_string(first + updates) + ";";
     sql += " DELETE FROM orders WHERE id >= " + std::to_string(next_id - deletes) + " AND id < " +
@@ -98,8 +98,8 @@ void BM_DecodeAndAssemble(benchmark::State& state) {
       if (*committed) changes += (*committed)->change_count();
     }
   }
-  state.counters["changes/s"] = benchmark::Counter(static_cast<double>(changes),
-                                                   benchmark::Counter::kIsRate);
+  state.counters["changes/s"] =
+      benchmark::Counter(static_cast<double>(changes), benchmark::Counter::kIsRate);
 }
 BENCHMARK(BM_DecodeAndAssemble)->Unit(benchmark::kMillisecond);
 

@@ -29,9 +29,9 @@ void FuzzSequence(std::span<const uint8_t> data) {
     if (committed && *committed) {
       (void)(*committed)->ForEach([](const pg::Change& change) -> Status {
         if (change.relation && change.kind != pg::Change::Kind::kSchemaChange) {
-          (void)pg::ParseTuple(*change.relation,
-                               change.kind == pg::Change::Kind::kDelete ? change.old_tuple
-                                                                        : change.new_tuple);
+          (void)pg::ParseTuple(*change.relation, change.kind == pg::Change::Kind::kDelete
+                                                     ? change.old_tuple
+                                                     : change.new_tuple);
         }
         return {};
       });
@@ -42,9 +42,9 @@ void FuzzSequence(std::span<const uint8_t> data) {
 // One value of a type chosen by the first byte, as text and as binary.
 void FuzzValue(std::span<const uint8_t> data) {
   if (data.empty()) return;
-  static constexpr uint32_t kOids[] = {16,   21,   23,   20,   700,  701,  1700, 25,
-                                       17,   1082, 1083, 1266, 1114, 1184, 1186, 2950,
-                                       114,  3802, 1007, 1009, 1231, 1182, 1187, 1115};
+  static constexpr uint32_t kOids[] = {16,  21,   23,   20,   700,  701,  1700, 25,
+                                       17,  1082, 1083, 1266, 1114, 1184, 1186, 2950,
+                                       114, 3802, 1007, 1009, 1231, 1182, 1187, 1115};
   const uint32_t oid = kOids[data[0] % std::size(kOids)];
   const int32_t typmod = oid == 1700 || oid == 1231 ? ((12 << 16) | 3) + 4 : -1;
   const pg::ColumnType type = pg::MapType(oid, typmod);
@@ -69,8 +69,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       }
       break;
     }
-    case 2: FuzzSequence(rest); break;
-    default: FuzzValue(rest); break;
+    case 2:
+      FuzzSequence(rest);
+      break;
+    default:
+      FuzzValue(rest);
+      break;
   }
   return 0;
 }

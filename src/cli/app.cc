@@ -1,9 +1,9 @@
 #include "cli/app.h"
 
-#include <CLI/CLI.hpp>
 #include <fmt/core.h>
 #include <spdlog/spdlog.h>
 
+#include <CLI/CLI.hpp>
 #include <filesystem>
 #include <map>
 
@@ -27,7 +27,8 @@ struct ConfigFlags {
       std::string names = key.FlagName();
       if (key.path == "source.url") names += ",--source";
       app->add_option_function<std::string>(
-             names, [this, path = std::string(key.path)](const std::string& value) {
+             names,
+             [this, path = std::string(key.path)](const std::string& value) {
                values[path] = value;
              },
              std::string(key.help))
@@ -91,9 +92,10 @@ std::optional<Config> Prepare(const ConfigFlags& flags, int& exit_code) {
 }  // namespace
 
 int Main(int argc, char** argv) {
-  CLI::App app{"walden: PostgreSQL changes into a Parquet archive and a DuckDB mirror, "
-               "exactly once.",
-               "walden"};
+  CLI::App app{
+      "walden: PostgreSQL changes into a Parquet archive and a DuckDB mirror, "
+      "exactly once.",
+      "walden"};
   app.require_subcommand(1);
   app.set_help_all_flag("--help-all", "Help for every subcommand");
 
@@ -101,15 +103,17 @@ int Main(int argc, char** argv) {
   bool keep_running = false;
   ConfigFlags flags;
   CLI::App* version = app.add_subcommand("version", "Print walden, DuckDB and libpq versions");
-  CLI::App* doctor = app.add_subcommand(
-      "doctor", "Check that the source database is ready for walden; print the fix for "
-                "each problem. Exit 0 ready, 1 not ready, 2 usage error");
+  CLI::App* doctor =
+      app.add_subcommand("doctor",
+                         "Check that the source database is ready for walden; print the fix for "
+                         "each problem. Exit 0 ready, 1 not ready, 2 usage error");
   doctor->add_flag("--json", json, "Print the report as JSON");
   CLI::App* config_cmd = app.add_subcommand("config", "Validate or generate configuration");
   config_cmd->require_subcommand(1);
   CLI::App* config_check =
-      config_cmd->add_subcommand("check", "Validate the configuration and print it (secrets "
-                                          "masked)");
+      config_cmd->add_subcommand("check",
+                                 "Validate the configuration and print it (secrets "
+                                 "masked)");
   CLI::App* config_example =
       config_cmd->add_subcommand("example", "Print an example walden.toml with every key");
   CLI::App* demo = app.add_subcommand(

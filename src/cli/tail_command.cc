@@ -1,12 +1,12 @@
 #include <fmt/chrono.h>
 #include <fmt/core.h>
 #include <signal.h>
+#include <spdlog/spdlog.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <nlohmann/json.hpp>
-#include <spdlog/spdlog.h>
 
 #include "cli/commands.h"
 #include "common/lsn.h"
@@ -42,11 +42,14 @@ nlohmann::json Row(const pg::RelationInfo& rel, const pg::pgoutput::Tuple& tuple
   for (size_t i = 0; i < tuple.size() && i < rel.columns.size(); ++i) {
     const std::string& name = rel.columns[i].name;
     switch (tuple.values[i].kind) {
-      case pg::pgoutput::ValueKind::kNull: row[name] = nullptr; break;
+      case pg::pgoutput::ValueKind::kNull:
+        row[name] = nullptr;
+        break;
       case pg::pgoutput::ValueKind::kUnchangedToast:
         if (unchanged) unchanged->push_back(name);
         break;
-      default: row[name] = std::string(tuple.Data(i));
+      default:
+        row[name] = std::string(tuple.Data(i));
     }
   }
   return row;
@@ -115,7 +118,8 @@ int TailCommand(const Config& config, const TailOptions& options) {
   std::vector<TableSelector> filter;
   for (const std::string& text : options.tables) {
     auto selector = ParseTableSelector(text);
-    if (!selector) return ReportError({ErrorKind::kUsage, "tail: --table " + selector.error().message});
+    if (!selector)
+      return ReportError({ErrorKind::kUsage, "tail: --table " + selector.error().message});
     filter.push_back(*selector);
   }
   auto conn = pg::Connection::Open(config.source.url);
@@ -134,8 +138,8 @@ int TailCommand(const Config& config, const TailOptions& options) {
        .takeover = options.takeover,
        .memory_limit = static_cast<size_t>(config.source.memory_limit),
        .spill_dir = config.data_dir + "/spill",
-       .status_interval = std::chrono::duration_cast<std::chrono::milliseconds>(
-           config.source.status_interval)});
+       .status_interval =
+           std::chrono::duration_cast<std::chrono::milliseconds>(config.source.status_interval)});
   if (!capture) return ReportError(capture.error());
   InstallStopHandlers();
   spdlog::info("tail: streaming from slot {} at {} (protocol {})",
@@ -168,7 +172,8 @@ int TailCommand(const Config& config, const TailOptions& options) {
       if (g_stop) break;
       return ReportError(ok.error());
     }
-    if (!temporary && std::chrono::steady_clock::now() - last_lag_check > config.source.status_interval) {
+    if (!temporary &&
+        std::chrono::steady_clock::now() - last_lag_check > config.source.status_interval) {
       last_lag_check = std::chrono::steady_clock::now();
       (void)(*capture)->CheckLag(config.source.lag_warn_bytes);
     }
@@ -176,10 +181,11 @@ int TailCommand(const Config& config, const TailOptions& options) {
   (void)(*capture)->Flush();
   rusage usage{};
   getrusage(RUSAGE_SELF, &usage);
-  spdlog::info("tail: {} transactions, {} changes, {} bytes spilled to disk, {} reconnects, "
-               "peak RSS {} kB",
-               transactions, (*capture)->stats().changes, (*capture)->spilled_bytes(),
-               (*capture)->stats().reconnects, usage.ru_maxrss);
+  spdlog::info(
+      "tail: {} transactions, {} changes, {} bytes spilled to disk, {} reconnects, "
+      "peak RSS {} kB",
+      transactions, (*capture)->stats().changes, (*capture)->spilled_bytes(),
+      (*capture)->stats().reconnects, usage.ru_maxrss);
   return 0;
 }
 

@@ -18,8 +18,7 @@ namespace walden {
 class ByteReader {
  public:
   explicit ByteReader(std::span<const uint8_t> data) : data_(data) {}
-  ByteReader(const void* data, size_t size)
-      : data_(static_cast<const uint8_t*>(data), size) {}
+  ByteReader(const void* data, size_t size) : data_(static_cast<const uint8_t*>(data), size) {}
 
   bool ok() const { return ok_; }
   size_t remaining() const { return ok_ ? data_.size() - pos_ : 0; }

@@ -1,5 +1,7 @@
 #include "common/config.h"
 
+#include <toml++/toml.h>
+
 #include <algorithm>
 #include <charconv>
 #include <cstdlib>
@@ -7,11 +9,9 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
-#include <toml++/toml.h>
 
 #include "common/redact.h"
 #include "common/strings.h"
-
 
 namespace walden {
 namespace {
@@ -209,8 +209,8 @@ class Typer {
   }
 
   Duration DurationValue(std::string_view path) {
-    return Duration(
-        Positive(path, "duration", "10s", [](std::string_view text) { return ParseDuration(text); }));
+    return Duration(Positive(path, "duration", "10s",
+                             [](std::string_view text) { return ParseDuration(text); }));
   }
 
   int64_t Size(std::string_view path) {
@@ -319,7 +319,8 @@ bool IsHostPort(std::string_view text) {
 std::string NormalizeArchiveUrl(Typer& typer, const std::string& url, const std::string& data_dir) {
   const RawValue raw = typer.Get("archive.url");
   if (url.empty()) {
-    return "file://" + (std::filesystem::absolute(data_dir) / "archive").lexically_normal().string();
+    return "file://" +
+           (std::filesystem::absolute(data_dir) / "archive").lexically_normal().string();
   }
   if (url.starts_with("s3://")) {
     const std::string rest = url.substr(5);
@@ -389,7 +390,8 @@ void ReadArchive(Typer& t, Config& c) {
   c.archive.endpoint = t.String("archive.endpoint");
   if (!c.archive.endpoint.empty() && !c.archive.endpoint.starts_with("http://") &&
       !c.archive.endpoint.starts_with("https://")) {
-    t.Fail("archive.endpoint", t.Get("archive.endpoint"), "expected http://host:port or https://host");
+    t.Fail("archive.endpoint", t.Get("archive.endpoint"),
+           "expected http://host:port or https://host");
   }
   c.archive.region = t.String("archive.region");
   const std::string addressing = t.Enum("archive.addressing");

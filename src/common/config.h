@@ -26,12 +26,12 @@ namespace walden {
 enum class ValueType { kString, kBool, kInteger, kDuration, kSize, kStringList, kEnum };
 
 struct ConfigKey {
-  std::string_view path;           // "source.url"
+  std::string_view path;  // "source.url"
   ValueType type;
   std::string_view default_value;  // textual; empty = unset
   std::string_view help;
-  std::string_view choices = {};   // enums: "initial|online|never"
-  int64_t min = 0;                 // integers only
+  std::string_view choices = {};  // enums: "initial|online|never"
+  int64_t min = 0;                // integers only
   int64_t max = 0;
 
   std::string EnvName() const;   // WALDEN_SOURCE_URL
@@ -104,18 +104,18 @@ struct Config {
 // One key's value before it is typed, and where it came from ("walden.toml:4",
 // "environment variable WALDEN_SOURCE_URL", "flag --source-url").
 struct RawValue {
-  std::string text;                 // scalar values, as written
-  std::vector<std::string> list;    // list values
+  std::string text;               // scalar values, as written
+  std::vector<std::string> list;  // list values
   bool is_list = false;
-  bool from_toml_string = true;     // TOML only: false for a bare number/bool
+  bool from_toml_string = true;  // TOML only: false for a bare number/bool
   std::string origin;
 };
 using RawConfig = std::map<std::string, RawValue, std::less<>>;
 
 struct ConfigSources {
-  std::optional<std::string> file;                // path of walden.toml; nullopt: none
+  std::optional<std::string> file;                 // path of walden.toml; nullopt: none
   std::map<std::string, std::string> environment;  // usually the process environment
-  std::map<std::string, std::string> flags;       // key path -> value from the command line
+  std::map<std::string, std::string> flags;        // key path -> value from the command line
 };
 
 // Reads TOML text (origin names the file in messages) into raw values.

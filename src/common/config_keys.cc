@@ -55,10 +55,10 @@ constexpr std::array kKeys = {
               "initial: load existing rows when the slot is new; online: load them while "
               "streaming; never: only stream changes.",
               "initial|online|never"},
-    ConfigKey{"snapshot.workers", kInteger, "2", "Parallel connections for snapshot reads.", {},
-              1, 64},
-    ConfigKey{"snapshot.chunk_rows", kInteger, "100000", "Rows per snapshot chunk.", {}, 1,
-              100000000},
+    ConfigKey{
+        "snapshot.workers", kInteger, "2", "Parallel connections for snapshot reads.", {}, 1, 64},
+    ConfigKey{
+        "snapshot.chunk_rows", kInteger, "100000", "Rows per snapshot chunk.", {}, 1, 100000000},
     ConfigKey{"server.listen", kString, "127.0.0.1:8080",
               "host:port of the HTTP endpoint (/metrics, /healthz, /readyz, /api)."},
     ConfigKey{"canary.interval", kDuration, "5s", "How often a heartbeat is written."},
@@ -66,8 +66,7 @@ constexpr std::array kKeys = {
               "Heartbeat age after which walden reports itself not ready."},
     ConfigKey{"log.level", kEnum, "info", "trace, debug, info, warn or error.",
               "trace|debug|info|warn|error"},
-    ConfigKey{"log.format", kEnum, "text", "text for people, json for log pipelines.",
-              "text|json"},
+    ConfigKey{"log.format", kEnum, "text", "text for people, json for log pipelines.", "text|json"},
 };
 
 std::string ReplaceAll(std::string s, char from, char to) {

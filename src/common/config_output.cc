@@ -1,6 +1,7 @@
 // Printing the effective configuration, and reading WALDEN_* variables.
-#include <sstream>
 #include <toml++/toml.h>
+
+#include <sstream>
 
 #include "common/config.h"
 #include "common/redact.h"
@@ -22,8 +23,8 @@ std::map<std::string, std::string> WaldenEnvironment() {
 
 std::string Config::ToToml() const {
   toml::table source_table{{"url", RedactConninfo(this->source.url)},
-                     {"slot", this->source.slot},
-                     {"publication", this->source.publication}};
+                           {"slot", this->source.slot},
+                           {"publication", this->source.publication}};
   toml::array tables;
   for (const TableSelector& selector : this->source.tables) tables.push_back(selector.Display());
   source_table.insert("tables", tables);
@@ -34,13 +35,13 @@ std::string Config::ToToml() const {
   source_table.insert("status_interval", FormatDuration(this->source.status_interval));
   static constexpr std::string_view kAddressing[] = {"auto", "path", "virtual"};
   toml::table archive_table{{"url", this->archive.url},
-                      {"endpoint", this->archive.endpoint},
-                      {"region", this->archive.region},
-                      {"addressing", kAddressing[static_cast<int>(this->archive.addressing)]},
-                      {"flush_interval", FormatDuration(this->archive.flush_interval)},
-                      {"flush_size", FormatSize(this->archive.flush_size)},
-                      {"compact_target_size", FormatSize(this->archive.compact_target_size)},
-                      {"orphan_grace", FormatDuration(this->archive.orphan_grace)}};
+                            {"endpoint", this->archive.endpoint},
+                            {"region", this->archive.region},
+                            {"addressing", kAddressing[static_cast<int>(this->archive.addressing)]},
+                            {"flush_interval", FormatDuration(this->archive.flush_interval)},
+                            {"flush_size", FormatSize(this->archive.flush_size)},
+                            {"compact_target_size", FormatSize(this->archive.compact_target_size)},
+                            {"orphan_grace", FormatDuration(this->archive.orphan_grace)}};
   static constexpr std::string_view kModes[] = {"initial", "online", "never"};
   toml::table root{
       {"data_dir", data_dir},

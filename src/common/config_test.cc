@@ -84,13 +84,12 @@ TEST_F(ConfigTest, EnvironmentOverridesFileAndFlagsOverrideEnvironment) {
   const std::string toml = "[source]\nslot = \"from_file\"\n";
   EXPECT_EQ(Load(toml)->source.slot, "from_file");
   EXPECT_EQ(Load(toml, {{"WALDEN_SOURCE_SLOT", "from_env"}})->source.slot, "from_env");
-  EXPECT_EQ(Load(toml, {{"WALDEN_SOURCE_SLOT", "from_env"}}, {{"source.slot", "from_flag"}})
-                ->source.slot,
-            "from_flag");
+  EXPECT_EQ(
+      Load(toml, {{"WALDEN_SOURCE_SLOT", "from_env"}}, {{"source.slot", "from_flag"}})->source.slot,
+      "from_flag");
   auto listed = Load("", {{"WALDEN_SOURCE_TABLES", R"(public.a, "x,y".b)"}});
   ASSERT_TRUE(listed);
-  EXPECT_EQ(listed->source.tables,
-            (std::vector<TableSelector>{{"public", "a"}, {"x,y", "b"}}));
+  EXPECT_EQ(listed->source.tables, (std::vector<TableSelector>{{"public", "a"}, {"x,y", "b"}}));
   EXPECT_EQ(Load("", {{"WALDEN_SOURCE_FAILOVER", "yes"}})->source.failover, true);
 }
 
@@ -167,16 +166,17 @@ TEST_F(ConfigTest, ValueErrorsNameKeyValueOriginAndExpectation) {
 
 TEST_F(ConfigTest, SecretsNeverAppear) {
   const std::string s3 = LoadError("[archive]\nurl = \"s3://AKIA:topsecret@bucket/p\"\n");
-  EXPECT_EQ(s3, "config: archive.url = \"s3://***\" (walden-config-test.toml:2): credentials "
-                "do not belong in the URL; set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY "
-                "instead");
+  EXPECT_EQ(s3,
+            "config: archive.url = \"s3://***\" (walden-config-test.toml:2): credentials "
+            "do not belong in the URL; set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY "
+            "instead");
   auto config = Load("", {{"WALDEN_SOURCE_URL", "postgresql://u:hunter2@h/d"}});
   ASSERT_TRUE(config);
   EXPECT_EQ(config->warnings.size(), 1u);
   EXPECT_EQ(config->ToToml().find("hunter2"), std::string::npos);
   EXPECT_NE(config->ToToml().find("postgresql://u:***@h/d"), std::string::npos);
-  EXPECT_EQ(LoadError("[source]\nurl = 5\nslot = \"Bad\"\n", {{"WALDEN_SOURCE_URL",
-                                                               "host=h password=hunter2"}}),
+  EXPECT_EQ(LoadError("[source]\nurl = 5\nslot = \"Bad\"\n",
+                      {{"WALDEN_SOURCE_URL", "host=h password=hunter2"}}),
             "config: source.slot = \"Bad\" (walden-config-test.toml:3): expected 1 to 63 "
             "lower-case letters, digits or underscores (PostgreSQL's rule for slot names)");
 }

@@ -6,24 +6,42 @@ namespace walden {
 
 std::string ColumnType::DuckDbName() const {
   switch (kind) {
-    case TypeKind::kBool: return "BOOLEAN";
-    case TypeKind::kInt16: return "SMALLINT";
-    case TypeKind::kInt32: return "INTEGER";
-    case TypeKind::kInt64: return "BIGINT";
-    case TypeKind::kFloat32: return "FLOAT";
-    case TypeKind::kFloat64: return "DOUBLE";
-    case TypeKind::kDecimal: return fmt::format("DECIMAL({},{})", precision, scale);
-    case TypeKind::kText: return "VARCHAR";
-    case TypeKind::kBlob: return "BLOB";
-    case TypeKind::kDate: return "DATE";
-    case TypeKind::kTime: return "TIME";
-    case TypeKind::kTimeTz: return "TIMETZ";
-    case TypeKind::kTimestamp: return "TIMESTAMP";
-    case TypeKind::kTimestampTz: return "TIMESTAMPTZ";
-    case TypeKind::kInterval: return "INTERVAL";
-    case TypeKind::kUuid: return "UUID";
-    case TypeKind::kJson: return "JSON";
-    case TypeKind::kList: return element->DuckDbName() + "[]";
+    case TypeKind::kBool:
+      return "BOOLEAN";
+    case TypeKind::kInt16:
+      return "SMALLINT";
+    case TypeKind::kInt32:
+      return "INTEGER";
+    case TypeKind::kInt64:
+      return "BIGINT";
+    case TypeKind::kFloat32:
+      return "FLOAT";
+    case TypeKind::kFloat64:
+      return "DOUBLE";
+    case TypeKind::kDecimal:
+      return fmt::format("DECIMAL({},{})", precision, scale);
+    case TypeKind::kText:
+      return "VARCHAR";
+    case TypeKind::kBlob:
+      return "BLOB";
+    case TypeKind::kDate:
+      return "DATE";
+    case TypeKind::kTime:
+      return "TIME";
+    case TypeKind::kTimeTz:
+      return "TIMETZ";
+    case TypeKind::kTimestamp:
+      return "TIMESTAMP";
+    case TypeKind::kTimestampTz:
+      return "TIMESTAMPTZ";
+    case TypeKind::kInterval:
+      return "INTERVAL";
+    case TypeKind::kUuid:
+      return "UUID";
+    case TypeKind::kJson:
+      return "JSON";
+    case TypeKind::kList:
+      return element->DuckDbName() + "[]";
   }
   return "VARCHAR";
 }

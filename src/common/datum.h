@@ -17,14 +17,30 @@ __extension__ using Int128 = __int128;
 __extension__ using UInt128 = unsigned __int128;
 
 enum class TypeKind : uint8_t {
-  kBool, kInt16, kInt32, kInt64, kFloat32, kFloat64, kDecimal, kText, kBlob, kDate, kTime,
-  kTimeTz, kTimestamp, kTimestampTz, kInterval, kUuid, kJson, kList
+  kBool,
+  kInt16,
+  kInt32,
+  kInt64,
+  kFloat32,
+  kFloat64,
+  kDecimal,
+  kText,
+  kBlob,
+  kDate,
+  kTime,
+  kTimeTz,
+  kTimestamp,
+  kTimestampTz,
+  kInterval,
+  kUuid,
+  kJson,
+  kList
 };
 
 struct ColumnType {
   TypeKind kind = TypeKind::kText;
-  int precision = 0;  // kDecimal
-  int scale = 0;      // kDecimal
+  int precision = 0;                          // kDecimal
+  int scale = 0;                              // kDecimal
   std::shared_ptr<const ColumnType> element;  // kList
   // Where the values come from, for the source's decoders (not part of the type's identity):
   uint32_t pg_oid = 0;   // PostgreSQL type OID (domains: their base type)

@@ -14,10 +14,10 @@ bool IsIdentStart(unsigned char c) {
 bool IsIdentChar(unsigned char c) { return IsIdentStart(c) || (c >= '0' && c <= '9') || c == '$'; }
 
 std::unexpected<Error> SelectorError(std::string_view text, std::string_view problem) {
-  return Fail(ErrorKind::kConfig,
-              "table selector '" + std::string(text) + "': " + std::string(problem) +
-                  "; expected schema.table, schema.* or a quoted name such as "
-                  "\"My Schema\".\"My Table\"");
+  return Fail(ErrorKind::kConfig, "table selector '" + std::string(text) +
+                                      "': " + std::string(problem) +
+                                      "; expected schema.table, schema.* or a quoted name such as "
+                                      "\"My Schema\".\"My Table\"");
 }
 
 // Reads one identifier or `*` starting at `pos`; advances `pos` past it.
@@ -51,9 +51,7 @@ Result<std::string> ReadPart(std::string_view text, size_t& pos, bool& is_star) 
     return name;
   }
   if (!IsIdentStart(static_cast<unsigned char>(text[pos]))) {
-    return SelectorError(text, "unexpected character '" +
-                                                   std::string(1, text[pos]) + "'")
-                               ;
+    return SelectorError(text, "unexpected character '" + std::string(1, text[pos]) + "'");
   }
   while (pos < text.size() && IsIdentChar(static_cast<unsigned char>(text[pos]))) {
     name += text[pos++];
@@ -88,8 +86,9 @@ Result<TableSelector> ParseTableSelector(std::string_view raw) {
     auto part = ReadPart(text, pos, is_star);
     if (!part) return std::unexpected(part.error());
     if (last_star && parts.size() == 1) {
-      return SelectorError(text, "the schema cannot be '*' (leave tables empty to capture every "
-                                 "table)");
+      return SelectorError(text,
+                           "the schema cannot be '*' (leave tables empty to capture every "
+                           "table)");
     }
     if (last_star) return SelectorError(text, "'*' must be last");
     parts.push_back(*part);

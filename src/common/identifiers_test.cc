@@ -30,8 +30,9 @@ TEST(TableSelector, ExplainsMistakes) {
       {"\"open.x", "table selector '\"open.x': a double quote is not closed"},
       {"", "table selector '': it is empty"},
       {"*", "table selector '*': '*' needs a schema"},
-      {"*.*", "table selector '*.*': the schema cannot be '*' (leave tables empty to capture "
-              "every table)"},
+      {"*.*",
+       "table selector '*.*': the schema cannot be '*' (leave tables empty to capture "
+       "every table)"},
       {"a.*.b", "table selector 'a.*.b': '*' must be last"},
       {"a b", "table selector 'a b': unexpected character ' '"},
       {"a.", "table selector 'a.': a name is missing"},
@@ -60,7 +61,7 @@ TEST(Identifiers, QuotingRoundTrips) {
   EXPECT_EQ(DisplayIdent("Orders"), "\"Orders\"");
   EXPECT_EQ(DisplayIdent("my table"), "\"my table\"");
   for (const QualifiedName& name : {QualifiedName{"Weird Schema", "Select"},
-                                   QualifiedName{"a.b", "x\"y"}, QualifiedName{"public", "t"}}) {
+                                    QualifiedName{"a.b", "x\"y"}, QualifiedName{"public", "t"}}) {
     auto parsed = ParseTableSelector(name.Display());
     ASSERT_TRUE(parsed);
     EXPECT_TRUE(parsed->Matches(name)) << name.Display();

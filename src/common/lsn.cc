@@ -1,8 +1,8 @@
 #include "common/lsn.h"
 
-#include <charconv>
-
 #include <fmt/core.h>
+
+#include <charconv>
 
 namespace walden {
 

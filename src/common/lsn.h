@@ -13,8 +13,8 @@ namespace walden {
 struct Lsn {
   uint64_t value = 0;
 
-  std::string ToString() const;   // "16/B374D848"
-  std::string ToPadded() const;   // "00000016B374D848"
+  std::string ToString() const;                            // "16/B374D848"
+  std::string ToPadded() const;                            // "00000016B374D848"
   static std::optional<Lsn> Parse(std::string_view text);  // "16/B374D848"
   friend auto operator<=>(const Lsn&, const Lsn&) = default;
 };

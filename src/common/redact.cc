@@ -82,8 +82,6 @@ std::string ScrubConninfo(std::string message, std::string_view conninfo) {
   return message;
 }
 
-bool ConninfoHasPassword(std::string_view conninfo) {
-  return RedactConninfo(conninfo) != conninfo;
-}
+bool ConninfoHasPassword(std::string_view conninfo) { return RedactConninfo(conninfo) != conninfo; }
 
 }  // namespace walden

@@ -16,8 +16,7 @@ TEST(Redact, MasksUrlPasswords) {
 
 TEST(Redact, MasksKeywordPasswords) {
   EXPECT_EQ(RedactConninfo("host=db password=s3cret user=w"), "host=db password=*** user=w");
-  EXPECT_EQ(RedactConninfo("host=db password = 'a b\\'c' user=w"),
-            "host=db password = *** user=w");
+  EXPECT_EQ(RedactConninfo("host=db password = 'a b\\'c' user=w"), "host=db password = *** user=w");
   EXPECT_EQ(RedactConninfo("host=db passwordless=1"), "host=db passwordless=1");
   EXPECT_FALSE(ConninfoHasPassword("host=db user=w"));
   EXPECT_TRUE(ConninfoHasPassword("host=db password=x"));

@@ -33,10 +33,14 @@ if [ -n "$3" ]; then rm -rf -- "$3"; fi
 
 std::string SignalName(int signal) {
   switch (signal) {
-    case SIGQUIT: return "QUIT";
-    case SIGTERM: return "TERM";
-    case SIGINT: return "INT";
-    default: return "KILL";
+    case SIGQUIT:
+      return "QUIT";
+    case SIGTERM:
+      return "TERM";
+    case SIGINT:
+      return "INT";
+    default:
+      return "KILL";
   }
 }
 
@@ -99,15 +103,16 @@ Result<Subprocess> Subprocess::Spawn(const SpawnOptions& options) {
   }
   PreparedExec exec = PrepareExec(options);
   const bool inherit_out = options.stdout_path == "-";
-  const std::string err_path = options.stderr_path.empty() ? options.stdout_path
-                                                          : options.stderr_path;
+  const std::string err_path =
+      options.stderr_path.empty() ? options.stdout_path : options.stderr_path;
   const pid_t pid = fork();
   if (pid < 0) return Fail(ErrorKind::kIo, std::string("fork failed: ") + std::strerror(errno));
   if (pid == 0) {
     setpgid(0, 0);
     if (!inherit_out) {
       const int out = OpenOutput(options.stdout_path, options.append_output);
-      const int err = err_path == options.stdout_path ? out : OpenOutput(err_path, options.append_output);
+      const int err =
+          err_path == options.stdout_path ? out : OpenOutput(err_path, options.append_output);
       if (out < 0 || err < 0) ChildFail("cannot open output file");
       dup2(out, 1);
       dup2(err, 2);
@@ -148,8 +153,8 @@ Result<Subprocess> Subprocess::Spawn(const SpawnOptions& options) {
     dup2(null_fd, 0);
     dup2(null_fd, 1);
     dup2(null_fd, 2);
-    execl("/bin/sh", "sh", "-c", kGuardianScript, "walden-guardian", group.c_str(),
-          signal.c_str(), options.scratch_dir.c_str(), static_cast<char*>(nullptr));
+    execl("/bin/sh", "sh", "-c", kGuardianScript, "walden-guardian", group.c_str(), signal.c_str(),
+          options.scratch_dir.c_str(), static_cast<char*>(nullptr));
     _exit(127);
   }
   close(fds[0]);

@@ -25,13 +25,13 @@ namespace walden {
 struct SpawnOptions {
   std::vector<std::string> argv;  // argv[0]: program path, or a name looked up in PATH
   std::vector<std::pair<std::string, std::string>> env;  // added or overridden variables
-  std::optional<std::string> user;   // run as this user (only when running as root)
-  std::string stdout_path;           // empty: /dev/null; "-": inherit
-  std::string stderr_path;           // empty: same as stdout
+  std::optional<std::string> user;  // run as this user (only when running as root)
+  std::string stdout_path;          // empty: /dev/null; "-": inherit
+  std::string stderr_path;          // empty: same as stdout
   bool append_output = false;
   std::string cwd;
-  int guardian_signal = SIGKILL;     // first signal if the owner dies (SIGQUIT for postgres)
-  std::string scratch_dir;           // removed by the guardian when it fires
+  int guardian_signal = SIGKILL;  // first signal if the owner dies (SIGQUIT for postgres)
+  std::string scratch_dir;        // removed by the guardian when it fires
 };
 
 class Subprocess {

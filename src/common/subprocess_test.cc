@@ -42,9 +42,8 @@ TEST(Subprocess, RunCommandCapturesOutputAndExitCode) {
 }
 
 TEST(Subprocess, EnvironmentOverrides) {
-  auto result = RunCommand({.argv = {"sh", "-c", "printf %s \"$WALDEN_X\""},
-                            .env = {{"WALDEN_X", "hello world"}}},
-                           10s);
+  auto result = RunCommand(
+      {.argv = {"sh", "-c", "printf %s \"$WALDEN_X\""}, .env = {{"WALDEN_X", "hello world"}}}, 10s);
   ASSERT_TRUE(result);
   EXPECT_EQ(result->output, "hello world");
 }
@@ -59,8 +58,8 @@ TEST(Subprocess, MissingProgramExits127WithAMessage) {
 TEST(Subprocess, StopSignalsTheWholeGroup) {
   const std::string pid_file = ::testing::TempDir() + "/grandchild.pid";
   std::filesystem::remove(pid_file);
-  auto process = Subprocess::Spawn(
-      {.argv = {"sh", "-c", "sleep 60 & echo $! > " + pid_file + "; wait"}});
+  auto process =
+      Subprocess::Spawn({.argv = {"sh", "-c", "sleep 60 & echo $! > " + pid_file + "; wait"}});
   ASSERT_TRUE(process);
   ASSERT_TRUE(WaitUntil([&] { return NonEmptyFile(pid_file); }, 10s));
   pid_t grandchild = 0;

@@ -34,9 +34,8 @@ std::expected<Duration, std::string> ParseDuration(std::string_view text) {
   const auto parts = SplitNumber(text);
   if (!parts) return std::unexpected(std::string(kDurationExpected));
   static constexpr std::pair<std::string_view, int64_t> kUnits[] = {
-      {"us", 1},         {"ms", 1000},          {"s", 1000000},
-      {"m", 60000000},   {"min", 60000000},     {"h", 3600000000},
-      {"d", 86400000000}};
+      {"us", 1},         {"ms", 1000},      {"s", 1000000},    {"m", 60000000},
+      {"min", 60000000}, {"h", 3600000000}, {"d", 86400000000}};
   for (const auto& [unit, factor] : kUnits) {
     if (parts->second == unit) {
       const auto micros = CheckedMultiply(parts->first, factor);
@@ -50,17 +49,16 @@ std::expected<Duration, std::string> ParseDuration(std::string_view text) {
 std::expected<int64_t, std::string> ParseSize(std::string_view text) {
   const auto parts = SplitNumber(text);
   if (!parts) return std::unexpected(std::string(kSizeExpected));
-  static constexpr std::pair<std::string_view, int64_t> kUnits[] = {
-      {"B", 1},
-      {"kB", int64_t{1} << 10},
-      {"KB", int64_t{1} << 10},
-      {"KiB", int64_t{1} << 10},
-      {"MB", int64_t{1} << 20},
-      {"MiB", int64_t{1} << 20},
-      {"GB", int64_t{1} << 30},
-      {"GiB", int64_t{1} << 30},
-      {"TB", int64_t{1} << 40},
-      {"TiB", int64_t{1} << 40}};
+  static constexpr std::pair<std::string_view, int64_t> kUnits[] = {{"B", 1},
+                                                                    {"kB", int64_t{1} << 10},
+                                                                    {"KB", int64_t{1} << 10},
+                                                                    {"KiB", int64_t{1} << 10},
+                                                                    {"MB", int64_t{1} << 20},
+                                                                    {"MiB", int64_t{1} << 20},
+                                                                    {"GB", int64_t{1} << 30},
+                                                                    {"GiB", int64_t{1} << 30},
+                                                                    {"TB", int64_t{1} << 40},
+                                                                    {"TiB", int64_t{1} << 40}};
   for (const auto& [unit, factor] : kUnits) {
     if (parts->second == unit) {
       const auto bytes = CheckedMultiply(parts->first, factor);
@@ -81,11 +79,13 @@ std::string FormatDuration(Duration d) {
 }
 
 std::string FormatSize(int64_t bytes) {
-  static constexpr std::pair<std::string_view, int64_t> kUnits[] = {
-      {"TB", int64_t{1} << 40}, {"GB", int64_t{1} << 30}, {"MB", int64_t{1} << 20},
-      {"kB", int64_t{1} << 10}};
+  static constexpr std::pair<std::string_view, int64_t> kUnits[] = {{"TB", int64_t{1} << 40},
+                                                                    {"GB", int64_t{1} << 30},
+                                                                    {"MB", int64_t{1} << 20},
+                                                                    {"kB", int64_t{1} << 10}};
   for (const auto& [unit, factor] : kUnits) {
-    if (bytes != 0 && bytes % factor == 0) return std::to_string(bytes / factor) + std::string(unit);
+    if (bytes != 0 && bytes % factor == 0)
+      return std::to_string(bytes / factor) + std::string(unit);
   }
   return std::to_string(bytes) + "B";
 }

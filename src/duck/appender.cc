@@ -42,13 +42,14 @@ Result<Value> ToValue(const ColumnType& type, const Datum& datum) {
     case TypeKind::kUuid: {
       const auto* u = std::get_if<Uuid>(&datum);
       if (!u) return Mismatch(type);
-      return Value(duckdb_create_uuid(duckdb_uhugeint{static_cast<uint64_t>(u->value),
-                                                      static_cast<uint64_t>(u->value >> 64)}));
+      return Value(duckdb_create_uuid(
+          duckdb_uhugeint{static_cast<uint64_t>(u->value), static_cast<uint64_t>(u->value >> 64)}));
     }
     case TypeKind::kTimeTz: {
       const auto* t = std::get_if<TimeTz>(&datum);
       if (!t) return Mismatch(type);
-      return Value(duckdb_create_time_tz_value(duckdb_create_time_tz(t->micros, t->offset_seconds)));
+      return Value(
+          duckdb_create_time_tz_value(duckdb_create_time_tz(t->micros, t->offset_seconds)));
     }
     case TypeKind::kList: {
       const auto* list = std::get_if<List>(&datum);
@@ -64,8 +65,8 @@ Result<Value> ToValue(const ColumnType& type, const Datum& datum) {
       LogicalType element(LogicalTypeOf(*type.element));
       // DuckDB refuses a null array even for an empty list.
       duckdb_value none = nullptr;
-      return Value(duckdb_create_list_value(element.get(), raw.empty() ? &none : raw.data(),
-                                            raw.size()));
+      return Value(
+          duckdb_create_list_value(element.get(), raw.empty() ? &none : raw.data(), raw.size()));
     }
     case TypeKind::kBool:
       if (const auto* b = std::get_if<bool>(&datum)) return Value(duckdb_create_bool(*b));
@@ -94,8 +95,8 @@ Result<Value> ToValue(const ColumnType& type, const Datum& datum) {
       return Mismatch(type);
     case TypeKind::kBlob:
       if (const auto* b = std::get_if<Blob>(&datum)) {
-        return Value(duckdb_create_blob(reinterpret_cast<const uint8_t*>(b->bytes.data()),
-                                        b->bytes.size()));
+        return Value(
+            duckdb_create_blob(reinterpret_cast<const uint8_t*>(b->bytes.data()), b->bytes.size()));
       }
       return Mismatch(type);
     case TypeKind::kDate:
@@ -124,25 +125,40 @@ Result<Value> ToValue(const ColumnType& type, const Datum& datum) {
 
 duckdb_logical_type LogicalTypeOf(const ColumnType& type) {
   switch (type.kind) {
-    case TypeKind::kBool: return duckdb_create_logical_type(DUCKDB_TYPE_BOOLEAN);
-    case TypeKind::kInt16: return duckdb_create_logical_type(DUCKDB_TYPE_SMALLINT);
-    case TypeKind::kInt32: return duckdb_create_logical_type(DUCKDB_TYPE_INTEGER);
-    case TypeKind::kInt64: return duckdb_create_logical_type(DUCKDB_TYPE_BIGINT);
-    case TypeKind::kFloat32: return duckdb_create_logical_type(DUCKDB_TYPE_FLOAT);
-    case TypeKind::kFloat64: return duckdb_create_logical_type(DUCKDB_TYPE_DOUBLE);
+    case TypeKind::kBool:
+      return duckdb_create_logical_type(DUCKDB_TYPE_BOOLEAN);
+    case TypeKind::kInt16:
+      return duckdb_create_logical_type(DUCKDB_TYPE_SMALLINT);
+    case TypeKind::kInt32:
+      return duckdb_create_logical_type(DUCKDB_TYPE_INTEGER);
+    case TypeKind::kInt64:
+      return duckdb_create_logical_type(DUCKDB_TYPE_BIGINT);
+    case TypeKind::kFloat32:
+      return duckdb_create_logical_type(DUCKDB_TYPE_FLOAT);
+    case TypeKind::kFloat64:
+      return duckdb_create_logical_type(DUCKDB_TYPE_DOUBLE);
     case TypeKind::kDecimal:
       return duckdb_create_decimal_type(static_cast<uint8_t>(type.precision),
                                         static_cast<uint8_t>(type.scale));
     case TypeKind::kText:
-    case TypeKind::kJson: return duckdb_create_logical_type(DUCKDB_TYPE_VARCHAR);
-    case TypeKind::kBlob: return duckdb_create_logical_type(DUCKDB_TYPE_BLOB);
-    case TypeKind::kDate: return duckdb_create_logical_type(DUCKDB_TYPE_DATE);
-    case TypeKind::kTime: return duckdb_create_logical_type(DUCKDB_TYPE_TIME);
-    case TypeKind::kTimeTz: return duckdb_create_logical_type(DUCKDB_TYPE_TIME_TZ);
-    case TypeKind::kTimestamp: return duckdb_create_logical_type(DUCKDB_TYPE_TIMESTAMP);
-    case TypeKind::kTimestampTz: return duckdb_create_logical_type(DUCKDB_TYPE_TIMESTAMP_TZ);
-    case TypeKind::kInterval: return duckdb_create_logical_type(DUCKDB_TYPE_INTERVAL);
-    case TypeKind::kUuid: return duckdb_create_logical_type(DUCKDB_TYPE_UUID);
+    case TypeKind::kJson:
+      return duckdb_create_logical_type(DUCKDB_TYPE_VARCHAR);
+    case TypeKind::kBlob:
+      return duckdb_create_logical_type(DUCKDB_TYPE_BLOB);
+    case TypeKind::kDate:
+      return duckdb_create_logical_type(DUCKDB_TYPE_DATE);
+    case TypeKind::kTime:
+      return duckdb_create_logical_type(DUCKDB_TYPE_TIME);
+    case TypeKind::kTimeTz:
+      return duckdb_create_logical_type(DUCKDB_TYPE_TIME_TZ);
+    case TypeKind::kTimestamp:
+      return duckdb_create_logical_type(DUCKDB_TYPE_TIMESTAMP);
+    case TypeKind::kTimestampTz:
+      return duckdb_create_logical_type(DUCKDB_TYPE_TIMESTAMP_TZ);
+    case TypeKind::kInterval:
+      return duckdb_create_logical_type(DUCKDB_TYPE_INTERVAL);
+    case TypeKind::kUuid:
+      return duckdb_create_logical_type(DUCKDB_TYPE_UUID);
     case TypeKind::kList: {
       LogicalType element(LogicalTypeOf(*type.element));
       return duckdb_create_list_type(element.get());
@@ -154,12 +170,11 @@ duckdb_logical_type LogicalTypeOf(const ColumnType& type) {
 Result<Appender> Appender::Open(Connection& conn, const std::string& schema,
                                 const std::string& table) {
   duckdb_appender appender = nullptr;
-  if (duckdb_appender_create(conn.get(), schema.c_str(), table.c_str(), &appender) ==
-      DuckDBError) {
+  if (duckdb_appender_create(conn.get(), schema.c_str(), table.c_str(), &appender) == DuckDBError) {
     std::string message = appender ? duckdb_appender_error(appender) : "unknown error";
     if (appender) duckdb_appender_destroy(&appender);
-    return Fail(ErrorKind::kIo, "DuckDB: cannot append to " + schema + "." + table + ": " +
-                                    message);
+    return Fail(ErrorKind::kIo,
+                "DuckDB: cannot append to " + schema + "." + table + ": " + message);
   }
   return Appender(appender);
 }
@@ -174,8 +189,8 @@ Appender::~Appender() {
 Status Appender::Check(duckdb_state state, const char* what) {
   if (state == DuckDBSuccess) return {};
   const char* message = duckdb_appender_error(appender_);
-  return Fail(ErrorKind::kIo, fmt::format("DuckDB: cannot {}: {}", what,
-                                          message ? message : "unknown error"));
+  return Fail(ErrorKind::kIo,
+              fmt::format("DuckDB: cannot {}: {}", what, message ? message : "unknown error"));
 }
 
 Status Appender::Append(const ColumnType& type, const Datum& value) {
@@ -198,8 +213,8 @@ Status Appender::Append(const ColumnType& type, const Datum& value) {
 
 Status Appender::AppendRow(std::span<const ColumnType> types, std::span<const Datum> values) {
   if (types.size() != values.size()) {
-    return Fail(ErrorKind::kInternal, fmt::format("row has {} values for {} columns",
-                                                  values.size(), types.size()));
+    return Fail(ErrorKind::kInternal,
+                fmt::format("row has {} values for {} columns", values.size(), types.size()));
   }
   for (size_t i = 0; i < values.size(); ++i) {
     if (auto ok = Append(types[i], values[i]); !ok) return ok;

@@ -17,14 +17,25 @@ ColumnType ListOf(ColumnType element) {
 }
 
 TEST(Appender, EveryColumnTypeRoundTripsThroughDuckDb) {
-  const std::vector<ColumnType> types = {
-      T(TypeKind::kBool),        T(TypeKind::kInt16),     T(TypeKind::kInt32),
-      T(TypeKind::kInt64),       T(TypeKind::kFloat32),   T(TypeKind::kFloat64),
-      T(TypeKind::kDecimal, 38, 10), T(TypeKind::kText),  T(TypeKind::kBlob),
-      T(TypeKind::kDate),        T(TypeKind::kTime),      T(TypeKind::kTimeTz),
-      T(TypeKind::kTimestamp),   T(TypeKind::kTimestampTz), T(TypeKind::kInterval),
-      T(TypeKind::kUuid),        T(TypeKind::kJson),      ListOf(T(TypeKind::kInt32)),
-      ListOf(T(TypeKind::kDecimal, 8, 2))};
+  const std::vector<ColumnType> types = {T(TypeKind::kBool),
+                                         T(TypeKind::kInt16),
+                                         T(TypeKind::kInt32),
+                                         T(TypeKind::kInt64),
+                                         T(TypeKind::kFloat32),
+                                         T(TypeKind::kFloat64),
+                                         T(TypeKind::kDecimal, 38, 10),
+                                         T(TypeKind::kText),
+                                         T(TypeKind::kBlob),
+                                         T(TypeKind::kDate),
+                                         T(TypeKind::kTime),
+                                         T(TypeKind::kTimeTz),
+                                         T(TypeKind::kTimestamp),
+                                         T(TypeKind::kTimestampTz),
+                                         T(TypeKind::kInterval),
+                                         T(TypeKind::kUuid),
+                                         T(TypeKind::kJson),
+                                         ListOf(T(TypeKind::kInt32)),
+                                         ListOf(T(TypeKind::kDecimal, 8, 2))};
   auto db = Database::Open(":memory:");
   auto conn = Connection::Open(*db);
   std::string ddl = "CREATE TABLE t (";
@@ -43,8 +54,7 @@ TEST(Appender, EveryColumnTypeRoundTripsThroughDuckDb) {
         int64_t{9223372036854775807},
         std::nan(""),
         -INFINITY,
-        Decimal{(Int128{123456789012345678} * 10000000000 + 9012345678) * 10000000000 +
-                    123456789,
+        Decimal{(Int128{123456789012345678} * 10000000000 + 9012345678) * 10000000000 + 123456789,
                 10},
         std::string("Grüße ✓"),
         Blob{std::string("\x00\xff", 2)},
@@ -67,12 +77,25 @@ TEST(Appender, EveryColumnTypeRoundTripsThroughDuckDb) {
   auto result = conn->Query("SELECT COLUMNS(*)::VARCHAR FROM t");
   ASSERT_TRUE(result) << result.error().message;
   ASSERT_EQ(result->rows(), 2u);
-  const std::vector<std::string> expected = {
-      "true", "-32768", "2147483647", "9223372036854775807", "nan", "-inf",
-      "1234567890123456789012345678.0123456789", "Grüße ✓", "\\x00\\xFF", "infinity",
-      "23:59:59.999999", "01:02:03.5+05:30", "-infinity", "2024-02-29 10:34:56.789012+00",
-      "1 year 2 months -3 days 04:05:06.5", "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11",
-      "{\"a\": [1, 2]}", "[1, NULL, 3]", "[]"};
+  const std::vector<std::string> expected = {"true",
+                                             "-32768",
+                                             "2147483647",
+                                             "9223372036854775807",
+                                             "nan",
+                                             "-inf",
+                                             "1234567890123456789012345678.0123456789",
+                                             "Grüße ✓",
+                                             "\\x00\\xFF",
+                                             "infinity",
+                                             "23:59:59.999999",
+                                             "01:02:03.5+05:30",
+                                             "-infinity",
+                                             "2024-02-29 10:34:56.789012+00",
+                                             "1 year 2 months -3 days 04:05:06.5",
+                                             "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11",
+                                             "{\"a\": [1, 2]}",
+                                             "[1, NULL, 3]",
+                                             "[]"};
   for (size_t c = 0; c < expected.size(); ++c) {
     EXPECT_EQ(result->Text(0, c), expected[c]) << "column " << c << " " << types[c].DuckDbName();
     EXPECT_EQ(result->Text(1, c), std::nullopt) << c;

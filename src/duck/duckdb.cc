@@ -39,8 +39,7 @@ Result<Connection> Connection::Open(Database& database) {
   return conn;
 }
 
-Connection::Connection(Connection&& other) noexcept
-    : conn_(std::exchange(other.conn_, nullptr)) {}
+Connection::Connection(Connection&& other) noexcept : conn_(std::exchange(other.conn_, nullptr)) {}
 
 Connection& Connection::operator=(Connection&& other) noexcept {
   if (this != &other) {

@@ -72,9 +72,8 @@ Status Assembler::SpillIfNeeded() {
     }
     if (!largest || largest->memory_bytes() == 0) return {};
     const size_t freed = largest->memory_bytes();
-    const std::string path =
-        fmt::format("{}/spill-{}-{}-{}.bin", options_.spill_dir, getpid(), largest->xid(),
-                    spill_sequence_++);
+    const std::string path = fmt::format("{}/spill-{}-{}-{}.bin", options_.spill_dir, getpid(),
+                                         largest->xid(), spill_sequence_++);
     auto written = largest->Spill(path);
     if (!written) return std::unexpected(written.error());
     buffered_bytes_ -= freed;
@@ -133,9 +132,9 @@ Result<std::optional<CommittedTransaction>> Assembler::Add(pgoutput::Decoded mes
             return std::nullopt;
           },
           [&](pgoutput::Insert& m) -> Out {
-            return append_change(m.xid, m.relation_id,
-                                 Change{.kind = Change::Kind::kInsert,
-                                        .new_tuple = std::move(m.new_tuple)});
+            return append_change(
+                m.xid, m.relation_id,
+                Change{.kind = Change::Kind::kInsert, .new_tuple = std::move(m.new_tuple)});
           },
           [&](pgoutput::Update& m) -> Out {
             return append_change(m.xid, m.relation_id,
@@ -194,9 +193,9 @@ Result<std::optional<CommittedTransaction>> Assembler::Add(pgoutput::Decoded mes
             std::unique_ptr<TransactionBuffer> buffer = std::move(it->second);
             streams_.erase(it);
             buffered_bytes_ -= buffer->memory_bytes();
-            return CommittedTransaction(TransactionInfo{m.xid, m.commit_lsn, m.end_lsn,
-                                                        m.commit_time, true},
-                                        std::move(buffer));
+            return CommittedTransaction(
+                TransactionInfo{m.xid, m.commit_lsn, m.end_lsn, m.commit_time, true},
+                std::move(buffer));
           },
           [&](pgoutput::StreamAbort& m) -> Out {
             if (in_stream_) return OutOfOrder("Stream Abort inside a stream block");

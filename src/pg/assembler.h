@@ -30,7 +30,7 @@ struct Change {
   Kind kind = Kind::kInsert;
   uint32_t xid = 0;  // the subtransaction's xid inside streamed transactions
   std::shared_ptr<const RelationInfo> relation;  // insert, update, delete, schema change
-  char old_kind = 0;                              // 'K' old key, 'O' old row, 0 none
+  char old_kind = 0;                             // 'K' old key, 'O' old row, 0 none
   pgoutput::Tuple old_tuple;
   pgoutput::Tuple new_tuple;
   std::vector<std::shared_ptr<const RelationInfo>> truncated;
@@ -69,7 +69,7 @@ class CommittedTransaction {
 
 struct AssemblerOptions {
   size_t memory_limit = 64u << 20;
-  std::string spill_dir;  // created on first spill
+  std::string spill_dir;   // created on first spill
   TypeLookup type_lookup;  // resolves user-defined types; nullptr: they map to text
 };
 

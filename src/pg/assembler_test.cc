@@ -17,7 +17,10 @@ Tuple Row(std::string_view id) {
 }
 
 Relation Rel() {
-  return Relation{.relation_id = 7, .schema = "public", .name = "t", .replica_identity = 'd',
+  return Relation{.relation_id = 7,
+                  .schema = "public",
+                  .name = "t",
+                  .replica_identity = 'd',
                   .columns = {Column{1, "id", 23, -1}}};
 }
 

@@ -1,9 +1,9 @@
 // Parsing of PostgreSQL's binary (send/recv) forms, for pgoutput's binary mode.
+#include <fmt/core.h>
+
 #include <bit>
 #include <cstring>
 #include <limits>
-
-#include <fmt/core.h>
 
 #include "common/byte_reader.h"
 #include "pg/types.h"
@@ -31,8 +31,7 @@ Result<Datum> NumericFromBinary(const ColumnType& type, std::string_view bytes) 
   const int16_t weight = r.I16();
   const uint16_t sign = static_cast<uint16_t>(r.I16());
   const int16_t dscale = r.I16();
-  if (!r.ok() || ndigits < 0 || static_cast<size_t>(ndigits) * 2 != r.remaining() ||
-      dscale < 0) {
+  if (!r.ok() || ndigits < 0 || static_cast<size_t>(ndigits) * 2 != r.remaining() || dscale < 0) {
     return BadBinary(type, bytes.size());
   }
   std::string text;
@@ -98,12 +97,24 @@ Result<Datum> Fixed(const ColumnType& type, std::string_view bytes) {
   ByteReader r(bytes.data(), bytes.size());
   Datum out;
   switch (type.kind) {
-    case TypeKind::kBool: out = r.U8() != 0; break;
-    case TypeKind::kInt16: out = int64_t{r.I16()}; break;
-    case TypeKind::kInt32: out = int64_t{r.I32()}; break;
-    case TypeKind::kInt64: out = r.I64(); break;
-    case TypeKind::kFloat32: out = double{std::bit_cast<float>(r.U32())}; break;
-    case TypeKind::kFloat64: out = std::bit_cast<double>(r.U64()); break;
+    case TypeKind::kBool:
+      out = r.U8() != 0;
+      break;
+    case TypeKind::kInt16:
+      out = int64_t{r.I16()};
+      break;
+    case TypeKind::kInt32:
+      out = int64_t{r.I32()};
+      break;
+    case TypeKind::kInt64:
+      out = r.I64();
+      break;
+    case TypeKind::kFloat32:
+      out = double{std::bit_cast<float>(r.U32())};
+      break;
+    case TypeKind::kFloat64:
+      out = std::bit_cast<double>(r.U64());
+      break;
     case TypeKind::kDate: {
       const int32_t days = r.I32();
       int32_t shifted = 0;
@@ -118,7 +129,9 @@ Result<Datum> Fixed(const ColumnType& type, std::string_view bytes) {
       out = Date{shifted};
       break;
     }
-    case TypeKind::kTime: out = Time{r.I64()}; break;
+    case TypeKind::kTime:
+      out = Time{r.I64()};
+      break;
     case TypeKind::kTimeTz: {
       const int64_t micros = r.I64();
       const int32_t zone = r.I32();  // PostgreSQL stores the zone west of UTC
@@ -147,8 +160,11 @@ Result<Datum> Fixed(const ColumnType& type, std::string_view bytes) {
       out = Interval{r.I32(), days, micros};
       break;
     }
-    case TypeKind::kUuid: out = Uuid{(UInt128{r.U64()} << 64) | r.U64()}; break;
-    default: return BadBinary(type, bytes.size());
+    case TypeKind::kUuid:
+      out = Uuid{(UInt128{r.U64()} << 64) | r.U64()};
+      break;
+    default:
+      return BadBinary(type, bytes.size());
   }
   if (!r.AtEnd()) return BadBinary(type, bytes.size());
   return out;
@@ -171,10 +187,14 @@ Result<Datum> ParseBinary(const ColumnType& type, std::string_view bytes) {
         return std::string(bytes.substr(1));
       }
       return std::string(bytes);
-    case TypeKind::kBlob: return Blob{std::string(bytes)};
-    case TypeKind::kDecimal: return NumericFromBinary(type, bytes);
-    case TypeKind::kList: return ArrayFromBinary(type, bytes);
-    default: return Fixed(type, bytes);
+    case TypeKind::kBlob:
+      return Blob{std::string(bytes)};
+    case TypeKind::kDecimal:
+      return NumericFromBinary(type, bytes);
+    case TypeKind::kList:
+      return ArrayFromBinary(type, bytes);
+    default:
+      return Fixed(type, bytes);
   }
 }
 

@@ -27,15 +27,17 @@ Capture::Capture(ReplicationConnection conn, Connection catalog, const CaptureOp
 std::optional<PgTypeInfo> Capture::LookupType(uint32_t oid) {
   auto result = catalog_.Exec(
       "SELECT typtype, typbasetype, typtypmod, CASE WHEN typcategory = 'A' THEN typelem "
-      "ELSE 0 END FROM pg_catalog.pg_type WHERE oid = " + std::to_string(oid));
+      "ELSE 0 END FROM pg_catalog.pg_type WHERE oid = " +
+      std::to_string(oid));
   if (!result || result->rows() != 1) {
     spdlog::warn("type {} not found in the catalog; its values are kept as text", oid);
     return std::nullopt;
   }
-  return PgTypeInfo{.typtype = result->Value(0, 0).empty() ? 'b' : result->Value(0, 0)[0],
-                    .base_type = static_cast<uint32_t>(std::stoul(std::string(result->Value(0, 1)))),
-                    .base_typmod = std::stoi(std::string(result->Value(0, 2))),
-                    .element_type = static_cast<uint32_t>(std::stoul(std::string(result->Value(0, 3))))};
+  return PgTypeInfo{
+      .typtype = result->Value(0, 0).empty() ? 'b' : result->Value(0, 0)[0],
+      .base_type = static_cast<uint32_t>(std::stoul(std::string(result->Value(0, 1)))),
+      .base_typmod = std::stoi(std::string(result->Value(0, 2))),
+      .element_type = static_cast<uint32_t>(std::stoul(std::string(result->Value(0, 3))))};
 }
 
 Result<int64_t> Capture::SlotLagBytes() {
@@ -54,9 +56,10 @@ Result<int64_t> Capture::CheckLag(int64_t threshold) {
   auto lag = SlotLagBytes();
   if (!lag) return lag;
   if (*lag > threshold && !lag_warned_) {
-    spdlog::warn("slot {} holds {} bytes of WAL, above source.lag_warn = {}; PostgreSQL keeps "
-                 "that WAL on disk until walden confirms it",
-                 options_.slot, *lag, threshold);
+    spdlog::warn(
+        "slot {} holds {} bytes of WAL, above source.lag_warn = {}; PostgreSQL keeps "
+        "that WAL on disk until walden confirms it",
+        options_.slot, *lag, threshold);
   } else if (*lag <= threshold && lag_warned_) {
     spdlog::info("slot {} lag is back to {} bytes", options_.slot, *lag);
   }
@@ -67,8 +70,7 @@ Result<int64_t> Capture::CheckLag(int64_t threshold) {
 Result<std::unique_ptr<Capture>> Capture::Start(const CaptureOptions& options) {
   auto conn = ReplicationConnection::Open(options.conninfo);
   if (!conn) return std::unexpected(conn.error());
-  if (auto published = conn->EnsurePublication(options.publication, options.tables);
-      !published) {
+  if (auto published = conn->EnsurePublication(options.publication, options.tables); !published) {
     return std::unexpected(published.error());
   }
   auto catalog = Connection::Open(options.conninfo);
@@ -76,8 +78,8 @@ Result<std::unique_ptr<Capture>> Capture::Start(const CaptureOptions& options) {
   std::unique_ptr<Capture> capture(new Capture(std::move(*conn), std::move(*catalog), options));
   SlotState slot;
   if (options.temporary_slot) {
-    auto created = capture->conn_.sql().Exec(
-        "CREATE_REPLICATION_SLOT " + QuoteIdent(options.slot) + " TEMPORARY LOGICAL pgoutput");
+    auto created = capture->conn_.sql().Exec("CREATE_REPLICATION_SLOT " + QuoteIdent(options.slot) +
+                                             " TEMPORARY LOGICAL pgoutput");
     if (!created) return std::unexpected(created.error());
     slot.created = true;
     slot.consistent_point = Lsn::Parse(created->Value(0, 1)).value_or(Lsn{});
@@ -107,17 +109,17 @@ Status Capture::StartStreaming() {
     const std::string& message = started.error().message;
     const size_t pid_at = message.find("is active for PID ");
     if (pid_at == std::string::npos) return started;
-    const std::string pid = message.substr(pid_at + 18, message.find_first_not_of(
-                                                            "0123456789", pid_at + 18) -
-                                                            (pid_at + 18));
+    const std::string pid = message.substr(
+        pid_at + 18, message.find_first_not_of("0123456789", pid_at + 18) - (pid_at + 18));
     if (options_.takeover) {
       spdlog::warn("slot {} is in use by PID {}; terminating that backend (--takeover)",
                    options_.slot, pid);
       (void)catalog_.Exec("SELECT pg_catalog.pg_terminate_backend(" + pid + ")");
     } else {
-      spdlog::warn("slot {} is in use by PID {}; waiting for it to be released (or use "
-                   "--takeover to terminate that backend)",
-                   options_.slot, pid);
+      spdlog::warn(
+          "slot {} is in use by PID {}; waiting for it to be released (or use "
+          "--takeover to terminate that backend)",
+          options_.slot, pid);
     }
     std::this_thread::sleep_for(backoff_.Next());
   }
@@ -166,8 +168,7 @@ Status Capture::HandleXLogData(const XLogData& data, const OnCommit& on_commit) 
   if (data.end > stats_.received) stats_.received = data.end;
   auto decoded = pgoutput::Decode(data.payload, assembler_.in_stream());
   if (!decoded) {
-    return Fail(ErrorKind::kProtocol,
-                decoded.error().message + " at WAL " + data.start.ToString());
+    return Fail(ErrorKind::kProtocol, decoded.error().message + " at WAL " + data.start.ToString());
   }
   auto committed = assembler_.Add(std::move(*decoded));
   if (!committed) return std::unexpected(committed.error());
@@ -181,8 +182,8 @@ Status Capture::HandleXLogData(const XLogData& data, const OnCommit& on_commit) 
   return {};
 }
 
-Status Capture::PollOnce(std::chrono::steady_clock::time_point deadline,
-                         const OnCommit& on_commit, bool& done) {
+Status Capture::PollOnce(std::chrono::steady_clock::time_point deadline, const OnCommit& on_commit,
+                         bool& done) {
   const auto now = std::chrono::steady_clock::now();
   if (now - last_status_ >= options_.status_interval) {
     if (auto sent = SendStatus(false); !sent) return sent;

@@ -52,8 +52,8 @@ struct CaptureOptions {
 };
 
 struct CaptureStats {
-  Lsn received;    // end of the last WAL data received
-  Lsn confirmed;   // last flush position sent to the server
+  Lsn received;   // end of the last WAL data received
+  Lsn confirmed;  // last flush position sent to the server
   uint64_t transactions = 0;
   uint64_t changes = 0;
   uint64_t reconnects = 0;
@@ -100,9 +100,9 @@ class Capture {
   SlotState slot_;
   CaptureStats stats_;
   int protocol_version_ = 0;
-  Lsn handed_out_;       // end LSN of the last transaction given to on_commit
-  Lsn durable_;          // what the caller confirmed
-  Lsn server_end_;       // WAL end from the last keepalive
+  Lsn handed_out_;  // end LSN of the last transaction given to on_commit
+  Lsn durable_;     // what the caller confirmed
+  Lsn server_end_;  // WAL end from the last keepalive
   std::chrono::steady_clock::time_point last_status_{};
   bool lag_warned_ = false;
   Backoff backoff_;

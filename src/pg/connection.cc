@@ -1,9 +1,9 @@
 #include "pg/connection.h"
 
+#include <spdlog/spdlog.h>
+
 #include <array>
 #include <vector>
-
-#include <spdlog/spdlog.h>
 
 #include "common/redact.h"
 #include "common/strings.h"
@@ -30,8 +30,7 @@ Classified ClassifyConnectError(std::string_view message) {
       {"does not exist", {ErrorKind::kNotFound, "check the user and database names in the URL"}},
       {"timeout expired",
        {ErrorKind::kConnection, "check the host, port and firewall; the server did not answer"}},
-      {"could not translate host name",
-       {ErrorKind::kConnection, "check the host name in the URL"}},
+      {"could not translate host name", {ErrorKind::kConnection, "check the host name in the URL"}},
   };
   for (const auto& [fragment, classified] : kRules) {
     if (message.find(fragment) != std::string_view::npos) return classified;

@@ -59,7 +59,8 @@ class Connection {
   PGconn* get() const { return conn_.get(); }
 
  private:
-  Connection(PGconn* conn, std::string target) : conn_(conn, &PQfinish), target_(std::move(target)) {}
+  Connection(PGconn* conn, std::string target)
+      : conn_(conn, &PQfinish), target_(std::move(target)) {}
   Result<PgResult> Check(PGresult* result, std::string_view sql);
 
   std::unique_ptr<PGconn, decltype(&PQfinish)> conn_;

@@ -169,8 +169,8 @@ class Doctor {
   }
 
   void CheckWalKeepSize() {
-    auto result = Query("max_slot_wal_keep_size",
-                        "SELECT current_setting('max_slot_wal_keep_size')");
+    auto result =
+        Query("max_slot_wal_keep_size", "SELECT current_setting('max_slot_wal_keep_size')");
     if (!result) return;
     const std::string value(result->Value(0, 0));
     if (value == "-1") {
@@ -202,15 +202,15 @@ class Doctor {
         "AND n.nspname NOT LIKE 'pg\\_temp\\_%' ORDER BY 1, 2");
     if (!result) return tables;
     for (int row = 0; row < result->rows(); ++row) {
-      tables.push_back({.name = {std::string(result->Value(row, 0)),
-                                 std::string(result->Value(row, 1))},
-                        .replident = result->Value(row, 2).empty() ? 'd' : result->Value(row, 2)[0],
-                        .has_pk = result->Value(row, 3) == "t",
-                        .can_select = result->Value(row, 4) == "t",
-                        .schema_usage = result->Value(row, 5) == "t",
-                        .owned = result->Value(row, 6) == "t",
-                        .is_partition = result->Value(row, 7) == "t",
-                        .reserved_columns = std::string(result->Value(row, 8))});
+      tables.push_back(
+          {.name = {std::string(result->Value(row, 0)), std::string(result->Value(row, 1))},
+           .replident = result->Value(row, 2).empty() ? 'd' : result->Value(row, 2)[0],
+           .has_pk = result->Value(row, 3) == "t",
+           .can_select = result->Value(row, 4) == "t",
+           .schema_usage = result->Value(row, 5) == "t",
+           .owned = result->Value(row, 6) == "t",
+           .is_partition = result->Value(row, 7) == "t",
+           .reserved_columns = std::string(result->Value(row, 8))});
     }
     return tables;
   }
@@ -281,13 +281,13 @@ class Doctor {
             sql + " has REPLICA IDENTITY FULL: updates and deletes match the whole old row");
       } else if (table.replident == 'n' || (table.replident == 'd' && !table.has_pk)) {
         Add("replica_identity", Severity::kWarning,
-            sql + (table.replident == 'n' ? " has REPLICA IDENTITY NOTHING"
-                                          : " has no primary key or replica identity") +
+            sql +
+                (table.replident == 'n' ? " has REPLICA IDENTITY NOTHING"
+                                        : " has no primary key or replica identity") +
                 ": once it is in a publication, PostgreSQL rejects UPDATE and DELETE on it "
                 "(walden would mirror it append-only)",
-            "ALTER TABLE " + table.name.ToSql() +
-                " ADD PRIMARY KEY (...);  -- or: ALTER TABLE " + table.name.ToSql() +
-                " REPLICA IDENTITY FULL;");
+            "ALTER TABLE " + table.name.ToSql() + " ADD PRIMARY KEY (...);  -- or: ALTER TABLE " +
+                table.name.ToSql() + " REPLICA IDENTITY FULL;");
       } else {
         ++keyed;
       }
@@ -350,23 +350,20 @@ void Doctor::ReportMissingPublication(const std::vector<SourceTable>& tables) {
     names.push_back(table.name);
     owns_all &= table.owned;
   }
-  {
-    const bool all = options_.tables.empty();
-    const std::string create = "CREATE PUBLICATION " + pub +
-                               (all ? " FOR ALL TABLES;" : " FOR TABLE " + SqlList(names) + ";");
-    if (superuser_ || (!all && owns_all)) {
-      Add("publication", Severity::kInfo,
-          "publication " + DisplayIdent(options_.publication) +
-              " does not exist; walden creates it at start",
-          create);
-    } else {
-      Add("publication", Severity::kBlocking,
-          "publication " + DisplayIdent(options_.publication) +
-              " does not exist and this role may not create it (" +
-              (all ? "FOR ALL TABLES needs a superuser" : "it must own every captured table") +
-              ")",
-          "run as a superuser or the tables' owner: " + create);
-    }
+  const bool all = options_.tables.empty();
+  const std::string create = "CREATE PUBLICATION " + pub +
+                             (all ? " FOR ALL TABLES;" : " FOR TABLE " + SqlList(names) + ";");
+  if (superuser_ || (!all && owns_all)) {
+    Add("publication", Severity::kInfo,
+        "publication " + DisplayIdent(options_.publication) +
+            " does not exist; walden creates it at start",
+        create);
+  } else {
+    Add("publication", Severity::kBlocking,
+        "publication " + DisplayIdent(options_.publication) +
+            " does not exist and this role may not create it (" +
+            (all ? "FOR ALL TABLES needs a superuser" : "it must own every captured table") + ")",
+        "run as a superuser or the tables' owner: " + create);
   }
 }
 
@@ -421,7 +418,8 @@ void Doctor::CheckSlot() {
   if (!result) return;
   const std::string slot = options_.slot;
   if (result->rows() == 0) {
-    Add("slot", Severity::kInfo, "slot " + slot + " does not exist yet; walden creates it at start");
+    Add("slot", Severity::kInfo,
+        "slot " + slot + " does not exist yet; walden creates it at start");
     return;
   }
   const std::string drop = "SELECT pg_drop_replication_slot(" + QuoteLiteral(slot) +
@@ -435,22 +433,23 @@ void Doctor::CheckSlot() {
   }
   if (result->Value(0, 2) != result->Value(0, 6)) {
     Add("slot", Severity::kBlocking,
-        "slot " + slot + " belongs to database " + std::string(result->Value(0, 2)) +
-            ", not " + std::string(result->Value(0, 6)),
+        "slot " + slot + " belongs to database " + std::string(result->Value(0, 2)) + ", not " +
+            std::string(result->Value(0, 6)),
         drop);
     return;
   }
   const std::string status(result->Value(0, 4));
   if (status == "lost") {
     Add("slot", Severity::kBlocking,
-        "slot " + slot + " is lost: PostgreSQL removed WAL it still needed, so changes are "
-                         "missing",
+        "slot " + slot +
+            " is lost: PostgreSQL removed WAL it still needed, so changes are "
+            "missing",
         "walden resync  -- new slot and an online snapshot of every captured table");
     return;
   }
   const int64_t lag = ToInt(result->Value(0, 5));
-  std::string message = "slot " + slot + " exists (wal_status " + status + ", holds " +
-                        FormatSize(lag) + " of WAL";
+  std::string message =
+      "slot " + slot + " exists (wal_status " + status + ", holds " + FormatSize(lag) + " of WAL";
   if (!result->IsNull(0, 3)) message += ", in use by PID " + std::string(result->Value(0, 3));
   message += ")";
   if (status == "unreserved" || lag > kLagWarnBytes) {
@@ -473,10 +472,14 @@ int DoctorReport::Count(Severity severity) const {
 
 std::string_view SeverityName(Severity severity) {
   switch (severity) {
-    case Severity::kOk: return "ok";
-    case Severity::kInfo: return "info";
-    case Severity::kWarning: return "warning";
-    case Severity::kBlocking: return "blocking";
+    case Severity::kOk:
+      return "ok";
+    case Severity::kInfo:
+      return "info";
+    case Severity::kWarning:
+      return "warning";
+    case Severity::kBlocking:
+      return "blocking";
   }
   return "?";
 }

@@ -17,7 +17,7 @@ namespace walden::pg {
 enum class Severity { kOk, kInfo, kWarning, kBlocking };
 
 struct Finding {
-  std::string check;    // stable id: "wal_level", "replication_privilege", ...
+  std::string check;  // stable id: "wal_level", "replication_privilege", ...
   Severity severity = Severity::kOk;
   std::string message;  // what was found
   std::string fix;      // SQL or configuration that fixes it; empty when nothing to do

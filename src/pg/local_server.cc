@@ -127,16 +127,16 @@ Result<std::unique_ptr<LocalServer>> LocalServer::Start(LocalServerOptions optio
     if (auto ok = Chown(path, server->run_as_); !ok) return std::unexpected(ok.error());
   }
 
-  auto initdb = RunCommand({.argv = {server->bin_dir_ + "/initdb", "-D", server->data_dir_,
-                                     "-U", "postgres", "--auth-local=trust",
-                                     "--auth-host=scram-sha-256", "--pwfile=" + pwfile,
-                                     "-E", "UTF8", "--no-locale", "--no-sync"},
-                            .user = server->run_as_},
-                           120s);
+  auto initdb =
+      RunCommand({.argv = {server->bin_dir_ + "/initdb", "-D", server->data_dir_, "-U", "postgres",
+                           "--auth-local=trust", "--auth-host=scram-sha-256", "--pwfile=" + pwfile,
+                           "-E", "UTF8", "--no-locale", "--no-sync"},
+                  .user = server->run_as_},
+                 120s);
   fs::remove(pwfile);
   if (!initdb || initdb->exit_code != 0) {
-    return Fail(ErrorKind::kIo, "initdb failed: " +
-                                    (initdb ? OneLine(initdb->output) : initdb.error().message));
+    return Fail(ErrorKind::kIo,
+                "initdb failed: " + (initdb ? OneLine(initdb->output) : initdb.error().message));
   }
   std::ifstream version_file(server->data_dir_ + "/PG_VERSION");
   version_file >> server->major_version_;
@@ -165,13 +165,13 @@ Result<std::unique_ptr<LocalServer>> LocalServer::Start(LocalServerOptions optio
 }
 
 Status LocalServer::Launch() {
-  auto process = Subprocess::Spawn({.argv = {bin_dir_ + "/postgres", "-D", data_dir_, "-p",
-                                             std::to_string(port_)},
-                                    .user = run_as_,
-                                    .stdout_path = log_path_,
-                                    .append_output = true,
-                                    .guardian_signal = SIGQUIT,
-                                    .scratch_dir = root_dir_});
+  auto process = Subprocess::Spawn(
+      {.argv = {bin_dir_ + "/postgres", "-D", data_dir_, "-p", std::to_string(port_)},
+       .user = run_as_,
+       .stdout_path = log_path_,
+       .append_output = true,
+       .guardian_signal = SIGQUIT,
+       .scratch_dir = root_dir_});
   if (!process) return std::unexpected(process.error());
   process_.emplace(std::move(*process));
   return WaitReady();
@@ -188,8 +188,8 @@ Status LocalServer::WaitReady() {
     if (PQping(conninfo.c_str()) == PQPING_OK) return {};
     std::this_thread::sleep_for(20ms);
   }
-  return Fail(ErrorKind::kConnection, "PostgreSQL did not accept connections within 60 s: " +
-                                          OneLine(LogTail(5)));
+  return Fail(ErrorKind::kConnection,
+              "PostgreSQL did not accept connections within 60 s: " + OneLine(LogTail(5)));
 }
 
 LocalServer::~LocalServer() {
@@ -213,8 +213,8 @@ Status LocalServer::Restart() {
 }
 
 std::string LocalServer::AdminConninfo(std::string_view database) const {
-  return "host=" + socket_dir_ + " port=" + std::to_string(port_) + " user=postgres dbname=" +
-         std::string(database);
+  return "host=" + socket_dir_ + " port=" + std::to_string(port_) +
+         " user=postgres dbname=" + std::string(database);
 }
 
 std::string LocalServer::TcpUrl(std::string_view user, std::string_view database) const {

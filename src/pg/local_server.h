@@ -21,7 +21,7 @@
 namespace walden::pg {
 
 struct LocalServerOptions {
-  std::string bin_dir;  // empty: DefaultPgBinDir()
+  std::string bin_dir;                                        // empty: DefaultPgBinDir()
   std::vector<std::pair<std::string, std::string>> settings;  // extra postgresql.conf
   std::string superuser_password = "postgres";
 };
@@ -46,7 +46,7 @@ class LocalServer {
   std::string TcpUrl(std::string_view user, std::string_view database) const;
 
   Status Restart();
-  Status Stop();                 // fast shutdown; Start() again with Restart()
+  Status Stop();  // fast shutdown; Start() again with Restart()
   bool Running() { return process_ && process_->Running(); }
   std::string LogTail(size_t max_lines = 20) const;
 

@@ -66,8 +66,8 @@ Result<Decoded> DecodeRelation(ByteReader& r, bool in_stream) {
   if (count < 0 || count > kMaxColumns || static_cast<size_t>(count) * 10 > r.remaining()) {
     return Malformed('R', fmt::format("column count {} does not fit the message", count));
   }
-  if (rel.replica_identity != 'd' && rel.replica_identity != 'n' &&
-      rel.replica_identity != 'f' && rel.replica_identity != 'i') {
+  if (rel.replica_identity != 'd' && rel.replica_identity != 'n' && rel.replica_identity != 'f' &&
+      rel.replica_identity != 'i') {
     return Malformed('R', fmt::format("unknown replica identity {}", int(rel.replica_identity)));
   }
   rel.columns.resize(static_cast<size_t>(count));

@@ -124,7 +124,7 @@ struct StreamCommit {
 struct StreamAbort {
   uint32_t xid = 0;
   uint32_t subxid = 0;
-  std::optional<Lsn> abort_lsn;         // protocol 4 with parallel streaming
+  std::optional<Lsn> abort_lsn;  // protocol 4 with parallel streaming
   std::optional<int64_t> abort_time;
 };
 struct BeginPrepare {
@@ -162,9 +162,8 @@ struct RollbackPrepared {
 };
 
 using Decoded = std::variant<Begin, Commit, Origin, Relation, Type, Insert, Update, Delete,
-                             Truncate, Message, StreamStart, StreamStop, StreamCommit,
-                             StreamAbort, BeginPrepare, Prepare, CommitPrepared,
-                             RollbackPrepared>;
+                             Truncate, Message, StreamStart, StreamStop, StreamCommit, StreamAbort,
+                             BeginPrepare, Prepare, CommitPrepared, RollbackPrepared>;
 
 // Decodes one pgoutput message (the payload of one XLogData).
 Result<Decoded> Decode(std::span<const uint8_t> data, bool in_stream);

@@ -335,8 +335,7 @@ TEST(Pgoutput, TwoPhase) {
 }
 
 TEST(Pgoutput, UnknownAndEmpty) {
-  EXPECT_EQ(Decode(std::string(""), false).error().message,
-            "malformed pgoutput message: empty");
+  EXPECT_EQ(Decode(std::string(""), false).error().message, "malformed pgoutput message: empty");
   EXPECT_EQ(Decode(std::string("Z"), false).error().message,
             "malformed pgoutput message 'Z': unknown message type");
   EXPECT_EQ(Decode(std::string("\x01"), false).error().message,

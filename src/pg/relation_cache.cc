@@ -53,24 +53,28 @@ RelationCache::UpdateResult RelationCache::Update(const pgoutput::Relation& mess
 Result<std::vector<std::optional<Datum>>> ParseTuple(const RelationInfo& relation,
                                                      const pgoutput::Tuple& tuple) {
   if (tuple.size() != relation.columns.size()) {
-    return Fail(ErrorKind::kProtocol,
-                "row of " + relation.name.Display() + " has " + std::to_string(tuple.size()) +
-                    " values for " + std::to_string(relation.columns.size()) + " columns");
+    return Fail(ErrorKind::kProtocol, "row of " + relation.name.Display() + " has " +
+                                          std::to_string(tuple.size()) + " values for " +
+                                          std::to_string(relation.columns.size()) + " columns");
   }
   std::vector<std::optional<Datum>> row;
   row.reserve(tuple.size());
   for (size_t i = 0; i < tuple.size(); ++i) {
     switch (tuple.values[i].kind) {
-      case pgoutput::ValueKind::kNull: row.emplace_back(Null{}); break;
-      case pgoutput::ValueKind::kUnchangedToast: row.emplace_back(std::nullopt); break;
+      case pgoutput::ValueKind::kNull:
+        row.emplace_back(Null{});
+        break;
+      case pgoutput::ValueKind::kUnchangedToast:
+        row.emplace_back(std::nullopt);
+        break;
       case pgoutput::ValueKind::kText:
       case pgoutput::ValueKind::kBinary: {
         auto datum = tuple.values[i].kind == pgoutput::ValueKind::kText
                          ? ParseText(relation.types[i], tuple.Data(i))
                          : ParseBinary(relation.types[i], tuple.Data(i));
         if (!datum) {
-          return Wrap(datum.error(), "column " + DisplayIdent(relation.columns[i].name) +
-                                         " of " + relation.name.Display());
+          return Wrap(datum.error(), "column " + DisplayIdent(relation.columns[i].name) + " of " +
+                                         relation.name.Display());
         }
         row.emplace_back(std::move(*datum));
         break;

@@ -27,7 +27,7 @@ struct RelationInfo {
   char replica_identity = 'd';
   std::vector<pgoutput::Column> columns;
   std::vector<ColumnType> types;  // walden's type of each column (design §7)
-  int version = 1;  // bumped by every schema change walden sees
+  int version = 1;                // bumped by every schema change walden sees
 };
 
 // One row image typed: nullopt where PostgreSQL sent an unchanged TOAST marker.

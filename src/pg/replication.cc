@@ -48,7 +48,8 @@ Result<StreamEvent> ParseCopyData(std::string_view bytes) {
 
 Result<ReplicationConnection> ReplicationConnection::Open(const std::string& conninfo) {
   // Fixed session settings make the text form of values predictable (types.h).
-  auto conn = Connection::Open(conninfo, {.replication = true, .options = kReplicationSessionOptions});
+  auto conn =
+      Connection::Open(conninfo, {.replication = true, .options = kReplicationSessionOptions});
   if (!conn) return std::unexpected(conn.error());
   return ReplicationConnection(std::move(*conn));
 }
@@ -71,13 +72,13 @@ Status ReplicationConnection::EnsurePublication(const std::string& name,
                                                 const std::vector<QualifiedName>& tables) {
   const std::string quoted = QuoteIdent(name);
   // Replication connections speak only the simple query protocol: no parameters.
-  auto existing = conn_.Exec(
-      "SELECT puballtables FROM pg_catalog.pg_publication WHERE pubname = " + QuoteLiteral(name));
+  auto existing = conn_.Exec("SELECT puballtables FROM pg_catalog.pg_publication WHERE pubname = " +
+                             QuoteLiteral(name));
   if (!existing) return std::unexpected(existing.error());
   if (existing->rows() == 0) {
-    const std::string sql = "CREATE PUBLICATION " + quoted +
-                            (tables.empty() ? " FOR ALL TABLES" : " FOR TABLE " +
-                                                                      PublicationTables(tables));
+    const std::string sql =
+        "CREATE PUBLICATION " + quoted +
+        (tables.empty() ? " FOR ALL TABLES" : " FOR TABLE " + PublicationTables(tables));
     if (auto created = conn_.Exec(sql); !created) {
       return Wrap(created.error(), "cannot create publication " + DisplayIdent(name) +
                                        " (run `walden doctor` for the fix)");
@@ -98,8 +99,8 @@ Status ReplicationConnection::EnsurePublication(const std::string& name,
     if (!found) missing.push_back(table);
   }
   if (missing.empty()) return {};
-  if (auto added = conn_.Exec("ALTER PUBLICATION " + quoted + " ADD TABLE " +
-                              PublicationTables(missing));
+  if (auto added =
+          conn_.Exec("ALTER PUBLICATION " + quoted + " ADD TABLE " + PublicationTables(missing));
       !added) {
     return Wrap(added.error(), "cannot add tables to publication " + DisplayIdent(name));
   }
@@ -118,8 +119,8 @@ Result<SlotState> ReplicationConnection::EnsureSlot(const SlotOptions& options) 
       return Fail(ErrorKind::kConfig,
                   "replication slot " + options.name + " uses plugin " +
                       std::string(existing->Value(0, 0)) +
-                      ", not pgoutput; drop it (SELECT pg_drop_replication_slot('" +
-                      options.name + "')) or set source.slot to another name");
+                      ", not pgoutput; drop it (SELECT pg_drop_replication_slot('" + options.name +
+                      "')) or set source.slot to another name");
     }
     if (existing->Value(0, 2) != "t") {
       return Fail(ErrorKind::kConfig, "replication slot " + options.name +
@@ -189,9 +190,8 @@ Result<std::optional<CopyMessage>> ReplicationConnection::Receive(
       PGresult* end = PQgetResult(raw);
       std::string message = end ? OneLine(PQresultErrorMessage(end)) : "";
       PQclear(end);
-      return Fail(ErrorKind::kConnection,
-                  "the server ended the replication stream" +
-                      (message.empty() ? std::string() : ": " + message));
+      return Fail(ErrorKind::kConnection, "the server ended the replication stream" +
+                                              (message.empty() ? std::string() : ": " + message));
     }
     const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
         deadline - std::chrono::steady_clock::now());

@@ -100,8 +100,8 @@ void TransactionBuffer::Serialize(const Change& c, std::string& out) {
   w.Bytes(c.content);
   // Schema changes are never spilled on their own: they carry their relation version,
   // whose Diff can be recomputed; keep the lists for exactness anyway.
-  for (const auto* list : {&c.schema_change.added, &c.schema_change.dropped,
-                           &c.schema_change.retyped}) {
+  for (const auto* list :
+       {&c.schema_change.added, &c.schema_change.dropped, &c.schema_change.retyped}) {
     w.U32(static_cast<uint32_t>(list->size()));
     for (const std::string& name : *list) w.CString(name);
   }
@@ -134,8 +134,7 @@ Result<Change> TransactionBuffer::Deserialize(std::string_view record) const {
   c.truncate_options = r.U8();
   c.prefix = r.Bytes(r.U32());
   c.content = r.Bytes(r.U32());
-  for (auto* list : {&c.schema_change.added, &c.schema_change.dropped,
-                     &c.schema_change.retyped}) {
+  for (auto* list : {&c.schema_change.added, &c.schema_change.dropped, &c.schema_change.retyped}) {
     const uint32_t n = r.U32();
     for (uint32_t i = 0; r.ok() && i < n; ++i) list->emplace_back(r.CString());
   }
@@ -153,8 +152,8 @@ Result<size_t> TransactionBuffer::Spill(const std::string& path) {
     std::filesystem::create_directories(std::filesystem::path(path).parent_path());
     spill_ = std::fopen(path.c_str(), "w+b");
     if (!spill_) {
-      return Fail(ErrorKind::kIo, "cannot create spill file " + path + ": " +
-                                      std::strerror(errno) + " (check data_dir)");
+      return Fail(ErrorKind::kIo, "cannot create spill file " + path + ": " + std::strerror(errno) +
+                                      " (check data_dir)");
     }
     spill_path_ = path;
   }

@@ -1,6 +1,5 @@
 #include "pg/types.h"
 
-
 namespace walden::pg {
 namespace {
 
@@ -12,16 +11,16 @@ struct Builtin {
 
 // OIDs are fixed in PostgreSQL's catalog (pg_type.dat) for every supported version.
 constexpr Builtin kBuiltins[] = {
-    {16, 1000, TypeKind::kBool},       {21, 1005, TypeKind::kInt16},
-    {23, 1007, TypeKind::kInt32},      {20, 1016, TypeKind::kInt64},
-    {700, 1021, TypeKind::kFloat32},   {701, 1022, TypeKind::kFloat64},
-    {1700, 1231, TypeKind::kDecimal},  {25, 1009, TypeKind::kText},
-    {1043, 1015, TypeKind::kText},     {1042, 1014, TypeKind::kText},
-    {19, 1003, TypeKind::kText},       {17, 1001, TypeKind::kBlob},
-    {1082, 1182, TypeKind::kDate},     {1083, 1183, TypeKind::kTime},
-    {1266, 1270, TypeKind::kTimeTz},   {1114, 1115, TypeKind::kTimestamp},
+    {16, 1000, TypeKind::kBool},          {21, 1005, TypeKind::kInt16},
+    {23, 1007, TypeKind::kInt32},         {20, 1016, TypeKind::kInt64},
+    {700, 1021, TypeKind::kFloat32},      {701, 1022, TypeKind::kFloat64},
+    {1700, 1231, TypeKind::kDecimal},     {25, 1009, TypeKind::kText},
+    {1043, 1015, TypeKind::kText},        {1042, 1014, TypeKind::kText},
+    {19, 1003, TypeKind::kText},          {17, 1001, TypeKind::kBlob},
+    {1082, 1182, TypeKind::kDate},        {1083, 1183, TypeKind::kTime},
+    {1266, 1270, TypeKind::kTimeTz},      {1114, 1115, TypeKind::kTimestamp},
     {1184, 1185, TypeKind::kTimestampTz}, {1186, 1187, TypeKind::kInterval},
-    {2950, 2951, TypeKind::kUuid},     {114, 199, TypeKind::kJson},
+    {2950, 2951, TypeKind::kUuid},        {114, 199, TypeKind::kJson},
     {3802, 3807, TypeKind::kJson},
 };
 
@@ -64,7 +63,8 @@ ColumnType MapType(uint32_t oid, int32_t typmod, const TypeLookup& lookup) {
   if (!lookup) return ColumnType{.kind = TypeKind::kText, .pg_oid = oid};
   const std::optional<PgTypeInfo> info = lookup(oid);
   if (!info) return ColumnType{.kind = TypeKind::kText, .pg_oid = oid};
-  if (info->typtype == 'e') return ColumnType{.kind = TypeKind::kText, .pg_oid = oid, .is_enum = true};
+  if (info->typtype == 'e')
+    return ColumnType{.kind = TypeKind::kText, .pg_oid = oid, .is_enum = true};
   if (info->typtype == 'd' && info->base_type != 0 && info->base_type != oid) {
     return MapType(info->base_type, info->base_typmod, lookup);
   }

@@ -21,10 +21,10 @@ inline constexpr const char* kReplicationSessionOptions =
 
 // What the catalog says about a type walden has no built-in mapping for.
 struct PgTypeInfo {
-  char typtype = 'b';          // b base, e enum, d domain, c composite, r range, m multirange
-  uint32_t base_type = 0;      // domains
-  int32_t base_typmod = -1;    // domains
-  uint32_t element_type = 0;   // arrays
+  char typtype = 'b';         // b base, e enum, d domain, c composite, r range, m multirange
+  uint32_t base_type = 0;     // domains
+  int32_t base_typmod = -1;   // domains
+  uint32_t element_type = 0;  // arrays
 };
 using TypeLookup = std::function<std::optional<PgTypeInfo>(uint32_t oid)>;
 

@@ -1,9 +1,9 @@
 // Parsing of PostgreSQL's text output forms (see types.h for the session settings).
+#include <fmt/core.h>
+
 #include <charconv>
 #include <cmath>
 #include <limits>
-
-#include <fmt/core.h>
 
 #include "pg/types.h"
 
@@ -44,7 +44,8 @@ struct Cursor {
   std::optional<int64_t> Number(int digits = 0) {
     const size_t start = pos;
     int64_t value = 0;
-    while (pos < s.size() && s[pos] >= '0' && s[pos] <= '9' && (digits == 0 || int(pos - start) < digits)) {
+    while (pos < s.size() && s[pos] >= '0' && s[pos] <= '9' &&
+           (digits == 0 || int(pos - start) < digits)) {
       if (value > (std::numeric_limits<int64_t>::max() - 9) / 10) return std::nullopt;
       value = value * 10 + (s[pos++] - '0');
     }
@@ -123,9 +124,7 @@ std::optional<int64_t> DateWithEra(Cursor& c) {
   return DaysFromCivil(y, static_cast<unsigned>(*month), static_cast<unsigned>(*day));
 }
 
-bool AtEndAllowingEra(Cursor& c) {
-  return c.Done() || (c.EatWord(" BC") && c.Done());
-}
+bool AtEndAllowingEra(Cursor& c) { return c.Done() || (c.EatWord(" BC") && c.Done()); }
 
 Result<Datum> ParseTimestamp(const ColumnType& type, std::string_view text) {
   if (text == "infinity") return Timestamp{Timestamp::kInfinity};
@@ -179,7 +178,7 @@ Result<Datum> ParseInterval(const ColumnType& type, std::string_view text) {
     } else if (!time_part && unit == 'D') {
       days += sign * *whole;
     } else if (time_part && (unit == 'H' || unit == 'M' || unit == 'S')) {
-      const int64_t scale = unit == 'H' ? 3600 * kMicrosPerSecond
+      const int64_t scale = unit == 'H'   ? 3600 * kMicrosPerSecond
                             : unit == 'M' ? 60 * kMicrosPerSecond
                                           : kMicrosPerSecond;
       overflow = __builtin_mul_overflow(*whole, scale, &part) ||
@@ -250,8 +249,10 @@ Result<Datum> ParseUuid(const ColumnType& type, std::string_view text) {
   int digits = 0;
   for (char ch : text) {
     if (ch == '-') continue;
-    int nibble = ch >= '0' && ch <= '9' ? ch - '0' : ch >= 'a' && ch <= 'f' ? ch - 'a' + 10
-                 : ch >= 'A' && ch <= 'F' ? ch - 'A' + 10 : -1;
+    int nibble = ch >= '0' && ch <= '9'   ? ch - '0'
+                 : ch >= 'a' && ch <= 'f' ? ch - 'a' + 10
+                 : ch >= 'A' && ch <= 'F' ? ch - 'A' + 10
+                                          : -1;
     if (nibble < 0) return Bad(type, text);
     value = (value << 4) | static_cast<unsigned>(nibble);
     ++digits;
@@ -338,15 +339,22 @@ Result<Datum> ParseText(const ColumnType& type, std::string_view text) {
       if (text == "t") return true;
       if (text == "f") return false;
       return Bad(type, text);
-    case TypeKind::kInt16: return ParseInteger<int16_t>(type, text);
-    case TypeKind::kInt32: return ParseInteger<int32_t>(type, text);
-    case TypeKind::kInt64: return ParseInteger<int64_t>(type, text);
+    case TypeKind::kInt16:
+      return ParseInteger<int16_t>(type, text);
+    case TypeKind::kInt32:
+      return ParseInteger<int32_t>(type, text);
+    case TypeKind::kInt64:
+      return ParseInteger<int64_t>(type, text);
     case TypeKind::kFloat32:
-    case TypeKind::kFloat64: return ParseFloat(type, text);
-    case TypeKind::kDecimal: return ParseDecimal(type, text);
+    case TypeKind::kFloat64:
+      return ParseFloat(type, text);
+    case TypeKind::kDecimal:
+      return ParseDecimal(type, text);
     case TypeKind::kText:
-    case TypeKind::kJson: return std::string(text);
-    case TypeKind::kBlob: return ParseBlob(type, text);
+    case TypeKind::kJson:
+      return std::string(text);
+    case TypeKind::kBlob:
+      return ParseBlob(type, text);
     case TypeKind::kDate: {
       if (text == "infinity") return Date{Date::kInfinity};
       if (text == "-infinity") return Date{-Date::kInfinity};
@@ -371,10 +379,14 @@ Result<Datum> ParseText(const ColumnType& type, std::string_view text) {
       return TimeTz{*micros, *offset};
     }
     case TypeKind::kTimestamp:
-    case TypeKind::kTimestampTz: return ParseTimestamp(type, text);
-    case TypeKind::kInterval: return ParseInterval(type, text);
-    case TypeKind::kUuid: return ParseUuid(type, text);
-    case TypeKind::kList: return ParseList(type, text);
+    case TypeKind::kTimestampTz:
+      return ParseTimestamp(type, text);
+    case TypeKind::kInterval:
+      return ParseInterval(type, text);
+    case TypeKind::kUuid:
+      return ParseUuid(type, text);
+    case TypeKind::kList:
+      return ParseList(type, text);
   }
   return Bad(type, text);
 }

@@ -37,8 +37,8 @@ TEST(Types, MapsDesignTypeTable) {
   EXPECT_EQ(MapType(869, -1).DuckDbName(), "VARCHAR");  // inet
   const TypeLookup lookup = [](uint32_t oid) -> std::optional<PgTypeInfo> {
     if (oid == 90001) return PgTypeInfo{.typtype = 'e'};
-    if (oid == 90002) return PgTypeInfo{.typtype = 'd', .base_type = 1700,
-                                        .base_typmod = ((6 << 16) | 1) + 4};
+    if (oid == 90002)
+      return PgTypeInfo{.typtype = 'd', .base_type = 1700, .base_typmod = ((6 << 16) | 1) + 4};
     if (oid == 90003) return PgTypeInfo{.element_type = 90002};
     return std::nullopt;
   };
@@ -50,8 +50,7 @@ TEST(Types, MapsDesignTypeTable) {
 TEST(Values, Scalars) {
   EXPECT_EQ(Parse(T(TypeKind::kBool), "t"), Datum(true));
   EXPECT_EQ(Parse(T(TypeKind::kInt16), "-32768"), Datum(int64_t{-32768}));
-  EXPECT_EQ(Parse(T(TypeKind::kInt64), "9223372036854775807"),
-            Datum(int64_t{9223372036854775807}));
+  EXPECT_EQ(Parse(T(TypeKind::kInt64), "9223372036854775807"), Datum(int64_t{9223372036854775807}));
   EXPECT_EQ(Parse(T(TypeKind::kFloat64), "1.5"), Datum(1.5));
   EXPECT_TRUE(std::isnan(std::get<double>(Parse(T(TypeKind::kFloat32), "NaN"))));
   EXPECT_EQ(Parse(T(TypeKind::kFloat64), "-Infinity"), Datum(-INFINITY));
@@ -63,9 +62,10 @@ TEST(Values, Scalars) {
   // Found by the fuzzer: many digits must fail cleanly, not overflow.
   const ColumnType widest{.kind = TypeKind::kDecimal, .precision = 38, .scale = 10};
   EXPECT_FALSE(ParseText(widest, std::string(120, '6')));
-  EXPECT_EQ(Parse(widest, "1234567890123456789012345678.0123456789"),
-            Datum(Decimal{(Int128{123456789012345678} * 10000000000 + 9012345678) *
-                              10000000000 + 123456789, 10}));
+  EXPECT_EQ(
+      Parse(widest, "1234567890123456789012345678.0123456789"),
+      Datum(Decimal{
+          (Int128{123456789012345678} * 10000000000 + 9012345678) * 10000000000 + 123456789, 10}));
   EXPECT_EQ(ParseText(dec, "NaN").error().message,
             "numeric value NaN cannot be stored as DECIMAL(10,2) (DuckDB's DECIMAL has no NaN); "
             "declare the column as plain numeric to keep it as text");
@@ -108,14 +108,18 @@ TEST(Values, Arrays) {
 
 TEST(Values, RejectsMalformedText) {
   for (const auto& [kind, text] : std::vector<std::pair<TypeKind, std::string>>{
-           {TypeKind::kBool, "yes"}, {TypeKind::kInt16, "40000"}, {TypeKind::kInt32, "1x"},
-           {TypeKind::kDate, "2024-13-01"}, {TypeKind::kTime, "1:2:3"},
-           {TypeKind::kTimestampTz, "2024-01-01 00:00:00"}, {TypeKind::kInterval, "1 day"},
-           {TypeKind::kUuid, "abc"}, {TypeKind::kBlob, "\\x0"}}) {
+           {TypeKind::kBool, "yes"},
+           {TypeKind::kInt16, "40000"},
+           {TypeKind::kInt32, "1x"},
+           {TypeKind::kDate, "2024-13-01"},
+           {TypeKind::kTime, "1:2:3"},
+           {TypeKind::kTimestampTz, "2024-01-01 00:00:00"},
+           {TypeKind::kInterval, "1 day"},
+           {TypeKind::kUuid, "abc"},
+           {TypeKind::kBlob, "\\x0"}}) {
     EXPECT_FALSE(ParseText(T(kind), text)) << text;
   }
-  EXPECT_EQ(ParseText(T(TypeKind::kInt32), "1x").error().message,
-            "cannot read '1x' as INTEGER");
+  EXPECT_EQ(ParseText(T(TypeKind::kInt32), "1x").error().message, "cannot read '1x' as INTEGER");
   EXPECT_FALSE(ParseText(MapType(1007, -1), "{1,2"));
   EXPECT_FALSE(ParseText(MapType(1007, -1), "{1,,2}"));
 }

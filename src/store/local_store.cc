@@ -66,14 +66,15 @@ Status LocalStore::WriteAtomically(std::string_view key, std::string_view data,
   const fs::path target = fs::path(root_) / key;
   std::error_code ec;
   fs::create_directories(target.parent_path(), ec);
-  if (ec) return Fail(ErrorKind::kIo, "cannot create " + target.parent_path().string() + ": " +
-                                          ec.message());
-  const std::string temp = target.parent_path() / (".tmp-" + std::to_string(getpid()) + "-" +
-                                                   std::to_string(counter++));
+  if (ec)
+    return Fail(ErrorKind::kIo,
+                "cannot create " + target.parent_path().string() + ": " + ec.message());
+  const std::string temp =
+      target.parent_path() / (".tmp-" + std::to_string(getpid()) + "-" + std::to_string(counter++));
   if (source) {
     fs::copy_file(*source, temp, fs::copy_options::overwrite_existing, ec);
-    if (ec) return Fail(ErrorKind::kIo, "cannot copy " + *source + " to " + temp + ": " +
-                                            ec.message());
+    if (ec)
+      return Fail(ErrorKind::kIo, "cannot copy " + *source + " to " + temp + ": " + ec.message());
   } else {
     const int fd = open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0) return IoError("cannot create", temp);
@@ -108,7 +109,8 @@ Result<std::string> LocalStore::Get(std::string_view key) {
   const std::string path = (fs::path(root_) / key).string();
   std::ifstream in(path, std::ios::binary);
   if (!in) {
-    if (errno == ENOENT) return Fail(ErrorKind::kNotFound, "no object " + url() + "/" + std::string(key));
+    if (errno == ENOENT)
+      return Fail(ErrorKind::kNotFound, "no object " + url() + "/" + std::string(key));
     return IoError("cannot read", path);
   }
   std::ostringstream data;

@@ -1,6 +1,7 @@
 #include "store/s3_store.h"
 
 #include <curl/curl.h>
+#include <fmt/core.h>
 #include <openssl/sha.h>
 #include <spdlog/spdlog.h>
 
@@ -11,8 +12,6 @@
 #include <random>
 #include <sstream>
 #include <thread>
-
-#include <fmt/core.h>
 
 namespace walden::store {
 namespace {
@@ -61,8 +60,8 @@ std::string XmlUnescape(std::string_view text) {
       const bool hex = text.substr(i).starts_with("&#x");
       unsigned value = 0;
       const char* first = text.data() + i + (hex ? 3 : 2);
-      const auto parsed = std::from_chars(first, text.data() + std::min(end, text.size()), value,
-                                          hex ? 16 : 10);
+      const auto parsed =
+          std::from_chars(first, text.data() + std::min(end, text.size()), value, hex ? 16 : 10);
       if (end != std::string_view::npos && parsed.ec == std::errc() && value < 0x80) {
         out += static_cast<char>(value);
         i = end;
@@ -171,10 +170,11 @@ Result<S3Store::Response> S3Store::Once(const std::string& method, const std::st
   const std::string sigv4 = "aws:amz:" + options_.region + ":s3";
   const std::string credentials = options_.access_key + ":" + options_.secret_key;
   curl_slist* raw_headers = nullptr;
-  raw_headers = curl_slist_append(raw_headers, ("x-amz-content-sha256: " + Sha256Hex(body)).c_str());
+  raw_headers =
+      curl_slist_append(raw_headers, ("x-amz-content-sha256: " + Sha256Hex(body)).c_str());
   if (!options_.session_token.empty()) {
-    raw_headers = curl_slist_append(raw_headers,
-                                    ("x-amz-security-token: " + options_.session_token).c_str());
+    raw_headers =
+        curl_slist_append(raw_headers, ("x-amz-security-token: " + options_.session_token).c_str());
   }
   std::unique_ptr<curl_slist, decltype(&curl_slist_free_all)> headers(raw_headers,
                                                                       &curl_slist_free_all);
@@ -217,8 +217,8 @@ Result<S3Store::Response> S3Store::Request(const std::string& method, const std:
       const std::vector<std::string> codes = XmlValues(response->body, "Code");
       const std::string code = codes.empty() ? "" : codes.front();
       if (code == "NoSuchBucket") {
-        return Fail(ErrorKind::kNotFound, "bucket " + options_.bucket +
-                                              " does not exist; create it or fix archive.url");
+        return Fail(ErrorKind::kNotFound,
+                    "bucket " + options_.bucket + " does not exist; create it or fix archive.url");
       }
       if (response->status == 403) {
         return Fail(ErrorKind::kPermission,
@@ -229,14 +229,14 @@ Result<S3Store::Response> S3Store::Request(const std::string& method, const std:
       if (response->status == 404) {
         return Fail(ErrorKind::kNotFound, "cannot " + what + ": no such object");
       }
-      return Fail(ErrorKind::kIo, fmt::format("cannot {}: HTTP {} {}", what, response->status,
-                                              code));
+      return Fail(ErrorKind::kIo,
+                  fmt::format("cannot {}: HTTP {} {}", what, response->status, code));
     }
     const std::string reason =
         response ? fmt::format("HTTP {}", response->status) : response.error().message;
     if (attempt >= options_.max_attempts) {
-      return Fail(ErrorKind::kConnection, fmt::format("cannot {} after {} attempts: {}", what,
-                                                      attempt, reason));
+      return Fail(ErrorKind::kConnection,
+                  fmt::format("cannot {} after {} attempts: {}", what, attempt, reason));
     }
     std::uniform_int_distribution<int64_t> jitter(0, backoff.count() / 2);
     const auto delay = backoff + std::chrono::milliseconds(jitter(random));
@@ -248,7 +248,8 @@ Result<S3Store::Response> S3Store::Request(const std::string& method, const std:
 
 Status S3Store::Put(std::string_view key, std::string_view data) {
   if (auto valid = ValidateKey(key); !valid) return valid;
-  auto response = Request("PUT", ObjectUrl(FullKey(key)), data, "put " + url() + "/" + std::string(key));
+  auto response =
+      Request("PUT", ObjectUrl(FullKey(key)), data, "put " + url() + "/" + std::string(key));
   if (!response) return std::unexpected(response.error());
   return {};
 }
@@ -265,7 +266,8 @@ Status S3Store::PutFile(std::string_view key, const std::string& path) {
 
 Result<std::string> S3Store::Get(std::string_view key) {
   if (auto valid = ValidateKey(key); !valid) return std::unexpected(valid.error());
-  auto response = Request("GET", ObjectUrl(FullKey(key)), {}, "get " + url() + "/" + std::string(key));
+  auto response =
+      Request("GET", ObjectUrl(FullKey(key)), {}, "get " + url() + "/" + std::string(key));
   if (!response) return std::unexpected(response.error());
   return std::move(response->body);
 }
@@ -298,7 +300,8 @@ Result<std::vector<ObjectInfo>> S3Store::List(std::string_view prefix) {
 
 Status S3Store::Delete(std::string_view key) {
   if (auto valid = ValidateKey(key); !valid) return valid;
-  auto response = Request("DELETE", ObjectUrl(FullKey(key)), {}, "delete " + url() + "/" + std::string(key));
+  auto response =
+      Request("DELETE", ObjectUrl(FullKey(key)), {}, "delete " + url() + "/" + std::string(key));
   if (!response) return std::unexpected(response.error());
   return {};
 }

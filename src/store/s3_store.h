@@ -15,8 +15,8 @@ namespace walden::store {
 
 struct S3Options {
   std::string bucket;
-  std::string prefix;            // without leading or trailing '/'
-  std::string endpoint;          // empty: AWS (https://s3.<region>.amazonaws.com)
+  std::string prefix;    // without leading or trailing '/'
+  std::string endpoint;  // empty: AWS (https://s3.<region>.amazonaws.com)
   std::string region = "us-east-1";
   bool path_style = false;
   std::string access_key;
@@ -46,10 +46,9 @@ class S3Store final : public ObjectStore {
   explicit S3Store(S3Options options) : options_(std::move(options)) {}
   std::string ObjectUrl(std::string_view key, std::string_view query = {}) const;
   std::string FullKey(std::string_view key) const;
-  Result<Response> Request(const std::string& method, const std::string& url,
-                           std::string_view body, const std::string& what);
-  Result<Response> Once(const std::string& method, const std::string& url,
-                        std::string_view body);
+  Result<Response> Request(const std::string& method, const std::string& url, std::string_view body,
+                           const std::string& what);
+  Result<Response> Once(const std::string& method, const std::string& url, std::string_view body);
 
   S3Options options_;
 };

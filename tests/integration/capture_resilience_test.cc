@@ -3,15 +3,14 @@
 // every committed change arrives exactly once.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <spdlog/sinks/ostream_sink.h>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
 
 #include <nlohmann/json.hpp>
 #include <set>
 #include <sstream>
 #include <thread>
-
-#include <spdlog/sinks/ostream_sink.h>
-#include <spdlog/sinks/stdout_color_sinks.h>
-#include <spdlog/spdlog.h>
 
 #include "pg/capture.h"
 #include "tests/support/pg_fixture.h"
@@ -53,8 +52,9 @@ class CaptureResilienceTest : public PgTest {
   std::string data_dir() const { return ::testing::TempDir() + "/" + database(); }
   std::vector<std::string> TailArgs(const std::string& conninfo, int limit,
                                     const std::string& slot) {
-    return {"tail", "--source", conninfo, "--persistent", "--limit", std::to_string(limit),
-            "--source-slot", slot, "--data-dir", data_dir()};
+    return {
+        "tail",          "--source", conninfo,     "--persistent", "--limit", std::to_string(limit),
+        "--source-slot", slot,       "--data-dir", data_dir()};
   }
 };
 
@@ -88,8 +88,9 @@ TEST_F(CaptureResilienceTest, KilledWalsenderIsReconnected) {
   Exec("INSERT INTO t SELECT generate_series(1, 10)");
   for (int i = 11; i <= 15; ++i) Exec("INSERT INTO t VALUES (" + std::to_string(i) + ")");
   ASSERT_TRUE(WaitForLines(tail, 15, 30s));
-  Exec("SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots "
-       "WHERE slot_name = 'kill_slot'");
+  Exec(
+      "SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots "
+      "WHERE slot_name = 'kill_slot'");
   for (int i = 16; i <= 40; ++i) Exec("INSERT INTO t VALUES (" + std::to_string(i) + ")");
   EXPECT_EQ(tail.Wait(60s), 0) << tail.Stderr();
   EXPECT_EQ(Ids(tail), Range(1, 40));
@@ -126,8 +127,9 @@ TEST_F(CaptureResilienceTest, LostSlotStopsWithTheRecoveryCommand) {
   ASSERT_TRUE(conn->Exec("SELECT pg_create_logical_replication_slot('doomed', 'pgoutput')"));
   ASSERT_TRUE(conn->Exec("CREATE TABLE filler (pad text)"));
   for (int i = 0; i < 6; ++i) {
-    ASSERT_TRUE(conn->Exec("INSERT INTO filler SELECT repeat('x', 1000) FROM "
-                           "generate_series(1, 5000); SELECT pg_switch_wal(); CHECKPOINT"));
+    ASSERT_TRUE(
+        conn->Exec("INSERT INTO filler SELECT repeat('x', 1000) FROM "
+                   "generate_series(1, 5000); SELECT pg_switch_wal(); CHECKPOINT"));
   }
   auto status = conn->QueryValue("SELECT wal_status FROM pg_replication_slots");
   ASSERT_TRUE(status);

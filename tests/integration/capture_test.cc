@@ -21,8 +21,9 @@ class CaptureTest : public PgTest {
   // Starts `walden tail` for `transactions` transactions, runs `workload`, returns the lines.
   std::vector<json> Tail(int transactions, const std::function<void()>& workload,
                          std::vector<std::string> extra = {}) {
-    std::vector<std::string> args = {"tail", "--source", AdminConninfo(), "--limit",
-                                     std::to_string(transactions), "--data-dir", data_dir()};
+    std::vector<std::string> args = {
+        "tail",       "--source", AdminConninfo(), "--limit", std::to_string(transactions),
+        "--data-dir", data_dir()};
     args.insert(args.end(), extra.begin(), extra.end());
     WaldenProcess tail(args);
     EXPECT_TRUE(tail.WaitForLog("tail: streaming from slot", 30s)) << tail.Stderr();
@@ -41,8 +42,8 @@ class CaptureTest : public PgTest {
   // The fields that do not depend on timing: op, table, new, old, unchanged.
   static json Content(const json& line) {
     json out = json::object();
-    for (const char* key : {"op", "table", "new", "old", "unchanged", "tables", "added",
-                            "dropped", "retyped", "prefix", "content"}) {
+    for (const char* key : {"op", "table", "new", "old", "unchanged", "tables", "added", "dropped",
+                            "retyped", "prefix", "content"}) {
       if (line.contains(key)) out[key] = line[key];
     }
     return out;
@@ -60,19 +61,24 @@ TEST_F(CaptureTest, InsertUpdateDeleteTruncateInCommitOrder) {
   std::vector<json> content;
   for (const json& line : lines) content.push_back(Content(line));
   EXPECT_EQ(content, (std::vector<json>{
-      json{{"op", "c"}, {"table", "public.items"},
-           {"new", {{"id", "1"}, {"name", "pen"}, {"price", "1.50"}}}},
-      json{{"op", "c"}, {"table", "public.items"},
-           {"new", {{"id", "2"}, {"name", nullptr}, {"price", "NaN"}}}},
-      json{{"op", "u"}, {"table", "public.items"},
-           {"new", {{"id", "2"}, {"name", "ink"}, {"price", "NaN"}}}},
-      json{{"op", "d"}, {"table", "public.items"},
-           {"old", {{"id", "1"}, {"name", nullptr}, {"price", nullptr}}}},
-      json{{"op", "u"}, {"table", "public.items"},
-           {"new", {{"id", "3"}, {"name", "ink"}, {"price", "NaN"}}},
-           {"old", {{"id", "2"}, {"name", nullptr}, {"price", nullptr}}}},
-      json{{"op", "t"}, {"tables", {"public.items"}}},
-  }));
+                         json{{"op", "c"},
+                              {"table", "public.items"},
+                              {"new", {{"id", "1"}, {"name", "pen"}, {"price", "1.50"}}}},
+                         json{{"op", "c"},
+                              {"table", "public.items"},
+                              {"new", {{"id", "2"}, {"name", nullptr}, {"price", "NaN"}}}},
+                         json{{"op", "u"},
+                              {"table", "public.items"},
+                              {"new", {{"id", "2"}, {"name", "ink"}, {"price", "NaN"}}}},
+                         json{{"op", "d"},
+                              {"table", "public.items"},
+                              {"old", {{"id", "1"}, {"name", nullptr}, {"price", nullptr}}}},
+                         json{{"op", "u"},
+                              {"table", "public.items"},
+                              {"new", {{"id", "3"}, {"name", "ink"}, {"price", "NaN"}}},
+                              {"old", {{"id", "2"}, {"name", nullptr}, {"price", nullptr}}}},
+                         json{{"op", "t"}, {"tables", {"public.items"}}},
+                     }));
   // One transaction per statement group, in commit order, sequence numbers per transaction.
   ASSERT_EQ(lines.size(), 6u);
   EXPECT_EQ(lines[0]["xid"], lines[1]["xid"]);
@@ -87,8 +93,9 @@ TEST_F(CaptureTest, InsertUpdateDeleteTruncateInCommitOrder) {
 TEST_F(CaptureTest, RolledBackSubtransactionsAndTransactionsNeverAppear) {
   Exec("CREATE TABLE t (id int PRIMARY KEY)");
   const auto lines = Tail(2, [&] {
-    Exec("BEGIN; INSERT INTO t VALUES (1); SAVEPOINT a; INSERT INTO t VALUES (2); "
-         "ROLLBACK TO a; INSERT INTO t VALUES (3); COMMIT");
+    Exec(
+        "BEGIN; INSERT INTO t VALUES (1); SAVEPOINT a; INSERT INTO t VALUES (2); "
+        "ROLLBACK TO a; INSERT INTO t VALUES (3); COMMIT");
     Exec("BEGIN; INSERT INTO t VALUES (4); ROLLBACK");
     Exec("INSERT INTO t VALUES (5)");
   });
@@ -99,8 +106,9 @@ TEST_F(CaptureTest, RolledBackSubtransactionsAndTransactionsNeverAppear) {
 
 TEST_F(CaptureTest, ReplicaIdentityFullIndexAndNothing) {
   Exec("CREATE TABLE f (a int, b text); ALTER TABLE f REPLICA IDENTITY FULL");
-  Exec("CREATE TABLE i (a int NOT NULL, b text); CREATE UNIQUE INDEX i_a ON i (a); "
-       "ALTER TABLE i REPLICA IDENTITY USING INDEX i_a");
+  Exec(
+      "CREATE TABLE i (a int NOT NULL, b text); CREATE UNIQUE INDEX i_a ON i (a); "
+      "ALTER TABLE i REPLICA IDENTITY USING INDEX i_a");
   Exec("CREATE TABLE n (a int); ALTER TABLE n REPLICA IDENTITY NOTHING");
   Exec("CREATE TABLE nokey (a int)");
   Exec("INSERT INTO f VALUES (1, 'x'); INSERT INTO i VALUES (1, 'x')");
@@ -113,12 +121,14 @@ TEST_F(CaptureTest, ReplicaIdentityFullIndexAndNothing) {
     Exec("INSERT INTO nokey VALUES (8)");
   });
   ASSERT_EQ(lines.size(), 6u);
-  EXPECT_EQ(Content(lines[0]), (json{{"op", "u"}, {"table", "public.f"},
+  EXPECT_EQ(Content(lines[0]), (json{{"op", "u"},
+                                     {"table", "public.f"},
                                      {"new", {{"a", "1"}, {"b", "y"}}},
                                      {"old", {{"a", "1"}, {"b", "x"}}}}));
   EXPECT_EQ(Content(lines[1]),
             (json{{"op", "d"}, {"table", "public.f"}, {"old", {{"a", "1"}, {"b", "y"}}}}));
-  EXPECT_EQ(Content(lines[2]), (json{{"op", "u"}, {"table", "public.i"},
+  EXPECT_EQ(Content(lines[2]), (json{{"op", "u"},
+                                     {"table", "public.i"},
                                      {"new", {{"a", "2"}, {"b", "x"}}},
                                      {"old", {{"a", "1"}, {"b", nullptr}}}}));
   EXPECT_EQ(Content(lines[3]),
@@ -131,11 +141,13 @@ TEST_F(CaptureTest, ReplicaIdentityFullIndexAndNothing) {
 TEST_F(CaptureTest, UnchangedToastIsMarkedNotInvented) {
   Exec("CREATE TABLE docs (id int PRIMARY KEY, note text, body text)");
   // ~1 MB that does not compress, so it is stored out of line.
-  Exec("INSERT INTO docs SELECT 1, 'a', string_agg(md5(i::text), '') FROM "
-       "generate_series(1, 32768) i");
+  Exec(
+      "INSERT INTO docs SELECT 1, 'a', string_agg(md5(i::text), '') FROM "
+      "generate_series(1, 32768) i");
   const auto lines = Tail(1, [&] { Exec("UPDATE docs SET note = 'b'"); });
   ASSERT_EQ(lines.size(), 1u);
-  EXPECT_EQ(Content(lines[0]), (json{{"op", "u"}, {"table", "public.docs"},
+  EXPECT_EQ(Content(lines[0]), (json{{"op", "u"},
+                                     {"table", "public.docs"},
                                      {"new", {{"id", "1"}, {"note", "b"}}},
                                      {"unchanged", {"body"}}}));
 }
@@ -154,11 +166,17 @@ TEST_F(CaptureTest, SchemaChangesAreReportedInOrder) {
   for (const json& line : lines) content.push_back(Content(line));
   ASSERT_EQ(content.size(), 6u);
   EXPECT_EQ(content[0]["new"], (json{{"id", "1"}, {"a", "1"}, {"gone", "x"}}));
-  EXPECT_EQ(content[1], (json{{"op", "s"}, {"table", "public.s"}, {"added", {"c"}},
-                              {"dropped", json::array()}, {"retyped", json::array()}}));
+  EXPECT_EQ(content[1], (json{{"op", "s"},
+                              {"table", "public.s"},
+                              {"added", {"c"}},
+                              {"dropped", json::array()},
+                              {"retyped", json::array()}}));
   EXPECT_EQ(content[2]["new"], (json{{"id", "2"}, {"a", "2"}, {"gone", "y"}, {"c", "8"}}));
-  EXPECT_EQ(content[3], (json{{"op", "s"}, {"table", "public.s"}, {"added", json::array()},
-                              {"dropped", {"gone"}}, {"retyped", {"a"}}}));
+  EXPECT_EQ(content[3], (json{{"op", "s"},
+                              {"table", "public.s"},
+                              {"added", json::array()},
+                              {"dropped", {"gone"}},
+                              {"retyped", {"a"}}}));
   EXPECT_EQ(content[4]["new"], (json{{"id", "1"}, {"a", "3"}, {"c", "7"}}));
   EXPECT_EQ(content[5]["new"], (json{{"id", "3"}, {"a", "3"}, {"c", "9"}}));
 }
@@ -166,12 +184,12 @@ TEST_F(CaptureTest, SchemaChangesAreReportedInOrder) {
 TEST_F(CaptureTest, HostileIdentifiersAndUnicode) {
   Exec(R"(CREATE SCHEMA "Weird Schema"; CREATE TABLE "Weird Schema"."Select" )"
        R"(("from" int PRIMARY KEY, "a ""q"" col" text, größe text))");
-  const auto lines = Tail(1, [&] {
-    Exec(R"(INSERT INTO "Weird Schema"."Select" VALUES (1, 'it''s', '日本語 ✓'))");
-  });
+  const auto lines = Tail(
+      1, [&] { Exec(R"(INSERT INTO "Weird Schema"."Select" VALUES (1, 'it''s', '日本語 ✓'))"); });
   ASSERT_EQ(lines.size(), 1u);
   EXPECT_EQ(Content(lines[0]),
-            (json{{"op", "c"}, {"table", "\"Weird Schema\".\"Select\""},
+            (json{{"op", "c"},
+                  {"table", "\"Weird Schema\".\"Select\""},
                   {"new", {{"from", "1"}, {"a \"q\" col", "it's"}, {"größe", "日本語 ✓"}}}}));
 }
 
@@ -184,12 +202,15 @@ TEST_F(CaptureTest, LargeStreamedTransactionsSpillAndAbortsVanish) {
   const auto lines = Tail(
       2,
       [&] {
-        Exec("BEGIN; INSERT INTO big SELECT i, repeat('x', 50) FROM generate_series(1, 1000) i; "
-             "SAVEPOINT s; INSERT INTO big SELECT i, 'gone' FROM generate_series(1001, 30000) i; "
-             "ROLLBACK TO s; INSERT INTO big SELECT i, repeat('y', 50) FROM "
-             "generate_series(1001, " + std::to_string(rows) + ") i; COMMIT");
-        Exec("BEGIN; INSERT INTO big SELECT i, 'aborted' FROM generate_series(100001, 140000) i; "
-             "ROLLBACK");
+        Exec(
+            "BEGIN; INSERT INTO big SELECT i, repeat('x', 50) FROM generate_series(1, 1000) i; "
+            "SAVEPOINT s; INSERT INTO big SELECT i, 'gone' FROM generate_series(1001, 30000) i; "
+            "ROLLBACK TO s; INSERT INTO big SELECT i, repeat('y', 50) FROM "
+            "generate_series(1001, " +
+            std::to_string(rows) + ") i; COMMIT");
+        Exec(
+            "BEGIN; INSERT INTO big SELECT i, 'aborted' FROM generate_series(100001, 140000) i; "
+            "ROLLBACK");
         Exec("INSERT INTO big VALUES (0, 'last')");
       },
       {"--source-memory-limit", "1MB"});
@@ -212,8 +233,7 @@ TEST_F(CaptureTest, QuietCapturedTablesStillAdvanceTheSlot) {
   Exec("CREATE TABLE busy (id int)");
   WaldenProcess tail({"tail", "--source", AdminConninfo(), "--persistent", "--source-tables",
                       "public.quiet", "--source-slot", "quiet_slot", "--source-publication",
-                      "quiet_pub", "--source-status-interval", "100ms", "--data-dir",
-                      data_dir()});
+                      "quiet_pub", "--source-status-interval", "100ms", "--data-dir", data_dir()});
   ASSERT_TRUE(tail.WaitForLog("tail: streaming from slot", 30s)) << tail.Stderr();
   Exec("INSERT INTO busy SELECT generate_series(1, 20000)");
   const std::string target = Rows("SELECT pg_current_wal_lsn()")[0][0].value();
@@ -247,15 +267,16 @@ TEST_F(CaptureTest, ForeignSlotIsRefusedWithTheFix) {
 
 TEST_F(CaptureTest, FailoverSlotsNeedPostgres17) {
   Exec("CREATE TABLE t (id int PRIMARY KEY)");
-  const std::vector<std::string> args = {"tail", "--source", AdminConninfo(), "--persistent",
-                                         "--source-slot", "failover_slot", "--source-failover",
-                                         "true", "--limit", "1", "--data-dir", data_dir()};
+  const std::vector<std::string> args = {
+      "tail",          "--source",          AdminConninfo(), "--persistent", "--source-slot",
+      "failover_slot", "--source-failover", "true",          "--limit",      "1",
+      "--data-dir",    data_dir()};
   if (server().major_version() < 17) {
     const CommandResult result = RunWalden(args);
     EXPECT_EQ(result.exit_code, 2);
-    EXPECT_THAT(result.output, ::testing::HasSubstr(
-                                   "walden: source.failover needs PostgreSQL 17 or later; set it "
-                                   "to false\n"));
+    EXPECT_THAT(result.output,
+                ::testing::HasSubstr("walden: source.failover needs PostgreSQL 17 or later; set it "
+                                     "to false\n"));
     return;
   }
   WaldenProcess tail(args);

@@ -41,8 +41,8 @@ TEST(Cli, VersionNamesDuckDbAndLibpq) {
 TEST(Cli, HelpListsTheSubcommands) {
   const CommandResult result = RunWalden({"--help"});
   EXPECT_EQ(result.exit_code, 0);
-  for (const char* sub : {"run", "snapshot", "status", "query", "doctor", "demo", "config",
-                          "version", "tail"}) {
+  for (const char* sub :
+       {"run", "snapshot", "status", "query", "doctor", "demo", "config", "version", "tail"}) {
     EXPECT_THAT(result.output, HasSubstr(std::string("\n  ") + sub)) << sub;
   }
 }
@@ -78,10 +78,9 @@ TEST(Cli, CommittedExampleConfigIsCurrentAndValid) {
   EXPECT_EQ(example.exit_code, 0);
   EXPECT_EQ(example.output, committed)
       << "walden.example.toml is stale: regenerate with `walden config example`";
-  const CommandResult check =
-      RunWalden({"config", "check", "--config",
-                 std::string(WALDEN_SOURCE_DIR) + "/walden.example.toml", "--source-url",
-                 "postgresql://walden@db:5432/shop"});
+  const CommandResult check = RunWalden({"config", "check", "--config",
+                                         std::string(WALDEN_SOURCE_DIR) + "/walden.example.toml",
+                                         "--source-url", "postgresql://walden@db:5432/shop"});
   EXPECT_EQ(check.exit_code, 0) << check.output;
   EXPECT_THAT(check.output, HasSubstr("# configuration is valid"));
   EXPECT_THAT(check.output, HasSubstr("url = 'postgresql://walden@db:5432/shop'"));

@@ -193,8 +193,9 @@ TEST_F(DoctorTest, WrongPasswordIsOneClearLineWithoutTheSecret) {
   EXPECT_EQ(std::count(env.output.begin(), env.output.end(), '\n'), 1) << env.output;
   EXPECT_THAT(env.output, HasSubstr("password authentication failed for user \"walden\" (check "
                                     "the password in PGPASSWORD or ~/.pgpass)\n"));
-  const std::string with_secret = "postgresql://walden:Hunter2Secret@127.0.0.1:" +
-                                  std::to_string(server().port()) + "/" + database();
+  const std::string with_secret =
+      "postgresql://walden:Hunter2Secret@127.0.0.1:" + std::to_string(server().port()) + "/" +
+      database();
   const CommandResult url = RunWalden({"doctor", "--source", with_secret});
   EXPECT_EQ(url.exit_code, 1);
   EXPECT_THAT(url.output, Not(HasSubstr("Hunter2Secret")));

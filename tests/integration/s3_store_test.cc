@@ -1,13 +1,14 @@
 // The S3 object store against a real S3 protocol server (s3rver): round trips with hostile
 // keys, paging, clear errors, and outages. s3rver checks access keys but not SigV4
 // signatures themselves (its V4 verification is unimplemented), so signing is libcurl's.
+#include "store/s3_store.h"
+
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include <thread>
 
 #include "store/object_store.h"
-#include "store/s3_store.h"
 #include "tests/support/s3_server.h"
 
 namespace walden::testing {
@@ -27,10 +28,14 @@ class S3StoreTest : public ::testing::Test {
   static void TearDownTestSuite() { delete server_; }
 
   store::S3Options Options(std::string prefix = "archive") {
-    return {.bucket = "walden-test", .prefix = std::move(prefix),
-            .endpoint = server_->endpoint(), .path_style = true,
-            .access_key = S3Server::kAccessKey, .secret_key = S3Server::kSecretKey,
-            .max_attempts = 3, .max_backoff = 200ms};
+    return {.bucket = "walden-test",
+            .prefix = std::move(prefix),
+            .endpoint = server_->endpoint(),
+            .path_style = true,
+            .access_key = S3Server::kAccessKey,
+            .secret_key = S3Server::kSecretKey,
+            .max_attempts = 3,
+            .max_backoff = 200ms};
   }
   static S3Server* server_;
 };
@@ -125,8 +130,8 @@ TEST_F(S3StoreTest, RetriesThroughAnOutageAndGivesUpClearly) {
 TEST_F(S3StoreTest, OpenStoreChoosesByUrl) {
   setenv("AWS_ACCESS_KEY_ID", S3Server::kAccessKey, 1);
   setenv("AWS_SECRET_ACCESS_KEY", S3Server::kSecretKey, 1);
-  auto s3 = store::OpenStore({.url = "s3://walden-test/by-url/", .endpoint = server_->endpoint(),
-                              .region = "us-east-1"});
+  auto s3 = store::OpenStore(
+      {.url = "s3://walden-test/by-url/", .endpoint = server_->endpoint(), .region = "us-east-1"});
   ASSERT_TRUE(s3) << s3.error().message;
   EXPECT_EQ((*s3)->url(), "s3://walden-test/by-url");
   ASSERT_TRUE((*s3)->Put("k", "v"));

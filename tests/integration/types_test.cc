@@ -63,26 +63,32 @@ TEST_F(TypesTest, EveryDesignTypeRoundTrips) {
       tm time, ttz timetz, ts timestamp, tstz timestamptz, iv interval, u uuid, j json,
       jb jsonb, ia int[], ta text[], m mood, p price, pa price[], inet_col inet, money_col money))");
   const std::string big = "SELECT string_agg(md5(i::text), '') FROM generate_series(1, 32768) i";
-  const auto rows = CaptureRows([&] {
-    Exec("INSERT INTO all_types VALUES (1, -32768, 9223372036854775807, 'NaN', '-Infinity', "
-         "-123456789.125, 1e40, true, 'Grüße, 世界 ✓', 'abc', 'x', 'nm', '\\x00ff', "
-         "'infinity', '24:00:00', '01:02:03.5+05:30', '-infinity', "
-         "'2024-02-29 12:34:56.789012+02', '1 year 2 mons -3 days 04:05:06.5', "
-         "'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11', '{\"a\": [1, 2]}', '{\"b\": null}', "
-         "'{}', '{\"a b\",NULL,\"q\\\"\"}', 'happy', 12.5, '{1.25,NULL}', '10.0.0.1/8', 12.34)");
-    Exec("INSERT INTO all_types (id) VALUES (2)");
-    Exec("INSERT INTO all_types (id, t, d, ts) SELECT 3, (" + big + "), '0044-03-15 BC', "
-         "'1999-12-31 23:59:59.999999'");
-  }, 3);
+  const auto rows = CaptureRows(
+      [&] {
+        Exec(
+            "INSERT INTO all_types VALUES (1, -32768, 9223372036854775807, 'NaN', '-Infinity', "
+            "-123456789.125, 1e40, true, 'Grüße, 世界 ✓', 'abc', 'x', 'nm', '\\x00ff', "
+            "'infinity', '24:00:00', '01:02:03.5+05:30', '-infinity', "
+            "'2024-02-29 12:34:56.789012+02', '1 year 2 mons -3 days 04:05:06.5', "
+            "'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11', '{\"a\": [1, 2]}', '{\"b\": null}', "
+            "'{}', '{\"a b\",NULL,\"q\\\"\"}', 'happy', 12.5, '{1.25,NULL}', '10.0.0.1/8', 12.34)");
+        Exec("INSERT INTO all_types (id) VALUES (2)");
+        Exec("INSERT INTO all_types (id, t, d, ts) SELECT 3, (" + big +
+             "), '0044-03-15 BC', "
+             "'1999-12-31 23:59:59.999999'");
+      },
+      3);
   ASSERT_EQ(rows.size(), 3u);
   const RelationInfo& rel = *rows[0].first;
   std::vector<std::string> names;
   for (const ColumnType& type : rel.types) names.push_back(type.DuckDbName());
   EXPECT_EQ(names, (std::vector<std::string>{
-      "INTEGER", "SMALLINT", "BIGINT", "FLOAT", "DOUBLE", "DECIMAL(12,3)", "VARCHAR",
-      "BOOLEAN", "VARCHAR", "VARCHAR", "VARCHAR", "VARCHAR", "BLOB", "DATE", "TIME", "TIMETZ",
-      "TIMESTAMP", "TIMESTAMPTZ", "INTERVAL", "UUID", "JSON", "JSON", "INTEGER[]",
-      "VARCHAR[]", "VARCHAR", "DECIMAL(8,2)", "DECIMAL(8,2)[]", "VARCHAR", "VARCHAR"}));
+                       "INTEGER",       "SMALLINT",       "BIGINT",      "FLOAT",     "DOUBLE",
+                       "DECIMAL(12,3)", "VARCHAR",        "BOOLEAN",     "VARCHAR",   "VARCHAR",
+                       "VARCHAR",       "VARCHAR",        "BLOB",        "DATE",      "TIME",
+                       "TIMETZ",        "TIMESTAMP",      "TIMESTAMPTZ", "INTERVAL",  "UUID",
+                       "JSON",          "JSON",           "INTEGER[]",   "VARCHAR[]", "VARCHAR",
+                       "DECIMAL(8,2)",  "DECIMAL(8,2)[]", "VARCHAR",     "VARCHAR"}));
 
   const auto& r = rows[0].second;
   auto at = [&](size_t i) { return r[i].value_or(Datum{Null{}}); };
@@ -107,8 +113,8 @@ TEST_F(TypesTest, EveryDesignTypeRoundTrips) {
   EXPECT_EQ(at(20), Datum(std::string("{\"a\": [1, 2]}")));
   EXPECT_EQ(at(21), Datum(std::string("{\"b\": null}")));
   EXPECT_EQ(at(22), Datum(List{}));
-  EXPECT_EQ(at(23), Datum(List{{Datum(std::string("a b")), Datum(Null{}),
-                                Datum(std::string("q\""))}}));
+  EXPECT_EQ(at(23),
+            Datum(List{{Datum(std::string("a b")), Datum(Null{}), Datum(std::string("q\""))}}));
   EXPECT_EQ(at(24), Datum(std::string("happy")));
   EXPECT_EQ(at(25), Datum(Decimal{1250, 2}));
   EXPECT_EQ(at(26), Datum(List{{Datum(Decimal{125, 2}), Datum(Null{})}}));
@@ -120,7 +126,8 @@ TEST_F(TypesTest, EveryDesignTypeRoundTrips) {
   }
   const auto& third = rows[2].second;
   EXPECT_EQ(std::get<std::string>(*third[8]).size(), 32768u * 32);
-  EXPECT_EQ(third[13], std::optional<Datum>(Date{-735160}));  // 0044-03-15 BC, as PostgreSQL counts it
+  EXPECT_EQ(third[13],
+            std::optional<Datum>(Date{-735160}));  // 0044-03-15 BC, as PostgreSQL counts it
   EXPECT_EQ(third[16], std::optional<Datum>(Timestamp{946684799999999}));
 
   // DuckDB accepts every mapped type name.
@@ -152,13 +159,17 @@ TEST_F(TypesTest, BinaryModeMatchesTextMode) {
       "'00000000-0000-0000-0000-000000000000', 'null', '1', '{}', '{}', 'sad')",
       "(3, NULL, NULL, NULL, NULL, NULL, 'NaN', NULL, NULL, NULL, NULL, '0044-03-15 BC', NULL, "
       "NULL, '1999-12-31 23:59:59.999999', NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL)"};
-  auto text = Capture::Start({.conninfo = AdminConninfo(), .slot = "types_text",
-                              .temporary_slot = true, .publication = "types_pub",
+  auto text = Capture::Start({.conninfo = AdminConninfo(),
+                              .slot = "types_text",
+                              .temporary_slot = true,
+                              .publication = "types_pub",
                               .spill_dir = ::testing::TempDir()});
   ASSERT_TRUE(text) << text.error().message;
-  const auto binary_rows = CaptureRows([&] {
-    for (const std::string& row : values) Exec("INSERT INTO bin VALUES " + row);
-  }, 3, /*binary=*/true);
+  const auto binary_rows = CaptureRows(
+      [&] {
+        for (const std::string& row : values) Exec("INSERT INTO bin VALUES " + row);
+      },
+      3, /*binary=*/true);
   std::vector<std::vector<std::optional<Datum>>> text_rows;
   while (text_rows.size() < 3) {
     auto ok = (*text)->Poll(std::chrono::milliseconds(200), [&](CommittedTransaction&& t) {
@@ -177,8 +188,8 @@ TEST_F(TypesTest, BinaryModeMatchesTextMode) {
     const auto& bin = binary_rows[r].second;
     ASSERT_EQ(bin.size(), text_rows[r].size());
     for (size_t c = 0; c < bin.size(); ++c) {
-      EXPECT_EQ(bin[c], text_rows[r][c]) << "row " << r << " column "
-                                         << binary_rows[r].first->columns[c].name;
+      EXPECT_EQ(bin[c], text_rows[r][c])
+          << "row " << r << " column " << binary_rows[r].first->columns[c].name;
     }
   }
 }

@@ -61,14 +61,14 @@ void PgTest::TearDown() {
   auto admin = pg::Connection::Open(server().AdminConninfo());
   if (!admin) return;
   // Slots pin a database; a test may leave one behind on failure.
-  (void)admin->Exec("SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots "
-                    "WHERE database = " + QuoteLiteral(database_) + " AND NOT active");
+  (void)admin->Exec(
+      "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots "
+      "WHERE database = " +
+      QuoteLiteral(database_) + " AND NOT active");
   (void)admin->Exec("DROP DATABASE IF EXISTS " + QuoteIdent(database_) + " WITH (FORCE)");
 }
 
-std::string PgTest::AdminConninfo() const {
-  return SharedServer().AdminConninfo(database_);
-}
+std::string PgTest::AdminConninfo() const { return SharedServer().AdminConninfo(database_); }
 
 std::string PgTest::TcpUrl(std::string_view user) const {
   return SharedServer().TcpUrl(user, database_);
@@ -87,21 +87,27 @@ std::vector<Row> PgTest::Rows(std::string_view sql) {
 
 void PgTest::DropSlot(const std::string& slot) {
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
-  const std::string active = "SELECT count(*) FROM pg_replication_slots WHERE active AND "
-                             "slot_name = " + QuoteLiteral(slot);
+  const std::string active =
+      "SELECT count(*) FROM pg_replication_slots WHERE active AND "
+      "slot_name = " +
+      QuoteLiteral(slot);
   while (std::chrono::steady_clock::now() < deadline && Rows(active)[0][0] != "0") {
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
-  Exec("SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE "
-       "slot_name = " + QuoteLiteral(slot));
+  Exec(
+      "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE "
+      "slot_name = " +
+      QuoteLiteral(slot));
 }
 
 void PgTest::CreateRole(std::string_view name, std::string_view password,
                         std::string_view attributes) {
   // Roles are cluster-wide: recreate so each test starts from a known state.
   Exec("DO $$ BEGIN IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = " + QuoteLiteral(name) +
-       ") THEN EXECUTE 'DROP OWNED BY " + std::string(QuoteIdent(name)) + " CASCADE'; "
-       "EXECUTE 'DROP ROLE " + QuoteIdent(name) + "'; END IF; END $$");
+       ") THEN EXECUTE 'DROP OWNED BY " + std::string(QuoteIdent(name)) +
+       " CASCADE'; "
+       "EXECUTE 'DROP ROLE " +
+       QuoteIdent(name) + "'; END IF; END $$");
   Exec("CREATE ROLE " + QuoteIdent(name) + " LOGIN PASSWORD " + QuoteLiteral(password) + " " +
        std::string(attributes));
   Exec("GRANT ALL ON SCHEMA public TO " + QuoteIdent(name));

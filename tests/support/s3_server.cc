@@ -53,20 +53,22 @@ Status S3Server::Launch() {
   const std::string script = std::string(WALDEN_SOURCE_DIR) + "/node_modules/s3rver/bin/s3rver.js";
   // s3rver encrypts ListObjectsV2 continuation tokens with a cipher OpenSSL 3 only offers
   // through its legacy provider; without it, every truncated listing is an HTTP 500.
-  auto process = Subprocess::Spawn({.argv = {"node", "--openssl-legacy-provider", script, "-d", dir_ + "/data", "-a",
-                                             "127.0.0.1", "-p", std::to_string(port_),
-                                             "--configure-bucket", bucket_, "--silent"},
-                                    .stdout_path = dir_ + "/s3rver.log",
-                                    .append_output = true,
-                                    .scratch_dir = dir_});
+  auto process =
+      Subprocess::Spawn({.argv = {"node", "--openssl-legacy-provider", script, "-d", dir_ + "/data",
+                                  "-a", "127.0.0.1", "-p", std::to_string(port_),
+                                  "--configure-bucket", bucket_, "--silent"},
+                         .stdout_path = dir_ + "/s3rver.log",
+                         .append_output = true,
+                         .scratch_dir = dir_});
   if (!process) return std::unexpected(process.error());
   process_.emplace(std::move(*process));
   const auto deadline = std::chrono::steady_clock::now() + 30s;
   while (std::chrono::steady_clock::now() < deadline) {
     if (!process_->Running()) {
-      return Fail(ErrorKind::kIo, "s3rver exited during start-up; see " + dir_ + "/s3rver.log "
-                                  "(is node installed and node_modules set up by "
-                                  "scripts/setup.sh?)");
+      return Fail(ErrorKind::kIo, "s3rver exited during start-up; see " + dir_ +
+                                      "/s3rver.log "
+                                      "(is node installed and node_modules set up by "
+                                      "scripts/setup.sh?)");
     }
     auto probe = HttpGet(endpoint() + "/" + bucket_);
     if (probe && probe->first == 200) return {};

@@ -39,10 +39,8 @@ WaldenProcess::WaldenProcess(const std::vector<std::string>& args,
   dir_ = pattern;
   std::vector<std::string> argv = {WaldenBinary()};
   argv.insert(argv.end(), args.begin(), args.end());
-  auto process = Subprocess::Spawn({.argv = argv,
-                                    .env = env,
-                                    .stdout_path = dir_ + "/stdout",
-                                    .stderr_path = dir_ + "/stderr"});
+  auto process = Subprocess::Spawn(
+      {.argv = argv, .env = env, .stdout_path = dir_ + "/stdout", .stderr_path = dir_ + "/stderr"});
   EXPECT_TRUE(process) << (process ? "" : process.error().message);
   if (process) process_.emplace(std::move(*process));
 }
