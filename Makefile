@@ -2,7 +2,7 @@
 .PHONY: demo test build clean bench-capture
 
 demo:
-	scripts/demo.sh
+	scripts/demo.sh $(DEMO_ARGS)
 
 test:
 	scripts/test.sh

@@ -100,7 +100,6 @@ int Main(int argc, char** argv) {
   app.set_help_all_flag("--help-all", "Help for every subcommand");
 
   bool json = false;
-  bool keep_running = false;
   ConfigFlags flags;
   CLI::App* version = app.add_subcommand("version", "Print walden, DuckDB and libpq versions");
   CLI::App* doctor =
@@ -118,7 +117,12 @@ int Main(int argc, char** argv) {
       config_cmd->add_subcommand("example", "Print an example walden.toml with every key");
   CLI::App* demo = app.add_subcommand(
       "demo", "Start a throwaway PostgreSQL with an e-commerce schema and show walden on it");
-  demo->add_flag("--keep-running", keep_running, "Keep the server until Ctrl-C");
+  DemoOptions demo_options;
+  demo->add_option("--rate", demo_options.rate, "Generated transactions per second")
+      ->check(CLI::Range(1, 100000));
+  demo->add_option("--seconds", demo_options.seconds, "How long the workload runs")
+      ->check(CLI::Range(1, 86400));
+  demo->add_flag("--json", demo_options.json, "Print the figures as JSON lines");
   std::vector<std::pair<CLI::App*, std::string>> later = {
       {app.add_subcommand("run", "Stream changes into the archive and the mirror"), "run"},
       {app.add_subcommand("snapshot", "Re-read tables while streaming"), "snapshot"},
@@ -158,7 +162,10 @@ int Main(int argc, char** argv) {
   for (const std::string& warning : config->warnings) spdlog::warn("{}", warning);
   if (doctor->parsed()) return DoctorCommand(*config, json);
   if (config_check->parsed()) return ConfigCheckCommand(*config, flags.file);
-  if (demo->parsed()) return DemoCommand(*config, keep_running);
+  if (demo->parsed()) {
+    demo_options.data_dir = config->data_dir;
+    return DemoCommand(*config, demo_options);
+  }
   if (tail->parsed()) return TailCommand(*config, tail_options);
   for (auto& [sub, name] : later) {
     if (sub->parsed()) return NotYetCommand(name);

@@ -16,7 +16,13 @@ int VersionCommand();
 int ConfigCheckCommand(const Config& config, const std::string& file);
 int ConfigExampleCommand();
 int DoctorCommand(const Config& config, bool json);
-int DemoCommand(const Config& config, bool keep_running);
+struct DemoOptions {
+  int rate = 500;     // generated transactions per second
+  int seconds = 30;   // how long the workload runs
+  bool json = false;  // figures as JSON lines (for tests and scripts)
+  std::string data_dir = "./walden-data";
+};
+int DemoCommand(const Config& config, const DemoOptions& options);
 int NotYetCommand(const std::string& name);
 
 struct TailOptions {

@@ -139,5 +139,25 @@ TEST(Cli, BadLogFormatIsAConfigError) {
             "json\n");
 }
 
+TEST(Cli, DemoCapturesALiveWorkloadAndReportsJson) {
+  const std::string data_dir = ::testing::TempDir() + "/demo-data";
+  const CommandResult result =
+      RunWalden({"demo", "--seconds", "5", "--rate", "200", "--json", "--data-dir", data_dir});
+  ASSERT_EQ(result.exit_code, 0) << result.output;
+  int figures = 0;
+  std::istringstream lines(result.output);
+  for (std::string line; std::getline(lines, line);) {
+    if (!line.starts_with("{")) continue;
+    const auto record = nlohmann::json::parse(line);
+    EXPECT_GT(record["changes_per_s"].get<int64_t>(), 0) << line;
+    EXPECT_GE(record["commit_to_capture_p99_ms"].get<double>(),
+              record["commit_to_capture_p50_ms"].get<double>());
+    ++figures;
+  }
+  EXPECT_GE(figures, 1) << result.output;
+  EXPECT_THAT(result.output, HasSubstr("walden doctor on it: ready"));
+  EXPECT_THAT(result.output, HasSubstr(" transactions committed, "));
+}
+
 }  // namespace
 }  // namespace walden::testing
