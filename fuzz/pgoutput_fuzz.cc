@@ -47,7 +47,7 @@ void FuzzValue(std::span<const uint8_t> data) {
                                        114, 3802, 1007, 1009, 1231, 1182, 1187, 1115};
   const uint32_t oid = kOids[data[0] % std::size(kOids)];
   const int32_t typmod = oid == 1700 || oid == 1231 ? ((12 << 16) | 3) + 4 : -1;
-  const pg::ColumnType type = pg::MapType(oid, typmod);
+  const ColumnType type = pg::MapType(oid, typmod);
   const std::string_view bytes(reinterpret_cast<const char*>(data.data() + 1), data.size() - 1);
   (void)pg::ParseText(type, bytes);
   (void)pg::ParseBinary(type, bytes);

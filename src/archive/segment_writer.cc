@@ -1,0 +1,162 @@
+#include "archive/segment_writer.h"
+
+#include <fmt/core.h>
+
+#include <filesystem>
+
+#include "duck/appender.h"
+
+namespace walden::archive {
+namespace {
+
+namespace fs = std::filesystem;
+
+// Metadata columns after the table's own (design §3), with the kinds the appender writes.
+constexpr const char* kMetadataDdl =
+    "_walden_op VARCHAR, _walden_lsn UBIGINT, _walden_seq BIGINT, _walden_xid UINTEGER, "
+    "_walden_commit_ts TIMESTAMPTZ, _walden_before JSON, _walden_unchanged VARCHAR[]";
+
+std::vector<ColumnType> MetadataTypes() {
+  return {ColumnType{.kind = TypeKind::kText},
+          ColumnType{.kind = TypeKind::kInt64},
+          ColumnType{.kind = TypeKind::kInt64},
+          ColumnType{.kind = TypeKind::kInt64},
+          ColumnType{.kind = TypeKind::kTimestampTz},
+          ColumnType{.kind = TypeKind::kJson},
+          ColumnType{
+              .kind = TypeKind::kList,
+              .element = std::make_shared<const ColumnType>(ColumnType{.kind = TypeKind::kText})}};
+}
+
+}  // namespace
+
+std::string EncodePathSegment(std::string_view name) {
+  std::string out;
+  for (size_t i = 0; i < name.size(); ++i) {
+    const unsigned char c = static_cast<unsigned char>(name[i]);
+    const bool leading_dot = i == 0 && c == '.';
+    if (c == '%' || c == '/' || c < 0x20 || c == 0x7f || leading_dot) {
+      out += fmt::format("%{:02X}", c);
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  return out;
+}
+
+std::string SegmentKey(const QualifiedName& table, const std::string& day, uint64_t first_lsn,
+                       uint64_t last_lsn) {
+  return fmt::format("tables/{}/{}/dt={}/{:016X}-{:016X}.parquet", EncodePathSegment(table.schema),
+                     EncodePathSegment(table.name), day, first_lsn, last_lsn);
+}
+
+Result<std::unique_ptr<Spool>> Spool::Open(const std::string& path,
+                                           const std::string& memory_limit) {
+  if (path != ":memory:") {
+    std::error_code ec;
+    fs::remove(path, ec);  // never durable: a stale spool is replayed from the slot
+    fs::remove(path + ".wal", ec);
+  }
+  auto db = duck::Database::Open(path);
+  if (!db) return std::unexpected(db.error());
+  auto conn = duck::Connection::Open(*db);
+  if (!conn) return std::unexpected(conn.error());
+  const std::string settings[] = {"SET TimeZone = 'UTC'",
+                                  "SET memory_limit = " + QuoteLiteral(memory_limit)};
+  for (const std::string& setting : settings) {
+    if (auto ok = conn->Execute(setting); !ok) return std::unexpected(ok.error());
+  }
+  return std::unique_ptr<Spool>(new Spool(std::move(*db), std::move(*conn)));
+}
+
+Result<std::string> Spool::EnsureTable(const TableSchema& table) {
+  for (const Spooled& spooled : tables_) {
+    if (spooled.schema.name == table.name && spooled.schema.version == table.version) {
+      return spooled.spool_table;
+    }
+  }
+  const std::string name = "spool_" + std::to_string(tables_.size());
+  std::string ddl = "CREATE TABLE " + name + " (";
+  for (size_t i = 0; i < table.columns.size(); ++i) {
+    ddl += QuoteIdent(table.columns[i]) + " " + table.types[i].DuckDbName() + ", ";
+  }
+  if (auto ok = conn_.Execute(ddl + kMetadataDdl + ")"); !ok) return std::unexpected(ok.error());
+  tables_.push_back({table, name});
+  return name;
+}
+
+Status Spool::Append(const TableSchema& table, std::span<const ArchiveChange> changes) {
+  auto spool_table = EnsureTable(table);
+  if (!spool_table) return std::unexpected(spool_table.error());
+  auto appender = duck::Appender::Open(conn_, "main", *spool_table);
+  if (!appender) return std::unexpected(appender.error());
+  std::vector<ColumnType> types = table.types;
+  for (ColumnType& type : MetadataTypes()) types.push_back(std::move(type));
+  std::vector<Datum> row;
+  for (const ArchiveChange& change : changes) {
+    row = change.values;
+    row.emplace_back(std::string(1, change.op));
+    row.emplace_back(static_cast<int64_t>(change.commit_lsn));
+    row.emplace_back(change.seq);
+    row.emplace_back(static_cast<int64_t>(change.xid));
+    row.emplace_back(Timestamp{change.commit_time});
+    row.emplace_back(change.before ? Datum(*change.before) : Datum(Null{}));
+    List unchanged;
+    for (const std::string& column : change.unchanged) unchanged.items.emplace_back(column);
+    row.emplace_back(std::move(unchanged));
+    if (auto ok = appender->AppendRow(types, row); !ok) {
+      return Wrap(ok.error(), "archive spool for " + table.name.Display());
+    }
+  }
+  if (auto ok = appender->Flush(); !ok) return ok;
+  rows_ += static_cast<int64_t>(changes.size());
+  return {};
+}
+
+Result<std::vector<SegmentFile>> Spool::WriteSegments(const std::string& out_dir) {
+  std::vector<SegmentFile> files;
+  for (const Spooled& spooled : tables_) {
+    auto days = conn_.Query(
+        "SELECT strftime(_walden_commit_ts, '%Y-%m-%d') AS day, min(_walden_lsn)::VARCHAR, "
+        "max(_walden_lsn)::VARCHAR, count(*)::VARCHAR, "
+        "min(epoch_us(_walden_commit_ts))::VARCHAR, max(epoch_us(_walden_commit_ts))::VARCHAR "
+        "FROM " +
+        spooled.spool_table + " GROUP BY day ORDER BY day");
+    if (!days) return std::unexpected(days.error());
+    for (size_t r = 0; r < days->rows(); ++r) {
+      SegmentFile file{.table = spooled.schema.name,
+                       .schema_version = spooled.schema.version,
+                       .day = days->Text(r, 0).value_or(""),
+                       .first_lsn = std::stoull(*days->Text(r, 1)),
+                       .last_lsn = std::stoull(*days->Text(r, 2)),
+                       .rows = std::stoll(*days->Text(r, 3)),
+                       .min_commit_time = std::stoll(*days->Text(r, 4)),
+                       .max_commit_time = std::stoll(*days->Text(r, 5))};
+      file.key = SegmentKey(file.table, file.day, file.first_lsn, file.last_lsn);
+      file.local_path = (fs::path(out_dir) / file.key).string();
+      std::error_code ec;
+      fs::create_directories(fs::path(file.local_path).parent_path(), ec);
+      if (ec) return Fail(ErrorKind::kIo, "cannot create " + file.local_path + ": " + ec.message());
+      const std::string copy =
+          "COPY (SELECT * FROM " + spooled.spool_table +
+          " WHERE strftime(_walden_commit_ts, '%Y-%m-%d') = " + QuoteLiteral(file.day) +
+          " ORDER BY _walden_lsn, _walden_seq) TO " + QuoteLiteral(file.local_path) +
+          " (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 122880)";
+      if (auto ok = conn_.Execute(copy); !ok) return std::unexpected(ok.error());
+      file.bytes = static_cast<int64_t>(fs::file_size(file.local_path));
+      files.push_back(std::move(file));
+    }
+  }
+  return files;
+}
+
+Status Spool::Clear() {
+  for (const Spooled& spooled : tables_) {
+    if (auto ok = conn_.Execute("DROP TABLE " + spooled.spool_table); !ok) return ok;
+  }
+  tables_.clear();
+  rows_ = 0;
+  return {};
+}
+
+}  // namespace walden::archive

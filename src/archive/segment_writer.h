@@ -1,0 +1,93 @@
+// Archive segments: changes spool into a local DuckDB database between flushes (DuckDB keeps
+// memory bounded and spills to disk), and a flush turns each table's spooled changes into
+// one Zstd Parquet file per commit day with the layout of design §3:
+//
+//   tables/<schema>/<table>/dt=YYYY-MM-DD/<first_commit_lsn>-<last_commit_lsn>.parquet
+//
+// Each row is one change: the table's columns (typed) and _walden_op, _walden_lsn,
+// _walden_seq, _walden_xid, _walden_commit_ts, _walden_before, _walden_unchanged.
+// The spool is not durable on purpose: after a crash the replication slot replays what
+// no manifest commit covers. Thread-safety: one thread at a time.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "common/datum.h"
+#include "common/error.h"
+#include "common/identifiers.h"
+#include "duck/duckdb.h"
+
+namespace walden::archive {
+
+// A captured table at one schema version.
+struct TableSchema {
+  QualifiedName name;
+  int version = 1;
+  std::vector<std::string> columns;
+  std::vector<ColumnType> types;
+};
+
+struct ArchiveChange {
+  char op = 'c';  // r snapshot read, c insert, u update, d delete
+  uint64_t commit_lsn = 0;
+  int64_t seq = 0;  // position inside the transaction
+  uint32_t xid = 0;
+  int64_t commit_time = 0;             // µs since 1970-01-01 UTC
+  std::vector<Datum> values;           // one per column; deletes carry the old key or row
+  std::optional<std::string> before;   // old key or old row as JSON, when PostgreSQL sent one
+  std::vector<std::string> unchanged;  // unchanged-TOAST columns that were filled
+};
+
+struct SegmentFile {
+  QualifiedName table;
+  int schema_version = 1;
+  std::string day;  // YYYY-MM-DD of the commits (UTC)
+  uint64_t first_lsn = 0;
+  uint64_t last_lsn = 0;
+  int64_t rows = 0;
+  int64_t bytes = 0;
+  int64_t min_commit_time = 0;
+  int64_t max_commit_time = 0;
+  std::string key;         // object key in the archive
+  std::string local_path;  // the written file, until uploaded
+};
+
+// "tables/<schema>/<table>/dt=<day>/<first>-<last>.parquet"; names are kept readable,
+// with '%', '/' and control characters percent-encoded so every name is one path segment.
+std::string SegmentKey(const QualifiedName& table, const std::string& day, uint64_t first_lsn,
+                       uint64_t last_lsn);
+std::string EncodePathSegment(std::string_view name);
+
+class Spool {
+ public:
+  // path: a DuckDB file (":memory:" for tests); memory_limit like "256MB".
+  static Result<std::unique_ptr<Spool>> Open(const std::string& path,
+                                             const std::string& memory_limit);
+
+  Status Append(const TableSchema& table, std::span<const ArchiveChange> changes);
+  int64_t rows() const { return rows_; }
+  // Writes the spooled changes as Parquet files under `out_dir`; the spool keeps them
+  // until Clear (after the manifest commit that names the files).
+  Result<std::vector<SegmentFile>> WriteSegments(const std::string& out_dir);
+  Status Clear();
+
+ private:
+  Spool(duck::Database db, duck::Connection conn) : db_(std::move(db)), conn_(std::move(conn)) {}
+  Result<std::string> EnsureTable(const TableSchema& table);
+
+  duck::Database db_;
+  duck::Connection conn_;
+  struct Spooled {
+    TableSchema schema;
+    std::string spool_table;
+  };
+  std::vector<Spooled> tables_;
+  int64_t rows_ = 0;
+};
+
+}  // namespace walden::archive

@@ -1,0 +1,125 @@
+#include "archive/segment_writer.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+
+namespace walden::archive {
+namespace {
+
+using Rows = std::vector<std::vector<std::optional<std::string>>>;
+
+Rows Query(const std::string& sql) {
+  auto db = duck::Database::Open(":memory:");
+  auto conn = duck::Connection::Open(*db);
+  EXPECT_TRUE(conn->Execute("SET TimeZone = 'UTC'"));
+  auto result = conn->Query(sql);
+  EXPECT_TRUE(result) << sql << ": " << result.error().message;
+  Rows rows;
+  if (!result) return rows;
+  for (size_t r = 0; r < result->rows(); ++r) {
+    rows.emplace_back();
+    for (size_t c = 0; c < result->columns(); ++c) rows.back().push_back(result->Text(r, c));
+  }
+  return rows;
+}
+
+// 2026-11-20T23:59:59Z and 2026-11-21T00:00:01Z, in µs.
+constexpr int64_t kLateOnThe20th = 1795219199000000;
+constexpr int64_t kEarlyOnThe21st = 1795219201000000;
+
+TEST(SegmentWriter, WritesOneZstdParquetPerTableDayReadableByPlainDuckDb) {
+  const std::string out = ::testing::TempDir() + "/segments";
+  std::filesystem::remove_all(out);
+  auto spool = Spool::Open(::testing::TempDir() + "/spool.duckdb", "64MB");
+  ASSERT_TRUE(spool) << spool.error().message;
+  const TableSchema orders{
+      .name = {"public", "orders"},
+      .columns = {"id", "total", "note"},
+      .types = {ColumnType{.kind = TypeKind::kInt64},
+                ColumnType{.kind = TypeKind::kDecimal, .precision = 10, .scale = 2},
+                ColumnType{.kind = TypeKind::kText}}};
+  const std::vector<ArchiveChange> changes = {
+      {.op = 'c',
+       .commit_lsn = 0x100,
+       .seq = 0,
+       .xid = 7,
+       .commit_time = kLateOnThe20th,
+       .values = {int64_t{1}, Decimal{950, 2}, std::string("first")}},
+      {.op = 'u',
+       .commit_lsn = 0x200,
+       .seq = 0,
+       .xid = 8,
+       .commit_time = kEarlyOnThe21st,
+       .values = {int64_t{1}, Decimal{1000, 2}, std::string("big")},
+       .unchanged = {"note"}},
+      {.op = 'd',
+       .commit_lsn = 0x200,
+       .seq = 1,
+       .xid = 8,
+       .commit_time = kEarlyOnThe21st,
+       .values = {int64_t{2}, Null{}, Null{}},
+       .before = std::string("{\"id\": 2}")}};
+  ASSERT_TRUE((*spool)->Append(orders, changes));
+  const TableSchema weird{.name = {"Weird/Schema", "Sélect"},
+                          .columns = {"from"},
+                          .types = {ColumnType{.kind = TypeKind::kText}}};
+  const std::vector<ArchiveChange> weird_changes = {{.op = 'c',
+                                                     .commit_lsn = 0x300,
+                                                     .xid = 9,
+                                                     .commit_time = kEarlyOnThe21st,
+                                                     .values = {std::string("x")}}};
+  ASSERT_TRUE((*spool)->Append(weird, weird_changes));
+  EXPECT_EQ((*spool)->rows(), 4);
+
+  auto files = (*spool)->WriteSegments(out);
+  ASSERT_TRUE(files) << files.error().message;
+  ASSERT_EQ(files->size(), 3u);
+  EXPECT_EQ((*files)[0].key,
+            "tables/public/orders/dt=2026-11-20/0000000000000100-0000000000000100.parquet");
+  EXPECT_EQ((*files)[1].key,
+            "tables/public/orders/dt=2026-11-21/0000000000000200-0000000000000200.parquet");
+  EXPECT_EQ((*files)[1].rows, 2);
+  EXPECT_EQ((*files)[1].min_commit_time, kEarlyOnThe21st);
+  EXPECT_EQ((*files)[2].key,
+            "tables/Weird%2FSchema/Sélect/dt=2026-11-21/0000000000000300-0000000000000300.parquet");
+  for (const SegmentFile& file : *files) {
+    EXPECT_EQ(static_cast<int64_t>(std::filesystem::file_size(file.local_path)), file.bytes);
+  }
+
+  // Plain DuckDB, no walden: the design's one-liner.
+  const std::string glob = out + "/tables/public/*/*/*.parquet";
+  EXPECT_EQ(Query("SELECT id, total::VARCHAR, note, _walden_op, _walden_lsn, _walden_seq, "
+                  "_walden_xid, _walden_commit_ts::VARCHAR, _walden_before::VARCHAR, "
+                  "_walden_unchanged::VARCHAR, dt::VARCHAR FROM read_parquet('" +
+                  glob + "', hive_partitioning = true) ORDER BY _walden_lsn, _walden_seq"),
+            (Rows{{"1", "9.50", "first", "c", "256", "0", "7", "2026-11-20 23:59:59+00",
+                   std::nullopt, "[]", "2026-11-20"},
+                  {"1", "10.00", "big", "u", "512", "0", "8", "2026-11-21 00:00:01+00",
+                   std::nullopt, "[note]", "2026-11-21"},
+                  {"2", std::nullopt, std::nullopt, "d", "512", "1", "8", "2026-11-21 00:00:01+00",
+                   "{\"id\": 2}", "[]", "2026-11-21"}}));
+  EXPECT_EQ(Query("SELECT DISTINCT compression FROM parquet_metadata('" + glob + "')"),
+            (Rows{{"ZSTD"}}));
+  EXPECT_EQ(Query("SELECT column_type FROM (DESCRIBE SELECT * FROM read_parquet('" + glob +
+                  "')) WHERE column_name IN ('total', '_walden_lsn', '_walden_commit_ts') "
+                  "ORDER BY column_name"),
+            (Rows{{"TIMESTAMP WITH TIME ZONE"}, {"UBIGINT"}, {"DECIMAL(10,2)"}}));
+
+  ASSERT_TRUE((*spool)->Clear());
+  EXPECT_EQ((*spool)->rows(), 0);
+  auto empty = (*spool)->WriteSegments(out);
+  ASSERT_TRUE(empty);
+  EXPECT_TRUE(empty->empty());
+}
+
+TEST(SegmentWriter, EncodesOnlyWhatCannotBeAPathSegment) {
+  EXPECT_EQ(EncodePathSegment("orders"), "orders");
+  EXPECT_EQ(EncodePathSegment("My Table ✓"), "My Table ✓");
+  EXPECT_EQ(EncodePathSegment("a/b%c"), "a%2Fb%25c");
+  EXPECT_EQ(EncodePathSegment(".."), "%2E.");
+  EXPECT_EQ(EncodePathSegment("tab\tx"), "tab%09x");
+}
+
+}  // namespace
+}  // namespace walden::archive
