@@ -1,0 +1,173 @@
+#include "archive/manifest.h"
+
+#include <fmt/core.h>
+#include <unistd.h>
+
+#include <nlohmann/json.hpp>
+
+namespace walden::archive {
+namespace {
+
+using json = nlohmann::json;
+
+constexpr std::string_view kCommitPrefix = "_walden/commits/";
+constexpr std::string_view kLeaseKey = "_walden/lease.json";
+
+int64_t NowMicros() {
+  return std::chrono::duration_cast<std::chrono::microseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+std::string Hostname() {
+  char name[256] = {};
+  gethostname(name, sizeof(name) - 1);
+  return name;
+}
+
+json FileJson(const SegmentFile& f) {
+  return {{"key", f.key},
+          {"schema", f.table.schema},
+          {"table", f.table.name},
+          {"schema_version", f.schema_version},
+          {"day", f.day},
+          {"rows", f.rows},
+          {"bytes", f.bytes},
+          {"min_commit_lsn", Lsn{f.first_lsn}.ToString()},
+          {"max_commit_lsn", Lsn{f.last_lsn}.ToString()},
+          {"min_commit_time", f.min_commit_time},
+          {"max_commit_time", f.max_commit_time}};
+}
+
+SegmentFile FileFromJson(const json& j) {
+  return SegmentFile{
+      .table = {j.at("schema").get<std::string>(), j.at("table").get<std::string>()},
+      .schema_version = j.at("schema_version").get<int>(),
+      .day = j.at("day").get<std::string>(),
+      .first_lsn = Lsn::Parse(j.at("min_commit_lsn").get<std::string>()).value().value,
+      .last_lsn = Lsn::Parse(j.at("max_commit_lsn").get<std::string>()).value().value,
+      .rows = j.at("rows").get<int64_t>(),
+      .bytes = j.at("bytes").get<int64_t>(),
+      .min_commit_time = j.at("min_commit_time").get<int64_t>(),
+      .max_commit_time = j.at("max_commit_time").get<int64_t>(),
+      .key = j.at("key").get<std::string>()};
+}
+
+}  // namespace
+
+std::string Manifest::CommitKey(uint64_t sequence) {
+  return fmt::format("{}{:020d}.json", kCommitPrefix, sequence);
+}
+
+std::string Manifest::ToJson(const ManifestCommit& commit) {
+  json added = json::array();
+  for (const SegmentFile& f : commit.added) added.push_back(FileJson(f));
+  const json out = {{"format", 1},
+                    {"sequence", commit.sequence},
+                    {"created_at", commit.created_at},
+                    {"watermark",
+                     {{"commit_lsn", commit.watermark.commit_lsn.ToString()},
+                      {"end_lsn", commit.watermark.end_lsn.ToString()}}},
+                    {"added", added},
+                    {"removed", commit.removed}};
+  return out.dump(1);
+}
+
+Result<ManifestCommit> Manifest::FromJson(std::string_view text, std::string_view key) {
+  try {
+    const json j = json::parse(text);
+    ManifestCommit commit;
+    commit.sequence = j.at("sequence").get<uint64_t>();
+    commit.created_at = j.at("created_at").get<int64_t>();
+    commit.watermark = {Lsn::Parse(j.at("watermark").at("commit_lsn").get<std::string>()).value(),
+                        Lsn::Parse(j.at("watermark").at("end_lsn").get<std::string>()).value()};
+    for (const json& f : j.at("added")) commit.added.push_back(FileFromJson(f));
+    commit.removed = j.at("removed").get<std::vector<std::string>>();
+    return commit;
+  } catch (const std::exception& e) {
+    return Fail(ErrorKind::kIo, fmt::format("manifest commit {} is unreadable ({}); the archive "
+                                            "is damaged: restore the object from a backup",
+                                            key, e.what()));
+  }
+}
+
+Result<ArchiveState> Manifest::Load() {
+  auto objects = store_.List(kCommitPrefix);
+  if (!objects) return std::unexpected(objects.error());
+  ArchiveState state;
+  for (const store::ObjectInfo& object : *objects) {
+    auto text = store_.Get(object.key);
+    if (!text) return std::unexpected(text.error());
+    auto commit = FromJson(*text, object.key);
+    if (!commit) return std::unexpected(commit.error());
+    if (commit->sequence != state.last_sequence + 1 || CommitKey(commit->sequence) != object.key) {
+      return Fail(ErrorKind::kIo, fmt::format("manifest commit {} is out of sequence (expected "
+                                              "{}); the archive is damaged",
+                                              object.key, state.last_sequence + 1));
+    }
+    for (const std::string& key : commit->removed) state.live.erase(key);
+    for (SegmentFile& file : commit->added) state.live[file.key] = std::move(file);
+    state.last_sequence = commit->sequence;
+    state.watermark = commit->watermark;
+  }
+  return state;
+}
+
+Status Manifest::Commit(ArchiveState& state, const Watermark& watermark,
+                        std::vector<SegmentFile> added, std::vector<std::string> removed) {
+  ManifestCommit commit{.sequence = state.last_sequence + 1,
+                        .watermark = watermark,
+                        .added = std::move(added),
+                        .removed = std::move(removed),
+                        .created_at = NowMicros()};
+  const std::string key = CommitKey(commit.sequence);
+  // Object stores have no compare-and-swap everywhere; the lease keeps writers apart, and
+  // this check turns a lost lease into an error instead of a silently replaced commit.
+  if (auto existing = store_.Get(key); existing) {
+    return Fail(ErrorKind::kIo,
+                "manifest commit " + key + " already exists: another walden writes this archive");
+  } else if (existing.error().kind != ErrorKind::kNotFound) {
+    return std::unexpected(existing.error());
+  }
+  if (auto ok = store_.Put(key, ToJson(commit)); !ok) return ok;
+  for (const std::string& removed_key : commit.removed) state.live.erase(removed_key);
+  for (SegmentFile& file : commit.added) {
+    file.local_path.clear();
+    state.live[file.key] = std::move(file);
+  }
+  state.last_sequence = commit.sequence;
+  state.watermark = watermark;
+  return {};
+}
+
+Status Manifest::AcquireLease(const std::string& owner, std::chrono::seconds ttl) {
+  auto current = store_.Get(kLeaseKey);
+  if (current) {
+    const json lease = json::parse(*current, nullptr, /*allow_exceptions=*/false);
+    if (!lease.is_discarded() && lease.value("owner", "") != owner &&
+        lease.value("expires_at", int64_t{0}) > NowMicros()) {
+      return Fail(ErrorKind::kPermission,
+                  fmt::format("archive {} is in use by another walden (host {}, pid {}); stop "
+                              "it, or wait {} s for its lease to expire",
+                              store_.url(), lease.value("host", "?"), lease.value("pid", 0),
+                              (lease.value("expires_at", int64_t{0}) - NowMicros()) / 1000000 + 1));
+    }
+  } else if (current.error().kind != ErrorKind::kNotFound) {
+    return std::unexpected(current.error());
+  }
+  const json lease = {{"owner", owner},
+                      {"host", Hostname()},
+                      {"pid", getpid()},
+                      {"expires_at", NowMicros() + ttl.count() * 1000000}};
+  return store_.Put(kLeaseKey, lease.dump());
+}
+
+Status Manifest::ReleaseLease(const std::string& owner) {
+  auto current = store_.Get(kLeaseKey);
+  if (!current) return {};
+  const json lease = json::parse(*current, nullptr, false);
+  if (!lease.is_discarded() && lease.value("owner", "") == owner) return store_.Delete(kLeaseKey);
+  return {};
+}
+
+}  // namespace walden::archive

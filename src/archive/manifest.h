@@ -1,0 +1,69 @@
+// The archive's manifest (design §3): a numbered commit object per archive flush under
+// `_walden/commits/<20-digit sequence>.json`. A data file exists for readers only once a
+// commit names it; a later commit may remove files (compaction). The archive watermark
+// (commit LSN and end LSN of the last transaction archived) is written inside each commit,
+// so data and watermark become durable together.
+//
+// One writer per archive: `AcquireLease` writes `_walden/lease.json` and refuses while
+// another live writer holds it. Thread-safety: not thread-safe; one owner.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "archive/segment_writer.h"
+#include "common/error.h"
+#include "common/lsn.h"
+#include "store/object_store.h"
+
+namespace walden::archive {
+
+struct Watermark {
+  Lsn commit_lsn;
+  Lsn end_lsn;
+  friend bool operator==(const Watermark&, const Watermark&) = default;
+};
+
+struct ManifestCommit {
+  uint64_t sequence = 0;
+  Watermark watermark;
+  std::vector<SegmentFile> added;  // local_path is not stored
+  std::vector<std::string> removed;
+  int64_t created_at = 0;  // µs since 1970
+};
+
+// The folded state of all commits.
+struct ArchiveState {
+  uint64_t last_sequence = 0;
+  Watermark watermark;
+  std::map<std::string, SegmentFile> live;  // by key
+};
+
+class Manifest {
+ public:
+  explicit Manifest(store::ObjectStore& store) : store_(store) {}
+
+  // Reads every commit in order. A commit that does not parse is an error that names it.
+  Result<ArchiveState> Load();
+  // Writes the next commit after `state` and folds it into `state`.
+  Status Commit(ArchiveState& state, const Watermark& watermark, std::vector<SegmentFile> added,
+                std::vector<std::string> removed = {});
+
+  // Takes the single-writer lease for `ttl`, or fails with who holds it.
+  Status AcquireLease(const std::string& owner, std::chrono::seconds ttl);
+  Status ReleaseLease(const std::string& owner);
+
+  static std::string CommitKey(uint64_t sequence);
+  static std::string ToJson(const ManifestCommit& commit);
+  static Result<ManifestCommit> FromJson(std::string_view json, std::string_view key);
+
+ private:
+  store::ObjectStore& store_;
+};
+
+}  // namespace walden::archive

@@ -1,0 +1,103 @@
+#include "archive/manifest.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+
+#include "store/local_store.h"
+
+namespace walden::archive {
+namespace {
+
+class ManifestTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    root_ = ::testing::TempDir() + "/manifest-" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name();
+    std::filesystem::remove_all(root_);
+    store_ = std::move(*store::LocalStore::Open(root_));
+  }
+  static SegmentFile File(const std::string& key, uint64_t first, uint64_t last) {
+    return SegmentFile{.table = {"public", "orders"},
+                       .day = "2026-11-21",
+                       .first_lsn = first,
+                       .last_lsn = last,
+                       .rows = 3,
+                       .bytes = 100,
+                       .key = key,
+                       .local_path = "/tmp/x"};
+  }
+  std::string root_;
+  std::unique_ptr<store::LocalStore> store_;
+};
+
+TEST_F(ManifestTest, CommitsFoldIntoLiveFilesAndWatermark) {
+  Manifest manifest(*store_);
+  auto state = manifest.Load();
+  ASSERT_TRUE(state) << state.error().message;
+  EXPECT_EQ(state->last_sequence, 0u);
+  EXPECT_EQ(state->watermark, Watermark{});
+  ASSERT_TRUE(manifest.Commit(*state, {Lsn{0x10}, Lsn{0x18}}, {File("a", 0x1, 0x10)}));
+  ASSERT_TRUE(manifest.Commit(*state, {Lsn{0x20}, Lsn{0x28}},
+                              {File("b", 0x11, 0x18), File("c", 0x19, 0x20)}));
+  // Compaction: c and b become d.
+  ASSERT_TRUE(manifest.Commit(*state, {Lsn{0x20}, Lsn{0x28}}, {File("d", 0x11, 0x20)}, {"b", "c"}));
+  auto reloaded = manifest.Load();
+  ASSERT_TRUE(reloaded) << reloaded.error().message;
+  EXPECT_EQ(reloaded->last_sequence, 3u);
+  EXPECT_EQ(reloaded->watermark, (Watermark{Lsn{0x20}, Lsn{0x28}}));
+  std::vector<std::string> live;
+  for (const auto& [key, file] : reloaded->live) live.push_back(key);
+  EXPECT_EQ(live, (std::vector<std::string>{"a", "d"}));
+  EXPECT_EQ(reloaded->live.at("d").first_lsn, 0x11u);
+  EXPECT_EQ(reloaded->live.at("d").local_path, "");
+  EXPECT_EQ(store_->List("_walden/commits/").value().front().key,
+            "_walden/commits/00000000000000000001.json");
+}
+
+TEST_F(ManifestTest, SecondWriterOfTheSameSequenceFails) {
+  Manifest first(*store_);
+  Manifest second(*store_);
+  auto a = first.Load();
+  auto b = second.Load();
+  ASSERT_TRUE(first.Commit(*a, {Lsn{1}, Lsn{2}}, {}));
+  auto lost = second.Commit(*b, {Lsn{3}, Lsn{4}}, {});
+  ASSERT_FALSE(lost);
+  EXPECT_EQ(lost.error().message,
+            "manifest commit _walden/commits/00000000000000000001.json already exists: another "
+            "walden writes this archive");
+}
+
+TEST_F(ManifestTest, DamagedCommitsAreNamed) {
+  ASSERT_TRUE(store_->Put("_walden/commits/00000000000000000001.json", "{not json"));
+  auto state = Manifest(*store_).Load();
+  ASSERT_FALSE(state);
+  EXPECT_TRUE(state.error().message.starts_with(
+      "manifest commit _walden/commits/00000000000000000001.json is unreadable ("))
+      << state.error().message;
+  ASSERT_TRUE(store_->Delete("_walden/commits/00000000000000000001.json"));
+  ASSERT_TRUE(
+      store_->Put("_walden/commits/00000000000000000002.json", Manifest::ToJson({.sequence = 2})));
+  EXPECT_EQ(Manifest(*store_).Load().error().message,
+            "manifest commit _walden/commits/00000000000000000002.json is out of sequence "
+            "(expected 1); the archive is damaged");
+}
+
+TEST_F(ManifestTest, LeaseKeepsASecondWriterOut) {
+  Manifest manifest(*store_);
+  ASSERT_TRUE(manifest.AcquireLease("writer-1", std::chrono::seconds(60)));
+  ASSERT_TRUE(manifest.AcquireLease("writer-1", std::chrono::seconds(60)));  // renewal
+  auto refused = manifest.AcquireLease("writer-2", std::chrono::seconds(60));
+  ASSERT_FALSE(refused);
+  EXPECT_TRUE(refused.error().message.starts_with("archive " + store_->url() +
+                                                  " is in use by another walden (host "))
+      << refused.error().message;
+  ASSERT_TRUE(manifest.ReleaseLease("writer-1"));
+  EXPECT_TRUE(manifest.AcquireLease("writer-2", std::chrono::seconds(60)));
+  // An expired lease is taken over.
+  ASSERT_TRUE(manifest.AcquireLease("writer-2", std::chrono::seconds(0)));
+  EXPECT_TRUE(manifest.AcquireLease("writer-3", std::chrono::seconds(60)));
+}
+
+}  // namespace
+}  // namespace walden::archive
