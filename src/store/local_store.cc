@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -126,7 +127,12 @@ Result<std::vector<ObjectInfo>> LocalStore::List(std::string_view prefix) {
     if (!it->is_regular_file()) continue;
     const std::string key = fs::relative(it->path(), root_).generic_string();
     if (it->path().filename().string().starts_with(".tmp-")) continue;
-    if (key.starts_with(prefix)) objects.push_back({key, static_cast<int64_t>(it->file_size())});
+    if (!key.starts_with(prefix)) continue;
+    const auto modified = std::chrono::file_clock::to_sys(it->last_write_time());
+    objects.push_back(
+        {key, static_cast<int64_t>(it->file_size()),
+         std::chrono::duration_cast<std::chrono::microseconds>(modified.time_since_epoch())
+             .count()});
   }
   if (ec) return Fail(ErrorKind::kIo, "cannot list " + root_ + ": " + ec.message());
   std::sort(objects.begin(), objects.end(),

@@ -8,6 +8,12 @@
 namespace walden::store {
 namespace {
 
+std::vector<std::pair<std::string, int64_t>> KeysAndSizes(const std::vector<ObjectInfo>& objects) {
+  std::vector<std::pair<std::string, int64_t>> out;
+  for (const ObjectInfo& o : objects) out.emplace_back(o.key, o.size);
+  return out;
+}
+
 class LocalStoreTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -27,9 +33,16 @@ TEST_F(LocalStoreTest, PutGetListDelete) {
   ASSERT_TRUE(store_->Put("_walden/commits/00000000000000000001.json", "{}"));
   ASSERT_TRUE(store_->Put("tables/Weird Schema/Sélect/x.parquet", "é"));
   EXPECT_EQ(store_->Get("tables/public/orders/dt=2026-11-21/0A-0B.parquet").value(), "abc");
-  EXPECT_EQ(store_->List("tables/").value(),
-            (std::vector<ObjectInfo>{{"tables/Weird Schema/Sélect/x.parquet", 2},
-                                     {"tables/public/orders/dt=2026-11-21/0A-0B.parquet", 3}}));
+  EXPECT_EQ(KeysAndSizes(store_->List("tables/").value()),
+            (std::vector<std::pair<std::string, int64_t>>{
+                {"tables/Weird Schema/Sélect/x.parquet", 2},
+                {"tables/public/orders/dt=2026-11-21/0A-0B.parquet", 3}}));
+  const auto now_us = std::chrono::duration_cast<std::chrono::microseconds>(
+                          std::chrono::system_clock::now().time_since_epoch())
+                          .count();
+  for (const ObjectInfo& o : store_->List("").value()) {
+    EXPECT_LE(std::abs(now_us - o.modified_us), 60'000'000) << o.key;
+  }
   EXPECT_EQ(store_->List("").value().size(), 3u);
   ASSERT_TRUE(store_->Delete("_walden/commits/00000000000000000001.json"));
   ASSERT_TRUE(store_->Delete("_walden/commits/00000000000000000001.json"));  // absent is fine
@@ -42,7 +55,8 @@ TEST_F(LocalStoreTest, PutReplacesAtomicallyAndLeavesNoTemporaries) {
   ASSERT_TRUE(store_->Put("a/b", "first"));
   ASSERT_TRUE(store_->Put("a/b", "second"));
   EXPECT_EQ(store_->Get("a/b").value(), "second");
-  EXPECT_EQ(store_->List("").value(), (std::vector<ObjectInfo>{{"a/b", 6}}));
+  EXPECT_EQ(KeysAndSizes(store_->List("").value()),
+            (std::vector<std::pair<std::string, int64_t>>{{"a/b", 6}}));
   const std::string file = root_ + "/source.bin";
   { std::ofstream(file) << "from file"; }
   ASSERT_TRUE(store_->PutFile("c", file));

@@ -21,7 +21,7 @@ namespace walden::store {
 struct ObjectInfo {
   std::string key;
   int64_t size = 0;
-  friend bool operator==(const ObjectInfo&, const ObjectInfo&) = default;
+  int64_t modified_us = 0;  // last modification, µs since 1970
 };
 
 class ObjectStore {

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <charconv>
 #include <cstring>
+#include <ctime>
 #include <fstream>
 #include <random>
 #include <sstream>
@@ -104,6 +105,19 @@ size_t ReadBody(char* buffer, size_t size, size_t count, void* in) {
   std::memcpy(buffer, upload->data.data() + upload->offset, n);
   upload->offset += n;
   return n;
+}
+
+// "2026-11-21T06:13:37.000Z" → µs since 1970; 0 when it does not parse.
+int64_t ParseIsoTime(const std::string& text) {
+  std::tm tm{};
+  int millis = 0;
+  if (std::sscanf(text.c_str(), "%d-%d-%dT%d:%d:%d.%dZ", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
+                  &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &millis) < 6) {
+    return 0;
+  }
+  tm.tm_year -= 1900;
+  tm.tm_mon -= 1;
+  return static_cast<int64_t>(timegm(&tm)) * 1000000 + millis * 1000;
 }
 
 bool Retryable(long status) { return status == 429 || status >= 500; }
@@ -285,8 +299,10 @@ Result<std::vector<ObjectInfo>> S3Store::List(std::string_view prefix) {
     if (!response) return std::unexpected(response.error());
     const auto keys = XmlValues(response->body, "Key");
     const auto sizes = XmlValues(response->body, "Size");
+    const auto modified = XmlValues(response->body, "LastModified");
     for (size_t i = 0; i < keys.size() && i < sizes.size(); ++i) {
-      objects.push_back({keys[i].substr(strip), std::stoll(sizes[i])});
+      objects.push_back({keys[i].substr(strip), std::stoll(sizes[i]),
+                         i < modified.size() ? ParseIsoTime(modified[i]) : 0});
     }
     const auto truncated = XmlValues(response->body, "IsTruncated");
     const auto next = XmlValues(response->body, "NextContinuationToken");

@@ -65,6 +65,12 @@ TEST_F(S3StoreTest, RoundTripsHostileKeysAndPagesThroughListings) {
   std::vector<std::string> got;
   for (const auto& object : *listed) got.push_back(object.key);
   EXPECT_EQ(got, sorted);
+  const auto now_us = std::chrono::duration_cast<std::chrono::microseconds>(
+                          std::chrono::system_clock::now().time_since_epoch())
+                          .count();
+  for (const auto& object : *listed) {
+    EXPECT_LE(std::abs(now_us - object.modified_us), 60'000'000) << object.key;
+  }
   EXPECT_EQ((*s3)->List("_walden/").value().size(), 2u);
   ASSERT_TRUE((*s3)->Delete(keys[2]));
   ASSERT_TRUE((*s3)->Delete(keys[2]));

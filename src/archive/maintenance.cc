@@ -1,0 +1,148 @@
+#include "archive/maintenance.h"
+
+#include <fmt/core.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <map>
+
+#include "duck/duckdb.h"
+
+namespace walden::archive {
+namespace {
+
+namespace fs = std::filesystem;
+
+int64_t NowMicros() {
+  return std::chrono::duration_cast<std::chrono::microseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// Consecutive files (in LSN order) of one table-day, up to the target size.
+std::vector<std::vector<const SegmentFile*>> Groups(const ArchiveState& state,
+                                                    int64_t target_bytes) {
+  std::map<std::pair<std::string, std::string>, std::vector<const SegmentFile*>> by_day;
+  for (const auto& [key, file] : state.live) {
+    by_day[{file.table.ToSql(), file.day}].push_back(&file);
+  }
+  std::vector<std::vector<const SegmentFile*>> groups;
+  for (auto& [table_day, files] : by_day) {
+    std::sort(files.begin(), files.end(), [](const SegmentFile* a, const SegmentFile* b) {
+      return a->first_lsn < b->first_lsn;
+    });
+    std::vector<const SegmentFile*> current;
+    int64_t bytes = 0;
+    for (const SegmentFile* file : files) {
+      if (!current.empty() && bytes + file->bytes > target_bytes) {
+        if (current.size() > 1) groups.push_back(current);
+        current.clear();
+        bytes = 0;
+      }
+      current.push_back(file);
+      bytes += file->bytes;
+    }
+    if (current.size() > 1) groups.push_back(current);
+  }
+  return groups;
+}
+
+Result<SegmentFile> Merge(store::ObjectStore& store, duck::Connection& conn,
+                          const std::vector<const SegmentFile*>& group, const std::string& dir) {
+  std::vector<std::string> inputs;
+  SegmentFile merged = *group.front();
+  merged.rows = 0;
+  merged.min_commit_time = INT64_MAX;
+  merged.max_commit_time = INT64_MIN;
+  for (const SegmentFile* file : group) {
+    auto data = store.Get(file->key);
+    if (!data) return std::unexpected(data.error());
+    const std::string path = fmt::format("{}/in-{}.parquet", dir, inputs.size());
+    std::ofstream(path, std::ios::binary).write(data->data(), static_cast<long>(data->size()));
+    inputs.push_back(QuoteLiteral(path));
+    merged.rows += file->rows;
+    merged.schema_version = std::max(merged.schema_version, file->schema_version);
+    merged.min_commit_time = std::min(merged.min_commit_time, file->min_commit_time);
+    merged.max_commit_time = std::max(merged.max_commit_time, file->max_commit_time);
+  }
+  merged.first_lsn = group.front()->first_lsn;
+  merged.last_lsn = group.back()->last_lsn;
+  merged.key = SegmentKey(merged.table, merged.day, merged.first_lsn, merged.last_lsn);
+  merged.local_path = dir + "/merged.parquet";
+  std::string list;
+  for (const std::string& input : inputs) list += (list.empty() ? "" : ", ") + input;
+  auto copied = conn.Execute("COPY (SELECT * FROM read_parquet([" + list +
+                             "], union_by_name = true) ORDER BY _walden_lsn, _walden_seq) TO " +
+                             QuoteLiteral(merged.local_path) +
+                             " (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 122880)");
+  if (!copied) return std::unexpected(copied.error());
+  merged.bytes = static_cast<int64_t>(fs::file_size(merged.local_path));
+  if (auto uploaded = store.PutFile(merged.key, merged.local_path); !uploaded) {
+    return std::unexpected(uploaded.error());
+  }
+  return merged;
+}
+
+}  // namespace
+
+Result<OrphanReport> CollectOrphans(store::ObjectStore& store, const ArchiveState& state,
+                                    std::chrono::microseconds grace) {
+  auto objects = store.List("tables/");
+  if (!objects) return std::unexpected(objects.error());
+  OrphanReport report;
+  const int64_t cutoff = NowMicros() - grace.count();
+  for (const store::ObjectInfo& object : *objects) {
+    if (state.live.contains(object.key)) continue;
+    if (object.modified_us > cutoff) {
+      report.too_young.push_back(object.key);
+      continue;
+    }
+    if (auto ok = store.Delete(object.key); !ok) return std::unexpected(ok.error());
+    report.deleted.push_back(object.key);
+  }
+  return report;
+}
+
+Result<CompactionReport> Compact(store::ObjectStore& store, Manifest& manifest, ArchiveState& state,
+                                 const CompactionOptions& options) {
+  CompactionReport report;
+  const auto groups = Groups(state, options.target_bytes);
+  if (groups.empty()) return report;
+  auto db = duck::Database::Open(":memory:");
+  if (!db) return std::unexpected(db.error());
+  auto conn = duck::Connection::Open(*db);
+  if (!conn) return std::unexpected(conn.error());
+  if (auto ok = conn->Execute("SET TimeZone = 'UTC'"); !ok) return std::unexpected(ok.error());
+  std::vector<SegmentFile> added;
+  std::vector<std::string> removed;
+  for (size_t g = 0; g < groups.size(); ++g) {
+    const std::string dir = fmt::format("{}/compact-{}", options.work_dir, g);
+    std::error_code ec;
+    fs::remove_all(dir, ec);
+    fs::create_directories(dir, ec);
+    if (ec) return Fail(ErrorKind::kIo, "cannot create " + dir + ": " + ec.message());
+    auto merged = Merge(store, *conn, groups[g], dir);
+    if (!merged) return std::unexpected(merged.error());
+    for (const SegmentFile* file : groups[g]) {
+      removed.push_back(file->key);
+      report.bytes_in += file->bytes;
+      ++report.files_in;
+    }
+    report.bytes_out += merged->bytes;
+    ++report.files_out;
+    added.push_back(std::move(*merged));
+    fs::remove_all(dir, ec);
+  }
+  if (auto ok = manifest.Commit(state, state.watermark, std::move(added), removed); !ok) {
+    return std::unexpected(ok.error());
+  }
+  // Replaced files are unreferenced now; deleting them at once keeps plain glob readers from
+  // seeing a change twice. A reader that listed them a moment ago retries.
+  for (const std::string& key : removed) {
+    if (auto ok = store.Delete(key); !ok) return std::unexpected(ok.error());
+  }
+  return report;
+}
+
+}  // namespace walden::archive

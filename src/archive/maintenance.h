@@ -1,0 +1,46 @@
+// Archive upkeep: orphan collection and compaction (design §3).
+//
+// Orphans are data files no live manifest commit names: uploads of a flush that crashed
+// before its commit, and files a compaction replaced. They are deleted once older than the
+// grace period (readers that listed them a moment ago may still be reading), or at once
+// by the lease holder at start, when no flush of its own is in flight.
+//
+// Compaction rewrites each table-day's small files into files of about the target size and
+// replaces them in one manifest commit. Killed anywhere, it leaves readers of the manifest
+// with every change exactly once: before the commit the old files are live and the new ones
+// orphans; after it, the reverse. Thread-safety: callers hold the archive lease.
+#pragma once
+
+#include <chrono>
+#include <string>
+#include <vector>
+
+#include "archive/manifest.h"
+#include "store/object_store.h"
+
+namespace walden::archive {
+
+struct OrphanReport {
+  std::vector<std::string> deleted;
+  std::vector<std::string> too_young;
+};
+
+Result<OrphanReport> CollectOrphans(store::ObjectStore& store, const ArchiveState& state,
+                                    std::chrono::microseconds grace);
+
+struct CompactionOptions {
+  int64_t target_bytes = int64_t{128} << 20;
+  std::string work_dir;  // local scratch space for downloads and the merged files
+};
+
+struct CompactionReport {
+  int files_in = 0;
+  int files_out = 0;
+  int64_t bytes_in = 0;
+  int64_t bytes_out = 0;
+};
+
+Result<CompactionReport> Compact(store::ObjectStore& store, Manifest& manifest, ArchiveState& state,
+                                 const CompactionOptions& options);
+
+}  // namespace walden::archive
