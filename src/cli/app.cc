@@ -138,7 +138,17 @@ int Main(int argc, char** argv) {
                  "Read from source.slot and advance it (default: a temporary slot)");
   tail->add_flag("--takeover", tail_options.takeover,
                  "If another process reads the slot, terminate it instead of waiting");
-  for (CLI::App* sub : {doctor, config_check, demo, tail}) flags.AddTo(sub);
+  CLI::App* archive_cmd = app.add_subcommand("archive", "Inspect and maintain the archive");
+  archive_cmd->require_subcommand(1);
+  bool archive_json = false;
+  CLI::App* archive_ls =
+      archive_cmd->add_subcommand("ls", "Tables, days, files, rows, bytes and LSN ranges");
+  archive_ls->add_flag("--json", archive_json, "Print JSON");
+  CLI::App* archive_compact = archive_cmd->add_subcommand(
+      "compact", "Merge each table-day's small files and remove orphans past the grace period");
+  for (CLI::App* sub : {doctor, config_check, demo, tail, archive_ls, archive_compact}) {
+    flags.AddTo(sub);
+  }
   for (auto& [sub, name] : later) {
     flags.AddTo(sub);
     sub->allow_extras();
@@ -167,6 +177,8 @@ int Main(int argc, char** argv) {
     return DemoCommand(*config, demo_options);
   }
   if (tail->parsed()) return TailCommand(*config, tail_options);
+  if (archive_ls->parsed()) return ArchiveListCommand(*config, archive_json);
+  if (archive_compact->parsed()) return ArchiveCompactCommand(*config);
   for (auto& [sub, name] : later) {
     if (sub->parsed()) return NotYetCommand(name);
   }

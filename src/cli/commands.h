@@ -32,6 +32,8 @@ struct TailOptions {
   bool takeover = false;            // terminate another reader of the slot instead of waiting
 };
 int TailCommand(const Config& config, const TailOptions& options);
+int ArchiveListCommand(const Config& config, bool json);
+int ArchiveCompactCommand(const Config& config);
 
 // Prints "walden: <message>" to stderr and returns the exit code for the error.
 int ReportError(const Error& error);
