@@ -1,8 +1,10 @@
 #include "archive/manifest.h"
 
 #include <fmt/core.h>
+#include <signal.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <nlohmann/json.hpp>
 
 namespace walden::archive {
@@ -144,7 +146,10 @@ Status Manifest::AcquireLease(const std::string& owner, std::chrono::seconds ttl
   auto current = store_.Get(kLeaseKey);
   if (current) {
     const json lease = json::parse(*current, nullptr, /*allow_exceptions=*/false);
-    if (!lease.is_discarded() && lease.value("owner", "") != owner &&
+    // A holder on this host whose process is gone (kill -9) does not need to expire.
+    const bool holder_dead = !lease.is_discarded() && lease.value("host", "") == Hostname() &&
+                             kill(lease.value("pid", 0), 0) != 0 && errno == ESRCH;
+    if (!lease.is_discarded() && lease.value("owner", "") != owner && !holder_dead &&
         lease.value("expires_at", int64_t{0}) > NowMicros()) {
       return Fail(ErrorKind::kPermission,
                   fmt::format("archive {} is in use by another walden (host {}, pid {}); stop "

@@ -5,7 +5,8 @@
 // so data and watermark become durable together.
 //
 // One writer per archive: `AcquireLease` writes `_walden/lease.json` and refuses while
-// another live writer holds it. Thread-safety: not thread-safe; one owner.
+// another live writer holds it (a holder on this host whose process died is not live).
+// Thread-safety: not thread-safe; one owner.
 #pragma once
 
 #include <chrono>

@@ -4,8 +4,6 @@
 
 #include <filesystem>
 
-#include "duck/appender.h"
-
 namespace walden::archive {
 namespace {
 
@@ -81,15 +79,19 @@ Result<std::string> Spool::EnsureTable(const TableSchema& table) {
     ddl += QuoteIdent(table.columns[i]) + " " + table.types[i].DuckDbName() + ", ";
   }
   if (auto ok = conn_.Execute(ddl + kMetadataDdl + ")"); !ok) return std::unexpected(ok.error());
-  tables_.push_back({table, name});
+  auto appender = duck::Appender::Open(conn_, "main", name);
+  if (!appender) return std::unexpected(appender.error());
+  tables_.push_back({table, name, std::make_unique<duck::Appender>(std::move(*appender))});
   return name;
 }
 
 Status Spool::Append(const TableSchema& table, std::span<const ArchiveChange> changes) {
   auto spool_table = EnsureTable(table);
   if (!spool_table) return std::unexpected(spool_table.error());
-  auto appender = duck::Appender::Open(conn_, "main", *spool_table);
-  if (!appender) return std::unexpected(appender.error());
+  duck::Appender* appender = nullptr;
+  for (Spooled& spooled : tables_) {
+    if (spooled.spool_table == *spool_table) appender = spooled.appender.get();
+  }
   std::vector<ColumnType> types = table.types;
   for (ColumnType& type : MetadataTypes()) types.push_back(std::move(type));
   std::vector<Datum> row;
@@ -108,12 +110,19 @@ Status Spool::Append(const TableSchema& table, std::span<const ArchiveChange> ch
       return Wrap(ok.error(), "archive spool for " + table.name.Display());
     }
   }
-  if (auto ok = appender->Flush(); !ok) return ok;
   rows_ += static_cast<int64_t>(changes.size());
   return {};
 }
 
+Status Spool::FlushAppenders() {
+  for (Spooled& spooled : tables_) {
+    if (auto ok = spooled.appender->Flush(); !ok) return ok;
+  }
+  return {};
+}
+
 Result<std::vector<SegmentFile>> Spool::WriteSegments(const std::string& out_dir) {
+  if (auto ok = FlushAppenders(); !ok) return std::unexpected(ok.error());
   std::vector<SegmentFile> files;
   for (const Spooled& spooled : tables_) {
     auto days = conn_.Query(
@@ -151,7 +160,8 @@ Result<std::vector<SegmentFile>> Spool::WriteSegments(const std::string& out_dir
 }
 
 Status Spool::Clear() {
-  for (const Spooled& spooled : tables_) {
+  for (Spooled& spooled : tables_) {
+    spooled.appender.reset();  // an appender must not outlive its table
     if (auto ok = conn_.Execute("DROP TABLE " + spooled.spool_table); !ok) return ok;
   }
   tables_.clear();

@@ -20,6 +20,7 @@
 #include "common/datum.h"
 #include "common/error.h"
 #include "common/identifiers.h"
+#include "duck/appender.h"
 #include "duck/duckdb.h"
 
 namespace walden::archive {
@@ -80,11 +81,14 @@ class Spool {
   Spool(duck::Database db, duck::Connection conn) : db_(std::move(db)), conn_(std::move(conn)) {}
   Result<std::string> EnsureTable(const TableSchema& table);
 
+  Status FlushAppenders();
+
   duck::Database db_;
   duck::Connection conn_;
   struct Spooled {
     TableSchema schema;
     std::string spool_table;
+    std::unique_ptr<duck::Appender> appender;  // open between flushes: appends are cheap
   };
   std::vector<Spooled> tables_;
   int64_t rows_ = 0;

@@ -124,11 +124,14 @@ int Main(int argc, char** argv) {
       ->check(CLI::Range(1, 86400));
   demo->add_flag("--json", demo_options.json, "Print the figures as JSON lines");
   std::vector<std::pair<CLI::App*, std::string>> later = {
-      {app.add_subcommand("run", "Stream changes into the archive and the mirror"), "run"},
       {app.add_subcommand("snapshot", "Re-read tables while streaming"), "snapshot"},
       {app.add_subcommand("status", "Show slot, sinks, tables and canary"), "status"},
       {app.add_subcommand("query", "Run SQL over the mirror and the history"), "query"},
   };
+  CLI::App* run = app.add_subcommand(
+      "run",
+      "Stream committed changes into the archive (the mirror follows); Ctrl-C or SIGTERM "
+      "flushes and stops");
   TailOptions tail_options;
   CLI::App* tail = app.add_subcommand(
       "tail", "Print committed changes as JSON lines, from now on (a temporary slot)");
@@ -146,7 +149,7 @@ int Main(int argc, char** argv) {
   archive_ls->add_flag("--json", archive_json, "Print JSON");
   CLI::App* archive_compact = archive_cmd->add_subcommand(
       "compact", "Merge each table-day's small files and remove orphans past the grace period");
-  for (CLI::App* sub : {doctor, config_check, demo, tail, archive_ls, archive_compact}) {
+  for (CLI::App* sub : {doctor, config_check, demo, tail, archive_ls, archive_compact, run}) {
     flags.AddTo(sub);
   }
   for (auto& [sub, name] : later) {
@@ -177,6 +180,7 @@ int Main(int argc, char** argv) {
     return DemoCommand(*config, demo_options);
   }
   if (tail->parsed()) return TailCommand(*config, tail_options);
+  if (run->parsed()) return RunPipelineCommand(*config);
   if (archive_ls->parsed()) return ArchiveListCommand(*config, archive_json);
   if (archive_compact->parsed()) return ArchiveCompactCommand(*config);
   for (auto& [sub, name] : later) {

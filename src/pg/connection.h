@@ -8,6 +8,7 @@
 
 #include <libpq-fe.h>
 
+#include <cstdlib>
 #include <memory>
 #include <optional>
 #include <span>
@@ -34,6 +35,8 @@ class PgResult {
   std::string_view Value(int row, int column) const;
   std::optional<std::string_view> Get(int row, int column) const;
   std::string ColumnName(int column) const { return PQfname(result_.get(), column); }
+  // Rows an INSERT, UPDATE or DELETE affected.
+  int64_t affected() const { return std::atoll(PQcmdTuples(result_.get())); }
   PGresult* get() const { return result_.get(); }
 
  private:

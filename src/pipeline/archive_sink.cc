@@ -1,0 +1,150 @@
+#include "pipeline/archive_sink.h"
+
+#include <spdlog/spdlog.h>
+
+#include <filesystem>
+#include <nlohmann/json.hpp>
+
+namespace walden::pipeline {
+namespace {
+
+archive::TableSchema SchemaOf(const pg::RelationInfo& relation) {
+  archive::TableSchema schema{.name = relation.name, .version = relation.version};
+  for (const auto& column : relation.columns) schema.columns.push_back(column.name);
+  schema.types = relation.types;
+  return schema;
+}
+
+// The old key or row exactly as PostgreSQL sent it (text forms), keyed by column name.
+std::string BeforeJson(const pg::RelationInfo& relation, const pg::pgoutput::Tuple& tuple) {
+  nlohmann::json before = nlohmann::json::object();
+  for (size_t i = 0; i < tuple.size() && i < relation.columns.size(); ++i) {
+    switch (tuple.values[i].kind) {
+      case pg::pgoutput::ValueKind::kNull:
+        before[relation.columns[i].name] = nullptr;
+        break;
+      case pg::pgoutput::ValueKind::kUnchangedToast:
+        break;
+      default:
+        before[relation.columns[i].name] = std::string(tuple.Data(i));
+    }
+  }
+  return before.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+}  // namespace
+
+Result<std::unique_ptr<ArchiveSink>> ArchiveSink::Open(store::ObjectStore& store,
+                                                       ArchiveSinkOptions options) {
+  std::unique_ptr<ArchiveSink> sink(new ArchiveSink(store, std::move(options)));
+  if (auto leased =
+          sink->manifest_.AcquireLease(sink->options_.lease_owner, std::chrono::seconds(60));
+      !leased) {
+    return std::unexpected(leased.error());
+  }
+  auto state = sink->manifest_.Load();
+  if (!state) return std::unexpected(state.error());
+  sink->state_ = std::move(*state);
+  sink->durable_ = sink->pending_ = sink->state_.watermark;
+  auto spool = archive::Spool::Open(sink->options_.spool_path, sink->options_.memory_limit);
+  if (!spool) return std::unexpected(spool.error());
+  sink->spool_ = std::move(*spool);
+  return sink;
+}
+
+Status ArchiveSink::AppendChange(const pg::TransactionInfo& info, int64_t seq,
+                                 const pg::Change& change) {
+  using Kind = pg::Change::Kind;
+  archive::ArchiveChange out{.commit_lsn = info.commit_lsn.value,
+                             .seq = seq,
+                             .xid = info.xid,
+                             .commit_time = PgTimeToUnixMicros(info.commit_time)};
+  if (change.kind == Kind::kTruncate) {
+    // A TRUNCATE is a change too: one 't' row per table, columns NULL.
+    out.op = 't';
+    for (const auto& relation : change.truncated) {
+      out.values.assign(relation->columns.size(), Datum(Null{}));
+      if (auto ok = spool_->Append(SchemaOf(*relation), std::span(&out, 1)); !ok) return ok;
+    }
+    return {};
+  }
+  if (change.kind != Kind::kInsert && change.kind != Kind::kUpdate &&
+      change.kind != Kind::kDelete) {
+    return {};  // schema changes travel as new schema versions; messages are not rows
+  }
+  const pg::RelationInfo& relation = *change.relation;
+  const pg::pgoutput::Tuple& image =
+      change.kind == Kind::kDelete ? change.old_tuple : change.new_tuple;
+  auto row = pg::ParseTuple(relation, image);
+  if (!row) return std::unexpected(row.error());
+  out.op = change.kind == Kind::kInsert ? 'c' : change.kind == Kind::kUpdate ? 'u' : 'd';
+  for (size_t i = 0; i < row->size(); ++i) {
+    if ((*row)[i]) {
+      out.values.push_back(std::move(*(*row)[i]));
+    } else {
+      // TODO(archive issue): fill unchanged TOAST values with the current value.
+      out.values.emplace_back(Null{});
+      out.unchanged.push_back(relation.columns[i].name);
+    }
+  }
+  if (change.kind == Kind::kUpdate && change.old_kind) {
+    out.before = BeforeJson(relation, change.old_tuple);
+  }
+  pending_bytes_ += static_cast<int64_t>(image.bytes.size() + 64);
+  return spool_->Append(SchemaOf(relation), std::span(&out, 1));
+}
+
+Status ArchiveSink::Apply(const pg::CommittedTransaction& txn) {
+  const pg::TransactionInfo& info = txn.info();
+  if (info.commit_lsn <= state_.watermark.commit_lsn) return {};  // archived before a restart
+  if (spool_->rows() == 0) first_pending_ = std::chrono::steady_clock::now();
+  int64_t seq = 0;
+  if (auto ok =
+          txn.ForEach([&](const pg::Change& change) { return AppendChange(info, seq++, change); });
+      !ok) {
+    return ok;
+  }
+  pending_ = {info.commit_lsn, info.end_lsn};
+  // A transaction that added no rows needs no commit: replaying it writes nothing.
+  if (spool_->rows() == 0) durable_ = pending_;
+  return {};
+}
+
+Status ArchiveSink::FlushIfDue() {
+  if (spool_->rows() == 0) return {};
+  const bool old_enough =
+      std::chrono::steady_clock::now() - first_pending_ >= options_.flush_interval;
+  if (!old_enough && pending_bytes_ < options_.flush_size) return {};
+  return Flush();
+}
+
+Status ArchiveSink::Flush() {
+  if (spool_->rows() == 0) {
+    durable_ = pending_;
+    return {};
+  }
+  if (auto leased = manifest_.AcquireLease(options_.lease_owner, std::chrono::seconds(60));
+      !leased) {
+    return leased;
+  }
+  auto files = spool_->WriteSegments(options_.scratch_dir);
+  if (!files) return std::unexpected(files.error());
+  for (const archive::SegmentFile& file : *files) {
+    if (auto ok = store_.PutFile(file.key, file.local_path); !ok) return ok;
+  }
+  const size_t count = files->size();
+  if (auto ok = manifest_.Commit(state_, pending_, *files); !ok) return ok;
+  for (const archive::SegmentFile& file : *files) {
+    std::error_code ec;
+    std::filesystem::remove(file.local_path, ec);
+  }
+  const int64_t rows = spool_->rows();
+  if (auto ok = spool_->Clear(); !ok) return ok;
+  durable_ = pending_;
+  pending_bytes_ = 0;
+  spdlog::info("archive: commit {} with {} files, {} changes, up to {}", state_.last_sequence,
+               count, rows, durable_.commit_lsn.ToString());
+  return {};
+}
+
+}  // namespace walden::pipeline

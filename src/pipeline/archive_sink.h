@@ -1,0 +1,60 @@
+// The archive sink: committed transactions in, Parquet segments and manifest commits out,
+// with the archive watermark committed together with the data (design §2, §3).
+//
+// Exactly once: a transaction whose commit LSN is at or below the archive's watermark was
+// archived before (walden restarted) and is skipped. Changes wait in the spool until a
+// flush (every `flush_interval` or `flush_size`, and at shutdown) uploads the segments and
+// writes one manifest commit whose watermark is the last transaction spooled. Only then is
+// that transaction durable for the archive. Thread-safety: one thread.
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <string>
+
+#include "archive/manifest.h"
+#include "archive/segment_writer.h"
+#include "pg/assembler.h"
+#include "store/object_store.h"
+
+namespace walden::pipeline {
+
+struct ArchiveSinkOptions {
+  std::string spool_path;   // DuckDB file for the spool
+  std::string scratch_dir;  // Parquet files before upload
+  std::string memory_limit = "256MB";
+  std::chrono::microseconds flush_interval{10000000};
+  int64_t flush_size = int64_t{64} << 20;
+  std::string lease_owner;
+};
+
+class ArchiveSink {
+ public:
+  static Result<std::unique_ptr<ArchiveSink>> Open(store::ObjectStore& store,
+                                                   ArchiveSinkOptions options);
+
+  // Everything up to and including this end LSN is durable in the archive.
+  Lsn durable_end() const { return durable_.end_lsn; }
+  const archive::ArchiveState& state() const { return state_; }
+
+  Status Apply(const pg::CommittedTransaction& txn);
+  Status FlushIfDue();
+  Status Flush();
+
+ private:
+  ArchiveSink(store::ObjectStore& store, ArchiveSinkOptions options)
+      : store_(store), manifest_(store), options_(std::move(options)) {}
+  Status AppendChange(const pg::TransactionInfo& info, int64_t seq, const pg::Change& change);
+
+  store::ObjectStore& store_;
+  archive::Manifest manifest_;
+  ArchiveSinkOptions options_;
+  std::unique_ptr<archive::Spool> spool_;
+  archive::ArchiveState state_;
+  archive::Watermark durable_;  // committed (or nothing pending)
+  archive::Watermark pending_;  // last transaction spooled
+  int64_t pending_bytes_ = 0;
+  std::chrono::steady_clock::time_point first_pending_{};
+};
+
+}  // namespace walden::pipeline

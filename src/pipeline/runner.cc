@@ -1,0 +1,105 @@
+#include "pipeline/runner.h"
+
+#include <fcntl.h>
+#include <fmt/core.h>
+#include <spdlog/spdlog.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <filesystem>
+#include <thread>
+
+#include "archive/maintenance.h"
+#include "pg/capture.h"
+#include "pg/catalog.h"
+#include "pipeline/archive_sink.h"
+#include "store/object_store.h"
+
+namespace walden::pipeline {
+namespace {
+
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+// One walden per data directory: an exclusive flock held for the life of the process.
+Result<int> LockDataDir(const std::string& data_dir) {
+  std::error_code ec;
+  fs::create_directories(data_dir, ec);
+  const std::string path = data_dir + "/walden.lock";
+  const int fd = open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0) return Fail(ErrorKind::kIo, "cannot open " + path + ": " + std::strerror(errno));
+  if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    close(fd);
+    return Fail(ErrorKind::kUsage, "another walden is running with data_dir " + data_dir +
+                                       "; stop it first, or give this one its own data_dir");
+  }
+  return fd;
+}
+
+}  // namespace
+
+Status Run(const Config& config, const std::atomic<bool>& stop) {
+  auto lock = LockDataDir(config.data_dir);
+  if (!lock) return std::unexpected(lock.error());
+  auto store = store::OpenStore(config.archive);
+  if (!store) return std::unexpected(store.error());
+  const std::string owner = fmt::format("run-{}-{}", getpid(), time(nullptr));
+  auto sink = ArchiveSink::Open(**store, {.spool_path = config.data_dir + "/spool.duckdb",
+                                          .scratch_dir = config.data_dir + "/segments",
+                                          .flush_interval = config.archive.flush_interval,
+                                          .flush_size = config.archive.flush_size,
+                                          .lease_owner = owner});
+  if (!sink) return std::unexpected(sink.error());
+  // Holding the lease, every file no commit names is a leftover of a killed flush.
+  if (auto orphans = archive::CollectOrphans(**store, (*sink)->state(), std::chrono::seconds(0));
+      orphans && !orphans->deleted.empty()) {
+    spdlog::info("archive: removed {} files of an interrupted flush", orphans->deleted.size());
+  }
+  auto conn = pg::Connection::Open(config.source.url);
+  if (!conn) return std::unexpected(conn.error());
+  auto tables = pg::ResolveTables(*conn, config.source.tables);
+  if (!tables) return std::unexpected(tables.error());
+  auto capture =
+      pg::Capture::Start({.conninfo = config.source.url,
+                          .slot = config.source.slot,
+                          .publication = config.source.publication,
+                          .tables = *tables,
+                          .failover = config.source.failover,
+                          .binary = config.source.binary,
+                          .memory_limit = static_cast<size_t>(config.source.memory_limit),
+                          .spill_dir = config.data_dir + "/spill",
+                          .status_interval = std::chrono::duration_cast<std::chrono::milliseconds>(
+                              config.source.status_interval)});
+  if (!capture) return std::unexpected(capture.error());
+  spdlog::info("run: streaming slot {} from {} into {} (archive watermark {})", config.source.slot,
+               (*capture)->slot().confirmed_flush.ToString(), (*store)->url(),
+               (*sink)->state().watermark.commit_lsn.ToString());
+  auto last_lag_check = Clock::now();
+  while (!stop) {
+    auto polled =
+        (*capture)->Poll(std::chrono::milliseconds(100),
+                         [&](pg::CommittedTransaction&& txn) { return (*sink)->Apply(txn); });
+    if (!polled) return polled;
+    if (auto flushed = (*sink)->FlushIfDue(); !flushed) {
+      if (flushed.error().kind != ErrorKind::kConnection) return flushed;
+      // The store is unreachable: keep the changes, confirm nothing new, try again later.
+      spdlog::warn("archive flush failed, will retry: {}", flushed.error().message);
+      std::this_thread::sleep_for(std::chrono::seconds(1));
+    }
+    (*capture)->Confirm((*sink)->durable_end());
+    if (Clock::now() - last_lag_check > config.source.status_interval) {
+      last_lag_check = Clock::now();
+      (void)(*capture)->CheckLag(config.source.lag_warn_bytes);
+    }
+  }
+  spdlog::info("run: stopping; flushing the archive");
+  if (auto flushed = (*sink)->Flush(); !flushed) return flushed;
+  (*capture)->Confirm((*sink)->durable_end());
+  if (auto sent = (*capture)->Flush(); !sent) return sent;
+  spdlog::info("run: stopped at {}", (*sink)->durable_end().ToString());
+  close(*lock);
+  return {};
+}
+
+}  // namespace walden::pipeline

@@ -1,0 +1,19 @@
+// `walden run`: the one place where the exactly-once protocol lives (design §1, §2).
+//
+// Capture hands over committed transactions in commit order; each enabled sink applies
+// those above its own durable watermark; PostgreSQL is told `flush = min(sink watermarks)`
+// only after every sink made everything up to it durable. A stop request flushes every
+// sink, confirms and returns. Thread-safety: Run blocks the calling thread; `stop` may be
+// set from a signal handler.
+#pragma once
+
+#include <atomic>
+
+#include "common/config.h"
+#include "common/error.h"
+
+namespace walden::pipeline {
+
+Status Run(const Config& config, const std::atomic<bool>& stop);
+
+}  // namespace walden::pipeline
