@@ -114,7 +114,13 @@ Status Capture::StartStreaming() {
     if (options_.takeover) {
       spdlog::warn("slot {} is in use by PID {}; terminating that backend (--takeover)",
                    options_.slot, pid);
-      (void)catalog_.Exec("SELECT pg_catalog.pg_terminate_backend(" + pid + ")");
+      // pg_terminate_backend waits until the backend is gone; retrying at once wins the slot
+      // before the evicted reader's reconnect (which backs off first).
+      auto terminated =
+          catalog_.QueryValue("SELECT pg_catalog.pg_terminate_backend(" + pid + ", 5000)");
+      if (terminated && *terminated == "t") continue;
+      spdlog::warn("could not terminate PID {}: {}", pid,
+                   terminated ? "it did not exit in time" : terminated.error().message);
     } else {
       spdlog::warn(
           "slot {} is in use by PID {}; waiting for it to be released (or use "

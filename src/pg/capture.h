@@ -25,15 +25,15 @@
 
 namespace walden::pg {
 
-// Exponential backoff with jitter for reconnects: 100 ms doubling to 30 s.
+// Exponential backoff with jitter for reconnects: 500 ms doubling to 30 s.
 class Backoff {
  public:
   std::chrono::milliseconds Next();
   void Reset() { current_ = initial_; }
 
  private:
-  std::chrono::milliseconds initial_{100};
-  std::chrono::milliseconds current_{100};
+  std::chrono::milliseconds initial_{500};
+  std::chrono::milliseconds current_{500};
   std::chrono::milliseconds max_{30000};
 };
 
