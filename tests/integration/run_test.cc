@@ -5,13 +5,16 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <fstream>
 #include <random>
 #include <thread>
 
 #include "archive/manifest.h"
 #include "duck/duckdb.h"
 #include "store/local_store.h"
+#include "store/s3_store.h"
 #include "tests/support/pg_fixture.h"
+#include "tests/support/s3_server.h"
 #include "tests/support/walden_process.h"
 
 namespace walden::testing {
@@ -43,15 +46,26 @@ class RunTest : public PgTest {
             "200ms"};
   }
 
-  // Rows of `sql` over the archive's live files (as the manifest says) with plain DuckDB.
-  std::vector<Row> ArchiveRows(const std::string& sql) {
-    auto store = store::LocalStore::Open(dir() + "/archive");
-    archive::Manifest manifest(**store);
+  // Rows of `sql` over the archive's live files (as the manifest says) with plain DuckDB;
+  // the files are downloaded first, so this works for any store.
+  std::vector<Row> ArchiveRows(const std::string& sql, store::ObjectStore* from = nullptr) {
+    std::unique_ptr<store::ObjectStore> local;
+    if (!from) {
+      local = std::move(*store::LocalStore::Open(dir() + "/archive"));
+      from = local.get();
+    }
+    archive::Manifest manifest(*from);
     auto state = manifest.Load();
     EXPECT_TRUE(state) << state.error().message;
     std::string files;
+    int n = 0;
+    std::filesystem::create_directories(dir() + "/read");
     for (const auto& [key, file] : state->live) {
-      files += (files.empty() ? "'" : ", '") + dir() + "/archive/" + key + "'";
+      const std::string path = dir() + "/read/" + std::to_string(n++) + ".parquet";
+      auto data = from->Get(key);
+      EXPECT_TRUE(data) << key;
+      std::ofstream(path, std::ios::binary) << data.value_or("");
+      files += (files.empty() ? "'" : ", '") + path + "'";
     }
     auto db = duck::Database::Open(":memory:");
     auto conn = duck::Connection::Open(*db);
@@ -158,6 +172,96 @@ TEST_F(RunTest, KillNineAnywhereLosesAndDuplicatesNothing) {
   EXPECT_EQ(replayed,
             Rows("SELECT id::text, balance::text, note FROM accounts ORDER BY accounts.id"));
   DropSlot("run_slot");
+}
+
+int64_t RssKb(pid_t pid) {
+  std::ifstream status("/proc/" + std::to_string(pid) + "/status");
+  for (std::string line; std::getline(status, line);) {
+    if (line.starts_with("VmRSS:")) return std::stoll(line.substr(6));
+  }
+  return -1;
+}
+
+// S3 goes away for a while (30 s; WALDEN_S3_OUTAGE_SECONDS): walden keeps capturing into
+// its spool, stops confirming, keeps memory bounded, and catches up with nothing lost.
+TEST_F(RunTest, S3OutageIsRiddenOutWithNothingLost) {
+  std::filesystem::remove_all(dir());
+  auto s3 = S3Server::Start("walden-run");
+  ASSERT_TRUE(s3) << s3.error().message;
+  const std::vector<std::pair<std::string, std::string>> env = {
+      {"AWS_ACCESS_KEY_ID", S3Server::kAccessKey}, {"AWS_SECRET_ACCESS_KEY", S3Server::kSecretKey}};
+  std::vector<std::string> args = {"run",
+                                   "--source",
+                                   AdminConninfo(),
+                                   "--data-dir",
+                                   dir() + "/data",
+                                   "--archive-url",
+                                   "s3://walden-run/a",
+                                   "--archive-endpoint",
+                                   (*s3)->endpoint(),
+                                   "--archive-flush-interval",
+                                   "200ms",
+                                   "--source-slot",
+                                   "s3_slot",
+                                   "--source-status-interval",
+                                   "200ms"};
+  Exec("CREATE TABLE t (id bigint PRIMARY KEY, v text)");
+  WaldenProcess run(args, env);
+  ASSERT_TRUE(run.WaitForLog("run: streaming slot", 30s)) << run.Stderr();
+  std::atomic<bool> stop{false};
+  std::atomic<int64_t> inserted{0};
+  std::thread workload([&] {
+    auto conn = pg::Connection::Open(AdminConninfo());
+    while (!stop) {
+      const int64_t id = inserted + 1;
+      ASSERT_TRUE(conn->Exec("INSERT INTO t VALUES (" + std::to_string(id) + ", 'x')"));
+      inserted = id;
+      std::this_thread::sleep_for(5ms);
+    }
+  });
+  std::this_thread::sleep_for(2s);
+  (*s3)->Stop();
+  const char* env_seconds = std::getenv("WALDEN_S3_OUTAGE_SECONDS");
+  const int outage = env_seconds ? std::atoi(env_seconds) : 30;
+  std::this_thread::sleep_for(std::chrono::seconds(outage / 3));
+  const auto confirmed = [&] {
+    return Rows(
+               "SELECT confirmed_flush_lsn FROM pg_replication_slots WHERE slot_name = "
+               "'s3_slot'")[0][0]
+        .value_or("");
+  };
+  const std::string held = confirmed();
+  std::this_thread::sleep_for(std::chrono::seconds(outage - outage / 3));
+  EXPECT_EQ(confirmed(), held) << "confirmed while the archive was unreachable";
+  EXPECT_LT(RssKb(run.process().pid()), 256 * 1024);
+  ASSERT_TRUE((*s3)->Restart());
+  std::this_thread::sleep_for(2s);
+  stop = true;
+  workload.join();
+  const std::string target = Rows("SELECT pg_current_wal_lsn()")[0][0].value();
+  const auto deadline = std::chrono::steady_clock::now() + 120s;
+  while (std::chrono::steady_clock::now() < deadline &&
+         Rows("SELECT confirmed_flush_lsn >= '" + target +
+              "' FROM pg_replication_slots WHERE slot_name = 's3_slot'")[0][0] != "t") {
+    std::this_thread::sleep_for(50ms);
+  }
+  run.process().Signal(SIGTERM);
+  ASSERT_EQ(run.Wait(60s), 0) << run.Stderr();
+  EXPECT_THAT(run.Stderr(), ::testing::HasSubstr("archive flush failed, will retry"));
+  store::S3Options options{.bucket = "walden-run",
+                           .prefix = "a",
+                           .endpoint = (*s3)->endpoint(),
+                           .path_style = true,
+                           .access_key = S3Server::kAccessKey,
+                           .secret_key = S3Server::kSecretKey};
+  auto s3_store = store::S3Store::Open(options);
+  ASSERT_TRUE(s3_store) << s3_store.error().message;
+  const auto counts = ArchiveRows(
+      "SELECT count(*), count(DISTINCT id), min(id), max(id) FROM changes", s3_store->get());
+  EXPECT_EQ(counts,
+            (std::vector<Row>{{std::to_string(inserted.load()), std::to_string(inserted.load()),
+                               "1", std::to_string(inserted.load())}}));
+  DropSlot("s3_slot");
 }
 
 TEST_F(RunTest, SecondRunOnTheSameDataDirectoryIsRefused) {
