@@ -118,6 +118,10 @@ Status ArchiveSink::FlushIfDue() {
   return Flush();
 }
 
+Status ArchiveSink::RenewLease() {
+  return manifest_.AcquireLease(options_.lease_owner, std::chrono::seconds(60));
+}
+
 Status ArchiveSink::Flush() {
   if (spool_->rows() == 0) {
     durable_ = pending_;

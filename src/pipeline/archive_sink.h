@@ -40,6 +40,8 @@ class ArchiveSink {
   Status Apply(const pg::CommittedTransaction& txn);
   Status FlushIfDue();
   Status Flush();
+  // Keeps the single-writer lease while no flush happens (idle sources).
+  Status RenewLease();
 
  private:
   ArchiveSink(store::ObjectStore& store, ArchiveSinkOptions options)

@@ -76,6 +76,7 @@ Status Run(const Config& config, const std::atomic<bool>& stop) {
                (*capture)->slot().confirmed_flush.ToString(), (*store)->url(),
                (*sink)->state().watermark.commit_lsn.ToString());
   auto last_lag_check = Clock::now();
+  auto last_lease = Clock::now();
   while (!stop) {
     auto polled =
         (*capture)->Poll(std::chrono::milliseconds(100),
@@ -91,6 +92,13 @@ Status Run(const Config& config, const std::atomic<bool>& stop) {
     if (Clock::now() - last_lag_check > config.source.status_interval) {
       last_lag_check = Clock::now();
       (void)(*capture)->CheckLag(config.source.lag_warn_bytes);
+    }
+    if (Clock::now() - last_lease > std::chrono::seconds(20)) {
+      last_lease = Clock::now();
+      if (auto renewed = (*sink)->RenewLease(); !renewed) {
+        if (renewed.error().kind != ErrorKind::kConnection) return renewed;
+        spdlog::warn("archive lease renewal failed, will retry: {}", renewed.error().message);
+      }
     }
   }
   spdlog::info("run: stopping; flushing the archive");
