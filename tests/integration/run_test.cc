@@ -145,12 +145,7 @@ TEST_F(RunTest, KillNineAnywhereLosesAndDuplicatesNothing) {
   const std::string target = Rows("SELECT pg_current_wal_lsn()")[0][0].value();
   WaldenProcess last(RunArgs("100ms"));
   ASSERT_TRUE(last.WaitForLog("run: streaming slot", 30s)) << last.Stderr();
-  const auto deadline = std::chrono::steady_clock::now() + 120s;
-  while (std::chrono::steady_clock::now() < deadline &&
-         Rows("SELECT confirmed_flush_lsn >= '" + target +
-              "' FROM pg_replication_slots WHERE slot_name = 'run_slot'")[0][0] != "t") {
-    std::this_thread::sleep_for(50ms);
-  }
+  ASSERT_TRUE(WaitForConfirmed("run_slot", target));
   last.process().Signal(SIGTERM);
   ASSERT_EQ(last.Wait(60s), 0) << last.Stderr();
 
@@ -239,12 +234,7 @@ TEST_F(RunTest, S3OutageIsRiddenOutWithNothingLost) {
   stop = true;
   workload.join();
   const std::string target = Rows("SELECT pg_current_wal_lsn()")[0][0].value();
-  const auto deadline = std::chrono::steady_clock::now() + 120s;
-  while (std::chrono::steady_clock::now() < deadline &&
-         Rows("SELECT confirmed_flush_lsn >= '" + target +
-              "' FROM pg_replication_slots WHERE slot_name = 's3_slot'")[0][0] != "t") {
-    std::this_thread::sleep_for(50ms);
-  }
+  ASSERT_TRUE(WaitForConfirmed("s3_slot", target));
   run.process().Signal(SIGTERM);
   ASSERT_EQ(run.Wait(60s), 0) << run.Stderr();
   EXPECT_THAT(run.Stderr(), ::testing::HasSubstr("archive flush failed, will retry"));

@@ -100,6 +100,20 @@ void PgTest::DropSlot(const std::string& slot) {
       QuoteLiteral(slot));
 }
 
+bool PgTest::WaitForConfirmed(const std::string& slot, const std::string& lsn,
+                              std::chrono::seconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  const std::string sql =
+      "SELECT confirmed_flush_lsn >= " + QuoteLiteral(lsn) +
+      "::pg_lsn FROM pg_replication_slots WHERE slot_name = " + QuoteLiteral(slot);
+  while (std::chrono::steady_clock::now() < deadline) {
+    const auto rows = Rows(sql);
+    if (!rows.empty() && rows[0][0] == "t") return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return false;
+}
+
 void PgTest::CreateRole(std::string_view name, std::string_view password,
                         std::string_view attributes) {
   // Roles are cluster-wide: recreate so each test starts from a known state.

@@ -6,6 +6,7 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <optional>
 #include <string>
 #include <vector>
@@ -38,6 +39,9 @@ class PgTest : public ::testing::Test {
   // Drops a replication slot once no walsender holds it (a reader that just exited may
   // still hold it for a moment).
   void DropSlot(const std::string& slot);
+  // Waits until the slot's confirmed_flush_lsn reaches `lsn`; false on timeout.
+  bool WaitForConfirmed(const std::string& slot, const std::string& lsn,
+                        std::chrono::seconds timeout = std::chrono::seconds(120));
   // Creates a LOGIN role with this password (and extra attributes, e.g. "REPLICATION").
   void CreateRole(std::string_view name, std::string_view password,
                   std::string_view attributes = "");
