@@ -1,5 +1,5 @@
 # Thin wrappers over scripts/; see README.md.
-.PHONY: demo test build clean bench-capture
+.PHONY: demo test build clean bench-capture bench-storage
 
 demo:
 	scripts/demo.sh $(DEMO_ARGS)
@@ -21,3 +21,10 @@ bench-capture:
 	cmake -S . -B build/release -G Ninja -DCMAKE_BUILD_TYPE=Release
 	cmake --build build/release --target capture_bench
 	build/release/bench/capture_bench --changes=1000000 --benchmark_min_time=2
+
+# Archive bytes per change versus PostgreSQL bytes per row (see docs/benchmarks.md).
+bench-storage:
+	scripts/setup.sh
+	cmake -S . -B build/release -G Ninja -DCMAKE_BUILD_TYPE=Release
+	cmake --build build/release --target storage_bench
+	build/release/bench/storage_bench --rows=1000000
