@@ -67,12 +67,17 @@ Result<std::unique_ptr<Spool>> Spool::Open(const std::string& path,
   return std::unique_ptr<Spool>(new Spool(std::move(*db), std::move(*conn)));
 }
 
-Result<std::string> Spool::EnsureTable(const TableSchema& table) {
-  for (const Spooled& spooled : tables_) {
-    if (spooled.schema.name == table.name && spooled.schema.version == table.version) {
-      return spooled.spool_table;
+Spool::Spooled* Spool::Find(const TableSchema& table) {
+  for (Spooled& spooled : tables_) {
+    if (spooled.schema.version == table.version && spooled.schema.name == table.name) {
+      return &spooled;
     }
   }
+  return nullptr;
+}
+
+Result<std::string> Spool::EnsureTable(const TableSchema& table) {
+  if (const Spooled* spooled = Find(table)) return spooled->spool_table;
   const std::string name = "spool_" + std::to_string(tables_.size());
   std::string ddl = "CREATE TABLE " + name + " (";
   for (size_t i = 0; i < table.columns.size(); ++i) {
@@ -81,19 +86,18 @@ Result<std::string> Spool::EnsureTable(const TableSchema& table) {
   if (auto ok = conn_.Execute(ddl + kMetadataDdl + ")"); !ok) return std::unexpected(ok.error());
   auto appender = duck::Appender::Open(conn_, "main", name);
   if (!appender) return std::unexpected(appender.error());
-  tables_.push_back({table, name, std::make_unique<duck::Appender>(std::move(*appender))});
+  std::vector<ColumnType> row_types = table.types;
+  for (ColumnType& type : MetadataTypes()) row_types.push_back(std::move(type));
+  tables_.push_back(
+      {table, name, std::make_unique<duck::Appender>(std::move(*appender)), std::move(row_types)});
   return name;
 }
 
 Status Spool::Append(const TableSchema& table, std::span<const ArchiveChange> changes) {
-  auto spool_table = EnsureTable(table);
-  if (!spool_table) return std::unexpected(spool_table.error());
-  duck::Appender* appender = nullptr;
-  for (Spooled& spooled : tables_) {
-    if (spooled.spool_table == *spool_table) appender = spooled.appender.get();
-  }
-  std::vector<ColumnType> types = table.types;
-  for (ColumnType& type : MetadataTypes()) types.push_back(std::move(type));
+  if (auto ensured = EnsureTable(table); !ensured) return std::unexpected(ensured.error());
+  Spooled& spooled = *Find(table);
+  duck::Appender* appender = spooled.appender.get();
+  const std::vector<ColumnType>& types = spooled.row_types;
   std::vector<Datum> row;
   for (const ArchiveChange& change : changes) {
     row = change.values;

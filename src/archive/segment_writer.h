@@ -89,7 +89,9 @@ class Spool {
     TableSchema schema;
     std::string spool_table;
     std::unique_ptr<duck::Appender> appender;  // open between flushes: appends are cheap
+    std::vector<ColumnType> row_types;         // the table's types, then the metadata's
   };
+  Spooled* Find(const TableSchema& table);
   std::vector<Spooled> tables_;
   int64_t rows_ = 0;
 };

@@ -8,13 +8,6 @@
 namespace walden::pipeline {
 namespace {
 
-archive::TableSchema SchemaOf(const pg::RelationInfo& relation) {
-  archive::TableSchema schema{.name = relation.name, .version = relation.version};
-  for (const auto& column : relation.columns) schema.columns.push_back(column.name);
-  schema.types = relation.types;
-  return schema;
-}
-
 // The old key or row exactly as PostgreSQL sent it (text forms), keyed by column name.
 std::string BeforeJson(const pg::RelationInfo& relation, const pg::pgoutput::Tuple& tuple) {
   nlohmann::json before = nlohmann::json::object();
@@ -33,6 +26,16 @@ std::string BeforeJson(const pg::RelationInfo& relation, const pg::pgoutput::Tup
 }
 
 }  // namespace
+
+const archive::TableSchema& ArchiveSink::SchemaOf(
+    const std::shared_ptr<const pg::RelationInfo>& relation) {
+  auto [it, inserted] = schemas_.try_emplace(relation);
+  if (inserted) {
+    it->second = {.name = relation->name, .version = relation->version, .types = relation->types};
+    for (const auto& column : relation->columns) it->second.columns.push_back(column.name);
+  }
+  return it->second;
+}
 
 Result<std::unique_ptr<ArchiveSink>> ArchiveSink::Open(store::ObjectStore& store,
                                                        ArchiveSinkOptions options) {
@@ -64,7 +67,7 @@ Status ArchiveSink::AppendChange(const pg::TransactionInfo& info, int64_t seq,
     out.op = 't';
     for (const auto& relation : change.truncated) {
       out.values.assign(relation->columns.size(), Datum(Null{}));
-      if (auto ok = spool_->Append(SchemaOf(*relation), std::span(&out, 1)); !ok) return ok;
+      if (auto ok = spool_->Append(SchemaOf(relation), std::span(&out, 1)); !ok) return ok;
     }
     return {};
   }
@@ -91,7 +94,7 @@ Status ArchiveSink::AppendChange(const pg::TransactionInfo& info, int64_t seq,
     out.before = BeforeJson(relation, change.old_tuple);
   }
   pending_bytes_ += static_cast<int64_t>(image.bytes.size() + 64);
-  return spool_->Append(SchemaOf(relation), std::span(&out, 1));
+  return spool_->Append(SchemaOf(change.relation), std::span(&out, 1));
 }
 
 Status ArchiveSink::Apply(const pg::CommittedTransaction& txn) {

@@ -9,6 +9,7 @@
 #pragma once
 
 #include <chrono>
+#include <map>
 #include <memory>
 #include <string>
 
@@ -47,6 +48,7 @@ class ArchiveSink {
   ArchiveSink(store::ObjectStore& store, ArchiveSinkOptions options)
       : store_(store), manifest_(store), options_(std::move(options)) {}
   Status AppendChange(const pg::TransactionInfo& info, int64_t seq, const pg::Change& change);
+  const archive::TableSchema& SchemaOf(const std::shared_ptr<const pg::RelationInfo>& relation);
 
   store::ObjectStore& store_;
   archive::Manifest manifest_;
@@ -57,6 +59,8 @@ class ArchiveSink {
   archive::Watermark pending_;  // last transaction spooled
   int64_t pending_bytes_ = 0;
   std::chrono::steady_clock::time_point first_pending_{};
+  // Relation versions are immutable: their archive schema is built once.
+  std::map<std::shared_ptr<const pg::RelationInfo>, archive::TableSchema> schemas_;
 };
 
 }  // namespace walden::pipeline
