@@ -2,6 +2,7 @@
 
 #include <fmt/core.h>
 
+#include <algorithm>
 #include <filesystem>
 
 namespace walden::archive {
@@ -127,18 +128,38 @@ Status Spool::FlushAppenders() {
 
 Result<std::vector<SegmentFile>> Spool::WriteSegments(const std::string& out_dir) {
   if (auto ok = FlushAppenders(); !ok) return std::unexpected(ok.error());
-  std::vector<SegmentFile> files;
+  // All schema versions of a table spooled in one flush go into the same files: a
+  // transaction that changes rows around an ALTER TABLE has one commit LSN for both
+  // versions, and one file name per table-day-range must hold them all.
+  std::vector<std::pair<QualifiedName, std::vector<const Spooled*>>> by_table;
   for (const Spooled& spooled : tables_) {
+    auto it = std::find_if(by_table.begin(), by_table.end(),
+                           [&](const auto& entry) { return entry.first == spooled.schema.name; });
+    if (it == by_table.end()) {
+      by_table.push_back({spooled.schema.name, {}});
+      it = by_table.end() - 1;
+    }
+    it->second.push_back(&spooled);
+  }
+  std::vector<SegmentFile> files;
+  for (const auto& [name, versions] : by_table) {
+    std::string source;
+    int version = 0;
+    for (const Spooled* spooled : versions) {
+      source += (source.empty() ? "SELECT * FROM " : " UNION ALL BY NAME SELECT * FROM ") +
+                spooled->spool_table;
+      version = std::max(version, spooled->schema.version);
+    }
     auto days = conn_.Query(
         "SELECT strftime(_walden_commit_ts, '%Y-%m-%d') AS day, min(_walden_lsn)::VARCHAR, "
         "max(_walden_lsn)::VARCHAR, count(*)::VARCHAR, "
         "min(epoch_us(_walden_commit_ts))::VARCHAR, max(epoch_us(_walden_commit_ts))::VARCHAR "
-        "FROM " +
-        spooled.spool_table + " GROUP BY day ORDER BY day");
+        "FROM (" +
+        source + ") GROUP BY day ORDER BY day");
     if (!days) return std::unexpected(days.error());
     for (size_t r = 0; r < days->rows(); ++r) {
-      SegmentFile file{.table = spooled.schema.name,
-                       .schema_version = spooled.schema.version,
+      SegmentFile file{.table = name,
+                       .schema_version = version,
                        .day = days->Text(r, 0).value_or(""),
                        .first_lsn = std::stoull(*days->Text(r, 1)),
                        .last_lsn = std::stoull(*days->Text(r, 2)),
@@ -151,8 +172,8 @@ Result<std::vector<SegmentFile>> Spool::WriteSegments(const std::string& out_dir
       fs::create_directories(fs::path(file.local_path).parent_path(), ec);
       if (ec) return Fail(ErrorKind::kIo, "cannot create " + file.local_path + ": " + ec.message());
       const std::string copy =
-          "COPY (SELECT * FROM " + spooled.spool_table +
-          " WHERE strftime(_walden_commit_ts, '%Y-%m-%d') = " + QuoteLiteral(file.day) +
+          "COPY (SELECT * FROM (" + source +
+          ") WHERE strftime(_walden_commit_ts, '%Y-%m-%d') = " + QuoteLiteral(file.day) +
           " ORDER BY _walden_lsn, _walden_seq) TO " + QuoteLiteral(file.local_path) +
           " (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 122880)";
       if (auto ok = conn_.Execute(copy); !ok) return std::unexpected(ok.error());

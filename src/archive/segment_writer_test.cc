@@ -113,6 +113,47 @@ TEST(SegmentWriter, WritesOneZstdParquetPerTableDayReadableByPlainDuckDb) {
   EXPECT_TRUE(empty->empty());
 }
 
+// ALTER TABLE inside a transaction: rows of two schema versions share one commit LSN and
+// must land in one file (one key), with the columns of both.
+TEST(SegmentWriter, SchemaVersionsOfOneFlushShareTheirFiles) {
+  const std::string out = ::testing::TempDir() + "/segments-versions";
+  std::filesystem::remove_all(out);
+  auto spool = Spool::Open(":memory:", "64MB");
+  ASSERT_TRUE(spool);
+  const TableSchema v1{
+      .name = {"public", "t"},
+      .version = 1,
+      .columns = {"id", "a"},
+      .types = {ColumnType{.kind = TypeKind::kInt64}, ColumnType{.kind = TypeKind::kInt16}}};
+  const TableSchema v2{
+      .name = {"public", "t"},
+      .version = 2,
+      .columns = {"id", "a", "b"},
+      .types = {ColumnType{.kind = TypeKind::kInt64}, ColumnType{.kind = TypeKind::kInt64},
+                ColumnType{.kind = TypeKind::kText}}};
+  const std::vector<ArchiveChange> before = {{.op = 'c',
+                                              .commit_lsn = 0x500,
+                                              .seq = 0,
+                                              .commit_time = kEarlyOnThe21st,
+                                              .values = {int64_t{1}, int64_t{7}}}};
+  const std::vector<ArchiveChange> after = {
+      {.op = 'c',
+       .commit_lsn = 0x500,
+       .seq = 1,
+       .commit_time = kEarlyOnThe21st,
+       .values = {int64_t{2}, int64_t{40000}, std::string("new")}}};
+  ASSERT_TRUE((*spool)->Append(v1, before));
+  ASSERT_TRUE((*spool)->Append(v2, after));
+  auto files = (*spool)->WriteSegments(out);
+  ASSERT_TRUE(files) << files.error().message;
+  ASSERT_EQ(files->size(), 1u);
+  EXPECT_EQ((*files)[0].rows, 2);
+  EXPECT_EQ((*files)[0].schema_version, 2);
+  EXPECT_EQ(Query("SELECT id, a, b FROM read_parquet('" + (*files)[0].local_path +
+                  "') ORDER BY _walden_seq"),
+            (Rows{{"1", "7", std::nullopt}, {"2", "40000", "new"}}));
+}
+
 TEST(SegmentWriter, EncodesOnlyWhatCannotBeAPathSegment) {
   EXPECT_EQ(EncodePathSegment("orders"), "orders");
   EXPECT_EQ(EncodePathSegment("My Table ✓"), "My Table ✓");

@@ -254,6 +254,24 @@ TEST_F(RunTest, S3OutageIsRiddenOutWithNothingLost) {
   DropSlot("s3_slot");
 }
 
+TEST_F(RunTest, DdlInsideATransactionKeepsEveryChange) {
+  std::filesystem::remove_all(dir());
+  Exec("CREATE TABLE t (id int PRIMARY KEY, a int2)");
+  WaldenProcess run(RunArgs("100ms"));
+  ASSERT_TRUE(run.WaitForLog("run: streaming slot", 30s)) << run.Stderr();
+  Exec(
+      "BEGIN; INSERT INTO t VALUES (1, 1); ALTER TABLE t ALTER COLUMN a TYPE int8, ADD COLUMN "
+      "b text; INSERT INTO t VALUES (2, 40000, 'x'); COMMIT");
+  Exec("INSERT INTO t VALUES (3, 5, 'y')");
+  ASSERT_TRUE(WaitForConfirmed("run_slot", Rows("SELECT pg_current_wal_lsn()")[0][0].value()));
+  run.process().Signal(SIGTERM);
+  ASSERT_EQ(run.Wait(30s), 0) << run.Stderr();
+  EXPECT_EQ(ArchiveRows("SELECT id::VARCHAR, a::VARCHAR, b FROM changes ORDER BY _walden_lsn, "
+                        "_walden_seq"),
+            (std::vector<Row>{{"1", "1", std::nullopt}, {"2", "40000", "x"}, {"3", "5", "y"}}));
+  DropSlot("run_slot");
+}
+
 TEST_F(RunTest, SecondRunOnTheSameDataDirectoryIsRefused) {
   std::filesystem::remove_all(dir());
   WaldenProcess first(RunArgs("1s"));
