@@ -184,6 +184,54 @@ Result<std::vector<SegmentFile>> Spool::WriteSegments(const std::string& out_dir
   return files;
 }
 
+Result<std::vector<std::string>> Spool::FillUnchanged(const TableSchema& table,
+                                                      const std::vector<std::string>& key_columns,
+                                                      const std::vector<std::string>& columns,
+                                                      uint64_t commit_lsn, int64_t seq,
+                                                      const std::vector<std::string>& history) {
+  if (auto ok = FlushAppenders(); !ok) return std::unexpected(ok.error());
+  Spooled* target = Find(table);
+  if (!target) return Fail(ErrorKind::kInternal, "no spool for " + table.name.Display());
+  // Earlier row images of the same table, whatever their schema version.
+  std::string sources;
+  for (const Spooled& spooled : tables_) {
+    if (spooled.schema.name != table.name) continue;
+    sources += (sources.empty() ? "SELECT * FROM " : " UNION ALL BY NAME SELECT * FROM ") +
+               spooled.spool_table;
+  }
+  if (!history.empty()) {
+    std::string files;
+    for (const std::string& path : history)
+      files += (files.empty() ? "" : ", ") + QuoteLiteral(path);
+    sources +=
+        " UNION ALL BY NAME SELECT * FROM read_parquet([" + files + "], union_by_name = true)";
+  }
+  std::string key_match;
+  for (const std::string& key : key_columns) {
+    key_match += " AND p." + QuoteIdent(key) + " = s." + QuoteIdent(key);
+  }
+  const std::string position =
+      fmt::format("s._walden_lsn = {} AND s._walden_seq = {}", commit_lsn, seq);
+  std::vector<std::string> unfilled;
+  for (const std::string& column : columns) {
+    const std::string col = QuoteIdent(column);
+    const std::string update =
+        "UPDATE " + target->spool_table + " AS s SET " + col + " = (SELECT p." + col + " FROM (" +
+        sources + ") AS p WHERE p._walden_op IN ('c', 'u', 'r') AND p." + col + " IS NOT NULL" +
+        key_match +
+        " AND (p._walden_lsn < s._walden_lsn OR (p._walden_lsn = s._walden_lsn AND "
+        "p._walden_seq < s._walden_seq)) ORDER BY p._walden_lsn DESC, p._walden_seq DESC "
+        "LIMIT 1) WHERE " +
+        position;
+    if (auto ok = conn_.Execute(update); !ok) return std::unexpected(ok.error());
+    auto filled = conn_.Query("SELECT count(*) FROM " + target->spool_table + " AS s WHERE " +
+                              position + " AND s." + col + " IS NOT NULL");
+    if (!filled) return std::unexpected(filled.error());
+    if (filled->Text(0, 0) != "1") unfilled.push_back(column);
+  }
+  return unfilled;
+}
+
 Status Spool::Clear() {
   for (Spooled& spooled : tables_) {
     spooled.appender.reset();  // an appender must not outlive its table

@@ -72,6 +72,16 @@ class Spool {
 
   Status Append(const TableSchema& table, std::span<const ArchiveChange> changes);
   int64_t rows() const { return rows_; }
+
+  // Fills the listed columns of the change (commit_lsn, seq) of `table` with the value the
+  // same key had last: from earlier inserts and updates in the spool, else from the Parquet
+  // files in `history` (local paths of the table's archived files). Returns the columns that
+  // stayed unfilled (the key was never seen).
+  Result<std::vector<std::string>> FillUnchanged(const TableSchema& table,
+                                                 const std::vector<std::string>& key_columns,
+                                                 const std::vector<std::string>& columns,
+                                                 uint64_t commit_lsn, int64_t seq,
+                                                 const std::vector<std::string>& history);
   // Writes the spooled changes as Parquet files under `out_dir`; the spool keeps them
   // until Clear (after the manifest commit that names the files).
   Result<std::vector<SegmentFile>> WriteSegments(const std::string& out_dir);

@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <filesystem>
+#include <fstream>
 #include <nlohmann/json.hpp>
 
 namespace walden::pipeline {
@@ -85,7 +86,7 @@ Status ArchiveSink::AppendChange(const pg::TransactionInfo& info, int64_t seq,
     if ((*row)[i]) {
       out.values.push_back(std::move(*(*row)[i]));
     } else {
-      // TODO(archive issue): fill unchanged TOAST values with the current value.
+      // Unchanged TOAST value: filled below with the exact current value.
       out.values.emplace_back(Null{});
       out.unchanged.push_back(relation.columns[i].name);
     }
@@ -94,7 +95,53 @@ Status ArchiveSink::AppendChange(const pg::TransactionInfo& info, int64_t seq,
     out.before = BeforeJson(relation, change.old_tuple);
   }
   pending_bytes_ += static_cast<int64_t>(image.bytes.size() + 64);
-  return spool_->Append(SchemaOf(change.relation), std::span(&out, 1));
+  if (auto ok = spool_->Append(SchemaOf(change.relation), std::span(&out, 1)); !ok) return ok;
+  return out.unchanged.empty() ? Status{} : FillUnchanged(change, out);
+}
+
+Result<std::vector<std::string>> ArchiveSink::HistoryFiles(const QualifiedName& table) {
+  std::vector<std::string> paths;
+  const std::string url = store_.url();
+  for (const auto& [key, file] : state_.live) {
+    if (file.table != table) continue;
+    if (url.starts_with("file://")) {
+      paths.push_back(url.substr(7) + "/" + key);
+      continue;
+    }
+    const std::string path = options_.scratch_dir + "/history/" + key;
+    if (!std::filesystem::exists(path)) {
+      auto data = store_.Get(key);
+      if (!data) return std::unexpected(data.error());
+      std::filesystem::create_directories(std::filesystem::path(path).parent_path());
+      std::ofstream(path, std::ios::binary).write(data->data(), static_cast<long>(data->size()));
+    }
+    paths.push_back(path);
+  }
+  return paths;
+}
+
+Status ArchiveSink::FillUnchanged(const pg::Change& change, const archive::ArchiveChange& out) {
+  const pg::RelationInfo& relation = *change.relation;
+  std::vector<std::string> keys;
+  for (const auto& column : relation.columns) {
+    if (column.is_key()) keys.push_back(column.name);
+  }
+  std::vector<std::string> unfilled = out.unchanged;
+  if (!keys.empty()) {
+    auto history = HistoryFiles(relation.name);
+    if (!history) return std::unexpected(history.error());
+    auto result = spool_->FillUnchanged(SchemaOf(change.relation), keys, out.unchanged,
+                                        out.commit_lsn, out.seq, *history);
+    if (!result) return std::unexpected(result.error());
+    unfilled = std::move(*result);
+  }
+  if (!unfilled.empty()) {
+    spdlog::warn(
+        "archive: {} at {}: unchanged TOAST value of {} is unknown (the row predates "
+        "the archive; a snapshot of the table fixes this); left NULL",
+        relation.name.Display(), Lsn{out.commit_lsn}.ToString(), unfilled.front());
+  }
+  return {};
 }
 
 Status ArchiveSink::Apply(const pg::CommittedTransaction& txn) {

@@ -49,6 +49,9 @@ class ArchiveSink {
       : store_(store), manifest_(store), options_(std::move(options)) {}
   Status AppendChange(const pg::TransactionInfo& info, int64_t seq, const pg::Change& change);
   const archive::TableSchema& SchemaOf(const std::shared_ptr<const pg::RelationInfo>& relation);
+  // Local paths of the table's archived files (downloaded first from a remote store).
+  Result<std::vector<std::string>> HistoryFiles(const QualifiedName& table);
+  Status FillUnchanged(const pg::Change& change, const archive::ArchiveChange& out);
 
   store::ObjectStore& store_;
   archive::Manifest manifest_;

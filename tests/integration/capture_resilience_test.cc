@@ -49,7 +49,7 @@ std::vector<int> Range(int from, int to) {
 
 class CaptureResilienceTest : public PgTest {
  protected:
-  std::string data_dir() const { return ::testing::TempDir() + "/" + database(); }
+  std::string data_dir() const { return ScratchDir(); }
   std::vector<std::string> TailArgs(const std::string& conninfo, int limit,
                                     const std::string& slot) {
     return {

@@ -37,7 +37,7 @@ class CaptureTest : public PgTest {
 
   std::string last_log_;
 
-  std::string data_dir() const { return ::testing::TempDir() + "/" + database(); }
+  std::string data_dir() const { return ScratchDir(); }
 
   // The fields that do not depend on timing: op, table, new, old, unchanged.
   static json Content(const json& line) {

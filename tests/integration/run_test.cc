@@ -29,7 +29,7 @@ int Iterations() {
 
 class RunTest : public PgTest {
  protected:
-  std::string dir() const { return ::testing::TempDir() + "/run-" + database(); }
+  std::string dir() const { return ScratchDir(); }
   std::vector<std::string> RunArgs(const std::string& flush_interval) {
     return {"run",
             "--source",
@@ -269,6 +269,36 @@ TEST_F(RunTest, DdlInsideATransactionKeepsEveryChange) {
   EXPECT_EQ(ArchiveRows("SELECT id::VARCHAR, a::VARCHAR, b FROM changes ORDER BY _walden_lsn, "
                         "_walden_seq"),
             (std::vector<Row>{{"1", "1", std::nullopt}, {"2", "40000", "x"}, {"3", "5", "y"}}));
+  DropSlot("run_slot");
+}
+
+// A 1 MB TOAST column updated through an unrelated column: the archive row holds the full
+// value, found in the archive's history or in the spool.
+TEST_F(RunTest, UnchangedToastValuesAreFilledExactly) {
+  std::filesystem::remove_all(dir());
+  Exec("CREATE TABLE docs (id int PRIMARY KEY, note text, body text)");
+  WaldenProcess run(RunArgs("100ms"));
+  ASSERT_TRUE(run.WaitForLog("run: streaming slot", 30s)) << run.Stderr();
+  const std::string mb = "(SELECT string_agg(md5(i::text || '" + database() +
+                         "'), '') FROM generate_series(1, 32768) i)";
+  Exec("INSERT INTO docs VALUES (1, 'a', " + mb + ")");
+  ASSERT_TRUE(run.WaitForLog("archive: commit 1 ", 30s)) << run.Stderr();
+  Exec("UPDATE docs SET note = 'from history' WHERE id = 1");  // body only in archived files
+  Exec("BEGIN; INSERT INTO docs VALUES (2, 'b', " + mb +
+       " || 'x'); "
+       "UPDATE docs SET note = 'from spool' WHERE id = 2; COMMIT");
+  ASSERT_TRUE(WaitForConfirmed("run_slot", Rows("SELECT pg_current_wal_lsn()")[0][0].value()));
+  run.process().Signal(SIGTERM);
+  ASSERT_EQ(run.Wait(30s), 0) << run.Stderr();
+  const auto source = Rows("SELECT id::text, md5(body) FROM docs ORDER BY id");
+  EXPECT_EQ(ArchiveRows("SELECT id::VARCHAR, _walden_op, note, length(body)::VARCHAR, md5(body), "
+                        "_walden_unchanged::VARCHAR FROM changes ORDER BY _walden_lsn, "
+                        "_walden_seq"),
+            (std::vector<Row>{{"1", "c", "a", "1048576", source[0][1], "[]"},
+                              {"1", "u", "from history", "1048576", source[0][1], "[body]"},
+                              {"2", "c", "b", "1048577", source[1][1], "[]"},
+                              {"2", "u", "from spool", "1048577", source[1][1], "[body]"}}));
+  EXPECT_THAT(run.Stderr(), ::testing::Not(::testing::HasSubstr("is unknown")));
   DropSlot("run_slot");
 }
 

@@ -1,6 +1,9 @@
 #include "tests/support/pg_fixture.h"
 
+#include <unistd.h>
+
 #include <cstdlib>
+#include <filesystem>
 #include <memory>
 #include <thread>
 
@@ -72,6 +75,13 @@ std::string PgTest::AdminConninfo() const { return SharedServer().AdminConninfo(
 
 std::string PgTest::TcpUrl(std::string_view user) const {
   return SharedServer().TcpUrl(user, database_);
+}
+
+std::string PgTest::ScratchDir() const {
+  return (std::filesystem::path(::testing::TempDir()) /
+          ("walden-" + std::to_string(getpid()) + "-" + database_))
+      .lexically_normal()
+      .string();
 }
 
 void PgTest::Exec(std::string_view sql) {

@@ -33,6 +33,10 @@ class PgTest : public ::testing::Test {
   // postgresql://user@127.0.0.1:port/<this test's database> (password authentication).
   std::string TcpUrl(std::string_view user) const;
 
+  // A directory for this test alone (unique per test and process, so concurrent test runs
+  // on one machine never share files).
+  std::string ScratchDir() const;
+
   // Runs SQL as superuser in this test's database; fails the test on error.
   void Exec(std::string_view sql);
   std::vector<Row> Rows(std::string_view sql);
