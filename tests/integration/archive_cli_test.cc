@@ -2,11 +2,15 @@
 // on s3rver, over an archive written by the segment writer and manifest.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <nlohmann/json.hpp>
+#include <random>
+#include <thread>
 
 #include "archive/manifest.h"
+#include "duck/duckdb.h"
 #include "store/object_store.h"
 #include "tests/support/s3_server.h"
 #include "tests/support/walden_process.h"
@@ -108,6 +112,76 @@ TEST(ArchiveCli, MissingCredentialsAndBucketAreOneLine) {
   EXPECT_EQ(result.exit_code, 2);
   EXPECT_EQ(result.output,
             "walden: S3 credentials missing: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY\n");
+}
+
+// kill -9 during compaction, again and again: after every kill the manifest's live files
+// hold every change exactly once; a final run completes the job.
+TEST(ArchiveCli, CompactionKilledAnywhereKeepsEveryChangeOnce) {
+  const std::string dir =
+      std::filesystem::path(::testing::TempDir() + "/archive-cli-kill-" + std::to_string(getpid()))
+          .lexically_normal();
+  std::filesystem::remove_all(dir);
+  const ArchiveConfig config{.url = "file://" + dir + "/archive"};
+  auto store = store::OpenStore(config);
+  archive::Manifest manifest(**store);
+  auto state = manifest.Load();
+  int64_t total = 0;
+  // 40 days x 4 flushes of one table: 160 small files, 40 groups to merge.
+  const archive::TableSchema schema{.name = {"public", "events"},
+                                    .columns = {"id"},
+                                    .types = {ColumnType{.kind = TypeKind::kInt64}}};
+  uint64_t lsn = 0x100;
+  for (int flush = 0; flush < 4; ++flush) {
+    auto spool = archive::Spool::Open(":memory:", "64MB");
+    std::vector<archive::ArchiveChange> changes;
+    for (int day = 0; day < 40; ++day) {
+      for (int i = 0; i < 50; ++i) {
+        changes.push_back({.op = 'c',
+                           .commit_lsn = lsn++,
+                           .seq = 0,
+                           .xid = 1,
+                           .commit_time = kNoon + int64_t{day} * 86400000000 + flush,
+                           .values = {int64_t{total++}}});
+      }
+    }
+    ASSERT_TRUE((*spool)->Append(schema, changes));
+    auto files = (*spool)->WriteSegments(dir + "/scratch");
+    ASSERT_TRUE(files);
+    for (const auto& file : *files) ASSERT_TRUE((*store)->PutFile(file.key, file.local_path));
+    ASSERT_TRUE(manifest.Commit(*state, {Lsn{lsn}, Lsn{lsn + 1}}, *files));
+  }
+  auto check = [&] {
+    auto loaded = manifest.Load();
+    ASSERT_TRUE(loaded) << loaded.error().message;
+    std::string files;
+    for (const auto& [key, file] : loaded->live) {
+      files += (files.empty() ? "'" : ", '") + dir + "/archive/" + key + "'";
+    }
+    auto db = duck::Database::Open(":memory:");
+    auto conn = duck::Connection::Open(*db);
+    auto result = conn->Query(
+        "SELECT count(*)::VARCHAR, count(DISTINCT id)::VARCHAR FROM "
+        "read_parquet([" +
+        files + "])");
+    ASSERT_TRUE(result) << result.error().message;
+    EXPECT_EQ(result->Text(0, 0), std::to_string(total));
+    EXPECT_EQ(result->Text(0, 1), std::to_string(total));
+  };
+  std::mt19937 random(11);
+  const std::vector<std::string> args = {"archive",  "compact",    "--archive-url",
+                                         config.url, "--data-dir", dir + "/data"};
+  for (int i = 0; i < 10; ++i) {
+    WaldenProcess compact(args);
+    std::this_thread::sleep_for(std::chrono::milliseconds(random() % 400));
+    compact.process().Signal(SIGKILL);
+    compact.Wait(std::chrono::seconds(30));
+    check();
+  }
+  const CommandResult done = RunWalden(args);
+  ASSERT_EQ(done.exit_code, 0) << done.output;
+  check();
+  auto final_state = manifest.Load();
+  EXPECT_EQ(final_state->live.size(), 40u);  // one file per day
 }
 
 }  // namespace
