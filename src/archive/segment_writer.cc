@@ -145,10 +145,31 @@ Result<std::vector<SegmentFile>> Spool::WriteSegments(const std::string& out_dir
   for (const auto& [name, versions] : by_table) {
     std::string source;
     int version = 0;
+    std::vector<std::string> replaced;
     for (const Spooled* spooled : versions) {
       source += (source.empty() ? "SELECT * FROM " : " UNION ALL BY NAME SELECT * FROM ") +
                 spooled->spool_table;
       version = std::max(version, spooled->schema.version);
+      for (size_t c = 0; c < spooled->schema.columns.size(); ++c) {
+        const ColumnType& type = spooled->schema.types[c];
+        const TypeKind kind =
+            type.kind == TypeKind::kList && type.element ? type.element->kind : type.kind;
+        const bool as_text = kind == TypeKind::kInterval || kind == TypeKind::kTimeTz;
+        const std::string cast = "CAST(" + QuoteIdent(spooled->schema.columns[c]) + " AS " +
+                                 (type.kind == TypeKind::kList ? "VARCHAR[]" : "VARCHAR") +
+                                 ") AS " + QuoteIdent(spooled->schema.columns[c]);
+        if (as_text && std::find(replaced.begin(), replaced.end(), cast) == replaced.end()) {
+          replaced.push_back(cast);
+        }
+      }
+    }
+    // Parquet cannot hold two of these types exactly: its INTERVAL has no negative parts
+    // ("-1 days") and its TIME drops a TIMETZ's offset. The archive keeps both as DuckDB's
+    // text form, which casts back with ::INTERVAL and ::TIMETZ.
+    if (!replaced.empty()) {
+      std::string list;
+      for (const std::string& cast : replaced) list += (list.empty() ? "" : ", ") + cast;
+      source = "SELECT * REPLACE (" + list + ") FROM (" + source + ")";
     }
     auto days = conn_.Query(
         "SELECT strftime(_walden_commit_ts, '%Y-%m-%d') AS day, min(_walden_lsn)::VARCHAR, "
