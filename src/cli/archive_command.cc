@@ -1,3 +1,4 @@
+#include <fmt/chrono.h>
 #include <fmt/core.h>
 #include <unistd.h>
 
@@ -20,7 +21,14 @@ struct TableDay {
   int64_t bytes = 0;
   uint64_t first_lsn = UINT64_MAX;
   uint64_t last_lsn = 0;
+  int64_t first_time = INT64_MAX;
+  int64_t last_time = INT64_MIN;
 };
+
+std::string Iso(int64_t unix_micros) {
+  const std::time_t seconds = unix_micros / 1000000;
+  return fmt::format("{:%Y-%m-%dT%H:%M:%S}Z", fmt::gmtime(seconds));
+}
 
 }  // namespace
 
@@ -38,6 +46,8 @@ int ArchiveListCommand(const Config& config, bool json) {
     day.bytes += file.bytes;
     day.first_lsn = std::min(day.first_lsn, file.first_lsn);
     day.last_lsn = std::max(day.last_lsn, file.last_lsn);
+    day.first_time = std::min(day.first_time, file.min_commit_time);
+    day.last_time = std::max(day.last_time, file.max_commit_time);
   }
   if (json) {
     nlohmann::json tables = nlohmann::json::array();
@@ -48,7 +58,9 @@ int ArchiveListCommand(const Config& config, bool json) {
                         {"rows", day.rows},
                         {"bytes", day.bytes},
                         {"min_commit_lsn", Lsn{day.first_lsn}.ToString()},
-                        {"max_commit_lsn", Lsn{day.last_lsn}.ToString()}});
+                        {"max_commit_lsn", Lsn{day.last_lsn}.ToString()},
+                        {"min_commit_time", Iso(day.first_time)},
+                        {"max_commit_time", Iso(day.last_time)}});
     }
     fmt::print("{}\n", nlohmann::json{{"archive", (*store)->url()},
                                       {"commits", state->last_sequence},
@@ -61,11 +73,12 @@ int ArchiveListCommand(const Config& config, bool json) {
              state->last_sequence, state->watermark.commit_lsn.ToString(),
              state->watermark.end_lsn.ToString());
   fmt::print("{:<32} {:<10} {:>5} {:>10} {:>9}  {}\n", "table", "day", "files", "rows", "bytes",
-             "commit LSNs");
+             "commit LSNs and times");
   for (const auto& [name_day, day] : summary) {
-    fmt::print("{:<32} {:<10} {:>5} {:>10} {:>9}  {} - {}\n", name_day.first, name_day.second,
-               day.files, day.rows, FormatSize(day.bytes), Lsn{day.first_lsn}.ToString(),
-               Lsn{day.last_lsn}.ToString());
+    fmt::print("{:<32} {:<10} {:>5} {:>10} {:>9}  {} - {}  {} - {}\n", name_day.first,
+               name_day.second, day.files, day.rows, FormatSize(day.bytes),
+               Lsn{day.first_lsn}.ToString(), Lsn{day.last_lsn}.ToString(), Iso(day.first_time),
+               Iso(day.last_time));
   }
   return 0;
 }

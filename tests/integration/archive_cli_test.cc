@@ -76,6 +76,8 @@ void ListAndCompact(const std::vector<std::string>& archive_flags,
   EXPECT_EQ(report["tables"][0]["files"], 1);
   EXPECT_EQ(report["tables"][0]["rows"], 6);
   EXPECT_EQ(report["tables"][0]["min_commit_lsn"], "0/100");
+  EXPECT_EQ(report["tables"][0]["min_commit_time"], "2026-11-21T12:00:00Z");
+  EXPECT_EQ(report["tables"][0]["max_commit_time"], "2026-11-21T12:00:00Z");
 }
 
 TEST(ArchiveCli, ListsAndCompactsALocalArchive) {
