@@ -1,5 +1,4 @@
 #include <fmt/core.h>
-#include <signal.h>
 
 #include <algorithm>
 #include <atomic>
@@ -9,6 +8,7 @@
 #include <thread>
 
 #include "cli/commands.h"
+#include "cli/stop_signal.h"
 #include "common/lsn.h"
 #include "pg/capture.h"
 #include "pg/connection.h"
@@ -44,9 +44,6 @@ INSERT INTO customers (email, name)
   SELECT 'customer' || i || '@example.com', 'Customer ' || i FROM generate_series(1, 1000) i;
 )sql";
 
-std::atomic<bool> g_stop{false};
-void OnSignal(int) { g_stop = true; }
-
 // One shop transaction: a new order with line items, a payment, or a cancellation.
 std::string ShopTransaction(std::mt19937& random) {
   const int kind = static_cast<int>(random() % 10);
@@ -70,13 +67,14 @@ std::string ShopTransaction(std::mt19937& random) {
   return "DELETE FROM orders WHERE id = (SELECT min(id) FROM orders WHERE status = 'new')";
 }
 
-void RunGenerator(const std::string& conninfo, int rate, std::atomic<uint64_t>& committed) {
+void RunGenerator(const std::string& conninfo, int rate, const std::atomic<bool>& stop,
+                  std::atomic<uint64_t>& committed) {
   auto conn = pg::Connection::Open(conninfo);
   if (!conn) return;
   std::mt19937 random(7);
   const auto period = std::chrono::microseconds(1000000 / std::max(rate, 1));
   auto next = Clock::now();
-  while (!g_stop) {
+  while (!stop) {
     if (conn->Exec(ShopTransaction(random))) ++committed;
     next += period;
     std::this_thread::sleep_until(next);
@@ -124,10 +122,9 @@ int DemoCommand(const Config&, const DemoOptions& options) {
       "(Ctrl-C stops)\n\n",
       options.rate, options.seconds);
   std::fflush(stdout);
-  signal(SIGINT, &OnSignal);
-  signal(SIGTERM, &OnSignal);
+  std::atomic<bool>& stop = InstallStopHandlers();
   std::atomic<uint64_t> committed{0};
-  std::thread generator(RunGenerator, shop, options.rate, std::ref(committed));
+  std::thread generator(RunGenerator, shop, options.rate, std::cref(stop), std::ref(committed));
 
   const auto start = Clock::now();
   auto window_start = start;
@@ -135,7 +132,7 @@ int DemoCommand(const Config&, const DemoOptions& options) {
   uint64_t total_transactions = 0;
   std::vector<int64_t> latencies_us;
   Status failure;
-  while (!g_stop && Clock::now() - start < std::chrono::seconds(options.seconds)) {
+  while (!stop && Clock::now() - start < std::chrono::seconds(options.seconds)) {
     auto ok = (*capture)->Poll(std::chrono::milliseconds(100), [&](pg::CommittedTransaction&& t) {
       const auto now_us = std::chrono::duration_cast<std::chrono::microseconds>(
                               std::chrono::system_clock::now().time_since_epoch())
@@ -173,7 +170,7 @@ int DemoCommand(const Config&, const DemoOptions& options) {
       latencies_us.clear();
     }
   }
-  g_stop = true;
+  stop = true;
   generator.join();
   if (!failure) return ReportError(failure.error());
   fmt::print(

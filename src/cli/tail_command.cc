@@ -1,6 +1,5 @@
 #include <fmt/chrono.h>
 #include <fmt/core.h>
-#include <signal.h>
 #include <spdlog/spdlog.h>
 #include <sys/resource.h>
 #include <unistd.h>
@@ -9,23 +8,13 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
+#include "cli/stop_signal.h"
 #include "common/lsn.h"
 #include "pg/capture.h"
 #include "pg/catalog.h"
 
 namespace walden::cli {
 namespace {
-
-std::atomic<bool> g_stop{false};
-
-void OnSignal(int) { g_stop = true; }
-
-void InstallStopHandlers() {
-  struct sigaction action {};
-  action.sa_handler = &OnSignal;  // no SA_RESTART: poll() returns early
-  sigaction(SIGINT, &action, nullptr);
-  sigaction(SIGTERM, &action, nullptr);
-}
 
 std::string Timestamp(int64_t pg_micros) {
   const int64_t unix_micros = PgTimeToUnixMicros(pg_micros);
@@ -141,7 +130,7 @@ int TailCommand(const Config& config, const TailOptions& options) {
        .status_interval =
            std::chrono::duration_cast<std::chrono::milliseconds>(config.source.status_interval)});
   if (!capture) return ReportError(capture.error());
-  InstallStopHandlers();
+  const std::atomic<bool>& stop = InstallStopHandlers();
   spdlog::info("tail: streaming from slot {} at {} (protocol {})",
                temporary ? "(temporary)" : config.source.slot,
                (*capture)->slot().confirmed_flush.ToString(), (*capture)->protocol_version());
@@ -167,9 +156,9 @@ int TailCommand(const Config& config, const TailOptions& options) {
     return {};
   };
   auto last_lag_check = std::chrono::steady_clock::now();
-  while (!g_stop && (options.limit == 0 || transactions < options.limit)) {
+  while (!stop && (options.limit == 0 || transactions < options.limit)) {
     if (auto ok = (*capture)->Poll(std::chrono::milliseconds(200), print); !ok) {
-      if (g_stop) break;
+      if (stop) break;
       return ReportError(ok.error());
     }
     if (!temporary &&
