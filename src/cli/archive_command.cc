@@ -1,4 +1,3 @@
-#include <fmt/chrono.h>
 #include <fmt/core.h>
 #include <unistd.h>
 
@@ -25,10 +24,7 @@ struct TableDay {
   int64_t last_time = INT64_MIN;
 };
 
-std::string Iso(int64_t unix_micros) {
-  const std::time_t seconds = unix_micros / 1000000;
-  return fmt::format("{:%Y-%m-%dT%H:%M:%S}Z", fmt::gmtime(seconds));
-}
+std::string Iso(int64_t unix_micros) { return FormatUtcTime(unix_micros, false); }
 
 }  // namespace
 

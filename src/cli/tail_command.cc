@@ -1,4 +1,3 @@
-#include <fmt/chrono.h>
 #include <fmt/core.h>
 #include <spdlog/spdlog.h>
 #include <sys/resource.h>
@@ -10,18 +9,14 @@
 #include "cli/commands.h"
 #include "cli/stop_signal.h"
 #include "common/lsn.h"
+#include "common/units.h"
 #include "pg/capture.h"
 #include "pg/catalog.h"
 
 namespace walden::cli {
 namespace {
 
-std::string Timestamp(int64_t pg_micros) {
-  const int64_t unix_micros = PgTimeToUnixMicros(pg_micros);
-  const std::time_t seconds = unix_micros / 1000000;
-  return fmt::format("{:%Y-%m-%dT%H:%M:%S}.{:06d}Z", fmt::gmtime(seconds),
-                     (unix_micros % 1000000 + 1000000) % 1000000);
-}
+std::string Timestamp(int64_t pg_micros) { return FormatUtcTime(PgTimeToUnixMicros(pg_micros)); }
 
 // Column values in PostgreSQL's text form; NULL as null; unchanged TOAST values omitted
 // and listed under "unchanged".

@@ -1,6 +1,5 @@
 #include "common/logging.h"
 
-#include <spdlog/fmt/chrono.h>
 #include <spdlog/sinks/base_sink.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
@@ -9,17 +8,16 @@
 #include <mutex>
 #include <nlohmann/json.hpp>
 
+#include "common/units.h"
+
 namespace walden {
 namespace {
 
 class JsonSink final : public spdlog::sinks::base_sink<std::mutex> {
  protected:
   void sink_it_(const spdlog::details::log_msg& msg) override {
-    const auto micros =
-        std::chrono::time_point_cast<std::chrono::microseconds>(msg.time).time_since_epoch();
-    const std::time_t seconds = std::chrono::duration_cast<std::chrono::seconds>(micros).count();
-    const std::string ts =
-        fmt::format("{:%Y-%m-%dT%H:%M:%S}.{:06d}Z", fmt::gmtime(seconds), micros.count() % 1000000);
+    const std::string ts = FormatUtcTime(
+        std::chrono::duration_cast<std::chrono::microseconds>(msg.time.time_since_epoch()).count());
     const nlohmann::json record = {
         {"ts", ts},
         {"level", spdlog::level::to_string_view(msg.level).data()},

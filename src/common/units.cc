@@ -1,6 +1,9 @@
 #include "common/units.h"
 
+#include <fmt/chrono.h>
+
 #include <charconv>
+#include <ctime>
 #include <limits>
 #include <utility>
 
@@ -76,6 +79,13 @@ std::string FormatDuration(Duration d) {
   if (us % 1000000 == 0 && us != 0) return std::to_string(us / 1000000) + "s";
   if (us % 1000 == 0) return std::to_string(us / 1000) + "ms";
   return std::to_string(us) + "us";
+}
+
+std::string FormatUtcTime(int64_t unix_micros, bool with_micros) {
+  const int64_t fraction = ((unix_micros % 1000000) + 1000000) % 1000000;
+  const std::time_t seconds = (unix_micros - fraction) / 1000000;
+  return with_micros ? fmt::format("{:%Y-%m-%dT%H:%M:%S}.{:06d}Z", fmt::gmtime(seconds), fraction)
+                     : fmt::format("{:%Y-%m-%dT%H:%M:%S}Z", fmt::gmtime(seconds));
 }
 
 std::string FormatSize(int64_t bytes) {

@@ -44,5 +44,11 @@ TEST(Units, FormatsRoundTrip) {
   EXPECT_EQ(FormatSize(1000), "1000B");
 }
 
+TEST(Units, FormatsUtcTimes) {
+  EXPECT_EQ(FormatUtcTime(1795219199000001), "2026-11-20T23:59:59.000001Z");
+  EXPECT_EQ(FormatUtcTime(1795219199999999, false), "2026-11-20T23:59:59Z");
+  EXPECT_EQ(FormatUtcTime(-1), "1969-12-31T23:59:59.999999Z");
+}
+
 }  // namespace
 }  // namespace walden
