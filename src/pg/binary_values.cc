@@ -20,6 +20,20 @@ std::unexpected<Error> BadBinary(const ColumnType& type, size_t size) {
               fmt::format("cannot read {} bytes of binary data as {}", size, type.DuckDbName()));
 }
 
+// PostgreSQL's binary dates and timestamps count from 2000-01-01 and mark ±infinity with
+// the type's extremes; walden's count from 1970 and use DuckDB's ±infinity.
+template <class T>
+std::optional<T> ShiftEpoch(T value, T offset, T infinity) {
+  if (value == std::numeric_limits<T>::max()) return infinity;
+  if (value == std::numeric_limits<T>::min()) return -infinity;
+  T shifted = 0;
+  if (__builtin_add_overflow(value, offset, &shifted) || shifted == infinity ||
+      shifted == -infinity) {
+    return std::nullopt;
+  }
+  return shifted;
+}
+
 bool IsTextOid(uint32_t oid) {
   return oid == 25 || oid == 1043 || oid == 1042 || oid == 19 || oid == 114;
 }
@@ -116,17 +130,9 @@ Result<Datum> Fixed(const ColumnType& type, std::string_view bytes) {
       out = std::bit_cast<double>(r.U64());
       break;
     case TypeKind::kDate: {
-      const int32_t days = r.I32();
-      int32_t shifted = 0;
-      if (days == std::numeric_limits<int32_t>::max()) {
-        shifted = Date::kInfinity;
-      } else if (days == std::numeric_limits<int32_t>::min()) {
-        shifted = -Date::kInfinity;
-      } else if (__builtin_add_overflow(days, kPgEpochDays, &shifted) ||
-                 shifted == Date::kInfinity) {
-        return BadBinary(type, bytes.size());
-      }
-      out = Date{shifted};
+      const auto days = ShiftEpoch<int32_t>(r.I32(), kPgEpochDays, Date::kInfinity);
+      if (!days) return BadBinary(type, bytes.size());
+      out = Date{*days};
       break;
     }
     case TypeKind::kTime:
@@ -141,17 +147,9 @@ Result<Datum> Fixed(const ColumnType& type, std::string_view bytes) {
     }
     case TypeKind::kTimestamp:
     case TypeKind::kTimestampTz: {
-      const int64_t micros = r.I64();
-      int64_t shifted = 0;
-      if (micros == std::numeric_limits<int64_t>::max()) {
-        shifted = Timestamp::kInfinity;
-      } else if (micros == std::numeric_limits<int64_t>::min()) {
-        shifted = -Timestamp::kInfinity;
-      } else if (__builtin_add_overflow(micros, kPgEpochMicros, &shifted) ||
-                 shifted == Timestamp::kInfinity) {
-        return BadBinary(type, bytes.size());
-      }
-      out = Timestamp{shifted};
+      const auto micros = ShiftEpoch<int64_t>(r.I64(), kPgEpochMicros, Timestamp::kInfinity);
+      if (!micros) return BadBinary(type, bytes.size());
+      out = Timestamp{*micros};
       break;
     }
     case TypeKind::kInterval: {
