@@ -77,8 +77,8 @@ Spool::Spooled* Spool::Find(const TableSchema& table) {
   return nullptr;
 }
 
-Result<std::string> Spool::EnsureTable(const TableSchema& table) {
-  if (const Spooled* spooled = Find(table)) return spooled->spool_table;
+Result<Spool::Spooled*> Spool::EnsureTable(const TableSchema& table) {
+  if (Spooled* spooled = Find(table)) return spooled;
   const std::string name = "spool_" + std::to_string(tables_.size());
   std::string ddl = "CREATE TABLE " + name + " (";
   for (size_t i = 0; i < table.columns.size(); ++i) {
@@ -91,14 +91,14 @@ Result<std::string> Spool::EnsureTable(const TableSchema& table) {
   for (ColumnType& type : MetadataTypes()) row_types.push_back(std::move(type));
   tables_.push_back(
       {table, name, std::make_unique<duck::Appender>(std::move(*appender)), std::move(row_types)});
-  return name;
+  return &tables_.back();
 }
 
 Status Spool::Append(const TableSchema& table, std::span<const ArchiveChange> changes) {
-  if (auto ensured = EnsureTable(table); !ensured) return std::unexpected(ensured.error());
-  Spooled& spooled = *Find(table);
-  duck::Appender* appender = spooled.appender.get();
-  const std::vector<ColumnType>& types = spooled.row_types;
+  auto spooled = EnsureTable(table);
+  if (!spooled) return std::unexpected(spooled.error());
+  duck::Appender* appender = (*spooled)->appender.get();
+  const std::vector<ColumnType>& types = (*spooled)->row_types;
   std::vector<Datum> row;
   for (const ArchiveChange& change : changes) {
     row = change.values;

@@ -89,7 +89,6 @@ class Spool {
 
  private:
   Spool(duck::Database db, duck::Connection conn) : db_(std::move(db)), conn_(std::move(conn)) {}
-  Result<std::string> EnsureTable(const TableSchema& table);
 
   Status FlushAppenders();
 
@@ -102,6 +101,7 @@ class Spool {
     std::vector<ColumnType> row_types;         // the table's types, then the metadata's
   };
   Spooled* Find(const TableSchema& table);
+  Result<Spooled*> EnsureTable(const TableSchema& table);
   std::vector<Spooled> tables_;
   int64_t rows_ = 0;
 };
