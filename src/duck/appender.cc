@@ -168,9 +168,10 @@ duckdb_logical_type LogicalTypeOf(const ColumnType& type) {
 }
 
 Result<Appender> Appender::Open(Connection& conn, const std::string& schema,
-                                const std::string& table) {
+                                const std::string& table, const std::string& catalog) {
   duckdb_appender appender = nullptr;
-  if (duckdb_appender_create(conn.get(), schema.c_str(), table.c_str(), &appender) == DuckDBError) {
+  if (duckdb_appender_create_ext(conn.get(), catalog.empty() ? nullptr : catalog.c_str(),
+                                 schema.c_str(), table.c_str(), &appender) == DuckDBError) {
     std::string message = appender ? duckdb_appender_error(appender) : "unknown error";
     if (appender) duckdb_appender_destroy(&appender);
     return Fail(ErrorKind::kIo,

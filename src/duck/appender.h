@@ -18,8 +18,9 @@ namespace walden::duck {
 
 class Appender {
  public:
+  // catalog: empty for the default database, "temp" for temporary tables.
   static Result<Appender> Open(Connection& conn, const std::string& schema,
-                               const std::string& table);
+                               const std::string& table, const std::string& catalog = "");
   Appender(Appender&&) noexcept;
   Appender& operator=(Appender&&) = delete;
   ~Appender();

@@ -1,0 +1,433 @@
+#include "mirror/mirror.h"
+
+#include <fmt/core.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <cctype>
+#include <set>
+
+#include "duck/appender.h"
+#include "mirror/merge.h"
+
+namespace walden::mirror {
+
+struct Mirror::Stage {
+  std::string table;
+  TableDef def;
+  std::vector<ColumnType> types;  // the stage table's layout
+  std::optional<duck::Appender> appender;
+  int64_t inserts = 0;
+  int64_t updates = 0;
+  int64_t deletes = 0;
+  bool has_unchanged = false;
+  std::vector<Datum> row;
+};
+
+struct Mirror::Step {
+  enum class Kind { kCreate, kAlter, kMerge, kTruncate };
+  Kind kind = Kind::kMerge;
+  uint32_t relation_id = 0;
+  TableDef def;  // kCreate, kAlter: the new definition
+  std::unique_ptr<Stage> stage;
+};
+
+namespace {
+
+constexpr std::string_view kSchemaSql =
+    "CREATE SCHEMA IF NOT EXISTS walden;"
+    "CREATE TABLE IF NOT EXISTS walden.state (commit_lsn UBIGINT, end_lsn UBIGINT, "
+    "commit_time TIMESTAMPTZ, merged_at TIMESTAMPTZ);"
+    "CREATE TABLE IF NOT EXISTS walden.tables (relation_id UBIGINT, schema_name VARCHAR, "
+    "table_name VARCHAR, state VARCHAR, reason VARCHAR, version INTEGER, inserts BIGINT, "
+    "updates BIGINT, deletes BIGINT, truncates BIGINT, skipped BIGINT, definition JSON);";
+
+std::string Lower(std::string text) {
+  std::ranges::transform(text, text.begin(), [](unsigned char c) { return std::tolower(c); });
+  return text;
+}
+
+std::vector<size_t> BeforeColumns(const TableDef& def) {
+  switch (def.mode()) {
+    case MatchMode::kKey:
+      return def.KeyIndexes();
+    case MatchMode::kFullRow: {
+      std::vector<size_t> all(def.columns.size());
+      for (size_t i = 0; i < all.size(); ++i) all[i] = i;
+      return all;
+    }
+    case MatchMode::kAppendOnly:
+      return {};
+  }
+  return {};
+}
+
+int64_t Int(duck::QueryResult& result, size_t row, size_t column) {
+  return duckdb_value_int64(result.get(), column, row);
+}
+
+}  // namespace
+
+Mirror::~Mirror() = default;
+
+Result<std::unique_ptr<Mirror>> Mirror::Open(const std::string& path, MirrorOptions options) {
+  std::unique_ptr<Mirror> mirror(new Mirror());
+  auto database = duck::Database::Open(path);
+  if (!database) {
+    return Fail(database.error().kind, "cannot open the mirror " + path + ": " +
+                                           database.error().message +
+                                           " (is another walden using it? only one process may "
+                                           "write a DuckDB file)");
+  }
+  mirror->database_ = std::make_unique<duck::Database>(std::move(*database));
+  auto conn = duck::Connection::Open(*mirror->database_);
+  if (!conn) return std::unexpected(conn.error());
+  mirror->conn_ = std::make_unique<duck::Connection>(std::move(*conn));
+  std::string settings = "SET memory_limit = " + QuoteLiteral(options.memory_limit) + ";";
+  if (options.threads > 0) settings += fmt::format("SET threads = {};", options.threads);
+  if (auto ok = mirror->conn_->Execute(settings); !ok) return std::unexpected(ok.error());
+  if (auto ok = mirror->conn_->Execute(kSchemaSql); !ok) return std::unexpected(ok.error());
+  if (auto ok = mirror->LoadState(); !ok) return std::unexpected(ok.error());
+  return mirror;
+}
+
+Status Mirror::LoadState() {
+  registry_.clear();
+  current_.clear();
+  watermark_ = {};
+  auto state = conn_->Query(
+      "SELECT commit_lsn, end_lsn, epoch_us(commit_time) FROM walden.state LIMIT 1");
+  if (!state) return std::unexpected(state.error());
+  if (state->rows() == 1) {
+    watermark_ = {Lsn{static_cast<uint64_t>(duckdb_value_uint64(state->get(), 0, 0))},
+                  Lsn{static_cast<uint64_t>(duckdb_value_uint64(state->get(), 1, 0))},
+                  Int(*state, 0, 2)};
+  }
+  auto tables = conn_->Query(
+      "SELECT relation_id, state, reason, version, inserts, updates, deletes, truncates, "
+      "skipped, definition FROM walden.tables");
+  if (!tables) return std::unexpected(tables.error());
+  for (size_t row = 0; row < tables->rows(); ++row) {
+    auto def = TableDefFromJson(tables->Text(row, 9).value_or(""));
+    if (!def) return Fail(ErrorKind::kIo, "mirror registry: " + def.error().message);
+    TableStatus table{.def = std::move(*def),
+                      .state = tables->Text(row, 1).value_or(kStateStreaming),
+                      .reason = tables->Text(row, 2).value_or(""),
+                      .version = static_cast<int>(Int(*tables, row, 3)),
+                      .inserts = Int(*tables, row, 4),
+                      .updates = Int(*tables, row, 5),
+                      .deletes = Int(*tables, row, 6),
+                      .truncates = Int(*tables, row, 7),
+                      .skipped = Int(*tables, row, 8)};
+    current_[table.def.relation_id] = table.def;
+    registry_[table.def.relation_id] = std::move(table);
+  }
+  return {};
+}
+
+Status Mirror::Define(const TableDef& def) {
+  auto it = current_.find(def.relation_id);
+  if (it != current_.end() && it->second.SameShape(def)) return {};
+  auto step = std::make_unique<Step>();
+  step->kind = it == current_.end() ? Step::Kind::kCreate : Step::Kind::kAlter;
+  step->relation_id = def.relation_id;
+  step->def = def;
+  // Changes after this step use the new definition: they go to a new stage.
+  open_stages_.erase(def.relation_id);
+  steps_.push_back(std::move(step));
+  current_[def.relation_id] = def;
+  return {};
+}
+
+Result<Mirror::Stage*> Mirror::OpenStage(uint32_t relation_id) {
+  if (auto it = open_stages_.find(relation_id); it != open_stages_.end()) return it->second;
+  auto def = current_.find(relation_id);
+  if (def == current_.end()) {
+    return Fail(ErrorKind::kInternal, fmt::format("change for relation {} before its definition",
+                                                  relation_id));
+  }
+  auto stage = std::make_unique<Stage>();
+  stage->table = fmt::format("walden_stage_{}", next_stage_++);
+  stage->def = def->second;
+  const ColumnType bigint{.kind = TypeKind::kInt64}, text{.kind = TypeKind::kText};
+  stage->types = {bigint, text, bigint, bigint, text, bigint};
+  std::string columns = "_rid BIGINT, _op VARCHAR, _lsn BIGINT, _seq BIGINT, _unch VARCHAR, "
+                        "_prev BIGINT";
+  for (size_t i = 0; i < stage->def.columns.size(); ++i) {
+    stage->types.push_back(stage->def.columns[i].type);
+    columns += fmt::format(", c{} {}", i, stage->def.columns[i].type.DuckDbName());
+  }
+  const std::vector<size_t> before = BeforeColumns(stage->def);
+  for (size_t b = 0; b < before.size(); ++b) {
+    stage->types.push_back(stage->def.columns[before[b]].type);
+    columns += fmt::format(", b{} {}", b, stage->def.columns[before[b]].type.DuckDbName());
+  }
+  if (auto ok = conn_->Execute(fmt::format("CREATE TEMP TABLE {} ({})", stage->table, columns));
+      !ok) {
+    return std::unexpected(ok.error());
+  }
+  auto appender = duck::Appender::Open(*conn_, "main", stage->table, "temp");
+  if (!appender) return std::unexpected(appender.error());
+  stage->appender.emplace(std::move(*appender));
+  auto step = std::make_unique<Step>();
+  step->relation_id = relation_id;
+  Stage* raw = stage.get();
+  step->stage = std::move(stage);
+  steps_.push_back(std::move(step));
+  open_stages_[relation_id] = raw;
+  return raw;
+}
+
+Status Mirror::Add(uint32_t relation_id, const MirrorChange& change) {
+  auto opened = OpenStage(relation_id);
+  if (!opened) return std::unexpected(opened.error());
+  Stage& stage = **opened;
+  const TableDef& def = stage.def;
+  const size_t width = def.columns.size();
+  if (change.op != 'd' && change.values.size() != width) {
+    return Fail(ErrorKind::kInternal, fmt::format("{} values for the {} columns of {}",
+                                                  change.values.size(), width, def.name.Display()));
+  }
+  std::vector<Datum>& row = stage.row;
+  row.clear();
+  row.emplace_back(int64_t{next_rid_++});
+  row.emplace_back(std::string(1, change.op));
+  row.emplace_back(static_cast<int64_t>(change.lsn));
+  row.emplace_back(change.seq);
+  std::string unchanged;
+  for (size_t i = 0; i < change.values.size(); ++i) {
+    if (!change.values[i] && unchanged.empty()) unchanged.assign(width, '0');
+    if (!change.values[i]) unchanged[i] = '1';
+  }
+  stage.has_unchanged |= !unchanged.empty();
+  row.emplace_back(unchanged.empty() ? Datum(Null{}) : Datum(std::move(unchanged)));
+  row.emplace_back(Null{});
+  for (size_t i = 0; i < width; ++i) {
+    const bool known = i < change.values.size() && change.values[i];
+    row.push_back(known ? *change.values[i] : Datum(Null{}));
+  }
+  const std::vector<size_t> before = BeforeColumns(def);
+  if (!change.before.empty() && change.before.size() != before.size()) {
+    return Fail(ErrorKind::kInternal, fmt::format("old image of {} has {} values, expected {}",
+                                                  def.name.Display(), change.before.size(),
+                                                  before.size()));
+  }
+  for (size_t b = 0; b < before.size(); ++b) {
+    if (!change.before.empty()) {
+      row.push_back(change.before[b]);
+    } else {
+      row.push_back(row[6 + before[b]]);  // the key did not change: old key = new key
+    }
+  }
+  (change.op == 'u' ? stage.updates : change.op == 'd' ? stage.deletes : stage.inserts)++;
+  ++pending_changes_;
+  return stage.appender->AppendRow(stage.types, row);
+}
+
+Status Mirror::Truncate(uint32_t relation_id) {
+  if (!current_.contains(relation_id)) return {};  // never mirrored: nothing to empty
+  open_stages_.erase(relation_id);
+  auto step = std::make_unique<Step>();
+  step->kind = Step::Kind::kTruncate;
+  step->relation_id = relation_id;
+  steps_.push_back(std::move(step));
+  ++pending_changes_;
+  return {};
+}
+
+Status Mirror::StageQuery(uint32_t relation_id, const std::string& select_sql) {
+  auto opened = OpenStage(relation_id);
+  if (!opened) return std::unexpected(opened.error());
+  Stage& stage = **opened;
+  stage.appender.reset();
+  const std::string sql = fmt::format(
+      "INSERT INTO {} BY NAME SELECT * EXCLUDE (_rn), _rn + {} AS _rid FROM "
+      "(SELECT *, row_number() OVER (ORDER BY _lsn, _seq) AS _rn FROM ({}))",
+      stage.table, next_rid_, select_sql);
+  if (auto ok = conn_->Execute(sql); !ok) return ok;
+  auto counts = conn_->Query(
+      "SELECT count(*) FILTER (WHERE _op IN ('c', 'r')), count(*) FILTER (WHERE _op = 'u'), "
+      "count(*) FILTER (WHERE _op = 'd'), max(_rid) FROM " + stage.table);
+  if (!counts) return std::unexpected(counts.error());
+  stage.inserts += Int(*counts, 0, 0);
+  stage.updates += Int(*counts, 0, 1);
+  stage.deletes += Int(*counts, 0, 2);
+  pending_changes_ += Int(*counts, 0, 0) + Int(*counts, 0, 1) + Int(*counts, 0, 2);
+  next_rid_ = std::max(next_rid_, Int(*counts, 0, 3) + 1);
+  open_stages_.erase(relation_id);  // the next change starts a new stage
+  return {};
+}
+
+Status Mirror::SaveTable(const TableStatus& table) {
+  const uint32_t id = table.def.relation_id;
+  return conn_->Execute(fmt::format(
+      "DELETE FROM walden.tables WHERE relation_id = {id}; INSERT INTO walden.tables VALUES "
+      "({id}, {schema}, {name}, {state}, {reason}, {version}, {c}, {u}, {d}, {t}, {skipped}, "
+      "{definition})",
+      fmt::arg("id", id), fmt::arg("schema", QuoteLiteral(table.def.name.schema)),
+      fmt::arg("name", QuoteLiteral(table.def.name.name)),
+      fmt::arg("state", QuoteLiteral(table.state)), fmt::arg("reason", QuoteLiteral(table.reason)),
+      fmt::arg("version", table.version), fmt::arg("c", table.inserts),
+      fmt::arg("u", table.updates), fmt::arg("d", table.deletes),
+      fmt::arg("t", table.truncates), fmt::arg("skipped", table.skipped),
+      fmt::arg("definition", QuoteLiteral(TableDefToJson(table.def)))));
+}
+
+Status Mirror::RunStep(Step& step) {
+  using Kind = Step::Kind;
+  if (step.kind == Kind::kCreate) {
+    TableStatus table{.def = step.def};
+    table.reason = internal::UnsupportedReason(step.def);
+    for (auto it = registry_.begin(); it != registry_.end();) {
+      // The same name under a new relation id: the source table was dropped and created again.
+      if (it->first != step.relation_id && it->second.def.name == step.def.name) {
+        spdlog::warn("mirror: {} was dropped and created again in PostgreSQL; replacing its copy",
+                     step.def.name.Display());
+        if (auto ok = conn_->Execute("DROP TABLE IF EXISTS " + step.def.name.ToSql() +
+                                     "; DELETE FROM walden.tables WHERE relation_id = " +
+                                     std::to_string(it->first));
+            !ok) {
+          return ok;
+        }
+        it = registry_.erase(it);
+        continue;
+      }
+      ++it;
+    }
+    for (const auto& [id, other] : registry_) {
+      if (id != step.relation_id && Lower(other.def.name.schema) == Lower(step.def.name.schema) &&
+          Lower(other.def.name.name) == Lower(step.def.name.name)) {
+        table.reason = fmt::format("{} and {} differ only in case, and DuckDB names ignore case; "
+                                   "rename one of them in PostgreSQL",
+                                   step.def.name.Display(), other.def.name.Display());
+      }
+    }
+    if (table.reason.empty()) {
+      if (auto ok = internal::CreateTable(*conn_, step.def); !ok) return ok;
+      table.state =
+          step.def.mode() == MatchMode::kAppendOnly ? kStateAppendOnly : kStateStreaming;
+    } else {
+      table.state = kStateResync;
+      spdlog::error("mirror: {} is not mirrored: {}", step.def.name.Display(), table.reason);
+    }
+    registry_[step.relation_id] = std::move(table);
+    return {};
+  }
+  TableStatus& table = registry_.at(step.relation_id);
+  const bool following = table.state != kStateResync;
+  switch (step.kind) {
+    case Kind::kAlter: {
+      if (!following) {
+        table.def = step.def;
+        return {};
+      }
+      auto reason = internal::AlterTable(*conn_, table.def, step.def);
+      if (!reason) return std::unexpected(reason.error());
+      if (!reason->empty()) {
+        table.state = kStateResync;
+        table.reason = *reason;
+        spdlog::error("mirror: {} stopped at this change: {}; its mirror copy keeps the state "
+                      "before it until the table is re-snapshotted (walden snapshot --table {})",
+                      step.def.name.Display(), *reason, step.def.name.Display());
+      } else {
+        table.state =
+            step.def.mode() == MatchMode::kAppendOnly ? kStateAppendOnly : kStateStreaming;
+      }
+      table.def = step.def;
+      ++table.version;
+      return {};
+    }
+    case Kind::kTruncate:
+      ++table.truncates;
+      if (!following) return {};
+      return conn_->Execute("DELETE FROM " + table.def.name.ToSql());
+    case Kind::kMerge:
+      break;
+    case Kind::kCreate:
+      return {};
+  }
+  Stage& stage = *step.stage;
+  if (!following) {
+    table.skipped += stage.inserts + stage.updates + stage.deletes;
+    return {};
+  }
+  internal::StageRef ref{.table = stage.table, .def = &stage.def,
+                         .has_unchanged = stage.has_unchanged};
+  Result<internal::MergeCounts> counts;
+  switch (stage.def.mode()) {
+    case MatchMode::kKey:
+      counts = internal::MergeKeyed(*conn_, ref);
+      break;
+    case MatchMode::kFullRow:
+      counts = internal::MergeFullRow(*conn_, ref);
+      break;
+    case MatchMode::kAppendOnly:
+      counts = internal::MergeAppendOnly(*conn_, ref);
+      break;
+  }
+  if (!counts) return std::unexpected(counts.error());
+  if (counts->unmatched > 0) {
+    spdlog::warn("mirror: {}: {} updates or deletes found no matching row (rows older than the "
+                 "mirror; a snapshot of the table fixes this)",
+                 stage.def.name.Display(), counts->unmatched);
+  }
+  if (counts->unresolved > 0) {
+    spdlog::warn("mirror: {}: {} unchanged TOAST values of rows the mirror does not hold are "
+                 "left NULL (a snapshot of the table fixes this)",
+                 stage.def.name.Display(), counts->unresolved);
+  }
+  table.inserts += stage.inserts;
+  table.updates += stage.updates;
+  table.deletes += stage.deletes;
+  return {};
+}
+
+Status Mirror::Commit(const MirrorWatermark& watermark) {
+  for (auto& step : steps_) {
+    if (step->stage && step->stage->appender) {
+      if (auto ok = step->stage->appender->Flush(); !ok) return ok;
+      step->stage->appender.reset();
+    }
+  }
+  auto finish = [&](Status status) -> Status {
+    std::string drops;
+    for (auto& step : steps_) {
+      if (step->stage) drops += "DROP TABLE IF EXISTS " + step->stage->table + ";";
+    }
+    steps_.clear();
+    open_stages_.clear();
+    pending_changes_ = 0;
+    if (!status) {
+      (void)conn_->Execute("ROLLBACK");
+      (void)conn_->Execute(drops);
+      if (auto reloaded = LoadState(); !reloaded) return reloaded;
+      return status;
+    }
+    return conn_->Execute(drops);
+  };
+  if (auto ok = conn_->Execute("BEGIN TRANSACTION"); !ok) return finish(ok);
+  std::set<uint32_t> touched;
+  for (auto& step : steps_) {
+    if (auto ok = RunStep(*step); !ok) return finish(ok);
+    touched.insert(step->relation_id);
+  }
+  for (uint32_t id : touched) {
+    if (auto ok = SaveTable(registry_.at(id)); !ok) return finish(ok);
+  }
+  const std::string state = fmt::format(
+      "DELETE FROM walden.state; INSERT INTO walden.state VALUES ({}, {}, make_timestamptz({}), "
+      "now())",
+      watermark.commit_lsn.value, watermark.end_lsn.value, watermark.commit_time);
+  if (auto ok = conn_->Execute(state); !ok) return finish(ok);
+  if (auto ok = conn_->Execute("COMMIT"); !ok) return finish(ok);
+  watermark_ = watermark;
+  return finish({});
+}
+
+std::vector<TableStatus> Mirror::Tables() const {
+  std::vector<TableStatus> tables;
+  for (const auto& [id, table] : registry_) tables.push_back(table);
+  return tables;
+}
+
+}  // namespace walden::mirror

@@ -1,0 +1,204 @@
+// Mirror tables: creation and in-place schema evolution (design §4).
+#include <fmt/core.h>
+
+#include <algorithm>
+#include <cctype>
+#include <set>
+
+#include "duck/appender.h"
+#include "mirror/merge.h"
+
+namespace walden::mirror::internal {
+namespace {
+
+std::string Lower(std::string_view text) {
+  std::string out(text);
+  std::ranges::transform(out, out.begin(), [](unsigned char c) { return std::tolower(c); });
+  return out;
+}
+
+std::string TypeText(const ColumnDef& column) {
+  return column.typmod >= 0 ? fmt::format("{} (modifier {})", column.type.DuckDbName(), column.typmod)
+                            : column.type.DuckDbName();
+}
+
+constexpr uint32_t kInt2 = 21, kInt4 = 23, kInt8 = 20, kFloat4 = 700, kFloat8 = 701,
+                   kText = 25, kVarchar = 1043, kNumeric = 1700;
+
+int IntRank(uint32_t oid) { return oid == kInt2 ? 1 : oid == kInt4 ? 2 : oid == kInt8 ? 3 : 0; }
+
+// numeric's typmod: ((precision << 16) | scale) + 4; -1 unconstrained.
+std::pair<int, int> NumericPrecisionScale(int32_t typmod) {
+  if (typmod < 4) return {-1, -1};
+  return {((typmod - 4) >> 16) & 0xffff, (typmod - 4) & 0xffff};
+}
+
+// A type change PostgreSQL makes without changing any value's meaning or text, so the
+// mirror can follow with a cast in place.
+bool IsWidening(const ColumnDef& from, const ColumnDef& to) {
+  const uint32_t a = from.type.pg_oid, b = to.type.pg_oid;
+  if (IntRank(a) && IntRank(b)) return IntRank(b) >= IntRank(a);
+  if (a == kFloat4 && b == kFloat8) return true;
+  const auto is_text = [](uint32_t oid) { return oid == kText || oid == kVarchar; };
+  if (is_text(a) && is_text(b)) return true;
+  if (a == kNumeric && b == kNumeric) {
+    if (to.typmod < 0) return true;
+    auto [p1, s1] = NumericPrecisionScale(from.typmod);
+    auto [p2, s2] = NumericPrecisionScale(to.typmod);
+    return p1 >= 0 && s1 == s2 && p2 >= p1;
+  }
+  return false;
+}
+
+// Which column of `to` continues column `from` (same attribute number, else same name).
+std::optional<size_t> Successor(const ColumnDef& from, const TableDef& to) {
+  for (size_t i = 0; i < to.columns.size(); ++i) {
+    const ColumnDef& c = to.columns[i];
+    if (from.attnum > 0 && c.attnum > 0 ? c.attnum == from.attnum : c.name == from.name) return i;
+  }
+  return std::nullopt;
+}
+
+Status Backfill(duck::Connection& conn, const TableDef& def, const ColumnDef& column) {
+  if (auto ok = conn.Execute("CREATE OR REPLACE TEMP TABLE walden_default (v " +
+                             column.type.DuckDbName() + ")");
+      !ok) {
+    return ok;
+  }
+  {
+    auto appender = duck::Appender::Open(conn, "main", "walden_default", "temp");
+    if (!appender) return std::unexpected(appender.error());
+    if (auto ok = appender->AppendRow(std::span(&column.type, 1), std::span(&*column.missing, 1));
+        !ok) {
+      return ok;
+    }
+    if (auto ok = appender->Flush(); !ok) return ok;
+  }
+  if (auto ok = conn.Execute(fmt::format("UPDATE {} SET {} = (SELECT v FROM walden_default)",
+                                         def.name.ToSql(), QuoteIdent(column.name)));
+      !ok) {
+    return ok;
+  }
+  return conn.Execute("DROP TABLE walden_default");
+}
+
+}  // namespace
+
+Result<int64_t> QueryCount(duck::Connection& conn, const std::string& sql) {
+  auto result = conn.Query(sql);
+  if (!result) return std::unexpected(result.error());
+  if (result->rows() == 0 || result->IsNull(0, 0)) return 0;
+  return duckdb_value_int64(result->get(), 0, 0);
+}
+
+std::string UnsupportedReason(const TableDef& def) {
+  const std::string schema = Lower(def.name.schema);
+  if (schema == "walden" || schema == "temp" || schema == "information_schema" ||
+      schema == "pg_catalog") {
+    return fmt::format("schema name \"{}\" is reserved in the mirror; move the table to another "
+                       "schema or leave it out of source.tables",
+                       def.name.schema);
+  }
+  std::set<std::string> seen;
+  for (const ColumnDef& column : def.columns) {
+    if (!seen.insert(Lower(column.name)).second) {
+      return fmt::format("columns named \"{}\" differ only in case, and DuckDB names ignore "
+                         "case; rename one of them in PostgreSQL",
+                         column.name);
+    }
+  }
+  return {};
+}
+
+Status CreateTable(duck::Connection& conn, const TableDef& def) {
+  std::string columns;
+  for (const ColumnDef& column : def.columns) {
+    if (!columns.empty()) columns += ", ";
+    columns += QuoteIdent(column.name) + " " + column.type.DuckDbName();
+  }
+  if (auto ok = conn.Execute("CREATE SCHEMA IF NOT EXISTS " + QuoteIdent(def.name.schema)); !ok) {
+    return ok;
+  }
+  return conn.Execute(fmt::format("CREATE TABLE {} ({})", def.name.ToSql(), columns));
+}
+
+Result<std::string> AlterTable(duck::Connection& conn, const TableDef& from, const TableDef& to) {
+  // Decide first, act after: a table either follows completely or not at all.
+  std::vector<std::pair<size_t, size_t>> kept;  // (from, to)
+  std::vector<size_t> dropped;
+  std::vector<bool> continued(to.columns.size(), false);
+  for (size_t i = 0; i < from.columns.size(); ++i) {
+    auto j = Successor(from.columns[i], to);
+    if (!j || continued[*j]) {
+      dropped.push_back(i);
+      continue;
+    }
+    continued[*j] = true;
+    kept.emplace_back(i, *j);
+    const ColumnDef& a = from.columns[i];
+    const ColumnDef& b = to.columns[*j];
+    const bool same_type = a.type == b.type && a.type.pg_oid == b.type.pg_oid && a.typmod == b.typmod;
+    if (!same_type && !IsWidening(a, b)) {
+      return fmt::format("column {} changed type from {} to {}, which rewrote the table in "
+                         "PostgreSQL",
+                         QuoteIdent(b.name), TypeText(a), TypeText(b));
+    }
+  }
+  auto rows = QueryCount(conn, "SELECT count(*) FROM " + from.name.ToSql());
+  if (!rows) return std::unexpected(rows.error());
+  for (size_t j = 0; j < to.columns.size(); ++j) {
+    const ColumnDef& b = to.columns[j];
+    if (!continued[j] && !b.missing && b.has_default && *rows > 0) {
+      return fmt::format("column {} was added with a volatile default, which rewrote the table in "
+                         "PostgreSQL",
+                         QuoteIdent(b.name));
+    }
+  }
+  std::vector<std::string> statements;
+  if (to.name != from.name) {
+    if (to.name.schema == from.name.schema) {
+      statements.push_back(fmt::format("ALTER TABLE {} RENAME TO {}", from.name.ToSql(),
+                                       QuoteIdent(to.name.name)));
+    } else {
+      statements.push_back("CREATE SCHEMA IF NOT EXISTS " + QuoteIdent(to.name.schema));
+      statements.push_back(
+          fmt::format("CREATE TABLE {} AS SELECT * FROM {}", to.name.ToSql(), from.name.ToSql()));
+      statements.push_back("DROP TABLE " + from.name.ToSql());
+    }
+  }
+  const std::string table = to.name.ToSql();
+  for (size_t i : dropped) {
+    statements.push_back(fmt::format("ALTER TABLE {} DROP COLUMN {}", table,
+                                     QuoteIdent(from.columns[i].name)));
+  }
+  for (auto [i, j] : kept) {
+    const ColumnDef& a = from.columns[i];
+    const ColumnDef& b = to.columns[j];
+    if (a.name != b.name) {
+      statements.push_back(fmt::format("ALTER TABLE {} RENAME COLUMN {} TO {}", table,
+                                       QuoteIdent(a.name), QuoteIdent(b.name)));
+    }
+    if (!(a.type == b.type)) {
+      statements.push_back(fmt::format("ALTER TABLE {} ALTER COLUMN {} TYPE {}", table,
+                                       QuoteIdent(b.name), b.type.DuckDbName()));
+    }
+  }
+  for (const std::string& sql : statements) {
+    if (auto ok = conn.Execute(sql); !ok) return std::unexpected(ok.error());
+  }
+  for (size_t j = 0; j < to.columns.size(); ++j) {
+    if (continued[j]) continue;
+    const ColumnDef& b = to.columns[j];
+    if (auto ok = conn.Execute(fmt::format("ALTER TABLE {} ADD COLUMN {} {}", table,
+                                           QuoteIdent(b.name), b.type.DuckDbName()));
+        !ok) {
+      return std::unexpected(ok.error());
+    }
+    if (b.missing && !b.missing->is_null()) {
+      if (auto ok = Backfill(conn, to, b); !ok) return std::unexpected(ok.error());
+    }
+  }
+  return std::string();
+}
+
+}  // namespace walden::mirror::internal

@@ -1,0 +1,62 @@
+// What the mirror knows about one captured table: its name, columns with mapped types, key
+// columns and replica identity, and the catalog facts schema evolution needs (attribute
+// numbers to tell a rename from a drop + add, the stored fast default of an added column).
+//
+// Built by the pipeline from pgoutput's Relation messages (plus a catalog look-up), stored
+// in the mirror's registry and in the archive's schema records, so a rebuild from the
+// archive applies exactly the schema steps streaming applied. Thread-safety: plain values.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/datum.h"
+#include "common/error.h"
+#include "common/identifiers.h"
+
+namespace walden::mirror {
+
+struct ColumnDef {
+  std::string name;
+  ColumnType type;
+  int32_t typmod = -1;  // PostgreSQL's type modifier (length, precision and scale)
+  bool key = false;  // part of the primary key / replica identity index
+  int attnum = 0;    // pg_attribute.attnum; 0: unknown
+  // What PostgreSQL shows for rows that existed before the column was added
+  // (pg_attribute.attmissingval); nullopt: none stored.
+  std::optional<Datum> missing;
+  std::optional<std::string> missing_text;  // the same in PostgreSQL's text form
+  bool has_default = false;                 // pg_attribute.atthasdef at look-up time
+};
+
+// How changes are matched to mirror rows (design §4).
+enum class MatchMode : uint8_t {
+  kKey,         // primary key or replica identity index: set-based merge
+  kFullRow,     // REPLICA IDENTITY FULL: the whole old row, one row at a time
+  kAppendOnly,  // no key and no identity: PostgreSQL allows only inserts
+};
+
+struct TableDef {
+  uint32_t relation_id = 0;
+  QualifiedName name;
+  char identity = 'd';  // pg_class.relreplident: d default, i index, f full, n nothing
+  std::vector<ColumnDef> columns;
+
+  MatchMode mode() const;
+  std::vector<size_t> KeyIndexes() const;
+  // Same columns, types, keys and name (catalog facts aside): nothing to alter.
+  bool SameShape(const TableDef& other) const;
+};
+
+std::string ModeName(MatchMode mode);
+
+// JSON for the registry and the archive's schema records. `missing` is stored as its
+// PostgreSQL text; the reader re-parses it (the pipeline knows how).
+std::string TableDefToJson(const TableDef& def);
+Result<TableDef> TableDefFromJson(std::string_view json);
+
+std::string ColumnTypeToJson(const ColumnType& type);
+
+}  // namespace walden::mirror
