@@ -59,27 +59,28 @@ std::optional<size_t> Successor(const ColumnDef& from, const TableDef& to) {
   return std::nullopt;
 }
 
-Status Backfill(duck::Connection& conn, const TableDef& def, const ColumnDef& column) {
-  if (auto ok = conn.Execute("CREATE OR REPLACE TEMP TABLE walden_default (v " +
-                             column.type.DuckDbName() + ")");
+// The stored defaults of the added columns `indexes` of `def` as the one row of temporary
+// table walden_default (v<index> each): the appender writes any type exactly, where SQL
+// literals would need a text form per type.
+Status StoreDefaults(duck::Connection& conn, const TableDef& def,
+                     const std::vector<size_t>& indexes) {
+  std::string columns;
+  std::vector<ColumnType> types;
+  std::vector<Datum> values;
+  for (size_t j : indexes) {
+    columns += fmt::format("{}v{} {}", columns.empty() ? "" : ", ", j,
+                           def.columns[j].type.DuckDbName());
+    types.push_back(def.columns[j].type);
+    values.push_back(*def.columns[j].missing);
+  }
+  if (auto ok = conn.Execute("CREATE OR REPLACE TEMP TABLE walden_default (" + columns + ")");
       !ok) {
     return ok;
   }
-  {
-    auto appender = duck::Appender::Open(conn, "main", "walden_default", "temp");
-    if (!appender) return std::unexpected(appender.error());
-    if (auto ok = appender->AppendRow(std::span(&column.type, 1), std::span(&*column.missing, 1));
-        !ok) {
-      return ok;
-    }
-    if (auto ok = appender->Flush(); !ok) return ok;
-  }
-  if (auto ok = conn.Execute(fmt::format("UPDATE {} SET {} = (SELECT v FROM walden_default)",
-                                         def.name.ToSql(), QuoteIdent(column.name)));
-      !ok) {
-    return ok;
-  }
-  return conn.Execute("DROP TABLE walden_default");
+  auto appender = duck::Appender::Open(conn, "main", "walden_default", "temp");
+  if (!appender) return std::unexpected(appender.error());
+  if (auto ok = appender->AppendRow(types, values); !ok) return ok;
+  return appender->Flush();
 }
 
 }  // namespace
@@ -144,59 +145,62 @@ Result<std::string> AlterTable(duck::Connection& conn, const TableDef& from, con
                          QuoteIdent(b.name), TypeText(a), TypeText(b));
     }
   }
+  // Without attribute numbers a dropped and an added column may be one renamed column.
+  const bool added_any = std::ranges::find(continued, false) != continued.end();
+  for (size_t i : dropped) {
+    if (from.columns[i].attnum == 0 && added_any) {
+      return fmt::format("column {} disappeared while another was added, and the catalog no "
+                         "longer tells whether it was renamed or dropped",
+                         QuoteIdent(from.columns[i].name));
+    }
+  }
   auto rows = QueryCount(conn, "SELECT count(*) FROM " + from.name.ToSql());
   if (!rows) return std::unexpected(rows.error());
   for (size_t j = 0; j < to.columns.size(); ++j) {
     const ColumnDef& b = to.columns[j];
     if (!continued[j] && !b.missing && b.has_default && *rows > 0) {
-      return fmt::format("column {} was added with a volatile default, which rewrote the table in "
-                         "PostgreSQL",
+      return fmt::format("column {} was added with a default PostgreSQL did not store (a volatile "
+                         "default, which rewrote the table, or a later rewrite cleared it)",
                          QuoteIdent(b.name));
     }
   }
-  std::vector<std::string> statements;
-  if (to.name != from.name) {
-    if (to.name.schema == from.name.schema) {
-      statements.push_back(fmt::format("ALTER TABLE {} RENAME TO {}", from.name.ToSql(),
-                                       QuoteIdent(to.name.name)));
-    } else {
-      statements.push_back("CREATE SCHEMA IF NOT EXISTS " + QuoteIdent(to.name.schema));
-      statements.push_back(
-          fmt::format("CREATE TABLE {} AS SELECT * FROM {}", to.name.ToSql(), from.name.ToSql()));
-      statements.push_back("DROP TABLE " + from.name.ToSql());
-    }
-  }
-  const std::string table = to.name.ToSql();
-  for (size_t i : dropped) {
-    statements.push_back(fmt::format("ALTER TABLE {} DROP COLUMN {}", table,
-                                     QuoteIdent(from.columns[i].name)));
-  }
-  for (auto [i, j] : kept) {
-    const ColumnDef& a = from.columns[i];
+  // DuckDB cannot commit an ALTER TABLE of a table whose rows the same transaction changed
+  // (and the merge before this step may have), so the table is rebuilt under the new
+  // definition instead: one copy, and a schema change is rare.
+  std::vector<std::string> select;
+  std::vector<size_t> source(to.columns.size(), SIZE_MAX);
+  for (auto [i, j] : kept) source[j] = i;
+  std::vector<size_t> defaults;
+  for (size_t j = 0; j < to.columns.size(); ++j) {
     const ColumnDef& b = to.columns[j];
-    if (a.name != b.name) {
-      statements.push_back(fmt::format("ALTER TABLE {} RENAME COLUMN {} TO {}", table,
-                                       QuoteIdent(a.name), QuoteIdent(b.name)));
+    std::string value;
+    if (source[j] != SIZE_MAX) {
+      value = fmt::format("CAST({} AS {})", QuoteIdent(from.columns[source[j]].name),
+                          b.type.DuckDbName());
+    } else if (b.missing && !b.missing->is_null()) {
+      defaults.push_back(j);
+      value = fmt::format("walden_default.v{}", j);
+    } else {
+      value = "NULL::" + b.type.DuckDbName();
     }
-    if (!(a.type == b.type)) {
-      statements.push_back(fmt::format("ALTER TABLE {} ALTER COLUMN {} TYPE {}", table,
-                                       QuoteIdent(b.name), b.type.DuckDbName()));
-    }
+    select.push_back(value + " AS " + QuoteIdent(b.name));
   }
+  if (!defaults.empty()) {
+    if (auto ok = StoreDefaults(conn, to, defaults); !ok) return std::unexpected(ok.error());
+  }
+  const bool uses_default = !defaults.empty();
+  std::string list;
+  for (const std::string& item : select) list += (list.empty() ? "" : ", ") + item;
+  const QualifiedName rebuilt{to.name.schema, fmt::format("walden_rebuild_{}", to.relation_id)};
+  const std::string statements[] = {
+      "CREATE SCHEMA IF NOT EXISTS " + QuoteIdent(to.name.schema),
+      fmt::format("CREATE TABLE {} AS SELECT {} FROM {}{}", rebuilt.ToSql(), list,
+                  from.name.ToSql(), uses_default ? ", walden_default" : ""),
+      "DROP TABLE " + from.name.ToSql(),
+      fmt::format("ALTER TABLE {} RENAME TO {}", rebuilt.ToSql(), QuoteIdent(to.name.name)),
+      "DROP TABLE IF EXISTS walden_default"};
   for (const std::string& sql : statements) {
     if (auto ok = conn.Execute(sql); !ok) return std::unexpected(ok.error());
-  }
-  for (size_t j = 0; j < to.columns.size(); ++j) {
-    if (continued[j]) continue;
-    const ColumnDef& b = to.columns[j];
-    if (auto ok = conn.Execute(fmt::format("ALTER TABLE {} ADD COLUMN {} {}", table,
-                                           QuoteIdent(b.name), b.type.DuckDbName()));
-        !ok) {
-      return std::unexpected(ok.error());
-    }
-    if (b.missing && !b.missing->is_null()) {
-      if (auto ok = Backfill(conn, to, b); !ok) return std::unexpected(ok.error());
-    }
   }
   return std::string();
 }

@@ -35,7 +35,7 @@ Status CommittedTransaction::ForEach(const std::function<Status(const Change&)>&
 }
 
 Assembler::Assembler(AssemblerOptions options)
-    : options_(std::move(options)), relations_(options_.type_lookup) {}
+    : options_(std::move(options)), relations_(options_.type_lookup, options_.relation_lookup) {}
 Assembler::~Assembler() = default;
 
 void Assembler::DiscardOpenTransactions() {

@@ -22,7 +22,28 @@ Capture::Capture(ReplicationConnection conn, Connection catalog, const CaptureOp
       options_(options),
       assembler_({.memory_limit = options.memory_limit,
                   .spill_dir = options.spill_dir,
-                  .type_lookup = [this](uint32_t oid) { return LookupType(oid); }}) {}
+                  .type_lookup = [this](uint32_t oid) { return LookupType(oid); },
+                  .relation_lookup = [this](uint32_t id) { return LookupColumns(id); }}) {}
+
+std::map<std::string, ColumnCatalog> Capture::LookupColumns(uint32_t relation_id) {
+  std::map<std::string, ColumnCatalog> columns;
+  auto result = catalog_.Exec(
+      "SELECT attname, attnum, atthasmissing, CASE WHEN atthasmissing THEN attmissingval::text "
+      "END, atthasdef FROM pg_catalog.pg_attribute WHERE attrelid = " +
+      std::to_string(relation_id) + " AND attnum > 0 AND NOT attisdropped");
+  if (!result) {
+    spdlog::warn("columns of relation {} not readable from the catalog: {}", relation_id,
+                 result.error().message);
+    return columns;
+  }
+  for (int row = 0; row < result->rows(); ++row) {
+    ColumnCatalog& column = columns[std::string(result->Value(row, 0))];
+    column.attnum = std::stoi(std::string(result->Value(row, 1)));
+    if (result->Value(row, 2) == "t") column.missing = std::string(result->Value(row, 3));
+    column.has_default = result->Value(row, 4) == "t";
+  }
+  return columns;
+}
 
 std::optional<PgTypeInfo> Capture::LookupType(uint32_t oid) {
   auto result = catalog_.Exec(

@@ -38,6 +38,7 @@ RelationCache::UpdateResult RelationCache::Update(const pgoutput::Relation& mess
   }
   auto it = relations_.find(message.relation_id);
   if (it == relations_.end()) {
+    AddCatalog(*info);
     relations_[message.relation_id] = info;
     return {info, std::nullopt};
   }
@@ -45,6 +46,7 @@ RelationCache::UpdateResult RelationCache::Update(const pgoutput::Relation& mess
   // Column order matters to the tuple layout even when names and types match.
   const bool same_layout = it->second->columns == info->columns;
   if (change.empty() && same_layout) return {it->second, std::nullopt};
+  AddCatalog(*info);
   info->version = it->second->version + 1;
   it->second = info;
   return {info, std::move(change)};
@@ -86,6 +88,15 @@ Result<std::vector<std::optional<Datum>>> ParseTuple(const RelationInfo& relatio
 
 void RelationCache::UpdateType(const pgoutput::Type& message) {
   types_[message.type_oid] = message.schema + "." + message.name;
+}
+
+void RelationCache::AddCatalog(RelationInfo& info) const {
+  if (!relation_lookup_) return;
+  const std::map<std::string, ColumnCatalog> facts = relation_lookup_(info.id);
+  for (const pgoutput::Column& column : info.columns) {
+    auto it = facts.find(column.name);
+    info.catalog.push_back(it == facts.end() ? ColumnCatalog{} : it->second);
+  }
 }
 
 std::shared_ptr<const RelationInfo> RelationCache::Find(uint32_t relation_id) const {

@@ -9,6 +9,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -21,12 +22,23 @@
 
 namespace walden::pg {
 
+// What pg_attribute says about a column, looked up when its Relation message arrives:
+// enough for a sink to tell a rename from a drop + add, and to back-fill an added column.
+struct ColumnCatalog {
+  int attnum = 0;                      // 0: not found (renamed or dropped since)
+  std::optional<std::string> missing;  // attmissingval's text ("{7}") when atthasmissing
+  bool has_default = false;            // atthasdef
+};
+using RelationLookup =
+    std::function<std::map<std::string, ColumnCatalog>(uint32_t relation_id)>;
+
 struct RelationInfo {
   uint32_t id = 0;
   QualifiedName name;
   char replica_identity = 'd';
   std::vector<pgoutput::Column> columns;
   std::vector<ColumnType> types;  // walden's type of each column (design §7)
+  std::vector<ColumnCatalog> catalog;  // per column; empty without a RelationLookup
   int version = 1;                // bumped by every schema change walden sees
 };
 
@@ -48,7 +60,9 @@ struct SchemaChange {
 class RelationCache {
  public:
   // `lookup` resolves user-defined types (enums, domains, their arrays) via the catalog.
-  explicit RelationCache(TypeLookup lookup = nullptr) : lookup_(std::move(lookup)) {}
+  // `relation_lookup` adds pg_attribute facts to every new definition.
+  explicit RelationCache(TypeLookup lookup = nullptr, RelationLookup relation_lookup = nullptr)
+      : lookup_(std::move(lookup)), relation_lookup_(std::move(relation_lookup)) {}
 
   struct UpdateResult {
     std::shared_ptr<const RelationInfo> relation;
@@ -62,9 +76,12 @@ class RelationCache {
   std::string TypeName(uint32_t type_oid) const;
 
  private:
+  void AddCatalog(RelationInfo& info) const;
+
   std::map<uint32_t, std::shared_ptr<const RelationInfo>> relations_;
   std::map<uint32_t, std::string> types_;
   TypeLookup lookup_;
+  RelationLookup relation_lookup_;
 };
 
 SchemaChange Diff(const RelationInfo& before, const RelationInfo& after);

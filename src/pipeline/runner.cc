@@ -14,6 +14,7 @@
 #include "pg/capture.h"
 #include "pg/catalog.h"
 #include "pipeline/archive_sink.h"
+#include "pipeline/mirror_sink.h"
 #include "store/object_store.h"
 
 namespace walden::pipeline {
@@ -56,6 +57,9 @@ Status Run(const Config& config, const std::atomic<bool>& stop) {
       orphans && !orphans->deleted.empty()) {
     spdlog::info("archive: removed {} files of an interrupted flush", orphans->deleted.size());
   }
+  auto mirror = MirrorSink::Open({.path = config.mirror.path,
+                                  .apply_interval = config.mirror.apply_interval});
+  if (!mirror) return std::unexpected(mirror.error());
   auto conn = pg::Connection::Open(config.source.url);
   if (!conn) return std::unexpected(conn.error());
   auto tables = pg::ResolveTables(*conn, config.source.tables);
@@ -72,23 +76,31 @@ Status Run(const Config& config, const std::atomic<bool>& stop) {
                           .status_interval = std::chrono::duration_cast<std::chrono::milliseconds>(
                               config.source.status_interval)});
   if (!capture) return std::unexpected(capture.error());
-  spdlog::info("run: streaming slot {} from {} into {} (archive watermark {})", config.source.slot,
-               (*capture)->slot().confirmed_flush.ToString(), (*store)->url(),
-               (*sink)->state().watermark.commit_lsn.ToString());
+  spdlog::info(
+      "run: streaming slot {} from {} into {} (archive watermark {}) and {} (mirror watermark {})",
+      config.source.slot, (*capture)->slot().confirmed_flush.ToString(), (*store)->url(),
+      (*sink)->state().watermark.commit_lsn.ToString(), config.mirror.path,
+      (*mirror)->mirror().watermark().commit_lsn.ToString());
+  // Both sinks must hold a transaction before the slot may forget it.
+  auto durable = [&] { return std::min((*sink)->durable_end(), (*mirror)->durable_end()); };
   auto last_lag_check = Clock::now();
   auto last_lease = Clock::now();
   while (!stop) {
     auto polled =
         (*capture)->Poll(std::chrono::milliseconds(100),
-                         [&](pg::CommittedTransaction&& txn) { return (*sink)->Apply(txn); });
+                         [&](pg::CommittedTransaction&& txn) -> Status {
+                           if (auto ok = (*sink)->Apply(txn); !ok) return ok;
+                           return (*mirror)->Apply(txn);
+                         });
     if (!polled) return polled;
+    if (auto merged = (*mirror)->FlushIfDue(); !merged) return merged;
     if (auto flushed = (*sink)->FlushIfDue(); !flushed) {
       if (flushed.error().kind != ErrorKind::kConnection) return flushed;
       // The store is unreachable: keep the changes, confirm nothing new, try again later.
       spdlog::warn("archive flush failed, will retry: {}", flushed.error().message);
       std::this_thread::sleep_for(std::chrono::seconds(1));
     }
-    (*capture)->Confirm((*sink)->durable_end());
+    (*capture)->Confirm(durable());
     if (Clock::now() - last_lag_check > config.source.status_interval) {
       last_lag_check = Clock::now();
       (void)(*capture)->CheckLag(config.source.lag_warn_bytes);
@@ -101,11 +113,12 @@ Status Run(const Config& config, const std::atomic<bool>& stop) {
       }
     }
   }
-  spdlog::info("run: stopping; flushing the archive");
+  spdlog::info("run: stopping; flushing the mirror and the archive");
+  if (auto merged = (*mirror)->Flush(); !merged) return merged;
   if (auto flushed = (*sink)->Flush(); !flushed) return flushed;
-  (*capture)->Confirm((*sink)->durable_end());
+  (*capture)->Confirm(durable());
   if (auto sent = (*capture)->Flush(); !sent) return sent;
-  spdlog::info("run: stopped at {}", (*sink)->durable_end().ToString());
+  spdlog::info("run: stopped at {}", durable().ToString());
   close(*lock);
   return {};
 }

@@ -1,0 +1,168 @@
+#include "pipeline/mirror_sink.h"
+
+#include <spdlog/spdlog.h>
+
+#include "pg/types.h"
+
+namespace walden::pipeline {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+int64_t NowUnixMicros() {
+  return std::chrono::duration_cast<std::chrono::microseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// attmissingval is an array with the one value: "{7}", "{\"a b\"}".
+std::optional<Datum> ParseMissing(const ColumnType& type, const std::string& text) {
+  if (type.kind == TypeKind::kList) return std::nullopt;  // an array of arrays: not parsed
+  ColumnType array{.kind = TypeKind::kList, .element = std::make_shared<ColumnType>(type)};
+  auto parsed = pg::ParseText(array, text);
+  if (!parsed) return std::nullopt;
+  const auto* list = std::get_if<List>(&*parsed);
+  if (!list || list->items.size() != 1) return std::nullopt;
+  return list->items[0];
+}
+
+}  // namespace
+
+Result<mirror::TableDef> TableDefOf(const pg::RelationInfo& relation) {
+  mirror::TableDef def{.relation_id = relation.id,
+                       .name = relation.name,
+                       .identity = relation.replica_identity};
+  for (size_t i = 0; i < relation.columns.size(); ++i) {
+    const pg::pgoutput::Column& column = relation.columns[i];
+    mirror::ColumnDef out{.name = column.name,
+                          .type = relation.types[i],
+                          .typmod = column.type_modifier,
+                          .key = column.is_key()};
+    if (i < relation.catalog.size()) {
+      const pg::ColumnCatalog& facts = relation.catalog[i];
+      out.attnum = facts.attnum;
+      out.has_default = facts.has_default;
+      if (facts.missing) {
+        out.missing_text = facts.missing;
+        out.missing = ParseMissing(out.type, *facts.missing);
+      }
+    }
+    def.columns.push_back(std::move(out));
+  }
+  return def;
+}
+
+Result<std::unique_ptr<MirrorSink>> MirrorSink::Open(MirrorSinkOptions options) {
+  std::unique_ptr<MirrorSink> sink(new MirrorSink(std::move(options)));
+  auto opened = mirror::Mirror::Open(sink->options_.path, {.memory_limit = sink->options_.memory_limit});
+  if (!opened) return std::unexpected(opened.error());
+  sink->mirror_ = std::move(*opened);
+  sink->durable_ = sink->pending_ = sink->mirror_->watermark();
+  sink->last_write_ = Clock::now();
+  return sink;
+}
+
+Status MirrorSink::Define(const std::shared_ptr<const pg::RelationInfo>& relation) {
+  auto& defined = defined_[relation->id];
+  if (defined == relation) return {};
+  auto def = TableDefOf(*relation);
+  if (!def) return std::unexpected(def.error());
+  if (auto ok = mirror_->Define(*def); !ok) return ok;
+  defined = relation;
+  defs_[relation->id] = std::move(*def);
+  return {};
+}
+
+Status MirrorSink::AddChange(const pg::TransactionInfo& info, int64_t seq,
+                             const pg::Change& change) {
+  using Kind = pg::Change::Kind;
+  switch (change.kind) {
+    case Kind::kTruncate:
+      for (const auto& relation : change.truncated) {
+        if (auto ok = mirror_->Truncate(relation->id); !ok) return ok;
+      }
+      return {};
+    case Kind::kSchemaChange:
+      return Define(change.relation);
+    case Kind::kMessage:
+      return {};
+    default:
+      break;
+  }
+  if (auto ok = Define(change.relation); !ok) return ok;
+  const mirror::TableDef& def = defs_.at(change.relation->id);
+  std::vector<std::optional<Datum>> values;
+  if (change.kind != Kind::kDelete) {
+    auto row = pg::ParseTuple(*change.relation, change.new_tuple);
+    if (!row) return std::unexpected(row.error());
+    values = std::move(*row);
+  }
+  std::vector<Datum> before;
+  if (change.old_kind) {
+    auto old = pg::ParseTuple(*change.relation, change.old_tuple);
+    if (!old) return std::unexpected(old.error());
+    const mirror::MatchMode mode = def.mode();
+    for (size_t i = 0; i < old->size(); ++i) {
+      if (mode == mirror::MatchMode::kKey && !def.columns[i].key) continue;
+      before.push_back((*old)[i] ? std::move(*(*old)[i]) : Datum(Null{}));
+    }
+    if (mode == mirror::MatchMode::kAppendOnly) before.clear();
+  }
+  const char op = change.kind == Kind::kInsert ? 'c' : change.kind == Kind::kUpdate ? 'u' : 'd';
+  return mirror_->Add(change.relation->id, {.op = op,
+                                            .lsn = info.commit_lsn.value,
+                                            .seq = seq,
+                                            .values = values,
+                                            .before = before});
+}
+
+Status MirrorSink::Apply(const pg::CommittedTransaction& txn) {
+  const pg::TransactionInfo& info = txn.info();
+  if (info.commit_lsn <= mirror_->watermark().commit_lsn) return {};  // merged before a restart
+  if (!mirror_->has_pending()) first_pending_ = Clock::now();
+  int64_t seq = 0;
+  if (auto ok =
+          txn.ForEach([&](const pg::Change& change) { return AddChange(info, seq++, change); });
+      !ok) {
+    return ok;
+  }
+  pending_ = {info.commit_lsn, info.end_lsn, PgTimeToUnixMicros(info.commit_time)};
+  if (mirror_->has_pending()) {
+    pending_commit_times_.push_back(pending_.commit_time);
+  } else {
+    durable_ = pending_;  // nothing of it is mirrored: replaying it changes nothing
+  }
+  return {};
+}
+
+Status MirrorSink::FlushIfDue() {
+  const auto now = Clock::now();
+  if (mirror_->has_pending()) {
+    if (now - first_pending_ < options_.apply_interval) return {};
+    return Flush();
+  }
+  // Keep the file's watermark near the source's while only unmirrored transactions pass.
+  if (mirror_->watermark().commit_lsn != durable_.commit_lsn &&
+      now - last_write_ > std::chrono::seconds(1)) {
+    return Flush();
+  }
+  return {};
+}
+
+Status MirrorSink::Flush() {
+  if (!mirror_->has_pending() && mirror_->watermark().commit_lsn == pending_.commit_lsn) {
+    durable_ = pending_;
+    return {};
+  }
+  if (auto ok = mirror_->Commit(pending_); !ok) return ok;
+  last_write_ = Clock::now();
+  durable_ = pending_;
+  const int64_t now = NowUnixMicros();
+  for (int64_t commit_time : pending_commit_times_) {
+    latency_.Observe(static_cast<double>(now - commit_time) / 1e6);
+  }
+  pending_commit_times_.clear();
+  return {};
+}
+
+}  // namespace walden::pipeline

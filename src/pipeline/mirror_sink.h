@@ -1,0 +1,62 @@
+// The mirror sink: committed transactions in, merged into the DuckDB mirror every
+// `apply_interval` together with the mirror's watermark (design §2, §4).
+//
+// Exactly once: a transaction whose commit LSN is at or below the mirror's watermark was
+// merged before a restart and is skipped. A transaction is durable for the mirror once the
+// merge that contains it committed (or, having no mirrored change, once nothing before it
+// is pending). Commit→visible latency of every merged transaction goes to `latency()`.
+// Thread-safety: one thread drives it; `latency()` may be read from any thread.
+#pragma once
+
+#include <chrono>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/histogram.h"
+#include "mirror/mirror.h"
+#include "pg/assembler.h"
+
+namespace walden::pipeline {
+
+struct MirrorSinkOptions {
+  std::string path;
+  std::chrono::microseconds apply_interval{100000};
+  std::string memory_limit = "512MB";
+};
+
+// The mirror's view of a captured relation (columns, keys, catalog facts).
+Result<mirror::TableDef> TableDefOf(const pg::RelationInfo& relation);
+
+class MirrorSink {
+ public:
+  static Result<std::unique_ptr<MirrorSink>> Open(MirrorSinkOptions options);
+
+  Lsn durable_end() const { return durable_.end_lsn; }
+  mirror::Mirror& mirror() { return *mirror_; }
+  Histogram& latency() { return latency_; }
+
+  Status Apply(const pg::CommittedTransaction& txn);
+  Status FlushIfDue();
+  Status Flush();
+
+ private:
+  explicit MirrorSink(MirrorSinkOptions options) : options_(std::move(options)) {}
+  Status Define(const std::shared_ptr<const pg::RelationInfo>& relation);
+  Status AddChange(const pg::TransactionInfo& info, int64_t seq, const pg::Change& change);
+
+  MirrorSinkOptions options_;
+  std::unique_ptr<mirror::Mirror> mirror_;
+  mirror::MirrorWatermark durable_;
+  mirror::MirrorWatermark pending_;
+  std::vector<int64_t> pending_commit_times_;  // µs since 1970, one per staged transaction
+  std::chrono::steady_clock::time_point first_pending_{};
+  std::chrono::steady_clock::time_point last_write_{};
+  // The relation version each table's staged changes use, and its definition.
+  std::map<uint32_t, std::shared_ptr<const pg::RelationInfo>> defined_;
+  std::map<uint32_t, mirror::TableDef> defs_;
+  Histogram latency_;
+};
+
+}  // namespace walden::pipeline
