@@ -130,8 +130,8 @@ int Main(int argc, char** argv) {
   };
   CLI::App* run = app.add_subcommand(
       "run",
-      "Stream committed changes into the archive (the mirror follows); Ctrl-C or SIGTERM "
-      "flushes and stops");
+      "Stream committed changes into the archive and the mirror; Ctrl-C or SIGTERM flushes "
+      "and stops");
   TailOptions tail_options;
   CLI::App* tail = app.add_subcommand(
       "tail", "Print committed changes as JSON lines, from now on (a temporary slot)");
@@ -149,7 +149,12 @@ int Main(int argc, char** argv) {
   archive_ls->add_flag("--json", archive_json, "Print JSON");
   CLI::App* archive_compact = archive_cmd->add_subcommand(
       "compact", "Merge each table-day's small files and remove orphans past the grace period");
-  for (CLI::App* sub : {doctor, config_check, demo, tail, archive_ls, archive_compact, run}) {
+  CLI::App* mirror_cmd = app.add_subcommand("mirror", "Recover or publish the DuckDB mirror");
+  mirror_cmd->require_subcommand(1);
+  CLI::App* mirror_rebuild = mirror_cmd->add_subcommand(
+      "rebuild", "Recreate the mirror from the archive alone (walden run must be stopped)");
+  for (CLI::App* sub :
+       {doctor, config_check, demo, tail, archive_ls, archive_compact, run, mirror_rebuild}) {
     flags.AddTo(sub);
   }
   for (auto& [sub, name] : later) {
@@ -183,6 +188,7 @@ int Main(int argc, char** argv) {
   if (run->parsed()) return RunPipelineCommand(*config);
   if (archive_ls->parsed()) return ArchiveListCommand(*config, archive_json);
   if (archive_compact->parsed()) return ArchiveCompactCommand(*config);
+  if (mirror_rebuild->parsed()) return MirrorRebuildCommand(*config);
   for (auto& [sub, name] : later) {
     if (sub->parsed()) return NotYetCommand(name);
   }

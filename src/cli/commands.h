@@ -35,6 +35,7 @@ int TailCommand(const Config& config, const TailOptions& options);
 int ArchiveListCommand(const Config& config, bool json);
 int RunPipelineCommand(const Config& config);
 int ArchiveCompactCommand(const Config& config);
+int MirrorRebuildCommand(const Config& config);
 
 // Prints "walden: <message>" to stderr and returns the exit code for the error.
 int ReportError(const Error& error);

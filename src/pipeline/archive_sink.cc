@@ -1,10 +1,13 @@
 #include "pipeline/archive_sink.h"
 
+#include <fmt/core.h>
 #include <spdlog/spdlog.h>
 
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+
+#include "pipeline/mirror_sink.h"
 
 namespace walden::pipeline {
 namespace {
@@ -28,6 +31,45 @@ std::string BeforeJson(const pg::RelationInfo& relation, const pg::pgoutput::Tup
 
 }  // namespace
 
+std::string DefinitionKey(const QualifiedName& table, Lsn first_lsn) {
+  return fmt::format("{}{}/{}/{:016X}.json", kDefinitionPrefix,
+                     archive::EncodePathSegment(table.schema),
+                     archive::EncodePathSegment(table.name), first_lsn.value);
+}
+
+Status ArchiveSink::LoadDefinitions() {
+  auto listed = store_.List(kDefinitionPrefix);
+  if (!listed) return std::unexpected(listed.error());
+  std::map<std::string, std::string> latest;  // "<schema>/<table>/" → newest key
+  for (const store::ObjectInfo& object : *listed) {
+    const std::string dir = object.key.substr(0, object.key.rfind('/') + 1);
+    if (object.key > latest[dir]) latest[dir] = object.key;
+  }
+  for (const auto& [dir, key] : latest) {
+    auto json = store_.Get(key);
+    if (!json) return std::unexpected(json.error());
+    auto def = mirror::TableDefFromJson(*json);
+    if (!def) return Fail(ErrorKind::kIo, "archive " + key + ": " + def.error().message);
+    recorded_[def->name] = std::move(*def);
+  }
+  return {};
+}
+
+Status ArchiveSink::NoteDefinition(const pg::TransactionInfo& info,
+                                   const std::shared_ptr<const pg::RelationInfo>& relation) {
+  if (relation == last_noted_) return {};
+  auto def = TableDefOf(*relation);
+  if (!def) return std::unexpected(def.error());
+  auto it = recorded_.find(def->name);
+  if (it == recorded_.end() || it->second.relation_id != def->relation_id ||
+      !it->second.SameShape(*def)) {
+    pending_definitions_[DefinitionKey(def->name, info.commit_lsn)] = mirror::TableDefToJson(*def);
+    recorded_[def->name] = *def;
+  }
+  last_noted_ = relation;
+  return {};
+}
+
 const archive::TableSchema& ArchiveSink::SchemaOf(
     const std::shared_ptr<const pg::RelationInfo>& relation) {
   auto [it, inserted] = schemas_.try_emplace(relation);
@@ -50,6 +92,7 @@ Result<std::unique_ptr<ArchiveSink>> ArchiveSink::Open(store::ObjectStore& store
   if (!state) return std::unexpected(state.error());
   sink->state_ = std::move(*state);
   sink->durable_ = sink->pending_ = sink->state_.watermark;
+  if (auto loaded = sink->LoadDefinitions(); !loaded) return std::unexpected(loaded.error());
   auto spool = archive::Spool::Open(sink->options_.spool_path, sink->options_.memory_limit);
   if (!spool) return std::unexpected(spool.error());
   sink->spool_ = std::move(*spool);
@@ -76,6 +119,7 @@ Status ArchiveSink::AppendChange(const pg::TransactionInfo& info, int64_t seq,
       change.kind != Kind::kDelete) {
     return {};  // schema changes travel as new schema versions; messages are not rows
   }
+  if (auto noted = NoteDefinition(info, change.relation); !noted) return noted;
   const pg::RelationInfo& relation = *change.relation;
   const pg::pgoutput::Tuple& image =
       change.kind == Kind::kDelete ? change.old_tuple : change.new_tuple;
@@ -187,6 +231,10 @@ Status ArchiveSink::Flush() {
     if (auto ok = store_.PutFile(file.key, file.local_path); !ok) return ok;
   }
   const size_t count = files->size();
+  for (const auto& [key, json] : pending_definitions_) {
+    if (auto ok = store_.Put(key, json); !ok) return ok;
+  }
+  pending_definitions_.clear();
   if (auto ok = manifest_.Commit(state_, pending_, *files); !ok) return ok;
   for (const archive::SegmentFile& file : *files) {
     std::error_code ec;

@@ -5,7 +5,9 @@
 // archived before (walden restarted) and is skipped. Changes wait in the spool until a
 // flush (every `flush_interval` or `flush_size`, and at shutdown) uploads the segments and
 // writes one manifest commit whose watermark is the last transaction spooled. Only then is
-// that transaction durable for the archive. Thread-safety: one thread.
+// that transaction durable for the archive. Every table definition changes are written
+// with is recorded under `_walden/schemas/` (see DefinitionKey) before the commit that
+// first uses it, so the archive alone can rebuild a mirror. Thread-safety: one thread.
 #pragma once
 
 #include <chrono>
@@ -15,10 +17,16 @@
 
 #include "archive/manifest.h"
 #include "archive/segment_writer.h"
+#include "mirror/table_def.h"
 #include "pg/assembler.h"
 #include "store/object_store.h"
 
 namespace walden::pipeline {
+
+// "_walden/schemas/<schema>/<table>/<first commit LSN, 16 hex digits>.json": the definition
+// (mirror::TableDefToJson) the table's changes use from that commit on.
+std::string DefinitionKey(const QualifiedName& table, Lsn first_lsn);
+inline constexpr std::string_view kDefinitionPrefix = "_walden/schemas/";
 
 struct ArchiveSinkOptions {
   std::string spool_path;   // DuckDB file for the spool
@@ -52,6 +60,10 @@ class ArchiveSink {
   // Local paths of the table's archived files (downloaded first from a remote store).
   Result<std::vector<std::string>> HistoryFiles(const QualifiedName& table);
   Status FillUnchanged(const pg::Change& change, const archive::ArchiveChange& out);
+  // Records the table definition a change uses when it differs from the last one recorded.
+  Status NoteDefinition(const pg::TransactionInfo& info,
+                        const std::shared_ptr<const pg::RelationInfo>& relation);
+  Status LoadDefinitions();
 
   store::ObjectStore& store_;
   archive::Manifest manifest_;
@@ -64,6 +76,10 @@ class ArchiveSink {
   std::chrono::steady_clock::time_point first_pending_{};
   // Relation versions are immutable: their archive schema is built once.
   std::map<std::shared_ptr<const pg::RelationInfo>, archive::TableSchema> schemas_;
+  // The last definition recorded per table name, and records waiting for the next flush.
+  std::map<QualifiedName, mirror::TableDef> recorded_;
+  std::map<std::string, std::string> pending_definitions_;  // key → JSON
+  std::shared_ptr<const pg::RelationInfo> last_noted_;
 };
 
 }  // namespace walden::pipeline

@@ -15,8 +15,10 @@ int64_t NowUnixMicros() {
       .count();
 }
 
+}  // namespace
+
 // attmissingval is an array with the one value: "{7}", "{\"a b\"}".
-std::optional<Datum> ParseMissing(const ColumnType& type, const std::string& text) {
+std::optional<Datum> ParseMissingValue(const ColumnType& type, const std::string& text) {
   if (type.kind == TypeKind::kList) return std::nullopt;  // an array of arrays: not parsed
   ColumnType array{.kind = TypeKind::kList, .element = std::make_shared<ColumnType>(type)};
   auto parsed = pg::ParseText(array, text);
@@ -25,8 +27,6 @@ std::optional<Datum> ParseMissing(const ColumnType& type, const std::string& tex
   if (!list || list->items.size() != 1) return std::nullopt;
   return list->items[0];
 }
-
-}  // namespace
 
 Result<mirror::TableDef> TableDefOf(const pg::RelationInfo& relation) {
   mirror::TableDef def{.relation_id = relation.id,
@@ -44,7 +44,7 @@ Result<mirror::TableDef> TableDefOf(const pg::RelationInfo& relation) {
       out.has_default = facts.has_default;
       if (facts.missing) {
         out.missing_text = facts.missing;
-        out.missing = ParseMissing(out.type, *facts.missing);
+        out.missing = ParseMissingValue(out.type, *facts.missing);
       }
     }
     def.columns.push_back(std::move(out));

@@ -28,6 +28,9 @@ struct MirrorSinkOptions {
 
 // The mirror's view of a captured relation (columns, keys, catalog facts).
 Result<mirror::TableDef> TableDefOf(const pg::RelationInfo& relation);
+// The value of pg_attribute.attmissingval's text ("{7}") for a column of `type`; nullopt
+// when it does not parse (the mirror then treats the default as unknown).
+std::optional<Datum> ParseMissingValue(const ColumnType& type, const std::string& text);
 
 class MirrorSink {
  public:

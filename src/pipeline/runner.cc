@@ -15,6 +15,7 @@
 #include "pg/catalog.h"
 #include "pipeline/archive_sink.h"
 #include "pipeline/mirror_sink.h"
+#include "pipeline/rebuild.h"
 #include "store/object_store.h"
 
 namespace walden::pipeline {
@@ -22,6 +23,8 @@ namespace {
 
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
+
+}  // namespace
 
 // One walden per data directory: an exclusive flock held for the life of the process.
 Result<int> LockDataDir(const std::string& data_dir) {
@@ -37,8 +40,6 @@ Result<int> LockDataDir(const std::string& data_dir) {
   }
   return fd;
 }
-
-}  // namespace
 
 Status Run(const Config& config, const std::atomic<bool>& stop) {
   auto lock = LockDataDir(config.data_dir);
@@ -56,6 +57,14 @@ Status Run(const Config& config, const std::atomic<bool>& stop) {
   if (auto orphans = archive::CollectOrphans(**store, (*sink)->state(), std::chrono::seconds(0));
       orphans && !orphans->deleted.empty()) {
     spdlog::info("archive: removed {} files of an interrupted flush", orphans->deleted.size());
+  }
+  // A lost mirror comes back from the archive before streaming resumes at its watermark.
+  if (!fs::exists(config.mirror.path) && (*sink)->state().last_sequence > 0) {
+    spdlog::warn("run: mirror {} is missing; rebuilding it from the archive", config.mirror.path);
+    auto rebuilt = RebuildMirror(**store, config.mirror.path, config.data_dir + "/segments");
+    if (!rebuilt) return std::unexpected(rebuilt.error());
+    spdlog::info("run: mirror rebuilt: {} tables, {} changes, up to {}", rebuilt->tables,
+                 rebuilt->changes, rebuilt->watermark.ToString());
   }
   auto mirror = MirrorSink::Open({.path = config.mirror.path,
                                   .apply_interval = config.mirror.apply_interval});

@@ -16,4 +16,8 @@ namespace walden::pipeline {
 
 Status Run(const Config& config, const std::atomic<bool>& stop);
 
+// Takes the data directory's exclusive lock (one walden per data directory); returns the
+// descriptor to keep open, or a kUsage error saying another walden runs there.
+Result<int> LockDataDir(const std::string& data_dir);
+
 }  // namespace walden::pipeline

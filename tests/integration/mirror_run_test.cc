@@ -82,6 +82,49 @@ TEST_F(MirrorTest, RandomWorkloadLeavesEveryTableEqualToItsSource) {
   DropSlot("mirror_slot");
 }
 
+TEST_F(MirrorTest, RebuildFromTheArchiveAloneMakesTheMirrorEqualAgain) {
+  std::filesystem::remove_all(dir());
+  Exec(MirrorWorkload::SetupSql());
+  CreateSlot();
+  MirrorWorkload workload(Seed() + 2);
+  auto conn = pg::Connection::Open(AdminConninfo());
+  const int steps = 300;
+  auto drive = [&](int from, int to) {
+    for (int step = from; step < to; ++step) {
+      auto done = conn->Exec(workload.Transaction(step, steps));
+      ASSERT_TRUE(done) << done.error().message;
+    }
+  };
+  {
+    WaldenProcess run(RunArgs());
+    ASSERT_TRUE(run.WaitForLog("run: streaming slot", 30s)) << run.Stderr();
+    drive(0, 200);
+    CatchUpAndStop(run);
+  }
+  // The mirror file is lost: the archive alone brings it back.
+  std::filesystem::remove(mirror());
+  std::filesystem::remove(mirror() + ".wal");
+  const CommandResult rebuilt = RunWalden({"mirror", "rebuild", "--data-dir", dir() + "/data"});
+  ASSERT_EQ(rebuilt.exit_code, 0) << rebuilt.output;
+  EXPECT_THAT(rebuilt.output, ::testing::HasSubstr("rebuilt " + mirror() + " from file://"));
+  ExpectMirrorEqualsSource(MirrorWorkload::Tables());
+  // Lost again while stopped: `walden run` rebuilds it, then streams on from the archive.
+  std::filesystem::remove(mirror());
+  WaldenProcess run(RunArgs());
+  ASSERT_TRUE(run.WaitForLog("run: streaming slot", 60s)) << run.Stderr();
+  EXPECT_THAT(run.Stderr(), ::testing::HasSubstr("is missing; rebuilding it from the archive"));
+  drive(200, steps);
+  CatchUpAndStop(run);
+  ExpectMirrorEqualsSource(MirrorWorkload::Tables());
+  // Without an archive there is nothing to rebuild from, and it says so.
+  const CommandResult empty =
+      RunWalden({"mirror", "rebuild", "--data-dir", dir() + "/empty"});
+  EXPECT_EQ(empty.exit_code, 1);
+  EXPECT_THAT(empty.output, ::testing::HasSubstr("has no commits; there is nothing to "
+                                                      "rebuild from"));
+  DropSlot("mirror_slot");
+}
+
 TEST_F(MirrorTest, KillNineDuringMergesLosesAndDoublesNothing) {
   std::filesystem::remove_all(dir());
   Exec(MirrorWorkload::SetupSql());

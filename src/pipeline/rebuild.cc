@@ -1,0 +1,191 @@
+#include "pipeline/rebuild.h"
+
+#include <fmt/core.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <set>
+
+#include "archive/manifest.h"
+#include "mirror/mirror.h"
+#include "pipeline/archive_sink.h"
+#include "pipeline/mirror_sink.h"
+
+namespace walden::pipeline {
+namespace {
+
+namespace fs = std::filesystem;
+
+struct Period {
+  Lsn first;   // first commit LSN using `def`
+  Lsn until;   // the next definition of the same table name (exclusive); 0: none
+  mirror::TableDef def;
+};
+
+Result<std::vector<Period>> LoadPeriods(store::ObjectStore& store, Lsn watermark) {
+  auto listed = store.List(kDefinitionPrefix);
+  if (!listed) return std::unexpected(listed.error());
+  std::vector<Period> periods;
+  for (const store::ObjectInfo& object : *listed) {
+    const std::string name = object.key.substr(object.key.rfind('/') + 1);
+    Lsn first{std::strtoull(name.c_str(), nullptr, 16)};
+    if (first > watermark) continue;  // written by a flush that never committed
+    auto json = store.Get(object.key);
+    if (!json) return std::unexpected(json.error());
+    auto def = mirror::TableDefFromJson(*json);
+    if (!def) return Fail(ErrorKind::kIo, "archive " + object.key + ": " + def.error().message);
+    for (mirror::ColumnDef& column : def->columns) {
+      if (column.missing_text) column.missing = ParseMissingValue(column.type, *column.missing_text);
+    }
+    periods.push_back({first, Lsn{}, std::move(*def)});
+  }
+  std::ranges::sort(periods, [](const Period& a, const Period& b) { return a.first < b.first; });
+  for (size_t i = 0; i < periods.size(); ++i) {
+    for (size_t j = i + 1; j < periods.size(); ++j) {
+      if (periods[j].def.name == periods[i].def.name) {
+        periods[i].until = periods[j].first;
+        break;
+      }
+    }
+  }
+  return periods;
+}
+
+// Local paths of the live files of `table` that may hold commits of the period.
+Result<std::vector<std::string>> PeriodFiles(store::ObjectStore& store,
+                                             const archive::ArchiveState& state,
+                                             const Period& period, const std::string& scratch) {
+  std::vector<std::string> paths;
+  const std::string url = store.url();
+  for (const auto& [key, file] : state.live) {
+    if (file.table != period.def.name || file.last_lsn < period.first.value) continue;
+    if (period.until.value != 0 && file.first_lsn >= period.until.value) continue;
+    if (url.starts_with("file://")) {
+      paths.push_back(url.substr(7) + "/" + key);
+      continue;
+    }
+    const std::string path = scratch + "/" + key;
+    if (!fs::exists(path)) {
+      auto data = store.Get(key);
+      if (!data) return std::unexpected(data.error());
+      fs::create_directories(fs::path(path).parent_path());
+      std::ofstream(path, std::ios::binary).write(data->data(), static_cast<long>(data->size()));
+    }
+    paths.push_back(path);
+  }
+  return paths;
+}
+
+// The stage rows of one period: _op, _lsn, _seq, c0..cN, b0..bM (mirror/merge.h).
+std::string StageSelect(const mirror::TableDef& def, const std::set<std::string>& present,
+                        const std::string& source, const std::string& where) {
+  auto value = [&](size_t i) {
+    const mirror::ColumnDef& c = def.columns[i];
+    return present.contains(c.name)
+               ? fmt::format("CAST({} AS {})", QuoteIdent(c.name), c.type.DuckDbName())
+               : "NULL::" + def.columns[i].type.DuckDbName();
+  };
+  // The old key or row of an update is in _walden_before as PostgreSQL's text forms.
+  auto before = [&](size_t i) {
+    return fmt::format(
+        "CASE WHEN _walden_op = 'u' AND _walden_before IS NOT NULL THEN "
+        "TRY_CAST(_walden_before::JSON ->> {} AS {}) ELSE {} END",
+        QuoteLiteral(def.columns[i].name), def.columns[i].type.DuckDbName(), value(i));
+  };
+  std::string select = "_walden_op AS _op, _walden_lsn::BIGINT AS _lsn, _walden_seq AS _seq";
+  for (size_t i = 0; i < def.columns.size(); ++i) select += fmt::format(", {} AS c{}", value(i), i);
+  std::vector<size_t> before_columns;
+  if (def.mode() == mirror::MatchMode::kKey) before_columns = def.KeyIndexes();
+  if (def.mode() == mirror::MatchMode::kFullRow) {
+    for (size_t i = 0; i < def.columns.size(); ++i) before_columns.push_back(i);
+  }
+  for (size_t b = 0; b < before_columns.size(); ++b) {
+    select += fmt::format(", {} AS b{}", before(before_columns[b]), b);
+  }
+  return fmt::format("SELECT {} FROM {} WHERE _walden_op IN ('c', 'u', 'd', 'r') AND {}", select,
+                     source, where);
+}
+
+Status ReplayPeriod(mirror::Mirror& mirror, duck::Connection& reader, const Period& period,
+                    const std::vector<std::string>& files) {
+  if (auto ok = mirror.Define(period.def); !ok) return ok;
+  if (files.empty()) return {};
+  std::string list;
+  for (const std::string& file : files) list += (list.empty() ? "" : ", ") + QuoteLiteral(file);
+  const std::string source = "read_parquet([" + list + "], union_by_name = true)";
+  std::string where = fmt::format("_walden_lsn >= {}", period.first.value);
+  if (period.until.value != 0) where += fmt::format(" AND _walden_lsn < {}", period.until.value);
+  // Only what follows the last TRUNCATE matters.
+  auto truncated = reader.Query(fmt::format(
+      "SELECT _walden_lsn, _walden_seq FROM {} WHERE _walden_op = 't' AND {} ORDER BY 1 DESC, "
+      "2 DESC LIMIT 1",
+      source, where));
+  if (!truncated) return std::unexpected(truncated.error());
+  if (truncated->rows() == 1) {
+    if (auto ok = mirror.Truncate(period.def.relation_id); !ok) return ok;
+    where += fmt::format(" AND (_walden_lsn, _walden_seq) > ({}, {})",
+                         truncated->Text(0, 0).value_or("0"), truncated->Text(0, 1).value_or("0"));
+  }
+  auto described = reader.Query("DESCRIBE SELECT * FROM " + source);
+  if (!described) return std::unexpected(described.error());
+  std::set<std::string> present;
+  for (size_t row = 0; row < described->rows(); ++row) {
+    present.insert(described->Text(row, 0).value_or(""));
+  }
+  return mirror.StageQuery(period.def.relation_id,
+                           StageSelect(period.def, present, source, where));
+}
+
+void RemoveDatabase(const std::string& path) {
+  std::error_code ec;
+  fs::remove(path, ec);
+  fs::remove(path + ".wal", ec);
+}
+
+}  // namespace
+
+Result<RebuildResult> RebuildMirror(store::ObjectStore& store, const std::string& mirror_path,
+                                    const std::string& scratch_dir) {
+  archive::Manifest manifest(store);
+  auto state = manifest.Load();
+  if (!state) return std::unexpected(state.error());
+  if (state->last_sequence == 0) {
+    return Fail(ErrorKind::kNotFound, "the archive at " + store.url() +
+                                          " has no commits; there is nothing to rebuild from");
+  }
+  auto periods = LoadPeriods(store, state->watermark.commit_lsn);
+  if (!periods) return std::unexpected(periods.error());
+  const std::string building = mirror_path + ".rebuild";
+  RemoveDatabase(building);
+  RebuildResult result{.watermark = state->watermark.commit_lsn};
+  {
+    auto mirror = mirror::Mirror::Open(building);
+    if (!mirror) return std::unexpected(mirror.error());
+    auto reader = duck::Connection::Open((*mirror)->database());
+    if (!reader) return std::unexpected(reader.error());
+    std::set<uint32_t> tables;
+    for (const Period& period : *periods) {
+      auto files = PeriodFiles(store, *state, period, scratch_dir + "/rebuild");
+      if (!files) return std::unexpected(files.error());
+      if (auto ok = ReplayPeriod(**mirror, *reader, period, *files); !ok) return std::unexpected(ok.error());
+      tables.insert(period.def.relation_id);
+    }
+    result.tables = static_cast<int64_t>(tables.size());
+    result.changes = (*mirror)->pending_changes();
+    if (auto ok = (*mirror)->Commit({state->watermark.commit_lsn, state->watermark.end_lsn, 0});
+        !ok) {
+      return std::unexpected(ok.error());
+    }
+  }
+  std::error_code ec;
+  fs::remove_all(scratch_dir + "/rebuild", ec);
+  RemoveDatabase(mirror_path);
+  fs::rename(building, mirror_path, ec);
+  if (ec) return Fail(ErrorKind::kIo, "cannot move the rebuilt mirror into place: " + ec.message());
+  if (fs::exists(building + ".wal")) fs::rename(building + ".wal", mirror_path + ".wal", ec);
+  return result;
+}
+
+}  // namespace walden::pipeline

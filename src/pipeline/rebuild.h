@@ -1,0 +1,31 @@
+// `walden mirror rebuild`: recreates the mirror from the archive alone (design §3, §4).
+//
+// Deterministic: the manifest names the live files and the watermark; the table
+// definitions recorded beside them (`_walden/schemas/`) say which columns, keys and schema
+// steps apply from which commit on. Each table's history is replayed per definition period
+// with the mirror's own set-based merge (only the changes after a table's last TRUNCATE
+// matter), and the result is committed with the archive's watermark, so streaming goes on
+// from there. The new file is built beside the old one and replaces it only when complete.
+// Thread-safety: one caller; the data directory must not be in use by `walden run`.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "common/error.h"
+#include "common/lsn.h"
+#include "store/object_store.h"
+
+namespace walden::pipeline {
+
+struct RebuildResult {
+  int64_t tables = 0;
+  int64_t changes = 0;
+  Lsn watermark;
+};
+
+// `scratch_dir` holds downloaded files when the archive is remote.
+Result<RebuildResult> RebuildMirror(store::ObjectStore& store, const std::string& mirror_path,
+                                    const std::string& scratch_dir);
+
+}  // namespace walden::pipeline
