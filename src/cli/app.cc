@@ -126,7 +126,6 @@ int Main(int argc, char** argv) {
   std::vector<std::pair<CLI::App*, std::string>> later = {
       {app.add_subcommand("snapshot", "Re-read tables while streaming"), "snapshot"},
       {app.add_subcommand("status", "Show slot, sinks, tables and canary"), "status"},
-      {app.add_subcommand("query", "Run SQL over the mirror and the history"), "query"},
   };
   CLI::App* run = app.add_subcommand(
       "run",
@@ -153,8 +152,19 @@ int Main(int argc, char** argv) {
   mirror_cmd->require_subcommand(1);
   CLI::App* mirror_rebuild = mirror_cmd->add_subcommand(
       "rebuild", "Recreate the mirror from the archive alone (walden run must be stopped)");
-  for (CLI::App* sub :
-       {doctor, config_check, demo, tail, archive_ls, archive_compact, run, mirror_rebuild}) {
+  std::string export_path, export_format = "duckdb";
+  CLI::App* mirror_export = mirror_cmd->add_subcommand(
+      "export", "Publish a consistent read-only copy of the mirror for other tools");
+  mirror_export->add_option("path", export_path, "New DuckDB file, or directory for Parquet")
+      ->required();
+  mirror_export->add_option("--format", export_format, "duckdb or parquet");
+  std::string query_sql, query_format = "table";
+  CLI::App* query = app.add_subcommand(
+      "query", "Run read-only SQL over the mirror (through walden when it runs)");
+  query->add_option("sql", query_sql, "One statement that returns rows")->required();
+  query->add_option("--format", query_format, "table, csv or json (JSON lines)");
+  for (CLI::App* sub : {doctor, config_check, demo, tail, archive_ls, archive_compact, run,
+                        mirror_rebuild, mirror_export, query}) {
     flags.AddTo(sub);
   }
   for (auto& [sub, name] : later) {
@@ -189,6 +199,8 @@ int Main(int argc, char** argv) {
   if (archive_ls->parsed()) return ArchiveListCommand(*config, archive_json);
   if (archive_compact->parsed()) return ArchiveCompactCommand(*config);
   if (mirror_rebuild->parsed()) return MirrorRebuildCommand(*config);
+  if (mirror_export->parsed()) return MirrorExportCommand(*config, export_path, export_format);
+  if (query->parsed()) return QueryCommand(*config, query_sql, query_format);
   for (auto& [sub, name] : later) {
     if (sub->parsed()) return NotYetCommand(name);
   }

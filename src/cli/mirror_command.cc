@@ -1,12 +1,59 @@
 #include <fmt/core.h>
 #include <unistd.h>
 
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <nlohmann/json.hpp>
+
 #include "cli/commands.h"
+#include "mirror/query.h"
 #include "pipeline/rebuild.h"
 #include "pipeline/runner.h"
+#include "server/http_server.h"
 #include "store/object_store.h"
 
 namespace walden::cli {
+namespace {
+
+// Runs `local` over the mirror file when no walden holds the data directory; otherwise asks
+// the running walden over HTTP (only one process may open a DuckDB file for writing, and
+// while one has it open no other process may open it at all).
+int OnMirror(const Config& config, const std::function<Result<std::string>(duck::Database&)>& local,
+             const std::string& path, const std::map<std::string, std::string>& params,
+             const std::string& body) {
+  auto lock = pipeline::LockDataDir(config.data_dir);
+  if (lock) {
+    Result<std::string> output = Fail(ErrorKind::kNotFound,
+                                      "there is no mirror at " + config.mirror.path +
+                                          " yet; start `walden run` (or `walden mirror rebuild`)");
+    if (std::filesystem::exists(config.mirror.path)) {
+      auto database = duck::Database::Open(config.mirror.path, /*read_only=*/true);
+      output = database ? local(*database) : std::unexpected(database.error());
+    }
+    close(*lock);
+    if (!output) return ReportError(output.error());
+    fmt::print("{}", *output);
+    return 0;
+  }
+  if (lock.error().kind != ErrorKind::kUsage) return ReportError(lock.error());
+  std::ifstream file(pipeline::ServerFile(config.data_dir));
+  const nlohmann::json server = nlohmann::json::parse(file, nullptr, false);
+  if (server.is_discarded() || !server.contains("address")) {
+    return ReportError(Error{ErrorKind::kConnection,
+                             "walden is running with data_dir " + config.data_dir +
+                                 " but has not published its address yet; try again"});
+  }
+  auto response = server::Post(server["address"].get<std::string>(), path, params, body);
+  if (!response) return ReportError(response.error());
+  if (response->status != 200) {
+    return ReportError(Error{ErrorKind::kUsage, response->body});
+  }
+  fmt::print("{}", response->body);
+  return 0;
+}
+
+}  // namespace
 
 int MirrorRebuildCommand(const Config& config) {
   auto lock = pipeline::LockDataDir(config.data_dir);
@@ -19,6 +66,29 @@ int MirrorRebuildCommand(const Config& config) {
   fmt::print("rebuilt {} from {}: {} tables, {} changes, watermark {}\n", config.mirror.path,
              (*store)->url(), result->tables, result->changes, result->watermark.ToString());
   return 0;
+}
+
+int QueryCommand(const Config& config, const std::string& sql, const std::string& format) {
+  auto parsed = mirror::ParseOutputFormat(format);
+  if (!parsed) return ReportError(parsed.error());
+  return OnMirror(
+      config, [&](duck::Database& db) { return mirror::RunQuery(db, sql, *parsed); },
+      "/api/query", {{"format", format}}, sql);
+}
+
+int MirrorExportCommand(const Config& config, const std::string& path, const std::string& format) {
+  auto parsed = mirror::ParseExportFormat(format);
+  if (!parsed) return ReportError(parsed.error());
+  const std::string absolute = std::filesystem::absolute(path).lexically_normal();
+  return OnMirror(
+      config,
+      [&](duck::Database& db) -> Result<std::string> {
+        if (auto done = mirror::Export(db, absolute, *parsed); !done) {
+          return std::unexpected(done.error());
+        }
+        return "exported the mirror to " + absolute + "\n";
+      },
+      "/api/mirror/export", {{"path", absolute}, {"format", format}}, "");
 }
 
 }  // namespace walden::cli

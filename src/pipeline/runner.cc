@@ -8,6 +8,8 @@
 
 #include <cstring>
 #include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
 #include <thread>
 
 #include "archive/maintenance.h"
@@ -16,6 +18,8 @@
 #include "pipeline/archive_sink.h"
 #include "pipeline/mirror_sink.h"
 #include "pipeline/rebuild.h"
+#include "mirror/query.h"
+#include "server/http_server.h"
 #include "store/object_store.h"
 
 namespace walden::pipeline {
@@ -24,7 +28,50 @@ namespace {
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
 
+// Serves the mirror's read API while the pipeline writes (mirror/query.h), and leaves its
+// address in the data directory for `walden query`.
+Result<std::unique_ptr<server::HttpServer>> StartServer(const Config& config,
+                                                        duck::Database& database) {
+  auto query = [&database](const server::Request& request) -> server::Response {
+    auto format = mirror::ParseOutputFormat(
+        request.params.contains("format") ? request.params.at("format") : "table");
+    if (!format) return {.status = 400, .body = format.error().message};
+    auto output = mirror::RunQuery(database, request.body, *format);
+    if (!output) return {.status = 400, .body = output.error().message};
+    return {.body = std::move(*output)};
+  };
+  auto publish = [&database](const server::Request& request) -> server::Response {
+    auto format = mirror::ParseExportFormat(
+        request.params.contains("format") ? request.params.at("format") : "duckdb");
+    if (!format) return {.status = 400, .body = format.error().message};
+    const std::string path = request.params.contains("path") ? request.params.at("path") : "";
+    if (path.empty()) return {.status = 400, .body = "export needs a path"};
+    if (auto done = mirror::Export(database, path, *format); !done) {
+      return {.status = 400, .body = done.error().message};
+    }
+    return {.body = "exported the mirror to " + path + "\n"};
+  };
+  auto server = server::HttpServer::Start(
+      config.server_listen,
+      {{.method = "GET",
+        .path = "/healthz",
+        .handler = [](const server::Request&) { return server::Response{.body = "ok\n"}; }},
+       {.method = "POST", .path = "/api/query", .handler = query},
+       {.method = "POST", .path = "/api/mirror/export", .handler = publish}});
+  if (!server) return server;
+  const std::string file = ServerFile(config.data_dir);
+  std::ofstream(file + ".tmp") << nlohmann::json{{"address", (*server)->address()},
+                                                  {"pid", getpid()}}
+                                      .dump()
+                               << "\n";
+  fs::rename(file + ".tmp", file);
+  spdlog::info("run: serving http://{}", (*server)->address());
+  return server;
+}
+
 }  // namespace
+
+std::string ServerFile(const std::string& data_dir) { return data_dir + "/server.json"; }
 
 // One walden per data directory: an exclusive flock held for the life of the process.
 Result<int> LockDataDir(const std::string& data_dir) {
@@ -69,6 +116,8 @@ Status Run(const Config& config, const std::atomic<bool>& stop) {
   auto mirror = MirrorSink::Open({.path = config.mirror.path,
                                   .apply_interval = config.mirror.apply_interval});
   if (!mirror) return std::unexpected(mirror.error());
+  auto server = StartServer(config, (*mirror)->mirror().database());
+  if (!server) return std::unexpected(server.error());
   auto conn = pg::Connection::Open(config.source.url);
   if (!conn) return std::unexpected(conn.error());
   auto tables = pg::ResolveTables(*conn, config.source.tables);
@@ -128,6 +177,8 @@ Status Run(const Config& config, const std::atomic<bool>& stop) {
   (*capture)->Confirm(durable());
   if (auto sent = (*capture)->Flush(); !sent) return sent;
   spdlog::info("run: stopped at {}", durable().ToString());
+  std::error_code ec;
+  fs::remove(ServerFile(config.data_dir), ec);
   close(*lock);
   return {};
 }

@@ -8,6 +8,7 @@
 #pragma once
 
 #include <atomic>
+#include <string>
 
 #include "common/config.h"
 #include "common/error.h"
@@ -19,5 +20,8 @@ Status Run(const Config& config, const std::atomic<bool>& stop);
 // Takes the data directory's exclusive lock (one walden per data directory); returns the
 // descriptor to keep open, or a kUsage error saying another walden runs there.
 Result<int> LockDataDir(const std::string& data_dir);
+
+// Where a running walden leaves {"address": "host:port", "pid": N} of its HTTP endpoint.
+std::string ServerFile(const std::string& data_dir);
 
 }  // namespace walden::pipeline

@@ -125,6 +125,8 @@ class ArchiveTypesTest : public PgTest {
                      store::ObjectStore& store) {
     Exec(kSchema);
     std::vector<std::string> args = {"run",
+                                     "--server-listen",
+                                     "127.0.0.1:0",
                                      "--source",
                                      AdminConninfo(),
                                      "--data-dir",

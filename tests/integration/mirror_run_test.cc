@@ -7,6 +7,9 @@
 #include <random>
 #include <thread>
 
+#include <fmt/core.h>
+
+#include "duck/duckdb.h"
 #include "tests/integration/mirror_workload.h"
 #include "tests/support/duck_reader.h"
 #include "tests/support/mirror_compare.h"
@@ -33,7 +36,7 @@ class MirrorTest : public PgTest {
   std::string dir() const { return ScratchDir(); }
   std::string mirror() const { return dir() + "/data/mirror.duckdb"; }
   std::vector<std::string> RunArgs(const std::string& apply_interval = "100ms") {
-    return {"run", "--source", AdminConninfo(), "--data-dir", dir() + "/data",
+    return {"run", "--server-listen", "127.0.0.1:0", "--source", AdminConninfo(), "--data-dir", dir() + "/data",
             "--archive-flush-interval", "300ms", "--mirror-apply-interval", apply_interval,
             "--source-slot", "mirror_slot", "--source-status-interval", "200ms"};
   }
@@ -122,6 +125,64 @@ TEST_F(MirrorTest, RebuildFromTheArchiveAloneMakesTheMirrorEqualAgain) {
   EXPECT_EQ(empty.exit_code, 1);
   EXPECT_THAT(empty.output, ::testing::HasSubstr("has no commits; there is nothing to "
                                                       "rebuild from"));
+  DropSlot("mirror_slot");
+}
+
+// Transfers keep the total constant in every committed state: any query that saw half a
+// source transaction would see another total.
+TEST_F(MirrorTest, QueriesAndExportsSeeWholeTransactionsWhileMergesContinue) {
+  std::filesystem::remove_all(dir());
+  Exec("CREATE TABLE bank (id int PRIMARY KEY, balance bigint NOT NULL)");
+  CreateSlot();
+  WaldenProcess run(RunArgs("20ms"));
+  ASSERT_TRUE(run.WaitForLog("run: serving http://", 30s)) << run.Stderr();
+  Exec("INSERT INTO bank SELECT g, 1000 FROM generate_series(1, 100) g");
+  ASSERT_TRUE(WaitForConfirmed("mirror_slot", Rows("SELECT pg_current_wal_lsn()")[0][0].value()));
+  std::atomic<bool> stop{false};
+  std::thread transfers([&] {
+    auto conn = pg::Connection::Open(AdminConninfo());
+    std::mt19937 random(Seed());
+    while (!stop) {
+      const int from = 1 + static_cast<int>(random() % 100), to = 1 + static_cast<int>(random() % 100);
+      ASSERT_TRUE(conn->Exec(fmt::format(
+          "BEGIN; UPDATE bank SET balance = balance - 7 WHERE id = {}; UPDATE bank SET balance = "
+          "balance + 7 WHERE id = {}; COMMIT",
+          from, to)));
+    }
+  });
+  const std::vector<std::string> data = {"--data-dir", dir() + "/data"};
+  auto walden = [&](std::vector<std::string> args) {
+    args.insert(args.end(), data.begin(), data.end());
+    return RunWalden(args);
+  };
+  for (int i = 0; i < 15; ++i) {
+    const CommandResult total = walden(
+        {"query", "SELECT count(*) AS accounts, sum(balance) AS total FROM public.bank", "--format",
+         "csv"});
+    ASSERT_EQ(total.exit_code, 0) << total.output;
+    EXPECT_EQ(total.output, "accounts,total\n100,100000\n");
+  }
+  // Other processes cannot open the file while walden writes it; a published copy they can.
+  EXPECT_FALSE(duck::Database::Open(mirror(), /*read_only=*/true));
+  const CommandResult exported = walden({"mirror", "export", dir() + "/copy.duckdb"});
+  ASSERT_EQ(exported.exit_code, 0) << exported.output;
+  EXPECT_EQ(exported.output, "exported the mirror to " + dir() + "/copy.duckdb\n");
+  EXPECT_EQ(DuckRows(dir() + "/copy.duckdb", "SELECT sum(balance) FROM public.bank"),
+            (std::vector<Row>{{"100000"}}));
+  const CommandResult again = walden({"mirror", "export", dir() + "/copy.duckdb"});
+  EXPECT_EQ(again.exit_code, 2);
+  EXPECT_THAT(again.output, ::testing::HasSubstr("copy.duckdb exists; export writes a new copy"));
+  const CommandResult refused = walden({"query", "DROP TABLE public.bank"});
+  EXPECT_EQ(refused.exit_code, 2);
+  EXPECT_THAT(refused.output, ::testing::HasSubstr("(walden query runs one read-only statement"));
+  stop = true;
+  transfers.join();
+  CatchUpAndStop(run);
+  // Stopped: the same command reads the file directly.
+  const CommandResult offline = walden({"query", "SELECT sum(balance) AS total FROM public.bank"});
+  EXPECT_EQ(offline.exit_code, 0) << offline.output;
+  EXPECT_EQ(offline.output, "total\n------\n100000\n(1 row)\n");
+  ExpectMirrorEqualsSource({{"public", "bank"}});
   DropSlot("mirror_slot");
 }
 

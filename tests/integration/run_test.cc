@@ -32,6 +32,8 @@ class RunTest : public PgTest {
   std::string dir() const { return ScratchDir(); }
   std::vector<std::string> RunArgs(const std::string& flush_interval) {
     return {"run",
+            "--server-listen",
+            "127.0.0.1:0",
             "--source",
             AdminConninfo(),
             "--data-dir",
@@ -186,6 +188,8 @@ TEST_F(RunTest, S3OutageIsRiddenOutWithNothingLost) {
   const std::vector<std::pair<std::string, std::string>> env = {
       {"AWS_ACCESS_KEY_ID", S3Server::kAccessKey}, {"AWS_SECRET_ACCESS_KEY", S3Server::kSecretKey}};
   std::vector<std::string> args = {"run",
+                                   "--server-listen",
+                                   "127.0.0.1:0",
                                    "--source",
                                    AdminConninfo(),
                                    "--data-dir",
