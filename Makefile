@@ -1,5 +1,5 @@
 # Thin wrappers over scripts/; see README.md.
-.PHONY: demo test build clean bench-capture bench-storage
+.PHONY: demo test build clean bench-capture bench-storage bench-mirror
 
 demo:
 	scripts/demo.sh $(DEMO_ARGS)
@@ -28,3 +28,11 @@ bench-storage:
 	cmake -S . -B build/release -G Ninja -DCMAKE_BUILD_TYPE=Release
 	cmake --build build/release --target storage_bench
 	build/release/bench/storage_bench --rows=1000000
+
+# Merge throughput by op mix beside DuckDB's appender; commit→mirror latency at 5,000
+# changes/s beside commit→received (see docs/benchmarks.md).
+bench-mirror:
+	scripts/setup.sh
+	cmake -S . -B build/release -G Ninja -DCMAKE_BUILD_TYPE=Release
+	cmake --build build/release --target mirror_bench
+	build/release/bench/mirror_bench --changes=1000000 --batch=5000 --rate=5000 --seconds=60

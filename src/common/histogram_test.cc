@@ -29,7 +29,8 @@ TEST(Histogram, BeyondTheLastBoundLandsInInfinity) {
   histogram.Observe(120);
   const Histogram::Snapshot s = histogram.Take();
   EXPECT_EQ(s.counts.back(), 1u);
-  EXPECT_DOUBLE_EQ(s.Quantile(0.99), 120);
+  EXPECT_GT(s.Quantile(0.99), 60);
+  EXPECT_LE(s.Quantile(0.99), 120);
 }
 
 }  // namespace

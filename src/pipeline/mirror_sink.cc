@@ -160,6 +160,7 @@ Status MirrorSink::Flush() {
   const int64_t now = NowUnixMicros();
   for (int64_t commit_time : pending_commit_times_) {
     latency_.Observe(static_cast<double>(now - commit_time) / 1e6);
+    if (options_.on_visible) options_.on_visible(commit_time, now);
   }
   pending_commit_times_.clear();
   return {};

@@ -9,6 +9,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -24,6 +25,9 @@ struct MirrorSinkOptions {
   std::string path;
   std::chrono::microseconds apply_interval{100000};
   std::string memory_limit = "512MB";
+  // Called per merged transaction with its source commit time and the time the merge made
+  // it visible (µs since 1970), e.g. for exact percentiles in benchmarks.
+  std::function<void(int64_t commit_us, int64_t visible_us)> on_visible;
 };
 
 // The mirror's view of a captured relation (columns, keys, catalog facts).

@@ -141,6 +141,7 @@ Status Run(const Config& config, const std::atomic<bool>& stop) {
       (*mirror)->mirror().watermark().commit_lsn.ToString());
   // Both sinks must hold a transaction before the slot may forget it.
   auto durable = [&] { return std::min((*sink)->durable_end(), (*mirror)->durable_end()); };
+  Lsn last_confirmed = durable();
   auto last_lag_check = Clock::now();
   auto last_lease = Clock::now();
   while (!stop) {
@@ -158,7 +159,13 @@ Status Run(const Config& config, const std::atomic<bool>& stop) {
       spdlog::warn("archive flush failed, will retry: {}", flushed.error().message);
       std::this_thread::sleep_for(std::chrono::seconds(1));
     }
-    (*capture)->Confirm(durable());
+    // Tell PostgreSQL as soon as something new is durable: it frees WAL sooner, and a
+    // flush that blocks later (a store outage) cannot hold back what was already done.
+    if (const Lsn now_durable = durable(); now_durable > last_confirmed) {
+      last_confirmed = now_durable;
+      (*capture)->Confirm(now_durable);
+      if (auto sent = (*capture)->Flush(); !sent) spdlog::debug("status not sent: {}", sent.error().message);
+    }
     if (Clock::now() - last_lag_check > config.source.status_interval) {
       last_lag_check = Clock::now();
       (void)(*capture)->CheckLag(config.source.lag_warn_bytes);

@@ -231,7 +231,7 @@ TEST_F(RunTest, S3OutageIsRiddenOutWithNothingLost) {
   };
   const std::string held = confirmed();
   std::this_thread::sleep_for(std::chrono::seconds(outage - outage / 3));
-  EXPECT_EQ(confirmed(), held) << "confirmed while the archive was unreachable";
+  EXPECT_EQ(confirmed(), held) << "confirmed while the archive was unreachable\n" << run.Stderr();
   EXPECT_LT(RssKb(run.process().pid()), 256 * 1024);
   ASSERT_TRUE((*s3)->Restart());
   std::this_thread::sleep_for(2s);
