@@ -11,6 +11,8 @@
 //    of PostgreSQL's own delivery.
 #include <fmt/core.h>
 
+#include "bench/bench_util.h"
+
 #include <algorithm>
 #include <chrono>
 #include <filesystem>
@@ -28,20 +30,7 @@ namespace {
 using namespace walden;
 using Clock = std::chrono::steady_clock;
 
-template <class T>
-T Must(Result<T> result, const char* what) {
-  if (!result) {
-    fmt::print(stderr, "{}: {}\n", what, result.error().message);
-    std::exit(1);
-  }
-  return std::move(*result);
-}
-void Must(Status status, const char* what) {
-  if (!status) {
-    fmt::print(stderr, "{}: {}\n", what, status.error().message);
-    std::exit(1);
-  }
-}
+using bench::Must;
 
 int64_t NowUs() {
   return std::chrono::duration_cast<std::chrono::microseconds>(
@@ -105,19 +94,24 @@ double MergeThroughput(const Mix& mix, int64_t changes, int64_t batch, const std
     ++lsn;
     for (int64_t i = 0; i < batch; ++i) {
       const int pick = static_cast<int>(random() % 100);
-      const int64_t existing = 1 + static_cast<int64_t>(random() % static_cast<uint64_t>(next_id - 1));
+      const int64_t existing =
+          1 + static_cast<int64_t>(random() % static_cast<uint64_t>(next_id - 1));
       if (pick < mix.inserts) {
         auto row = Row(next_id++, random);
-        Must(m->Add(1, {.op = 'c', .lsn = static_cast<uint64_t>(lsn), .seq = i, .values = row}), "add");
+        Must(m->Add(1, {.op = 'c', .lsn = static_cast<uint64_t>(lsn), .seq = i, .values = row}),
+             "add");
       } else if (pick < mix.inserts + mix.updates) {
         auto row = Row(existing, random);
-        Must(m->Add(1, {.op = 'u', .lsn = static_cast<uint64_t>(lsn), .seq = i, .values = row}), "add");
+        Must(m->Add(1, {.op = 'u', .lsn = static_cast<uint64_t>(lsn), .seq = i, .values = row}),
+             "add");
       } else {
         const std::vector<Datum> key{Datum(existing)};
-        Must(m->Add(1, {.op = 'd', .lsn = static_cast<uint64_t>(lsn), .seq = i, .before = key}), "add");
+        Must(m->Add(1, {.op = 'd', .lsn = static_cast<uint64_t>(lsn), .seq = i, .before = key}),
+             "add");
       }
     }
-    Must(m->Commit({Lsn{static_cast<uint64_t>(lsn)}, Lsn{static_cast<uint64_t>(lsn)}, 0}), "commit");
+    Must(m->Commit({Lsn{static_cast<uint64_t>(lsn)}, Lsn{static_cast<uint64_t>(lsn)}, 0}),
+         "commit");
   }
   const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
   return static_cast<double>(changes) / seconds;
@@ -155,7 +149,8 @@ double AppenderCeiling(int64_t changes, int64_t batch, const std::string& dir) {
 double Percentile(std::vector<double> values, double q) {
   if (values.empty()) return 0;
   std::ranges::sort(values);
-  return values[std::min(values.size() - 1, static_cast<size_t>(q * static_cast<double>(values.size())))];
+  return values[std::min(values.size() - 1,
+                         static_cast<size_t>(q * static_cast<double>(values.size())))];
 }
 
 struct Latency {
@@ -211,14 +206,14 @@ Latency MeasureLatency(int64_t rate, int seconds, const std::string& dir) {
   });
   const auto start = Clock::now();
   while (!done || sink->mirror().has_pending() || out.visible_ms.size() < out.received_ms.size()) {
-    Must(capture->Poll(std::chrono::milliseconds(20),
-                       [&](pg::CommittedTransaction&& txn) {
-                         out.received_ms.push_back(
-                             static_cast<double>(NowUs() - PgTimeToUnixMicros(txn.info().commit_time)) /
-                             1e3);
-                         out.changes += static_cast<int64_t>(txn.change_count());
-                         return sink->Apply(txn);
-                       }),
+    Must(capture->Poll(
+             std::chrono::milliseconds(20),
+             [&](pg::CommittedTransaction&& txn) {
+               out.received_ms.push_back(
+                   static_cast<double>(NowUs() - PgTimeToUnixMicros(txn.info().commit_time)) / 1e3);
+               out.changes += static_cast<int64_t>(txn.change_count());
+               return sink->Apply(txn);
+             }),
          "poll");
     Must(sink->FlushIfDue(), "merge");
     capture->Confirm(sink->durable_end());
@@ -244,9 +239,10 @@ int main(int argc, char** argv) {
   const std::string dir = std::filesystem::temp_directory_path() / "walden-mirror-bench";
   std::filesystem::remove_all(dir);
   std::filesystem::create_directories(dir);
-  fmt::print("merge throughput, {} changes in batches of {} (8-column orders table, 100k rows "
-             "before):\n",
-             changes, batch);
+  fmt::print(
+      "merge throughput, {} changes in batches of {} (8-column orders table, 100k rows "
+      "before):\n",
+      changes, batch);
   const double ceiling = AppenderCeiling(changes, batch, dir);
   for (const Mix& mix : {Mix{"insert only", 100, 0, 0}, Mix{"mixed 50/30/20", 50, 30, 20},
                          Mix{"update heavy 10/80/10", 10, 80, 10}}) {
@@ -257,9 +253,10 @@ int main(int argc, char** argv) {
   fmt::print("  {:<24} {:>10.0f} rows/s     (reference: DuckDB appender, plain table)\n",
              "appender ceiling", ceiling);
   const Latency latency = MeasureLatency(rate, seconds, dir);
-  fmt::print("\nlatency at {} changes/s for {} s ({} transactions, {} changes, PostgreSQL on "
-             "this machine, apply_interval 100 ms):\n",
-             rate, seconds, latency.visible_ms.size(), latency.changes);
+  fmt::print(
+      "\nlatency at {} changes/s for {} s ({} transactions, {} changes, PostgreSQL on "
+      "this machine, apply_interval 100 ms):\n",
+      rate, seconds, latency.visible_ms.size(), latency.changes);
   auto line = [](const char* name, const std::vector<double>& v) {
     fmt::print("  {:<28} p50 {:>7.1f} ms  p90 {:>7.1f} ms  p99 {:>7.1f} ms  max {:>7.1f} ms\n",
                name, Percentile(v, 0.5), Percentile(v, 0.9), Percentile(v, 0.99),

@@ -7,6 +7,8 @@
 // Zstd Parquet in a local archive.
 #include <fmt/core.h>
 
+#include "bench/bench_util.h"
+
 #include <filesystem>
 
 #include "pg/capture.h"
@@ -18,21 +20,7 @@ namespace {
 
 using namespace walden;
 
-template <class T>
-T Must(Result<T> result, const char* what) {
-  if (!result) {
-    fmt::print(stderr, "{}: {}\n", what, result.error().message);
-    std::exit(1);
-  }
-  return std::move(*result);
-}
-
-void Must(Status status, const char* what) {
-  if (!status) {
-    fmt::print(stderr, "{}: {}\n", what, status.error().message);
-    std::exit(1);
-  }
-}
+using bench::Must;
 
 }  // namespace
 

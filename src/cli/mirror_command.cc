@@ -24,9 +24,9 @@ int OnMirror(const Config& config, const std::function<Result<std::string>(duck:
              const std::string& body) {
   auto lock = pipeline::LockDataDir(config.data_dir);
   if (lock) {
-    Result<std::string> output = Fail(ErrorKind::kNotFound,
-                                      "there is no mirror at " + config.mirror.path +
-                                          " yet; start `walden run` (or `walden mirror rebuild`)");
+    Result<std::string> output =
+        Fail(ErrorKind::kNotFound, "there is no mirror at " + config.mirror.path +
+                                       " yet; start `walden run` (or `walden mirror rebuild`)");
     if (std::filesystem::exists(config.mirror.path)) {
       auto database = duck::Database::Open(config.mirror.path, /*read_only=*/true);
       output = database ? local(*database) : std::unexpected(database.error());
@@ -40,9 +40,9 @@ int OnMirror(const Config& config, const std::function<Result<std::string>(duck:
   std::ifstream file(pipeline::ServerFile(config.data_dir));
   const nlohmann::json server = nlohmann::json::parse(file, nullptr, false);
   if (server.is_discarded() || !server.contains("address")) {
-    return ReportError(Error{ErrorKind::kConnection,
-                             "walden is running with data_dir " + config.data_dir +
-                                 " but has not published its address yet; try again"});
+    return ReportError(
+        Error{ErrorKind::kConnection, "walden is running with data_dir " + config.data_dir +
+                                          " but has not published its address yet; try again"});
   }
   auto response = server::Post(server["address"].get<std::string>(), path, params, body);
   if (!response) return ReportError(response.error());
@@ -72,8 +72,8 @@ int QueryCommand(const Config& config, const std::string& sql, const std::string
   auto parsed = mirror::ParseOutputFormat(format);
   if (!parsed) return ReportError(parsed.error());
   return OnMirror(
-      config, [&](duck::Database& db) { return mirror::RunQuery(db, sql, *parsed); },
-      "/api/query", {{"format", format}}, sql);
+      config, [&](duck::Database& db) { return mirror::RunQuery(db, sql, *parsed); }, "/api/query",
+      {{"format", format}}, sql);
 }
 
 int MirrorExportCommand(const Config& config, const std::string& path, const std::string& format) {

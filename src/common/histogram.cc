@@ -6,8 +6,7 @@ namespace walden {
 
 void Histogram::Observe(double seconds) {
   seconds = std::max(seconds, 0.0);
-  const size_t bucket =
-      std::lower_bound(kBounds.begin(), kBounds.end(), seconds) - kBounds.begin();
+  const size_t bucket = std::lower_bound(kBounds.begin(), kBounds.end(), seconds) - kBounds.begin();
   std::lock_guard lock(mutex_);
   ++data_.counts[bucket];
   ++data_.count;

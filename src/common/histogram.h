@@ -15,14 +15,13 @@ namespace walden {
 class Histogram {
  public:
   // Upper bounds in seconds; +Inf is implicit.
-  static constexpr std::array<double, 16> kBounds = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
-                                                     0.1,   0.25,   0.5,   1,    2.5,   5,
-                                                     10,    20,     30,    60};
+  static constexpr std::array<double, 16> kBounds = {
+      0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 60};
   struct Snapshot {
     std::array<uint64_t, kBounds.size() + 1> counts{};  // per bucket, not cumulative; last +Inf
     uint64_t count = 0;
-    double sum = 0;   // seconds
-    double max = 0;   // seconds
+    double sum = 0;  // seconds
+    double max = 0;  // seconds
     // Estimated by linear interpolation inside the bucket that holds quantile q.
     double Quantile(double q) const;
   };

@@ -1,10 +1,10 @@
 // Set-based merges of a stage table into its mirror table (design §4).
+#include "mirror/merge.h"
+
 #include <fmt/core.h>
 #include <spdlog/spdlog.h>
 
 #include <functional>
-
-#include "mirror/merge.h"
 
 namespace walden::mirror::internal {
 namespace {
@@ -78,9 +78,10 @@ Result<int64_t> ResolveUnchanged(duck::Connection& conn, const StageRef& stage) 
   for (size_t k = 0; k < keys.size(); ++k) {
     match += fmt::format(" AND t.{} = {}.{}", QuoteIdent(def.columns[keys[k]].name), s, Before(k));
   }
-  sql = fmt::format("UPDATE {} SET {} FROM {} AS t WHERE {}._prev IS NULL AND {}._unch IS NOT NULL{}",
-                    s, FillFrom(def, s, [&](size_t i) { return "t." + QuoteIdent(def.columns[i].name); }),
-                    def.name.ToSql(), s, s, match);
+  sql = fmt::format(
+      "UPDATE {} SET {} FROM {} AS t WHERE {}._prev IS NULL AND {}._unch IS NOT NULL{}", s,
+      FillFrom(def, s, [&](size_t i) { return "t." + QuoteIdent(def.columns[i].name); }),
+      def.name.ToSql(), s, s, match);
   if (auto ok = conn.Execute(sql); !ok) return std::unexpected(ok.error());
   auto unresolved = QueryCount(
       conn, fmt::format("SELECT count(*) FROM {} WHERE _prev IS NULL AND _unch IS NOT NULL", s));
@@ -92,13 +93,15 @@ Result<int64_t> ResolveUnchanged(duck::Connection& conn, const StageRef& stage) 
       fmt::arg("s", s), fmt::arg("set", FillFrom(def, s, [](size_t i) { return "p." + Col(i); })));
   for (;;) {
     auto left = QueryCount(conn, fmt::format("SELECT count(*) FROM {} WHERE _unch IS NOT NULL "
-                                             "AND _prev IS NOT NULL", s));
+                                             "AND _prev IS NOT NULL",
+                                             s));
     if (!left) return left;
     if (*left == 0) break;
     auto before = *left;
     if (auto ok = conn.Execute(pass); !ok) return std::unexpected(ok.error());
     left = QueryCount(conn, fmt::format("SELECT count(*) FROM {} WHERE _unch IS NOT NULL "
-                                        "AND _prev IS NOT NULL", s));
+                                        "AND _prev IS NOT NULL",
+                                        s));
     if (!left) return left;
     if (*left == before) break;  // unreachable: every chain starts at a resolved change
   }
@@ -128,9 +131,11 @@ Result<MergeCounts> MergeKeyed(duck::Connection& conn, const StageRef& stage) {
   if (auto ok = conn.Execute(sql); !ok) return std::unexpected(ok.error());
   std::string match;
   for (size_t k = 0; k < keys.size(); ++k) {
-    match += fmt::format("{}t.{} = f.k{}", k ? " AND " : "", QuoteIdent(def.columns[keys[k]].name), k);
+    match +=
+        fmt::format("{}t.{} = f.k{}", k ? " AND " : "", QuoteIdent(def.columns[keys[k]].name), k);
   }
-  sql = fmt::format("DELETE FROM {} AS t USING walden_final AS f WHERE {}", def.name.ToSql(), match);
+  sql =
+      fmt::format("DELETE FROM {} AS t USING walden_final AS f WHERE {}", def.name.ToSql(), match);
   if (auto ok = conn.Execute(sql); !ok) return std::unexpected(ok.error());
   sql = fmt::format(
       "INSERT INTO {} ({}) SELECT {} FROM {} AS s JOIN walden_final AS f ON s._rid = f._rid "
@@ -144,13 +149,13 @@ Result<MergeCounts> MergeKeyed(duck::Connection& conn, const StageRef& stage) {
 Result<MergeCounts> MergeAppendOnly(duck::Connection& conn, const StageRef& stage) {
   const TableDef& def = *stage.def;
   MergeCounts counts;
-  auto other = QueryCount(
-      conn, "SELECT count(*) FROM " + stage.table + " WHERE _op NOT IN ('c', 'r')");
+  auto other =
+      QueryCount(conn, "SELECT count(*) FROM " + stage.table + " WHERE _op NOT IN ('c', 'r')");
   if (!other) return std::unexpected(other.error());
   counts.unmatched = *other;
-  const std::string sql =
-      fmt::format("INSERT INTO {} ({}) SELECT {} FROM {} AS s WHERE _op IN ('c', 'r') ORDER BY _rid",
-                  def.name.ToSql(), TargetColumns(def), StageColumns(def, "s"), stage.table);
+  const std::string sql = fmt::format(
+      "INSERT INTO {} ({}) SELECT {} FROM {} AS s WHERE _op IN ('c', 'r') ORDER BY _rid",
+      def.name.ToSql(), TargetColumns(def), StageColumns(def, "s"), stage.table);
   if (auto ok = conn.Execute(sql); !ok) return std::unexpected(ok.error());
   return counts;
 }
@@ -171,7 +176,8 @@ Result<MergeCounts> MergeFullRow(duck::Connection& conn, const StageRef& stage) 
                           i ? ", " : "", i + 1, Before(i), Col(i));
   }
   const std::string insert_range = fmt::format(
-      "INSERT INTO {} ({}) SELECT {} FROM {} AS s WHERE s._rid BETWEEN {{}} AND {{}} ORDER BY s._rid",
+      "INSERT INTO {} ({}) SELECT {} FROM {} AS s WHERE s._rid BETWEEN {{}} AND {{}} ORDER BY "
+      "s._rid",
       def.name.ToSql(), TargetColumns(def), filled, stage.table);
   const size_t rows = ops->rows();
   size_t i = 0;

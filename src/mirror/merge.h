@@ -23,8 +23,8 @@ struct StageRef {
 };
 
 struct MergeCounts {
-  int64_t unmatched = 0;    // updates/deletes whose old row the mirror did not hold
-  int64_t unresolved = 0;   // unchanged TOAST values with no known current value
+  int64_t unmatched = 0;   // updates/deletes whose old row the mirror did not hold
+  int64_t unresolved = 0;  // unchanged TOAST values with no known current value
 };
 
 Status CreateTable(duck::Connection& conn, const TableDef& def);

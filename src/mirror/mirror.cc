@@ -95,8 +95,8 @@ Status Mirror::LoadState() {
   registry_.clear();
   current_.clear();
   watermark_ = {};
-  auto state = conn_->Query(
-      "SELECT commit_lsn, end_lsn, epoch_us(commit_time) FROM walden.state LIMIT 1");
+  auto state =
+      conn_->Query("SELECT commit_lsn, end_lsn, epoch_us(commit_time) FROM walden.state LIMIT 1");
   if (!state) return std::unexpected(state.error());
   if (state->rows() == 1) {
     watermark_ = {Lsn{static_cast<uint64_t>(duckdb_value_uint64(state->get(), 0, 0))},
@@ -143,16 +143,17 @@ Result<Mirror::Stage*> Mirror::OpenStage(uint32_t relation_id) {
   if (auto it = open_stages_.find(relation_id); it != open_stages_.end()) return it->second;
   auto def = current_.find(relation_id);
   if (def == current_.end()) {
-    return Fail(ErrorKind::kInternal, fmt::format("change for relation {} before its definition",
-                                                  relation_id));
+    return Fail(ErrorKind::kInternal,
+                fmt::format("change for relation {} before its definition", relation_id));
   }
   auto stage = std::make_unique<Stage>();
   stage->table = fmt::format("walden_stage_{}", next_stage_++);
   stage->def = def->second;
   const ColumnType bigint{.kind = TypeKind::kInt64}, text{.kind = TypeKind::kText};
   stage->types = {bigint, text, bigint, bigint, text, bigint};
-  std::string columns = "_rid BIGINT, _op VARCHAR, _lsn BIGINT, _seq BIGINT, _unch VARCHAR, "
-                        "_prev BIGINT";
+  std::string columns =
+      "_rid BIGINT, _op VARCHAR, _lsn BIGINT, _seq BIGINT, _unch VARCHAR, "
+      "_prev BIGINT";
   for (size_t i = 0; i < stage->def.columns.size(); ++i) {
     stage->types.push_back(stage->def.columns[i].type);
     columns += fmt::format(", c{} {}", i, stage->def.columns[i].type.DuckDbName());
@@ -208,9 +209,9 @@ Status Mirror::Add(uint32_t relation_id, const MirrorChange& change) {
   }
   const std::vector<size_t> before = BeforeColumns(def);
   if (!change.before.empty() && change.before.size() != before.size()) {
-    return Fail(ErrorKind::kInternal, fmt::format("old image of {} has {} values, expected {}",
-                                                  def.name.Display(), change.before.size(),
-                                                  before.size()));
+    return Fail(ErrorKind::kInternal,
+                fmt::format("old image of {} has {} values, expected {}", def.name.Display(),
+                            change.before.size(), before.size()));
   }
   for (size_t b = 0; b < before.size(); ++b) {
     if (!change.before.empty()) {
@@ -247,7 +248,8 @@ Status Mirror::StageQuery(uint32_t relation_id, const std::string& select_sql) {
   if (auto ok = conn_->Execute(sql); !ok) return ok;
   auto counts = conn_->Query(
       "SELECT count(*) FILTER (WHERE _op IN ('c', 'r')), count(*) FILTER (WHERE _op = 'u'), "
-      "count(*) FILTER (WHERE _op = 'd'), max(_rid) FROM " + stage.table);
+      "count(*) FILTER (WHERE _op = 'd'), max(_rid) FROM " +
+      stage.table);
   if (!counts) return std::unexpected(counts.error());
   stage.inserts += Int(*counts, 0, 0);
   stage.updates += Int(*counts, 0, 1);
@@ -268,8 +270,8 @@ Status Mirror::SaveTable(const TableStatus& table) {
       fmt::arg("name", QuoteLiteral(table.def.name.name)),
       fmt::arg("state", QuoteLiteral(table.state)), fmt::arg("reason", QuoteLiteral(table.reason)),
       fmt::arg("version", table.version), fmt::arg("c", table.inserts),
-      fmt::arg("u", table.updates), fmt::arg("d", table.deletes),
-      fmt::arg("t", table.truncates), fmt::arg("skipped", table.skipped),
+      fmt::arg("u", table.updates), fmt::arg("d", table.deletes), fmt::arg("t", table.truncates),
+      fmt::arg("skipped", table.skipped),
       fmt::arg("definition", QuoteLiteral(TableDefToJson(table.def)))));
 }
 
@@ -283,9 +285,9 @@ Status Mirror::RunStep(Step& step) {
       if (it->first != step.relation_id && it->second.def.name == step.def.name) {
         spdlog::warn("mirror: {} was dropped and created again in PostgreSQL; replacing its copy",
                      step.def.name.Display());
-        if (auto ok = conn_->Execute("DROP TABLE IF EXISTS " + step.def.name.ToSql() +
-                                     "; DELETE FROM walden.tables WHERE relation_id = " +
-                                     std::to_string(it->first));
+        if (auto ok = conn_->Execute(
+                "DROP TABLE IF EXISTS " + step.def.name.ToSql() +
+                "; DELETE FROM walden.tables WHERE relation_id = " + std::to_string(it->first));
             !ok) {
           return ok;
         }
@@ -297,15 +299,15 @@ Status Mirror::RunStep(Step& step) {
     for (const auto& [id, other] : registry_) {
       if (id != step.relation_id && Lower(other.def.name.schema) == Lower(step.def.name.schema) &&
           Lower(other.def.name.name) == Lower(step.def.name.name)) {
-        table.reason = fmt::format("{} and {} differ only in case, and DuckDB names ignore case; "
-                                   "rename one of them in PostgreSQL",
-                                   step.def.name.Display(), other.def.name.Display());
+        table.reason = fmt::format(
+            "{} and {} differ only in case, and DuckDB names ignore case; "
+            "rename one of them in PostgreSQL",
+            step.def.name.Display(), other.def.name.Display());
       }
     }
     if (table.reason.empty()) {
       if (auto ok = internal::CreateTable(*conn_, step.def); !ok) return ok;
-      table.state =
-          step.def.mode() == MatchMode::kAppendOnly ? kStateAppendOnly : kStateStreaming;
+      table.state = step.def.mode() == MatchMode::kAppendOnly ? kStateAppendOnly : kStateStreaming;
     } else {
       table.state = kStateResync;
       spdlog::error("mirror: {} is not mirrored: {}", step.def.name.Display(), table.reason);
@@ -326,9 +328,10 @@ Status Mirror::RunStep(Step& step) {
       if (!reason->empty()) {
         table.state = kStateResync;
         table.reason = *reason;
-        spdlog::error("mirror: {} stopped at this change: {}; its mirror copy keeps the state "
-                      "before it until the table is re-snapshotted (walden snapshot --table {})",
-                      step.def.name.Display(), *reason, step.def.name.Display());
+        spdlog::error(
+            "mirror: {} stopped at this change: {}; its mirror copy keeps the state "
+            "before it until the table is re-snapshotted (walden snapshot --table {})",
+            step.def.name.Display(), *reason, step.def.name.Display());
       } else {
         table.state =
             step.def.mode() == MatchMode::kAppendOnly ? kStateAppendOnly : kStateStreaming;
@@ -351,8 +354,8 @@ Status Mirror::RunStep(Step& step) {
     table.skipped += stage.inserts + stage.updates + stage.deletes;
     return {};
   }
-  internal::StageRef ref{.table = stage.table, .def = &stage.def,
-                         .has_unchanged = stage.has_unchanged};
+  internal::StageRef ref{
+      .table = stage.table, .def = &stage.def, .has_unchanged = stage.has_unchanged};
   Result<internal::MergeCounts> counts;
   switch (stage.def.mode()) {
     case MatchMode::kKey:
@@ -367,14 +370,16 @@ Status Mirror::RunStep(Step& step) {
   }
   if (!counts) return std::unexpected(counts.error());
   if (counts->unmatched > 0) {
-    spdlog::warn("mirror: {}: {} updates or deletes found no matching row (rows older than the "
-                 "mirror; a snapshot of the table fixes this)",
-                 stage.def.name.Display(), counts->unmatched);
+    spdlog::warn(
+        "mirror: {}: {} updates or deletes found no matching row (rows older than the "
+        "mirror; a snapshot of the table fixes this)",
+        stage.def.name.Display(), counts->unmatched);
   }
   if (counts->unresolved > 0) {
-    spdlog::warn("mirror: {}: {} unchanged TOAST values of rows the mirror does not hold are "
-                 "left NULL (a snapshot of the table fixes this)",
-                 stage.def.name.Display(), counts->unresolved);
+    spdlog::warn(
+        "mirror: {}: {} unchanged TOAST values of rows the mirror does not hold are "
+        "left NULL (a snapshot of the table fixes this)",
+        stage.def.name.Display(), counts->unresolved);
   }
   table.inserts += stage.inserts;
   table.updates += stage.updates;

@@ -46,8 +46,9 @@ struct Change {
 Status Apply(Mirror& mirror, uint32_t relation, uint64_t lsn, const std::vector<Change>& changes) {
   int64_t seq = 0;
   for (const Change& c : changes) {
-    if (auto ok = mirror.Add(relation, {.op = c.op, .lsn = lsn, .seq = seq++, .values = c.values,
-                                        .before = c.before});
+    if (auto ok = mirror.Add(
+            relation,
+            {.op = c.op, .lsn = lsn, .seq = seq++, .values = c.values, .before = c.before});
         !ok) {
       return ok;
     }
@@ -96,30 +97,32 @@ TEST(Mirror, UnchangedToastValuesKeepTheCurrentValueThroughChainsAndKeyChanges) 
   auto mirror = Mirror::Open(":memory:");
   Mirror& m = **mirror;
   ASSERT_TRUE(m.Define(Orders()));
-  ASSERT_TRUE(Apply(m, 100, 10, {{'c', {I(1), S("big one"), I(1)}}, {'c', {I(2), S("big two"), I(2)}}}));
+  ASSERT_TRUE(
+      Apply(m, 100, 10, {{'c', {I(1), S("big one"), I(1)}}, {'c', {I(2), S("big two"), I(2)}}}));
   ASSERT_TRUE(m.Commit({Lsn{10}, Lsn{11}, 0}));
   ASSERT_TRUE(Apply(m, 100, 20,
-                    {{'u', {I(1), kUnchanged, I(5)}},               // from the mirror
-                     {'u', {I(1), kUnchanged, I(6)}},               // from the change before
+                    {{'u', {I(1), kUnchanged, I(5)}},  // from the mirror
+                     {'u', {I(1), kUnchanged, I(6)}},  // from the change before
                      {'u', {I(9), kUnchanged, I(7)}, {Datum(int64_t{1})}},  // key change
                      {'u', {I(9), kUnchanged, I(8)}},
                      {'c', {I(3), S("three"), I(3)}},
-                     {'u', {I(3), kUnchanged, I(4)}},               // from an insert in the batch
+                     {'u', {I(3), kUnchanged, I(4)}},  // from an insert in the batch
                      {'u', {I(2), S("changed"), I(2)}},
                      {'u', {I(2), kUnchanged, I(3)}},
-                     {'u', {I(4), kUnchanged, I(4)}}}));            // unknown row: NULL
+                     {'u', {I(4), kUnchanged, I(4)}}}));  // unknown row: NULL
   ASSERT_TRUE(m.Commit({Lsn{20}, Lsn{21}, 0}));
-  EXPECT_EQ(Select(m, "SELECT * FROM public.orders ORDER BY id"),
-            (std::vector<Row>{{"2", "changed", "3"},
-                              {"3", "three", "4"},
-                              {"4", "NULL", "4"},
-                              {"9", "big one", "8"}}));
+  EXPECT_EQ(
+      Select(m, "SELECT * FROM public.orders ORDER BY id"),
+      (std::vector<Row>{
+          {"2", "changed", "3"}, {"3", "three", "4"}, {"4", "NULL", "4"}, {"9", "big one", "8"}}));
 }
 
 TEST(Mirror, FullRowTablesTouchExactlyOneOfIdenticalRows) {
   auto mirror = Mirror::Open(":memory:");
   Mirror& m = **mirror;
-  TableDef def{.relation_id = 7, .name = {"public", "events"}, .identity = 'f',
+  TableDef def{.relation_id = 7,
+               .name = {"public", "events"},
+               .identity = 'f',
                .columns = {{.name = "kind", .type = kText, .key = true},
                            {.name = "n", .type = kInt, .key = true}}};
   ASSERT_TRUE(m.Define(def));
@@ -140,7 +143,9 @@ TEST(Mirror, FullRowTablesTouchExactlyOneOfIdenticalRows) {
 TEST(Mirror, TablesWithoutKeyAreAppendOnlyAndSaySo) {
   auto mirror = Mirror::Open(":memory:");
   Mirror& m = **mirror;
-  TableDef def{.relation_id = 8, .name = {"public", "log"}, .identity = 'd',
+  TableDef def{.relation_id = 8,
+               .name = {"public", "log"},
+               .identity = 'd',
                .columns = {{.name = "line", .type = kText}}};
   ASSERT_TRUE(m.Define(def));
   ASSERT_TRUE(Apply(m, 8, 10, {{'c', {S("one")}}, {'c', {S("one")}}}));
@@ -171,10 +176,14 @@ TEST(Mirror, SchemaStepsAddWithStoredDefaultDropWidenAndRename) {
   // ALTER TABLE after them, so the step rebuilds the table).
   ASSERT_TRUE(Apply(m, 100, 11, {{'d', {}, {Datum(int64_t{9})}}, {'u', {I(1), S("a"), I(1)}}}));
   TableDef v2 = Orders();
-  v2.columns[2].type = kBig;           // int4 → int8
-  v2.columns[1].name = "remark";       // renamed (same attnum)
-  v2.columns.push_back({.name = "c", .type = kInt, .attnum = 4, .missing = Datum(int64_t{7}),
-                        .missing_text = "7", .has_default = true});
+  v2.columns[2].type = kBig;      // int4 → int8
+  v2.columns[1].name = "remark";  // renamed (same attnum)
+  v2.columns.push_back({.name = "c",
+                        .type = kInt,
+                        .attnum = 4,
+                        .missing = Datum(int64_t{7}),
+                        .missing_text = "7",
+                        .has_default = true});
   ASSERT_TRUE(m.Define(v2));
   ASSERT_TRUE(Apply(m, 100, 11, {{'c', {I(2), S("b"), I(5000000000), I(8)}}}));
   TableDef v3 = v2;
@@ -184,8 +193,9 @@ TEST(Mirror, SchemaStepsAddWithStoredDefaultDropWidenAndRename) {
   ASSERT_TRUE(m.Commit({Lsn{12}, Lsn{13}, 0}));
   EXPECT_EQ(Select(m, "SELECT * FROM public.orders ORDER BY id"),
             (std::vector<Row>{{"1", "1", "7"}, {"2", "5000000000", "8"}}));
-  EXPECT_EQ(Select(m, "SELECT data_type FROM information_schema.columns WHERE table_name = "
-                      "'orders' ORDER BY ordinal_position"),
+  EXPECT_EQ(Select(m,
+                   "SELECT data_type FROM information_schema.columns WHERE table_name = "
+                   "'orders' ORDER BY ordinal_position"),
             (std::vector<Row>{{"INTEGER"}, {"BIGINT"}, {"INTEGER"}}));
   EXPECT_EQ(m.Tables()[0].version, 3);
 }
@@ -216,20 +226,23 @@ TEST(Mirror, RewritingChangesStopTheTableWithTheCommandThatFixesIt) {
   volatile_default.columns.push_back({.name = "r", .type = kInt, .attnum = 4, .has_default = true});
   ASSERT_TRUE(m.Define(volatile_default));
   ASSERT_TRUE(m.Commit({Lsn{12}, Lsn{13}, 0}));
-  EXPECT_EQ(m.Tables()[1].reason,
-            "column \"r\" was added with a default PostgreSQL did not store (a volatile default, which "
-            "rewrote the table, or a later rewrite cleared it)");
+  EXPECT_EQ(
+      m.Tables()[1].reason,
+      "column \"r\" was added with a default PostgreSQL did not store (a volatile default, which "
+      "rewrote the table, or a later rewrite cleared it)");
 }
 
 TEST(Mirror, HostileNamesAreMirroredAndUnmirrorableOnesSayWhy) {
   auto mirror = Mirror::Open(":memory:");
   Mirror& m = **mirror;
-  TableDef weird{.relation_id = 1, .name = {"Weird Schema", "Select \"x\""},
+  TableDef weird{.relation_id = 1,
+                 .name = {"Weird Schema", "Select \"x\""},
                  .columns = {{.name = "from", .type = kInt, .key = true},
                              {.name = "ünï cödé", .type = kText}}};
   ASSERT_TRUE(m.Define(weird));
   ASSERT_TRUE(Apply(m, 1, 10, {{'c', {I(1), S("x")}}, {'u', {I(1), S("y")}}}));
-  TableDef reserved{.relation_id = 2, .name = {"walden", "t"},
+  TableDef reserved{.relation_id = 2,
+                    .name = {"walden", "t"},
                     .columns = {{.name = "a", .type = kInt, .key = true}}};
   ASSERT_TRUE(m.Define(reserved));
   ASSERT_TRUE(Apply(m, 2, 10, {{'c', {I(1)}}}));

@@ -23,8 +23,8 @@ std::string Csv(const std::optional<std::string>& value) {
 
 // Display width in code points, so that aligned columns survive non-ASCII text.
 size_t Width(const std::string& text) {
-  return static_cast<size_t>(
-      std::ranges::count_if(text, [](char c) { return (static_cast<unsigned char>(c) & 0xC0) != 0x80; }));
+  return static_cast<size_t>(std::ranges::count_if(
+      text, [](char c) { return (static_cast<unsigned char>(c) & 0xC0) != 0x80; }));
 }
 
 std::string Pad(const std::string& text, size_t width) {
@@ -53,7 +53,8 @@ Result<std::string> RunQuery(duck::Database& database, const std::string& sql,
   auto conn = duck::Connection::Open(database);
   if (!conn) return std::unexpected(conn.error());
   std::string body = sql;
-  while (!body.empty() && (std::isspace(static_cast<unsigned char>(body.back())) || body.back() == ';')) {
+  while (!body.empty() &&
+         (std::isspace(static_cast<unsigned char>(body.back())) || body.back() == ';')) {
     body.pop_back();
   }
   auto result = conn->Query("SELECT COLUMNS(*)::VARCHAR FROM (" + body + "\n)");
@@ -79,10 +80,16 @@ Result<std::string> RunQuery(duck::Database& database, const std::string& sql,
     return out;
   }
   if (format == OutputFormat::kCsv) {
-    for (size_t c = 0; c < columns; ++c) out += (c ? "," : "") + Csv(names[c]);
+    for (size_t c = 0; c < columns; ++c) {
+      if (c) out += ',';
+      out += Csv(names[c]);
+    }
     out += "\n";
     for (size_t r = 0; r < rows; ++r) {
-      for (size_t c = 0; c < columns; ++c) out += (c ? "," : "") + Csv(result->Text(r, c));
+      for (size_t c = 0; c < columns; ++c) {
+        if (c) out += ',';
+        out += Csv(result->Text(r, c));
+      }
       out += "\n";
     }
     return out;
@@ -98,13 +105,19 @@ Result<std::string> RunQuery(duck::Database& database, const std::string& sql,
   }
   auto line = [&](const std::vector<std::string>& values) {
     std::string text;
-    for (size_t c = 0; c < columns; ++c) text += (c ? " | " : "") + Pad(values[c], widths[c]);
+    for (size_t c = 0; c < columns; ++c) {
+      if (c) text += " | ";
+      text += Pad(values[c], widths[c]);
+    }
     while (!text.empty() && text.back() == ' ') text.pop_back();
     return text + "\n";
   };
   out += line(names);
   std::string rule;
-  for (size_t c = 0; c < columns; ++c) rule += (c ? "-+-" : "") + std::string(widths[c], '-');
+  for (size_t c = 0; c < columns; ++c) {
+    if (c) rule += "-+-";
+    rule.append(widths[c], '-');
+  }
   out += rule + "\n";
   for (const auto& row : cells) out += line(row);
   out += fmt::format("({} row{})\n", rows, rows == 1 ? "" : "s");

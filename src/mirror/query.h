@@ -17,8 +17,7 @@ namespace walden::mirror {
 enum class OutputFormat { kTable, kCsv, kJsonLines };
 Result<OutputFormat> ParseOutputFormat(std::string_view text);
 
-Result<std::string> RunQuery(duck::Database& database, const std::string& sql,
-                             OutputFormat format);
+Result<std::string> RunQuery(duck::Database& database, const std::string& sql, OutputFormat format);
 
 enum class ExportFormat { kDuckDb, kParquet };
 Result<ExportFormat> ParseExportFormat(std::string_view text);

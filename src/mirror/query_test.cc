@@ -14,7 +14,8 @@ class QueryTest : public ::testing::Test {
     auto conn = duck::Connection::Open(*database_);
     ASSERT_TRUE(conn->Execute(
         "SET TimeZone = 'UTC'; CREATE SCHEMA public; CREATE TABLE public.t (id INTEGER, "
-        "\"naïve name\" VARCHAR, \"at\" TIMESTAMPTZ, u UUID); INSERT INTO public.t VALUES (1, 'a,b', "
+        "\"naïve name\" VARCHAR, \"at\" TIMESTAMPTZ, u UUID); INSERT INTO public.t VALUES (1, "
+        "'a,b', "
         "'2026-11-21 10:00:00+00', '00000000-0000-4000-8000-000000000001'), (22, NULL, NULL, "
         "NULL)"));
   }

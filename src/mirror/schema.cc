@@ -18,12 +18,13 @@ std::string Lower(std::string_view text) {
 }
 
 std::string TypeText(const ColumnDef& column) {
-  return column.typmod >= 0 ? fmt::format("{} (modifier {})", column.type.DuckDbName(), column.typmod)
-                            : column.type.DuckDbName();
+  return column.typmod >= 0
+             ? fmt::format("{} (modifier {})", column.type.DuckDbName(), column.typmod)
+             : column.type.DuckDbName();
 }
 
-constexpr uint32_t kInt2 = 21, kInt4 = 23, kInt8 = 20, kFloat4 = 700, kFloat8 = 701,
-                   kText = 25, kVarchar = 1043, kNumeric = 1700;
+constexpr uint32_t kInt2 = 21, kInt4 = 23, kInt8 = 20, kFloat4 = 700, kFloat8 = 701, kText = 25,
+                   kVarchar = 1043, kNumeric = 1700;
 
 int IntRank(uint32_t oid) { return oid == kInt2 ? 1 : oid == kInt4 ? 2 : oid == kInt8 ? 3 : 0; }
 
@@ -68,8 +69,8 @@ Status StoreDefaults(duck::Connection& conn, const TableDef& def,
   std::vector<ColumnType> types;
   std::vector<Datum> values;
   for (size_t j : indexes) {
-    columns += fmt::format("{}v{} {}", columns.empty() ? "" : ", ", j,
-                           def.columns[j].type.DuckDbName());
+    columns +=
+        fmt::format("{}v{} {}", columns.empty() ? "" : ", ", j, def.columns[j].type.DuckDbName());
     types.push_back(def.columns[j].type);
     values.push_back(*def.columns[j].missing);
   }
@@ -96,16 +97,18 @@ std::string UnsupportedReason(const TableDef& def) {
   const std::string schema = Lower(def.name.schema);
   if (schema == "walden" || schema == "temp" || schema == "information_schema" ||
       schema == "pg_catalog") {
-    return fmt::format("schema name \"{}\" is reserved in the mirror; move the table to another "
-                       "schema or leave it out of source.tables",
-                       def.name.schema);
+    return fmt::format(
+        "schema name \"{}\" is reserved in the mirror; move the table to another "
+        "schema or leave it out of source.tables",
+        def.name.schema);
   }
   std::set<std::string> seen;
   for (const ColumnDef& column : def.columns) {
     if (!seen.insert(Lower(column.name)).second) {
-      return fmt::format("columns named \"{}\" differ only in case, and DuckDB names ignore "
-                         "case; rename one of them in PostgreSQL",
-                         column.name);
+      return fmt::format(
+          "columns named \"{}\" differ only in case, and DuckDB names ignore "
+          "case; rename one of them in PostgreSQL",
+          column.name);
     }
   }
   return {};
@@ -138,20 +141,23 @@ Result<std::string> AlterTable(duck::Connection& conn, const TableDef& from, con
     kept.emplace_back(i, *j);
     const ColumnDef& a = from.columns[i];
     const ColumnDef& b = to.columns[*j];
-    const bool same_type = a.type == b.type && a.type.pg_oid == b.type.pg_oid && a.typmod == b.typmod;
+    const bool same_type =
+        a.type == b.type && a.type.pg_oid == b.type.pg_oid && a.typmod == b.typmod;
     if (!same_type && !IsWidening(a, b)) {
-      return fmt::format("column {} changed type from {} to {}, which rewrote the table in "
-                         "PostgreSQL",
-                         QuoteIdent(b.name), TypeText(a), TypeText(b));
+      return fmt::format(
+          "column {} changed type from {} to {}, which rewrote the table in "
+          "PostgreSQL",
+          QuoteIdent(b.name), TypeText(a), TypeText(b));
     }
   }
   // Without attribute numbers a dropped and an added column may be one renamed column.
   const bool added_any = std::ranges::find(continued, false) != continued.end();
   for (size_t i : dropped) {
     if (from.columns[i].attnum == 0 && added_any) {
-      return fmt::format("column {} disappeared while another was added, and the catalog no "
-                         "longer tells whether it was renamed or dropped",
-                         QuoteIdent(from.columns[i].name));
+      return fmt::format(
+          "column {} disappeared while another was added, and the catalog no "
+          "longer tells whether it was renamed or dropped",
+          QuoteIdent(from.columns[i].name));
     }
   }
   auto rows = QueryCount(conn, "SELECT count(*) FROM " + from.name.ToSql());
@@ -159,9 +165,10 @@ Result<std::string> AlterTable(duck::Connection& conn, const TableDef& from, con
   for (size_t j = 0; j < to.columns.size(); ++j) {
     const ColumnDef& b = to.columns[j];
     if (!continued[j] && !b.missing && b.has_default && *rows > 0) {
-      return fmt::format("column {} was added with a default PostgreSQL did not store (a volatile "
-                         "default, which rewrote the table, or a later rewrite cleared it)",
-                         QuoteIdent(b.name));
+      return fmt::format(
+          "column {} was added with a default PostgreSQL did not store (a volatile "
+          "default, which rewrote the table, or a later rewrite cleared it)",
+          QuoteIdent(b.name));
     }
   }
   // DuckDB cannot commit an ALTER TABLE of a table whose rows the same transaction changed

@@ -55,8 +55,7 @@ std::vector<size_t> TableDef::KeyIndexes() const {
 }
 
 bool TableDef::SameShape(const TableDef& other) const {
-  if (name != other.name || identity != other.identity ||
-      columns.size() != other.columns.size()) {
+  if (name != other.name || identity != other.identity || columns.size() != other.columns.size()) {
     return false;
   }
   for (size_t i = 0; i < columns.size(); ++i) {
@@ -87,8 +86,8 @@ std::string ColumnTypeToJson(const ColumnType& type) { return TypeJson(type).dum
 std::string TableDefToJson(const TableDef& def) {
   json columns = json::array();
   for (const ColumnDef& c : def.columns) {
-    json column{{"name", c.name}, {"type", TypeJson(c.type)}, {"key", c.key},
-                {"typmod", c.typmod}, {"attnum", c.attnum}, {"has_default", c.has_default}};
+    json column{{"name", c.name},     {"type", TypeJson(c.type)}, {"key", c.key},
+                {"typmod", c.typmod}, {"attnum", c.attnum},       {"has_default", c.has_default}};
     if (c.missing_text) column["missing"] = *c.missing_text;
     columns.push_back(std::move(column));
   }

@@ -22,8 +22,8 @@ struct ColumnDef {
   std::string name;
   ColumnType type;
   int32_t typmod = -1;  // PostgreSQL's type modifier (length, precision and scale)
-  bool key = false;  // part of the primary key / replica identity index
-  int attnum = 0;    // pg_attribute.attnum; 0: unknown
+  bool key = false;     // part of the primary key / replica identity index
+  int attnum = 0;       // pg_attribute.attnum; 0: unknown
   // What PostgreSQL shows for rows that existed before the column was added
   // (pg_attribute.attmissingval); nullopt: none stored.
   std::optional<Datum> missing;

@@ -6,14 +6,20 @@ namespace walden::mirror {
 namespace {
 
 TEST(TableDef, JsonRoundTripKeepsTypesKeysAndCatalogFacts) {
-  auto element = std::make_shared<ColumnType>(ColumnType{.kind = TypeKind::kDecimal,
-                                                         .precision = 10, .scale = 2,
-                                                         .pg_oid = 1700});
-  TableDef def{.relation_id = 16384, .name = {"Sales", "Order \"Lines\""}, .identity = 'i',
-               .columns = {{.name = "id", .type = {.kind = TypeKind::kInt64, .pg_oid = 20},
-                            .key = true, .attnum = 1},
-                           {.name = "prices", .type = {.kind = TypeKind::kList, .element = element},
-                            .typmod = 655366, .attnum = 3, .missing_text = "{1.50}",
+  auto element = std::make_shared<ColumnType>(
+      ColumnType{.kind = TypeKind::kDecimal, .precision = 10, .scale = 2, .pg_oid = 1700});
+  TableDef def{.relation_id = 16384,
+               .name = {"Sales", "Order \"Lines\""},
+               .identity = 'i',
+               .columns = {{.name = "id",
+                            .type = {.kind = TypeKind::kInt64, .pg_oid = 20},
+                            .key = true,
+                            .attnum = 1},
+                           {.name = "prices",
+                            .type = {.kind = TypeKind::kList, .element = element},
+                            .typmod = 655366,
+                            .attnum = 3,
+                            .missing_text = "{1.50}",
                             .has_default = true}}};
   auto back = TableDefFromJson(TableDefToJson(def));
   ASSERT_TRUE(back) << back.error().message;

@@ -69,8 +69,8 @@ class CommittedTransaction {
 
 struct AssemblerOptions {
   size_t memory_limit = 64u << 20;
-  std::string spill_dir;   // created on first spill
-  TypeLookup type_lookup;  // resolves user-defined types; nullptr: they map to text
+  std::string spill_dir;           // created on first spill
+  TypeLookup type_lookup;          // resolves user-defined types; nullptr: they map to text
   RelationLookup relation_lookup;  // pg_attribute facts for sinks; nullptr: none
 };
 

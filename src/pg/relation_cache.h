@@ -29,17 +29,16 @@ struct ColumnCatalog {
   std::optional<std::string> missing;  // attmissingval's text ("{7}") when atthasmissing
   bool has_default = false;            // atthasdef
 };
-using RelationLookup =
-    std::function<std::map<std::string, ColumnCatalog>(uint32_t relation_id)>;
+using RelationLookup = std::function<std::map<std::string, ColumnCatalog>(uint32_t relation_id)>;
 
 struct RelationInfo {
   uint32_t id = 0;
   QualifiedName name;
   char replica_identity = 'd';
   std::vector<pgoutput::Column> columns;
-  std::vector<ColumnType> types;  // walden's type of each column (design §7)
+  std::vector<ColumnType> types;       // walden's type of each column (design §7)
   std::vector<ColumnCatalog> catalog;  // per column; empty without a RelationLookup
-  int version = 1;                // bumped by every schema change walden sees
+  int version = 1;                     // bumped by every schema change walden sees
 };
 
 // One row image typed: nullopt where PostgreSQL sent an unchanged TOAST marker.

@@ -145,21 +145,11 @@ Status ArchiveSink::AppendChange(const pg::TransactionInfo& info, int64_t seq,
 
 Result<std::vector<std::string>> ArchiveSink::HistoryFiles(const QualifiedName& table) {
   std::vector<std::string> paths;
-  const std::string url = store_.url();
   for (const auto& [key, file] : state_.live) {
     if (file.table != table) continue;
-    if (url.starts_with("file://")) {
-      paths.push_back(url.substr(7) + "/" + key);
-      continue;
-    }
-    const std::string path = options_.scratch_dir + "/history/" + key;
-    if (!std::filesystem::exists(path)) {
-      auto data = store_.Get(key);
-      if (!data) return std::unexpected(data.error());
-      std::filesystem::create_directories(std::filesystem::path(path).parent_path());
-      std::ofstream(path, std::ios::binary).write(data->data(), static_cast<long>(data->size()));
-    }
-    paths.push_back(path);
+    auto path = store::LocalPath(store_, key, options_.scratch_dir + "/history");
+    if (!path) return std::unexpected(path.error());
+    paths.push_back(std::move(*path));
   }
   return paths;
 }

@@ -29,9 +29,8 @@ std::optional<Datum> ParseMissingValue(const ColumnType& type, const std::string
 }
 
 Result<mirror::TableDef> TableDefOf(const pg::RelationInfo& relation) {
-  mirror::TableDef def{.relation_id = relation.id,
-                       .name = relation.name,
-                       .identity = relation.replica_identity};
+  mirror::TableDef def{
+      .relation_id = relation.id, .name = relation.name, .identity = relation.replica_identity};
   for (size_t i = 0; i < relation.columns.size(); ++i) {
     const pg::pgoutput::Column& column = relation.columns[i];
     mirror::ColumnDef out{.name = column.name,
@@ -54,7 +53,8 @@ Result<mirror::TableDef> TableDefOf(const pg::RelationInfo& relation) {
 
 Result<std::unique_ptr<MirrorSink>> MirrorSink::Open(MirrorSinkOptions options) {
   std::unique_ptr<MirrorSink> sink(new MirrorSink(std::move(options)));
-  auto opened = mirror::Mirror::Open(sink->options_.path, {.memory_limit = sink->options_.memory_limit});
+  auto opened =
+      mirror::Mirror::Open(sink->options_.path, {.memory_limit = sink->options_.memory_limit});
   if (!opened) return std::unexpected(opened.error());
   sink->mirror_ = std::move(*opened);
   sink->durable_ = sink->pending_ = sink->mirror_->watermark();
@@ -109,11 +109,9 @@ Status MirrorSink::AddChange(const pg::TransactionInfo& info, int64_t seq,
     if (mode == mirror::MatchMode::kAppendOnly) before.clear();
   }
   const char op = change.kind == Kind::kInsert ? 'c' : change.kind == Kind::kUpdate ? 'u' : 'd';
-  return mirror_->Add(change.relation->id, {.op = op,
-                                            .lsn = info.commit_lsn.value,
-                                            .seq = seq,
-                                            .values = values,
-                                            .before = before});
+  return mirror_->Add(
+      change.relation->id,
+      {.op = op, .lsn = info.commit_lsn.value, .seq = seq, .values = values, .before = before});
 }
 
 Status MirrorSink::Apply(const pg::CommittedTransaction& txn) {

@@ -19,8 +19,8 @@ namespace {
 namespace fs = std::filesystem;
 
 struct Period {
-  Lsn first;   // first commit LSN using `def`
-  Lsn until;   // the next definition of the same table name (exclusive); 0: none
+  Lsn first;  // first commit LSN using `def`
+  Lsn until;  // the next definition of the same table name (exclusive); 0: none
   mirror::TableDef def;
 };
 
@@ -37,7 +37,8 @@ Result<std::vector<Period>> LoadPeriods(store::ObjectStore& store, Lsn watermark
     auto def = mirror::TableDefFromJson(*json);
     if (!def) return Fail(ErrorKind::kIo, "archive " + object.key + ": " + def.error().message);
     for (mirror::ColumnDef& column : def->columns) {
-      if (column.missing_text) column.missing = ParseMissingValue(column.type, *column.missing_text);
+      if (column.missing_text)
+        column.missing = ParseMissingValue(column.type, *column.missing_text);
     }
     periods.push_back({first, Lsn{}, std::move(*def)});
   }
@@ -58,22 +59,12 @@ Result<std::vector<std::string>> PeriodFiles(store::ObjectStore& store,
                                              const archive::ArchiveState& state,
                                              const Period& period, const std::string& scratch) {
   std::vector<std::string> paths;
-  const std::string url = store.url();
   for (const auto& [key, file] : state.live) {
     if (file.table != period.def.name || file.last_lsn < period.first.value) continue;
     if (period.until.value != 0 && file.first_lsn >= period.until.value) continue;
-    if (url.starts_with("file://")) {
-      paths.push_back(url.substr(7) + "/" + key);
-      continue;
-    }
-    const std::string path = scratch + "/" + key;
-    if (!fs::exists(path)) {
-      auto data = store.Get(key);
-      if (!data) return std::unexpected(data.error());
-      fs::create_directories(fs::path(path).parent_path());
-      std::ofstream(path, std::ios::binary).write(data->data(), static_cast<long>(data->size()));
-    }
-    paths.push_back(path);
+    auto path = store::LocalPath(store, key, scratch);
+    if (!path) return std::unexpected(path.error());
+    paths.push_back(std::move(*path));
   }
   return paths;
 }
@@ -134,8 +125,7 @@ Status ReplayPeriod(mirror::Mirror& mirror, duck::Connection& reader, const Peri
   for (size_t row = 0; row < described->rows(); ++row) {
     present.insert(described->Text(row, 0).value_or(""));
   }
-  return mirror.StageQuery(period.def.relation_id,
-                           StageSelect(period.def, present, source, where));
+  return mirror.StageQuery(period.def.relation_id, StageSelect(period.def, present, source, where));
 }
 
 void RemoveDatabase(const std::string& path) {
@@ -169,7 +159,8 @@ Result<RebuildResult> RebuildMirror(store::ObjectStore& store, const std::string
     for (const Period& period : *periods) {
       auto files = PeriodFiles(store, *state, period, scratch_dir + "/rebuild");
       if (!files) return std::unexpected(files.error());
-      if (auto ok = ReplayPeriod(**mirror, *reader, period, *files); !ok) return std::unexpected(ok.error());
+      if (auto ok = ReplayPeriod(**mirror, *reader, period, *files); !ok)
+        return std::unexpected(ok.error());
       tables.insert(period.def.relation_id);
     }
     result.tables = static_cast<int64_t>(tables.size());

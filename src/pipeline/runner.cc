@@ -13,12 +13,12 @@
 #include <thread>
 
 #include "archive/maintenance.h"
+#include "mirror/query.h"
 #include "pg/capture.h"
 #include "pg/catalog.h"
 #include "pipeline/archive_sink.h"
 #include "pipeline/mirror_sink.h"
 #include "pipeline/rebuild.h"
-#include "mirror/query.h"
 #include "server/http_server.h"
 #include "store/object_store.h"
 
@@ -60,10 +60,8 @@ Result<std::unique_ptr<server::HttpServer>> StartServer(const Config& config,
        {.method = "POST", .path = "/api/mirror/export", .handler = publish}});
   if (!server) return server;
   const std::string file = ServerFile(config.data_dir);
-  std::ofstream(file + ".tmp") << nlohmann::json{{"address", (*server)->address()},
-                                                  {"pid", getpid()}}
-                                      .dump()
-                               << "\n";
+  std::ofstream(file + ".tmp")
+      << nlohmann::json{{"address", (*server)->address()}, {"pid", getpid()}}.dump() << "\n";
   fs::rename(file + ".tmp", file);
   spdlog::info("run: serving http://{}", (*server)->address());
   return server;
@@ -113,8 +111,8 @@ Status Run(const Config& config, const std::atomic<bool>& stop) {
     spdlog::info("run: mirror rebuilt: {} tables, {} changes, up to {}", rebuilt->tables,
                  rebuilt->changes, rebuilt->watermark.ToString());
   }
-  auto mirror = MirrorSink::Open({.path = config.mirror.path,
-                                  .apply_interval = config.mirror.apply_interval});
+  auto mirror = MirrorSink::Open(
+      {.path = config.mirror.path, .apply_interval = config.mirror.apply_interval});
   if (!mirror) return std::unexpected(mirror.error());
   auto server = StartServer(config, (*mirror)->mirror().database());
   if (!server) return std::unexpected(server.error());
@@ -145,12 +143,11 @@ Status Run(const Config& config, const std::atomic<bool>& stop) {
   auto last_lag_check = Clock::now();
   auto last_lease = Clock::now();
   while (!stop) {
-    auto polled =
-        (*capture)->Poll(std::chrono::milliseconds(100),
-                         [&](pg::CommittedTransaction&& txn) -> Status {
-                           if (auto ok = (*sink)->Apply(txn); !ok) return ok;
-                           return (*mirror)->Apply(txn);
-                         });
+    auto polled = (*capture)->Poll(std::chrono::milliseconds(100),
+                                   [&](pg::CommittedTransaction&& txn) -> Status {
+                                     if (auto ok = (*sink)->Apply(txn); !ok) return ok;
+                                     return (*mirror)->Apply(txn);
+                                   });
     if (!polled) return polled;
     if (auto merged = (*mirror)->FlushIfDue(); !merged) return merged;
     if (auto flushed = (*sink)->FlushIfDue(); !flushed) {
@@ -164,7 +161,8 @@ Status Run(const Config& config, const std::atomic<bool>& stop) {
     if (const Lsn now_durable = durable(); now_durable > last_confirmed) {
       last_confirmed = now_durable;
       (*capture)->Confirm(now_durable);
-      if (auto sent = (*capture)->Flush(); !sent) spdlog::debug("status not sent: {}", sent.error().message);
+      if (auto sent = (*capture)->Flush(); !sent)
+        spdlog::debug("status not sent: {}", sent.error().message);
     }
     if (Clock::now() - last_lag_check > config.source.status_interval) {
       last_lag_check = Clock::now();

@@ -79,8 +79,8 @@ Result<Response> Post(const std::string& address, const std::string& path,
   const std::string target = httplib::append_query_params(path, query);
   auto result = client.Post(target, body, "text/plain");
   if (!result) {
-    return Fail(ErrorKind::kConnection,
-                fmt::format("cannot reach walden at {}: {}", address, httplib::to_string(result.error())));
+    return Fail(ErrorKind::kConnection, fmt::format("cannot reach walden at {}: {}", address,
+                                                    httplib::to_string(result.error())));
   }
   return Response{.status = result->status, .body = result->body};
 }

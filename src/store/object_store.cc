@@ -1,6 +1,8 @@
 #include "store/object_store.h"
 
 #include <cstdlib>
+#include <filesystem>
+#include <fstream>
 
 #include "store/local_store.h"
 #include "store/s3_store.h"
@@ -42,6 +44,22 @@ Result<std::unique_ptr<ObjectStore>> OpenStore(const ArchiveConfig& config) {
   auto s3 = S3Store::Open(std::move(options));
   if (!s3) return std::unexpected(s3.error());
   return std::unique_ptr<ObjectStore>(std::move(*s3));
+}
+
+Result<std::string> LocalPath(ObjectStore& store, const std::string& key,
+                              const std::string& cache_dir) {
+  const std::string url = store.url();
+  if (url.starts_with("file://")) return url.substr(7) + "/" + key;
+  const std::string path = cache_dir + "/" + key;
+  if (!std::filesystem::exists(path)) {
+    auto data = store.Get(key);
+    if (!data) return std::unexpected(data.error());
+    std::filesystem::create_directories(std::filesystem::path(path).parent_path());
+    std::ofstream out(path, std::ios::binary);
+    out.write(data->data(), static_cast<std::streamsize>(data->size()));
+    if (!out) return Fail(ErrorKind::kIo, "cannot write " + path);
+  }
+  return path;
 }
 
 }  // namespace walden::store

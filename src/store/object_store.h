@@ -41,6 +41,11 @@ class ObjectStore {
 // credentials from AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN).
 Result<std::unique_ptr<ObjectStore>> OpenStore(const ArchiveConfig& config);
 
+// A local file holding the object: the file itself in a file:// store, else a copy
+// downloaded once into `cache_dir` under the same key (for readers such as DuckDB).
+Result<std::string> LocalPath(ObjectStore& store, const std::string& key,
+                              const std::string& cache_dir);
+
 // Rejects keys that could escape the store: empty, absolute, "..", empty segments.
 Status ValidateKey(std::string_view key);
 

@@ -1,13 +1,12 @@
 // The mirror as users get it: `walden run` against real PostgreSQL, then every mirror table
 // compared with its source row for row, every column, typed (tests/support/mirror_compare).
+#include <fmt/core.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include <filesystem>
 #include <random>
 #include <thread>
-
-#include <fmt/core.h>
 
 #include "duck/duckdb.h"
 #include "tests/integration/mirror_workload.h"
@@ -36,9 +35,14 @@ class MirrorTest : public PgTest {
   std::string dir() const { return ScratchDir(); }
   std::string mirror() const { return dir() + "/data/mirror.duckdb"; }
   std::vector<std::string> RunArgs(const std::string& apply_interval = "100ms") {
-    return {"run", "--server-listen", "127.0.0.1:0", "--source", AdminConninfo(), "--data-dir", dir() + "/data",
-            "--archive-flush-interval", "300ms", "--mirror-apply-interval", apply_interval,
-            "--source-slot", "mirror_slot", "--source-status-interval", "200ms"};
+    return {"run",           "--server-listen",
+            "127.0.0.1:0",   "--source",
+            AdminConninfo(), "--data-dir",
+            dir() + "/data", "--archive-flush-interval",
+            "300ms",         "--mirror-apply-interval",
+            apply_interval,  "--source-slot",
+            "mirror_slot",   "--source-status-interval",
+            "200ms"};
   }
   // Starts walden once so the slot exists before the workload.
   void CreateSlot() {
@@ -120,11 +124,10 @@ TEST_F(MirrorTest, RebuildFromTheArchiveAloneMakesTheMirrorEqualAgain) {
   CatchUpAndStop(run);
   ExpectMirrorEqualsSource(MirrorWorkload::Tables());
   // Without an archive there is nothing to rebuild from, and it says so.
-  const CommandResult empty =
-      RunWalden({"mirror", "rebuild", "--data-dir", dir() + "/empty"});
+  const CommandResult empty = RunWalden({"mirror", "rebuild", "--data-dir", dir() + "/empty"});
   EXPECT_EQ(empty.exit_code, 1);
   EXPECT_THAT(empty.output, ::testing::HasSubstr("has no commits; there is nothing to "
-                                                      "rebuild from"));
+                                                 "rebuild from"));
   DropSlot("mirror_slot");
 }
 
@@ -143,7 +146,8 @@ TEST_F(MirrorTest, QueriesAndExportsSeeWholeTransactionsWhileMergesContinue) {
     auto conn = pg::Connection::Open(AdminConninfo());
     std::mt19937 random(Seed());
     while (!stop) {
-      const int from = 1 + static_cast<int>(random() % 100), to = 1 + static_cast<int>(random() % 100);
+      const int from = 1 + static_cast<int>(random() % 100),
+                to = 1 + static_cast<int>(random() % 100);
       ASSERT_TRUE(conn->Exec(fmt::format(
           "BEGIN; UPDATE bank SET balance = balance - 7 WHERE id = {}; UPDATE bank SET balance = "
           "balance + 7 WHERE id = {}; COMMIT",
@@ -156,9 +160,9 @@ TEST_F(MirrorTest, QueriesAndExportsSeeWholeTransactionsWhileMergesContinue) {
     return RunWalden(args);
   };
   for (int i = 0; i < 15; ++i) {
-    const CommandResult total = walden(
-        {"query", "SELECT count(*) AS accounts, sum(balance) AS total FROM public.bank", "--format",
-         "csv"});
+    const CommandResult total =
+        walden({"query", "SELECT count(*) AS accounts, sum(balance) AS total FROM public.bank",
+                "--format", "csv"});
     ASSERT_EQ(total.exit_code, 0) << total.output;
     EXPECT_EQ(total.output, "accounts,total\n100,100000\n");
   }
@@ -219,8 +223,9 @@ TEST_F(MirrorTest, KillNineDuringMergesLosesAndDoublesNothing) {
 
 TEST_F(MirrorTest, SchemaChangesFollowInPlaceOrStopTheTableVisibly) {
   std::filesystem::remove_all(dir());
-  Exec("CREATE TABLE s (id int PRIMARY KEY, small int2, label varchar(5), price numeric(8,2), "
-       "gone text, r int)");
+  Exec(
+      "CREATE TABLE s (id int PRIMARY KEY, small int2, label varchar(5), price numeric(8,2), "
+      "gone text, r int)");
   Exec("CREATE TABLE rewritten (id int PRIMARY KEY, v int)");
   Exec("CREATE TABLE vol (id int PRIMARY KEY)");
   CreateSlot();
@@ -235,8 +240,9 @@ TEST_F(MirrorTest, SchemaChangesFollowInPlaceOrStopTheTableVisibly) {
   ASSERT_TRUE(WaitForConfirmed("mirror_slot", Rows("SELECT pg_current_wal_lsn()")[0][0].value()));
   Exec("ALTER TABLE s ALTER COLUMN small TYPE int4");
   Exec("INSERT INTO s (id, small, label, price, r) VALUES (6, 600, 'six', 6.5, 6)");
-  Exec("ALTER TABLE s ALTER COLUMN small TYPE int8, ALTER COLUMN label TYPE text, "
-       "ALTER COLUMN price TYPE numeric(12,2)");
+  Exec(
+      "ALTER TABLE s ALTER COLUMN small TYPE int8, ALTER COLUMN label TYPE text, "
+      "ALTER COLUMN price TYPE numeric(12,2)");
   Exec("ALTER TABLE s DROP COLUMN gone");
   Exec("ALTER TABLE s RENAME COLUMN r TO renamed");
   Exec("UPDATE s SET small = 5000000000, label = 'a much longer label' WHERE id = 1");
@@ -249,30 +255,34 @@ TEST_F(MirrorTest, SchemaChangesFollowInPlaceOrStopTheTableVisibly) {
   ExpectMirrorEqualsSource({{"public", "s"}});
   EXPECT_EQ(DuckRows(mirror(), "SELECT id, c FROM public.s WHERE id <= 5 ORDER BY id"),
             (std::vector<Row>{{"1", "7"}, {"2", "7"}, {"3", "7"}, {"4", "7"}, {"5", "7"}}));
-  EXPECT_EQ(DuckRows(mirror(), "SELECT column_name, data_type FROM information_schema.columns "
-                               "WHERE table_name = 's' ORDER BY ordinal_position"),
+  EXPECT_EQ(DuckRows(mirror(),
+                     "SELECT column_name, data_type FROM information_schema.columns "
+                     "WHERE table_name = 's' ORDER BY ordinal_position"),
             (std::vector<Row>{{"id", "INTEGER"},
                               {"small", "BIGINT"},
                               {"label", "VARCHAR"},
                               {"price", "DECIMAL(12,2)"},
                               {"renamed", "INTEGER"},
                               {"c", "INTEGER"}}));
-  EXPECT_EQ(DuckRows(mirror(), "SELECT table_name, state, reason, skipped FROM walden.tables "
-                               "WHERE table_name <> 's' ORDER BY 1"),
-            (std::vector<Row>{
-                {"rewritten", "resync-required",
-                 "column \"v\" changed type from INTEGER to VARCHAR, which rewrote the table in "
-                 "PostgreSQL",
-                 "1"},
-                {"vol", "resync-required",
-                 "column \"r\" was added with a default PostgreSQL did not store (a volatile default, "
-                 "which rewrote the table, or a later rewrite cleared it)",
-                 "1"}}));
+  EXPECT_EQ(
+      DuckRows(mirror(),
+               "SELECT table_name, state, reason, skipped FROM walden.tables "
+               "WHERE table_name <> 's' ORDER BY 1"),
+      (std::vector<Row>{
+          {"rewritten", "resync-required",
+           "column \"v\" changed type from INTEGER to VARCHAR, which rewrote the table in "
+           "PostgreSQL",
+           "1"},
+          {"vol", "resync-required",
+           "column \"r\" was added with a default PostgreSQL did not store (a volatile default, "
+           "which rewrote the table, or a later rewrite cleared it)",
+           "1"}}));
   // The copies keep the state before the rewrite, and the log names the way out.
   EXPECT_EQ(DuckRows(mirror(), "SELECT * FROM public.rewritten"), (std::vector<Row>{{"1", "1"}}));
-  EXPECT_THAT(run.Stderr(), ::testing::HasSubstr(
-                                "mirror: public.rewritten stopped at this change: column \"v\" changed "
-                                "type from INTEGER to VARCHAR"));
+  EXPECT_THAT(
+      run.Stderr(),
+      ::testing::HasSubstr("mirror: public.rewritten stopped at this change: column \"v\" changed "
+                           "type from INTEGER to VARCHAR"));
   EXPECT_THAT(run.Stderr(), ::testing::HasSubstr("(walden snapshot --table public.rewritten)"));
   DropSlot("mirror_slot");
 }

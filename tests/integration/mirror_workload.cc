@@ -23,20 +23,20 @@ std::string MirrorWorkload::SetupSql() {
 }
 
 std::vector<QualifiedName> MirrorWorkload::Tables() {
-  return {{"public", "typed"},      {"public", "accounts"},    {"public", "moves"},
-          {"public", "Pairs"},      {"public", "full_events"}, {"public", "log"}};
+  return {{"public", "typed"}, {"public", "accounts"},    {"public", "moves"},
+          {"public", "Pairs"}, {"public", "full_events"}, {"public", "log"}};
 }
 
 std::string MirrorWorkload::TypedRow(int64_t id) {
-  static const char* kTexts[] = {"plain", "it''s quoted", "ünïcødé ☃", "", "tab\there",
-                                 "back\\slash"};
+  static const char* kTexts[] = {"plain", "it''s quoted", "ünïcødé ☃",
+                                 "",      "tab\there",    "back\\slash"};
   static const char* kDates[] = {"2026-11-21", "infinity", "-infinity", "0044-03-15 BC",
                                  "1999-12-31"};
   static const char* kFloats[] = {"1.5", "-0.25", "NaN", "Infinity", "-Infinity", "1e-300"};
   const int64_t k = Pick(100000);
   std::string row = fmt::format(
-      "({id}, {i2}, {i4}, {i8}, {f4}, '{f8}', {n}, {nu}, {b}, '{t}', ",
-      fmt::arg("id", id), fmt::arg("i2", k % 32000 - 16000), fmt::arg("i4", k * 1000 - 7),
+      "({id}, {i2}, {i4}, {i8}, {f4}, '{f8}', {n}, {nu}, {b}, '{t}', ", fmt::arg("id", id),
+      fmt::arg("i2", k % 32000 - 16000), fmt::arg("i4", k * 1000 - 7),
       fmt::arg("i8", k * 100000000007LL), fmt::arg("f4", static_cast<double>(k) / 4),
       fmt::arg("f8", kFloats[k % 6]), fmt::arg("n", fmt::format("{}.{:03}", k, k % 1000)),
       fmt::arg("nu", k % 3 ? fmt::format("123456789012345678901234567890123456789012.{}", k)
@@ -47,10 +47,14 @@ std::string MirrorWorkload::TypedRow(int64_t id) {
       "'c{}', '\\x{:08x}', '{}', '{:02}:{:02}:{:02}.{:06}', '01:02:03.5+05:30', "
       "'2026-01-{:02} 10:11:12.{:06}', '2026-06-{:02} 23:59:59.5+02', '{} years {} mons -{} days "
       "04:05:06.789', '{:08x}-0000-4000-8000-{:012x}', '{{\"k\": {}, \"s\": \"x y\"}}', "
-      "'{{\"b\": [1, 2, {}], \"a\": null}}', '{{{},NULL,{}}}', '{{\"a b\",NULL,\"c\\\"d\"}}', '{}', {}, "
+      "'{{\"b\": [1, 2, {}], \"a\": null}}', '{{{},NULL,{}}}', '{{\"a b\",NULL,\"c\\\"d\"}}', "
+      "'{}', {}, "
       "'10.{}.0.1/32'",
       k % 100, k, kDates[k % 5], k % 24, k % 60, k % 60, k % 1000000, k % 28 + 1, k % 1000000,
-      k % 28 + 1, k % 5, k % 12, k % 40, k, k, k, k, k, -k, (k % 3 == 0 ? "sad" : k % 3 == 1 ? "ok" : "happy"),
+      k % 28 + 1, k % 5, k % 12, k % 40, k, k, k, k, k, -k,
+      (k % 3 == 0   ? "sad"
+       : k % 3 == 1 ? "ok"
+                    : "happy"),
       k % 1000 + 1, k % 256);
   if (typed_late_) row += fmt::format(", 'late {}'", k);
   return row + ")";
@@ -78,14 +82,15 @@ std::string MirrorWorkload::TypedChange() {
 std::string MirrorWorkload::AccountChange() {
   const int64_t id = Pick(40);
   // ~6 kB of incompressible text: stored out of line (TOAST).
-  const std::string doc = fmt::format(
-      "(SELECT string_agg(md5('{}-{}-' || g), '') FROM generate_series(1, 200) g)", seed_,
-      Pick(1000000));
+  const std::string doc =
+      fmt::format("(SELECT string_agg(md5('{}-{}-' || g), '') FROM generate_series(1, 200) g)",
+                  seed_, Pick(1000000));
   switch (Pick(5)) {
     case 0:
-      return fmt::format("INSERT INTO accounts (id, balance, doc) VALUES ({}, 0, {}) "
-                         "ON CONFLICT (id) DO NOTHING",
-                         id, doc);
+      return fmt::format(
+          "INSERT INTO accounts (id, balance, doc) VALUES ({}, 0, {}) "
+          "ON CONFLICT (id) DO NOTHING",
+          id, doc);
     case 1:
     case 2:  // the doc stays: pgoutput sends it as unchanged TOAST
       return fmt::format("UPDATE accounts SET balance = balance + {} WHERE id = {}", Pick(100), id);
@@ -103,13 +108,15 @@ std::string MirrorWorkload::MoveChange() {
     case 0:
     case 1:
     case 2:
-      return fmt::format("INSERT INTO moves VALUES ({}, {}) ON CONFLICT DO NOTHING", code, Pick(99));
+      return fmt::format("INSERT INTO moves VALUES ({}, {}) ON CONFLICT DO NOTHING", code,
+                         Pick(99));
     case 3:
     case 4: {
       const int64_t target = 30 + Pick(30);
-      return fmt::format("UPDATE moves SET code = 'm{0}' WHERE code = {1} AND NOT EXISTS "
-                         "(SELECT 1 FROM moves WHERE code = 'm{0}')",
-                         target, code);
+      return fmt::format(
+          "UPDATE moves SET code = 'm{0}' WHERE code = {1} AND NOT EXISTS "
+          "(SELECT 1 FROM moves WHERE code = 'm{0}')",
+          target, code);
     }
     case 5:
     case 6:
@@ -129,7 +136,8 @@ std::string MirrorWorkload::PairChange() {
       return fmt::format("INSERT INTO \"Pairs\" VALUES ({}, {}, {}) ON CONFLICT DO NOTHING", a, b,
                          Pick(1000));
     case 1:
-      return fmt::format("UPDATE \"Pairs\" SET v = v * 2 + 1 WHERE a = {} AND \"b key\" = {}", a, b);
+      return fmt::format("UPDATE \"Pairs\" SET v = v * 2 + 1 WHERE a = {} AND \"b key\" = {}", a,
+                         b);
     case 2:
       return fmt::format(
           "UPDATE \"Pairs\" SET \"b key\" = 'moved {0}' WHERE a = {1} AND \"b key\" = {2} AND NOT "
@@ -183,12 +191,24 @@ std::string MirrorWorkload::Transaction(int step, int steps) {
   const int64_t statements = 1 + Pick(8);
   for (int64_t i = 0; i < statements; ++i) {
     switch (Pick(6)) {
-      case 0: sql += TypedChange(); break;
-      case 1: sql += AccountChange(); break;
-      case 2: sql += MoveChange(); break;
-      case 3: sql += PairChange(); break;
-      case 4: sql += FullChange(); break;
-      default: sql += LogChange(); break;
+      case 0:
+        sql += TypedChange();
+        break;
+      case 1:
+        sql += AccountChange();
+        break;
+      case 2:
+        sql += MoveChange();
+        break;
+      case 3:
+        sql += PairChange();
+        break;
+      case 4:
+        sql += FullChange();
+        break;
+      default:
+        sql += LogChange();
+        break;
     }
     sql += ";";
     if (i == 0) sql += Ddl(step, steps);
