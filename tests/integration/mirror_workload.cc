@@ -12,7 +12,8 @@ std::string MirrorWorkload::SetupSql() {
       id bigint PRIMARY KEY, i2 smallint, i4 integer, i8 bigint, f4 real, f8 double precision,
       n numeric(12,3), nu numeric, b boolean, t text, vc varchar(20), ch char(5), "by" bytea,
       d date, tm time, ttz timetz, ts timestamp, tstz timestamptz, iv interval, u uuid,
-      j json, jb jsonb, ai integer[], "at" text[], e mood, dm posint, ip inet);
+      j json, jb jsonb, ai integer[], "at" text[], e mood, dm posint, ip inet, nm name,
+      mo money, big numeric(50,5));
     CREATE TABLE accounts (id int PRIMARY KEY, balance bigint NOT NULL, doc text);
     CREATE TABLE moves (code text PRIMARY KEY, n int);
     CREATE TABLE "Pairs" (a int, "b key" text, v int, PRIMARY KEY (a, "b key"));
@@ -49,13 +50,13 @@ std::string MirrorWorkload::TypedRow(int64_t id) {
       "04:05:06.789', '{:08x}-0000-4000-8000-{:012x}', '{{\"k\": {}, \"s\": \"x y\"}}', "
       "'{{\"b\": [1, 2, {}], \"a\": null}}', '{{{},NULL,{}}}', '{{\"a b\",NULL,\"c\\\"d\"}}', "
       "'{}', {}, "
-      "'10.{}.0.1/32'",
+      "'10.{}.0.1/32', 'n{}', {}.25, {}.12345",
       k % 100, k, kDates[k % 5], k % 24, k % 60, k % 60, k % 1000000, k % 28 + 1, k % 1000000,
       k % 28 + 1, k % 5, k % 12, k % 40, k, k, k, k, k, -k,
       (k % 3 == 0   ? "sad"
        : k % 3 == 1 ? "ok"
                     : "happy"),
-      k % 1000 + 1, k % 256);
+      k % 1000 + 1, k % 256, k, k, k);
   if (typed_late_) row += fmt::format(", 'late {}'", k);
   return row + ")";
 }
