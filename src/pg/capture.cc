@@ -25,22 +25,24 @@ Capture::Capture(ReplicationConnection conn, Connection catalog, const CaptureOp
                   .type_lookup = [this](uint32_t oid) { return LookupType(oid); },
                   .relation_lookup = [this](uint32_t id) { return LookupColumns(id); }}) {}
 
-std::map<std::string, ColumnCatalog> Capture::LookupColumns(uint32_t relation_id) {
-  std::map<std::string, ColumnCatalog> columns;
+std::vector<CatalogAttribute> Capture::LookupColumns(uint32_t relation_id) {
+  std::vector<CatalogAttribute> columns;
   auto result = catalog_.Exec(
       "SELECT attname, attnum, atthasmissing, CASE WHEN atthasmissing THEN attmissingval::text "
-      "END, atthasdef FROM pg_catalog.pg_attribute WHERE attrelid = " +
-      std::to_string(relation_id) + " AND attnum > 0 AND NOT attisdropped");
+      "END, atthasdef, attisdropped FROM pg_catalog.pg_attribute WHERE attrelid = " +
+      std::to_string(relation_id) + " AND attnum > 0 ORDER BY attnum");
   if (!result) {
     spdlog::warn("columns of relation {} not readable from the catalog: {}", relation_id,
                  result.error().message);
     return columns;
   }
   for (int row = 0; row < result->rows(); ++row) {
-    ColumnCatalog& column = columns[std::string(result->Value(row, 0))];
+    CatalogAttribute& column = columns.emplace_back();
+    column.name = std::string(result->Value(row, 0));
     column.attnum = std::stoi(std::string(result->Value(row, 1)));
-    if (result->Value(row, 2) == "t") column.missing = std::string(result->Value(row, 3));
-    column.has_default = result->Value(row, 4) == "t";
+    if (result->Value(row, 2) == "t") column.facts.missing = std::string(result->Value(row, 3));
+    column.facts.has_default = result->Value(row, 4) == "t";
+    column.dropped = result->Value(row, 5) == "t";
   }
   return columns;
 }

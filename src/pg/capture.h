@@ -86,7 +86,7 @@ class Capture {
  private:
   Capture(ReplicationConnection conn, Connection catalog, const CaptureOptions& options);
   std::optional<PgTypeInfo> LookupType(uint32_t oid);
-  std::map<std::string, ColumnCatalog> LookupColumns(uint32_t relation_id);
+  std::vector<CatalogAttribute> LookupColumns(uint32_t relation_id);
   Status HandleXLogData(const XLogData& data, const OnCommit& on_commit);
   Status PollOnce(std::chrono::steady_clock::time_point deadline, const OnCommit& on_commit,
                   bool& done);

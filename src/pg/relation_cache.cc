@@ -90,13 +90,60 @@ void RelationCache::UpdateType(const pgoutput::Type& message) {
   types_[message.type_oid] = message.schema + "." + message.name;
 }
 
+std::vector<ColumnCatalog> MatchAttributes(const std::vector<pgoutput::Column>& columns,
+                                           const std::vector<CatalogAttribute>& attributes) {
+  const size_t n = columns.size();
+  std::vector<int> match(n, -1);  // index into attributes
+  // Attribute numbers only grow and dropped attributes keep theirs: when the catalog has as
+  // many attributes as the message has columns, none was dropped before the message and
+  // none added after it, so position decides, whatever was renamed since.
+  if (attributes.size() == n) {
+    for (size_t i = 0; i < n; ++i) match[i] = static_cast<int>(i);
+  }
+  std::vector<bool> taken(attributes.size(), false);
+  int last = -1;
+  for (size_t i = 0; i < n && match[i] < 0; ++i) {
+    for (size_t a = 0; a < attributes.size(); ++a) {
+      if (attributes[a].dropped || attributes[a].name != columns[i].name) continue;
+      if (static_cast<int>(a) > last) {  // attribute order must follow column order
+        match[i] = static_cast<int>(a);
+        taken[a] = true;
+        last = static_cast<int>(a);
+      }
+      break;
+    }
+  }
+  for (size_t i = 0; i < n;) {
+    if (match[i] >= 0) {
+      ++i;
+      continue;
+    }
+    size_t end = i;
+    while (end < n && match[end] < 0) ++end;
+    const int low = i == 0 ? -1 : match[i - 1];
+    const int high = end == n ? static_cast<int>(attributes.size()) : match[end];
+    std::vector<int> free;
+    for (int a = low + 1; a < high; ++a) {
+      if (!taken[a]) free.push_back(a);
+    }
+    // At the end, attributes added since the message are indistinguishable: only exact fits.
+    if (free.size() == end - i) {
+      for (size_t k = 0; k < free.size(); ++k) match[i + k] = free[k];
+    }
+    i = end;
+  }
+  std::vector<ColumnCatalog> out(n);
+  for (size_t i = 0; i < n; ++i) {
+    if (match[i] < 0) continue;
+    out[i] = attributes[match[i]].facts;
+    out[i].attnum = attributes[match[i]].attnum;
+  }
+  return out;
+}
+
 void RelationCache::AddCatalog(RelationInfo& info) const {
   if (!relation_lookup_) return;
-  const std::map<std::string, ColumnCatalog> facts = relation_lookup_(info.id);
-  for (const pgoutput::Column& column : info.columns) {
-    auto it = facts.find(column.name);
-    info.catalog.push_back(it == facts.end() ? ColumnCatalog{} : it->second);
-  }
+  info.catalog = MatchAttributes(info.columns, relation_lookup_(info.id));
 }
 
 std::shared_ptr<const RelationInfo> RelationCache::Find(uint32_t relation_id) const {

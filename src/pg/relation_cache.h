@@ -29,7 +29,25 @@ struct ColumnCatalog {
   std::optional<std::string> missing;  // attmissingval's text ("{7}") when atthasmissing
   bool has_default = false;            // atthasdef
 };
-using RelationLookup = std::function<std::map<std::string, ColumnCatalog>(uint32_t relation_id)>;
+// One row of pg_attribute (attnum > 0), dropped ones included: they keep their attnum.
+struct CatalogAttribute {
+  int attnum = 0;
+  std::string name;
+  bool dropped = false;
+  ColumnCatalog facts;
+};
+// All attributes of a relation in attnum order, as the catalog says now.
+using RelationLookup = std::function<std::vector<CatalogAttribute>(uint32_t relation_id)>;
+
+// Which attribute each column of a Relation message is. The message may be older than the
+// catalog (walden lags behind DDL). When the catalog has exactly as many attributes
+// (dropped ones included) as the message has columns, position decides. Otherwise names
+// that still exist match, in order, and the columns between two matches take the
+// attributes between them when the counts agree (a rename, or a drop since the message);
+// anything else stays unknown (attnum 0) rather than guessed. Known hole: names swapped by
+// renames while walden lagged AND columns were added or dropped around them.
+std::vector<ColumnCatalog> MatchAttributes(const std::vector<pgoutput::Column>& columns,
+                                           const std::vector<CatalogAttribute>& attributes);
 
 struct RelationInfo {
   uint32_t id = 0;

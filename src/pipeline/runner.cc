@@ -86,106 +86,169 @@ Result<int> LockDataDir(const std::string& data_dir) {
   return fd;
 }
 
-Status Run(const Config& config, const std::atomic<bool>& stop) {
-  auto lock = LockDataDir(config.data_dir);
-  if (!lock) return std::unexpected(lock.error());
-  auto store = store::OpenStore(config.archive);
+namespace {
+
+// Everything `walden run` holds, opened in declaration order and closed in reverse (the
+// server stops before the mirror it reads closes).
+class Pipeline {
+ public:
+  explicit Pipeline(const Config& config) : config_(config) {}
+
+  Status OpenSinks();
+  Status StartCapture();
+  // One round: receive for up to 100 ms, merge/flush what is due, confirm, housekeeping.
+  Status Step();
+  // Flushes both sinks and confirms everything they hold.
+  Status Drain();
+
+ private:
+  // Both sinks must hold a transaction before the slot may forget it.
+  Lsn Durable() const { return std::min(archive_->durable_end(), mirror_->durable_end()); }
+  Status Housekeeping();
+
+  const Config& config_;
+  std::unique_ptr<store::ObjectStore> store_;
+  std::unique_ptr<ArchiveSink> archive_;
+  std::unique_ptr<MirrorSink> mirror_;
+  std::unique_ptr<server::HttpServer> server_;
+  std::unique_ptr<pg::Capture> capture_;
+  Lsn last_confirmed_;
+  Clock::time_point last_lag_check_ = Clock::now();
+  Clock::time_point last_lease_ = Clock::now();
+};
+
+Status Pipeline::OpenSinks() {
+  auto store = store::OpenStore(config_.archive);
   if (!store) return std::unexpected(store.error());
+  store_ = std::move(*store);
   const std::string owner = fmt::format("run-{}-{}", getpid(), time(nullptr));
-  auto sink = ArchiveSink::Open(**store, {.spool_path = config.data_dir + "/spool.duckdb",
-                                          .scratch_dir = config.data_dir + "/segments",
-                                          .flush_interval = config.archive.flush_interval,
-                                          .flush_size = config.archive.flush_size,
-                                          .lease_owner = owner});
-  if (!sink) return std::unexpected(sink.error());
+  auto archive = ArchiveSink::Open(*store_, {.spool_path = config_.data_dir + "/spool.duckdb",
+                                             .scratch_dir = config_.data_dir + "/segments",
+                                             .flush_interval = config_.archive.flush_interval,
+                                             .flush_size = config_.archive.flush_size,
+                                             .lease_owner = owner});
+  if (!archive) return std::unexpected(archive.error());
+  archive_ = std::move(*archive);
   // Holding the lease, every file no commit names is a leftover of a killed flush.
-  if (auto orphans = archive::CollectOrphans(**store, (*sink)->state(), std::chrono::seconds(0));
+  if (auto orphans = archive::CollectOrphans(*store_, archive_->state(), std::chrono::seconds(0));
       orphans && !orphans->deleted.empty()) {
     spdlog::info("archive: removed {} files of an interrupted flush", orphans->deleted.size());
   }
   // A lost mirror comes back from the archive before streaming resumes at its watermark.
-  if (!fs::exists(config.mirror.path) && (*sink)->state().last_sequence > 0) {
-    spdlog::warn("run: mirror {} is missing; rebuilding it from the archive", config.mirror.path);
-    auto rebuilt = RebuildMirror(**store, config.mirror.path, config.data_dir + "/segments");
+  if (!fs::exists(config_.mirror.path) && archive_->state().last_sequence > 0) {
+    spdlog::warn("run: mirror {} is missing; rebuilding it from the archive", config_.mirror.path);
+    auto rebuilt = RebuildMirror(*store_, config_.mirror.path, config_.data_dir + "/segments");
     if (!rebuilt) return std::unexpected(rebuilt.error());
     spdlog::info("run: mirror rebuilt: {} tables, {} changes, up to {}", rebuilt->tables,
                  rebuilt->changes, rebuilt->watermark.ToString());
   }
   auto mirror = MirrorSink::Open(
-      {.path = config.mirror.path, .apply_interval = config.mirror.apply_interval});
+      {.path = config_.mirror.path, .apply_interval = config_.mirror.apply_interval});
   if (!mirror) return std::unexpected(mirror.error());
-  auto server = StartServer(config, (*mirror)->mirror().database());
+  mirror_ = std::move(*mirror);
+  auto server = StartServer(config_, mirror_->mirror().database());
   if (!server) return std::unexpected(server.error());
-  auto conn = pg::Connection::Open(config.source.url);
+  server_ = std::move(*server);
+  return {};
+}
+
+Status Pipeline::StartCapture() {
+  auto conn = pg::Connection::Open(config_.source.url);
   if (!conn) return std::unexpected(conn.error());
-  auto tables = pg::ResolveTables(*conn, config.source.tables);
+  auto tables = pg::ResolveTables(*conn, config_.source.tables);
   if (!tables) return std::unexpected(tables.error());
+  const SourceConfig& source = config_.source;
   auto capture =
-      pg::Capture::Start({.conninfo = config.source.url,
-                          .slot = config.source.slot,
-                          .publication = config.source.publication,
+      pg::Capture::Start({.conninfo = source.url,
+                          .slot = source.slot,
+                          .publication = source.publication,
                           .tables = *tables,
-                          .failover = config.source.failover,
-                          .binary = config.source.binary,
-                          .memory_limit = static_cast<size_t>(config.source.memory_limit),
-                          .spill_dir = config.data_dir + "/spill",
+                          .failover = source.failover,
+                          .binary = source.binary,
+                          .memory_limit = static_cast<size_t>(source.memory_limit),
+                          .spill_dir = config_.data_dir + "/spill",
                           .status_interval = std::chrono::duration_cast<std::chrono::milliseconds>(
-                              config.source.status_interval)});
+                              source.status_interval)});
   if (!capture) return std::unexpected(capture.error());
+  capture_ = std::move(*capture);
+  last_confirmed_ = Durable();
   spdlog::info(
       "run: streaming slot {} from {} into {} (archive watermark {}) and {} (mirror watermark {})",
-      config.source.slot, (*capture)->slot().confirmed_flush.ToString(), (*store)->url(),
-      (*sink)->state().watermark.commit_lsn.ToString(), config.mirror.path,
-      (*mirror)->mirror().watermark().commit_lsn.ToString());
-  // Both sinks must hold a transaction before the slot may forget it.
-  auto durable = [&] { return std::min((*sink)->durable_end(), (*mirror)->durable_end()); };
-  Lsn last_confirmed = durable();
-  auto last_lag_check = Clock::now();
-  auto last_lease = Clock::now();
-  while (!stop) {
-    auto polled = (*capture)->Poll(std::chrono::milliseconds(100),
-                                   [&](pg::CommittedTransaction&& txn) -> Status {
-                                     if (auto ok = (*sink)->Apply(txn); !ok) return ok;
-                                     return (*mirror)->Apply(txn);
-                                   });
-    if (!polled) return polled;
-    if (auto merged = (*mirror)->FlushIfDue(); !merged) return merged;
-    if (auto flushed = (*sink)->FlushIfDue(); !flushed) {
-      if (flushed.error().kind != ErrorKind::kConnection) return flushed;
-      // The store is unreachable: keep the changes, confirm nothing new, try again later.
-      spdlog::warn("archive flush failed, will retry: {}", flushed.error().message);
-      std::this_thread::sleep_for(std::chrono::seconds(1));
-    }
-    // Tell PostgreSQL as soon as something new is durable: it frees WAL sooner, and a
-    // flush that blocks later (a store outage) cannot hold back what was already done.
-    if (const Lsn now_durable = durable(); now_durable > last_confirmed) {
-      last_confirmed = now_durable;
-      (*capture)->Confirm(now_durable);
-      if (auto sent = (*capture)->Flush(); !sent)
-        spdlog::debug("status not sent: {}", sent.error().message);
-    }
-    if (Clock::now() - last_lag_check > config.source.status_interval) {
-      last_lag_check = Clock::now();
-      (void)(*capture)->CheckLag(config.source.lag_warn_bytes);
-    }
-    if (Clock::now() - last_lease > std::chrono::seconds(20)) {
-      last_lease = Clock::now();
-      if (auto renewed = (*sink)->RenewLease(); !renewed) {
-        if (renewed.error().kind != ErrorKind::kConnection) return renewed;
-        spdlog::warn("archive lease renewal failed, will retry: {}", renewed.error().message);
-      }
+      source.slot, capture_->slot().confirmed_flush.ToString(), store_->url(),
+      archive_->state().watermark.commit_lsn.ToString(), config_.mirror.path,
+      mirror_->mirror().watermark().commit_lsn.ToString());
+  return {};
+}
+
+Status Pipeline::Step() {
+  auto polled =
+      capture_->Poll(std::chrono::milliseconds(100), [&](pg::CommittedTransaction&& txn) -> Status {
+        if (auto ok = archive_->Apply(txn); !ok) return ok;
+        return mirror_->Apply(txn);
+      });
+  if (!polled) return polled;
+  if (auto merged = mirror_->FlushIfDue(); !merged) return merged;
+  if (auto flushed = archive_->FlushIfDue(); !flushed) {
+    if (flushed.error().kind != ErrorKind::kConnection) return flushed;
+    // The store is unreachable: keep the changes, confirm nothing new, try again later.
+    spdlog::warn("archive flush failed, will retry: {}", flushed.error().message);
+    std::this_thread::sleep_for(std::chrono::seconds(1));
+  }
+  // Tell PostgreSQL as soon as something new is durable: it frees WAL sooner, and a flush
+  // that blocks later (a store outage) cannot hold back what was already done.
+  if (const Lsn durable = Durable(); durable > last_confirmed_) {
+    last_confirmed_ = durable;
+    capture_->Confirm(durable);
+    if (auto sent = capture_->Flush(); !sent) {
+      spdlog::debug("status not sent: {}", sent.error().message);
     }
   }
+  return Housekeeping();
+}
+
+Status Pipeline::Housekeeping() {
+  if (Clock::now() - last_lag_check_ > config_.source.status_interval) {
+    last_lag_check_ = Clock::now();
+    (void)capture_->CheckLag(config_.source.lag_warn_bytes);
+  }
+  if (Clock::now() - last_lease_ > std::chrono::seconds(20)) {
+    last_lease_ = Clock::now();
+    if (auto renewed = archive_->RenewLease(); !renewed) {
+      if (renewed.error().kind != ErrorKind::kConnection) return renewed;
+      spdlog::warn("archive lease renewal failed, will retry: {}", renewed.error().message);
+    }
+  }
+  return {};
+}
+
+Status Pipeline::Drain() {
   spdlog::info("run: stopping; flushing the mirror and the archive");
-  if (auto merged = (*mirror)->Flush(); !merged) return merged;
-  if (auto flushed = (*sink)->Flush(); !flushed) return flushed;
-  (*capture)->Confirm(durable());
-  if (auto sent = (*capture)->Flush(); !sent) return sent;
-  spdlog::info("run: stopped at {}", durable().ToString());
+  if (auto merged = mirror_->Flush(); !merged) return merged;
+  if (auto flushed = archive_->Flush(); !flushed) return flushed;
+  capture_->Confirm(Durable());
+  if (auto sent = capture_->Flush(); !sent) return sent;
+  spdlog::info("run: stopped at {}", Durable().ToString());
+  return {};
+}
+
+}  // namespace
+
+Status Run(const Config& config, const std::atomic<bool>& stop) {
+  auto lock = LockDataDir(config.data_dir);
+  if (!lock) return std::unexpected(lock.error());
+  Status status = [&]() -> Status {
+    Pipeline pipeline(config);
+    if (auto ok = pipeline.OpenSinks(); !ok) return ok;
+    if (auto ok = pipeline.StartCapture(); !ok) return ok;
+    while (!stop) {
+      if (auto ok = pipeline.Step(); !ok) return ok;
+    }
+    return pipeline.Drain();
+  }();
   std::error_code ec;
   fs::remove(ServerFile(config.data_dir), ec);
   close(*lock);
-  return {};
+  return status;
 }
 
 }  // namespace walden::pipeline
