@@ -125,7 +125,6 @@ int Main(int argc, char** argv) {
   demo->add_flag("--json", demo_options.json, "Print the figures as JSON lines");
   std::vector<std::pair<CLI::App*, std::string>> later = {
       {app.add_subcommand("snapshot", "Re-read tables while streaming"), "snapshot"},
-      {app.add_subcommand("status", "Show slot, sinks, tables and canary"), "status"},
   };
   CLI::App* run = app.add_subcommand(
       "run",
@@ -158,13 +157,17 @@ int Main(int argc, char** argv) {
   mirror_export->add_option("path", export_path, "New DuckDB file, or directory for Parquet")
       ->required();
   mirror_export->add_option("--format", export_format, "duckdb or parquet");
+  bool status_json = false;
+  CLI::App* status = app.add_subcommand(
+      "status", "Slot, sinks and tables (from the running walden, else the data directory)");
+  status->add_flag("--json", status_json, "Print JSON");
   std::string query_sql, query_format = "table";
   CLI::App* query = app.add_subcommand(
       "query", "Run read-only SQL over the mirror (through walden when it runs)");
   query->add_option("sql", query_sql, "One statement that returns rows")->required();
   query->add_option("--format", query_format, "table, csv or json (JSON lines)");
   for (CLI::App* sub : {doctor, config_check, demo, tail, archive_ls, archive_compact, run,
-                        mirror_rebuild, mirror_export, query}) {
+                        mirror_rebuild, mirror_export, query, status}) {
     flags.AddTo(sub);
   }
   for (auto& [sub, name] : later) {
@@ -201,6 +204,7 @@ int Main(int argc, char** argv) {
   if (mirror_rebuild->parsed()) return MirrorRebuildCommand(*config);
   if (mirror_export->parsed()) return MirrorExportCommand(*config, export_path, export_format);
   if (query->parsed()) return QueryCommand(*config, query_sql, query_format);
+  if (status->parsed()) return StatusCommand(*config, status_json);
   for (auto& [sub, name] : later) {
     if (sub->parsed()) return NotYetCommand(name);
   }

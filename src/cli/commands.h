@@ -37,6 +37,7 @@ int RunPipelineCommand(const Config& config);
 int ArchiveCompactCommand(const Config& config);
 int MirrorRebuildCommand(const Config& config);
 int MirrorExportCommand(const Config& config, const std::string& path, const std::string& format);
+int StatusCommand(const Config& config, bool as_json);
 int QueryCommand(const Config& config, const std::string& sql, const std::string& format);
 
 // Prints "walden: <message>" to stderr and returns the exit code for the error.

@@ -234,6 +234,9 @@ Status ArchiveSink::Flush() {
   if (auto ok = spool_->Clear(); !ok) return ok;
   durable_ = pending_;
   pending_bytes_ = 0;
+  last_flush_ = std::chrono::duration_cast<std::chrono::microseconds>(
+                    std::chrono::system_clock::now().time_since_epoch())
+                    .count();
   spdlog::info("archive: commit {} with {} files, {} changes, up to {}", state_.last_sequence,
                count, rows, durable_.commit_lsn.ToString());
   return {};

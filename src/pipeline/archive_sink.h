@@ -45,6 +45,7 @@ class ArchiveSink {
   // Everything up to and including this end LSN is durable in the archive.
   Lsn durable_end() const { return durable_.end_lsn; }
   const archive::ArchiveState& state() const { return state_; }
+  int64_t last_flush() const { return last_flush_; }  // µs since 1970; 0: none yet
 
   Status Apply(const pg::CommittedTransaction& txn);
   Status FlushIfDue();
@@ -73,6 +74,7 @@ class ArchiveSink {
   archive::Watermark durable_;  // committed (or nothing pending)
   archive::Watermark pending_;  // last transaction spooled
   int64_t pending_bytes_ = 0;
+  int64_t last_flush_ = 0;
   std::chrono::steady_clock::time_point first_pending_{};
   // Relation versions are immutable: their archive schema is built once.
   std::map<std::shared_ptr<const pg::RelationInfo>, archive::TableSchema> schemas_;

@@ -152,10 +152,13 @@ Status MirrorSink::Flush() {
     durable_ = pending_;
     return {};
   }
+  const auto started = Clock::now();
   if (auto ok = mirror_->Commit(pending_); !ok) return ok;
   last_write_ = Clock::now();
+  merge_duration_.Observe(std::chrono::duration<double>(last_write_ - started).count());
   durable_ = pending_;
   const int64_t now = NowUnixMicros();
+  last_merge_ = now;
   for (int64_t commit_time : pending_commit_times_) {
     latency_.Observe(static_cast<double>(now - commit_time) / 1e6);
     if (options_.on_visible) options_.on_visible(commit_time, now);

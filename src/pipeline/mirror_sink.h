@@ -43,6 +43,8 @@ class MirrorSink {
   Lsn durable_end() const { return durable_.end_lsn; }
   mirror::Mirror& mirror() { return *mirror_; }
   Histogram& latency() { return latency_; }
+  Histogram& merge_duration() { return merge_duration_; }
+  int64_t last_merge() const { return last_merge_; }  // µs since 1970; 0: none yet
 
   Status Apply(const pg::CommittedTransaction& txn);
   Status FlushIfDue();
@@ -64,6 +66,8 @@ class MirrorSink {
   std::map<uint32_t, std::shared_ptr<const pg::RelationInfo>> defined_;
   std::map<uint32_t, mirror::TableDef> defs_;
   Histogram latency_;
+  Histogram merge_duration_;
+  int64_t last_merge_ = 0;
 };
 
 }  // namespace walden::pipeline

@@ -19,6 +19,7 @@
 #include "pipeline/archive_sink.h"
 #include "pipeline/mirror_sink.h"
 #include "pipeline/rebuild.h"
+#include "pipeline/status.h"
 #include "server/http_server.h"
 #include "store/object_store.h"
 
@@ -28,10 +29,18 @@ namespace {
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
 
+int64_t NowMicros() {
+  return std::chrono::duration_cast<std::chrono::microseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
 // Serves the mirror's read API while the pipeline writes (mirror/query.h), and leaves its
 // address in the data directory for `walden query`.
 Result<std::unique_ptr<server::HttpServer>> StartServer(const Config& config,
-                                                        duck::Database& database) {
+                                                        duck::Database& database,
+                                                        const StatusBoard& board,
+                                                        MirrorSink& mirror) {
   auto query = [&database](const server::Request& request) -> server::Response {
     auto format = mirror::ParseOutputFormat(
         request.params.contains("format") ? request.params.at("format") : "table");
@@ -56,6 +65,33 @@ Result<std::unique_ptr<server::HttpServer>> StartServer(const Config& config,
       {{.method = "GET",
         .path = "/healthz",
         .handler = [](const server::Request&) { return server::Response{.body = "ok\n"}; }},
+       {.method = "GET",
+        .path = "/readyz",
+        .handler =
+            [&board](const server::Request&) {
+              // Streaming: the run loop published within the last few seconds.
+              const int64_t age = NowMicros() - board.Latest().updated_at;
+              if (age > 5000000) {
+                return server::Response{.status = 503, .body = "not streaming\n"};
+              }
+              return server::Response{.body = "ready\n"};
+            }},
+       {.method = "GET",
+        .path = "/api/status",
+        .handler =
+            [&board](const server::Request&) {
+              return server::Response{.body = StatusJson(board.Latest()),
+                                      .content_type = "application/json"};
+            }},
+       {.method = "GET",
+        .path = "/metrics",
+        .handler =
+            [&board, &mirror](const server::Request&) {
+              return server::Response{
+                  .body = PrometheusText(board.Latest(), mirror.latency().Take(),
+                                         mirror.merge_duration().Take()),
+                  .content_type = "text/plain; version=0.0.4"};
+            }},
        {.method = "POST", .path = "/api/query", .handler = query},
        {.method = "POST", .path = "/api/mirror/export", .handler = publish}});
   if (!server) return server;
@@ -105,8 +141,13 @@ class Pipeline {
   // Both sinks must hold a transaction before the slot may forget it.
   Lsn Durable() const { return std::min(archive_->durable_end(), mirror_->durable_end()); }
   Status Housekeeping();
+  void Publish();
 
   const Config& config_;
+  StatusBoard board_;
+  int64_t started_at_ = NowMicros();
+  int64_t slot_lag_bytes_ = -1;
+  Clock::time_point last_publish_{};
   std::unique_ptr<store::ObjectStore> store_;
   std::unique_ptr<ArchiveSink> archive_;
   std::unique_ptr<MirrorSink> mirror_;
@@ -146,7 +187,7 @@ Status Pipeline::OpenSinks() {
       {.path = config_.mirror.path, .apply_interval = config_.mirror.apply_interval});
   if (!mirror) return std::unexpected(mirror.error());
   mirror_ = std::move(*mirror);
-  auto server = StartServer(config_, mirror_->mirror().database());
+  auto server = StartServer(config_, mirror_->mirror().database(), board_, *mirror_);
   if (!server) return std::unexpected(server.error());
   server_ = std::move(*server);
   return {};
@@ -203,13 +244,34 @@ Status Pipeline::Step() {
       spdlog::debug("status not sent: {}", sent.error().message);
     }
   }
+  if (Clock::now() - last_publish_ > std::chrono::milliseconds(250)) Publish();
   return Housekeeping();
+}
+
+void Pipeline::Publish() {
+  last_publish_ = Clock::now();
+  const pg::CaptureStats& stats = capture_->stats();
+  board_.Publish({.slot = config_.source.slot,
+                  .started_at = started_at_,
+                  .updated_at = NowMicros(),
+                  .received = stats.received,
+                  .confirmed = stats.confirmed,
+                  .slot_lag_bytes = slot_lag_bytes_,
+                  .transactions = stats.transactions,
+                  .changes = stats.changes,
+                  .reconnects = stats.reconnects,
+                  .archive_watermark = archive_->state().watermark.commit_lsn,
+                  .archive_commits = archive_->state().last_sequence,
+                  .archive_last_flush = archive_->last_flush(),
+                  .mirror_watermark = mirror_->mirror().watermark().commit_lsn,
+                  .mirror_last_merge = mirror_->last_merge(),
+                  .tables = mirror_->mirror().Tables()});
 }
 
 Status Pipeline::Housekeeping() {
   if (Clock::now() - last_lag_check_ > config_.source.status_interval) {
     last_lag_check_ = Clock::now();
-    (void)capture_->CheckLag(config_.source.lag_warn_bytes);
+    if (auto lag = capture_->CheckLag(config_.source.lag_warn_bytes)) slot_lag_bytes_ = *lag;
   }
   if (Clock::now() - last_lease_ > std::chrono::seconds(20)) {
     last_lease_ = Clock::now();

@@ -69,6 +69,19 @@ HttpServer::~HttpServer() {
   if (thread_.joinable()) thread_.join();
 }
 
+Result<Response> Get(const std::string& address, const std::string& path) {
+  auto host_port = SplitListen(address);
+  if (!host_port) return std::unexpected(host_port.error());
+  httplib::Client client(host_port->first, host_port->second);
+  client.set_read_timeout(60, 0);
+  auto result = client.Get(path);
+  if (!result) {
+    return Fail(ErrorKind::kConnection, fmt::format("cannot reach walden at {}: {}", address,
+                                                    httplib::to_string(result.error())));
+  }
+  return Response{.status = result->status, .body = result->body};
+}
+
 Result<Response> Post(const std::string& address, const std::string& path,
                       const std::map<std::string, std::string>& params, const std::string& body) {
   auto host_port = SplitListen(address);

@@ -53,6 +53,9 @@ class HttpServer {
   std::string address_;
 };
 
+// GETs http://<address><path>; returns the response or a kConnection error.
+Result<Response> Get(const std::string& address, const std::string& path);
+
 // POSTs `body` to http://<address><path>; returns the response or a kConnection error.
 Result<Response> Post(const std::string& address, const std::string& path,
                       const std::map<std::string, std::string>& params, const std::string& body);

@@ -5,10 +5,13 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
 #include <random>
 #include <thread>
 
 #include "duck/duckdb.h"
+#include "server/http_server.h"
 #include "tests/integration/mirror_workload.h"
 #include "tests/support/duck_reader.h"
 #include "tests/support/mirror_compare.h"
@@ -187,6 +190,61 @@ TEST_F(MirrorTest, QueriesAndExportsSeeWholeTransactionsWhileMergesContinue) {
   EXPECT_EQ(offline.exit_code, 0) << offline.output;
   EXPECT_EQ(offline.output, "total\n------\n100000\n(1 row)\n");
   ExpectMirrorEqualsSource({{"public", "bank"}});
+  DropSlot("mirror_slot");
+}
+
+TEST_F(MirrorTest, MetricsAndStatusCountWhatTheWorkloadDid) {
+  std::filesystem::remove_all(dir());
+  Exec("CREATE TABLE t (id int PRIMARY KEY, v text)");
+  CreateSlot();
+  WaldenProcess run(RunArgs());
+  ASSERT_TRUE(run.WaitForLog("run: streaming slot", 30s)) << run.Stderr();
+  Exec("INSERT INTO t SELECT g, 'v' FROM generate_series(1, 10) g");
+  Exec("UPDATE t SET v = 'w' WHERE id <= 3");
+  Exec("DELETE FROM t WHERE id > 8");
+  ASSERT_TRUE(WaitForConfirmed("mirror_slot", Rows("SELECT pg_current_wal_lsn()")[0][0].value()));
+  std::ifstream file(dir() + "/data/server.json");
+  const auto server = nlohmann::json::parse(file);
+  const std::string address = server["address"];
+  std::string metrics;
+  for (int i = 0; i < 100; ++i) {  // the run loop publishes every 250 ms
+    metrics = server::Get(address, "/metrics").value_or(server::Response{}).body;
+    if (metrics.find("op=\"delete\"} 2\n") != std::string::npos) break;
+    std::this_thread::sleep_for(100ms);
+  }
+  for (const char* line :
+       {"walden_transactions_total 3\n", "walden_changes_total 15\n",
+        "walden_mirror_rows_total{table=\"public.t\",op=\"insert\"} 10\n",
+        "walden_mirror_rows_total{table=\"public.t\",op=\"update\"} 3\n",
+        "walden_mirror_rows_total{table=\"public.t\",op=\"delete\"} 2\n",
+        "walden_table_schema_version{table=\"public.t\",state=\"streaming\"} 1\n",
+        "walden_commit_to_mirror_seconds_count 3\n", "# TYPE walden_slot_lag_bytes gauge\n"}) {
+    EXPECT_THAT(metrics, ::testing::HasSubstr(line));
+  }
+  // Both sinks hold the last source commit.
+  auto watermark = [&](const char* sink) {
+    const std::string key = std::string("walden_sink_watermark_lsn_bytes{sink=\"") + sink + "\"} ";
+    const size_t at = metrics.find(key);
+    return at == std::string::npos
+               ? std::string("?")
+               : metrics.substr(at + key.size(), metrics.find('\n', at) - at - key.size());
+  };
+  EXPECT_EQ(watermark("archive"), watermark("mirror"));
+  EXPECT_NE(watermark("mirror"), "0");
+  EXPECT_EQ(server::Get(address, "/healthz")->body, "ok\n");
+  EXPECT_EQ(server::Get(address, "/readyz")->status, 200);
+  const auto status = nlohmann::json::parse(server::Get(address, "/api/status")->body);
+  EXPECT_EQ(status["tables"][0]["rows"]["insert"], 10);
+  EXPECT_EQ(status["mirror"]["watermark"], status["archive"]["watermark"]);
+  const CommandResult running = RunWalden({"status", "--data-dir", dir() + "/data"});
+  EXPECT_EQ(running.exit_code, 0) << running.output;
+  EXPECT_THAT(running.output, ::testing::HasSubstr("walden is running (http://" + address));
+  EXPECT_THAT(running.output, ::testing::ContainsRegex("public.t +streaming +1 +10 +3 +2 +0"));
+  CatchUpAndStop(run);
+  const CommandResult stopped = RunWalden({"status", "--data-dir", dir() + "/data"});
+  EXPECT_EQ(stopped.exit_code, 0) << stopped.output;
+  EXPECT_THAT(stopped.output, ::testing::HasSubstr("walden is not running"));
+  EXPECT_THAT(stopped.output, ::testing::ContainsRegex("public.t +streaming +1 +10 +3 +2 +0"));
   DropSlot("mirror_slot");
 }
 

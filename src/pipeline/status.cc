@@ -1,0 +1,139 @@
+#include "pipeline/status.h"
+
+#include <fmt/core.h>
+
+#include <nlohmann/json.hpp>
+
+#include "common/units.h"
+
+namespace walden::pipeline {
+namespace {
+
+std::string Time(int64_t unix_micros) {
+  return unix_micros == 0 ? "" : FormatUtcTime(unix_micros, false);
+}
+
+// Label values escape backslash, double quote and newline.
+std::string Label(const std::string& value) {
+  std::string out;
+  for (char c : value) {
+    if (c == '\\' || c == '"') out += '\\';
+    if (c == '\n') {
+      out += "\\n";
+      continue;
+    }
+    out += c;
+  }
+  return out;
+}
+
+void Metric(std::string& out, const char* name, const char* type, const char* help) {
+  out += fmt::format("# HELP {} {}\n# TYPE {} {}\n", name, help, name, type);
+}
+
+void HistogramText(std::string& out, const char* name, const char* help,
+                   const Histogram::Snapshot& h) {
+  Metric(out, name, "histogram", help);
+  uint64_t cumulative = 0;
+  for (size_t i = 0; i < Histogram::kBounds.size(); ++i) {
+    cumulative += h.counts[i];
+    out += fmt::format("{}_bucket{{le=\"{}\"}} {}\n", name, Histogram::kBounds[i], cumulative);
+  }
+  out += fmt::format("{}_bucket{{le=\"+Inf\"}} {}\n{}_sum {}\n{}_count {}\n", name, h.count, name,
+                     h.sum, name, h.count);
+}
+
+}  // namespace
+
+void StatusBoard::Publish(RunStatus status) {
+  std::lock_guard lock(mutex_);
+  status_ = std::move(status);
+}
+
+RunStatus StatusBoard::Latest() const {
+  std::lock_guard lock(mutex_);
+  return status_;
+}
+
+std::string StatusJson(const RunStatus& s) {
+  nlohmann::ordered_json tables = nlohmann::ordered_json::array();
+  for (const mirror::TableStatus& t : s.tables) {
+    tables.push_back({{"table", t.def.name.Display()},
+                      {"state", t.state},
+                      {"reason", t.reason},
+                      {"schema_version", t.version},
+                      {"rows",
+                       {{"insert", t.inserts},
+                        {"update", t.updates},
+                        {"delete", t.deletes},
+                        {"truncate", t.truncates}}},
+                      {"skipped", t.skipped}});
+  }
+  nlohmann::ordered_json out = {
+      {"slot",
+       {{"name", s.slot},
+        {"received_lsn", s.received.ToString()},
+        {"confirmed_lsn", s.confirmed.ToString()},
+        {"lag_bytes", s.slot_lag_bytes}}},
+      {"transactions", s.transactions},
+      {"changes", s.changes},
+      {"reconnects", s.reconnects},
+      {"archive",
+       {{"watermark", s.archive_watermark.ToString()},
+        {"commits", s.archive_commits},
+        {"last_flush", Time(s.archive_last_flush)}}},
+      {"mirror",
+       {{"watermark", s.mirror_watermark.ToString()}, {"last_merge", Time(s.mirror_last_merge)}}},
+      {"tables", std::move(tables)},
+      {"started_at", Time(s.started_at)},
+      {"updated_at", Time(s.updated_at)}};
+  return out.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+}
+
+std::string PrometheusText(const RunStatus& s, const Histogram::Snapshot& commit_to_mirror,
+                           const Histogram::Snapshot& merge_duration) {
+  std::string out;
+  Metric(out, "walden_transactions_total", "counter", "Source transactions received.");
+  out += fmt::format("walden_transactions_total {}\n", s.transactions);
+  Metric(out, "walden_changes_total", "counter", "Row changes received.");
+  out += fmt::format("walden_changes_total {}\n", s.changes);
+  Metric(out, "walden_reconnects_total", "counter", "Replication connections re-established.");
+  out += fmt::format("walden_reconnects_total {}\n", s.reconnects);
+  Metric(out, "walden_received_lsn_bytes", "gauge", "End of the WAL received, as a byte position.");
+  out += fmt::format("walden_received_lsn_bytes {}\n", s.received.value);
+  Metric(out, "walden_confirmed_lsn_bytes", "gauge", "Position confirmed to PostgreSQL.");
+  out += fmt::format("walden_confirmed_lsn_bytes {}\n", s.confirmed.value);
+  if (s.slot_lag_bytes >= 0) {
+    Metric(out, "walden_slot_lag_bytes", "gauge", "WAL the slot holds for walden.");
+    out += fmt::format("walden_slot_lag_bytes {}\n", s.slot_lag_bytes);
+  }
+  Metric(out, "walden_sink_watermark_lsn_bytes", "gauge",
+         "Commit LSN of the last transaction each sink made durable.");
+  out += fmt::format("walden_sink_watermark_lsn_bytes{{sink=\"archive\"}} {}\n",
+                     s.archive_watermark.value);
+  out += fmt::format("walden_sink_watermark_lsn_bytes{{sink=\"mirror\"}} {}\n",
+                     s.mirror_watermark.value);
+  Metric(out, "walden_archive_commits_total", "counter", "Manifest commits of the archive.");
+  out += fmt::format("walden_archive_commits_total {}\n", s.archive_commits);
+  Metric(out, "walden_mirror_rows_total", "counter", "Changes merged into the mirror, by op.");
+  for (const mirror::TableStatus& t : s.tables) {
+    const std::string table = Label(t.def.name.Display());
+    for (auto [op, rows] : {std::pair{"insert", t.inserts}, std::pair{"update", t.updates},
+                            std::pair{"delete", t.deletes}, std::pair{"truncate", t.truncates}}) {
+      out +=
+          fmt::format("walden_mirror_rows_total{{table=\"{}\",op=\"{}\"}} {}\n", table, op, rows);
+    }
+  }
+  Metric(out, "walden_table_schema_version", "gauge", "Schema version of each mirrored table.");
+  for (const mirror::TableStatus& t : s.tables) {
+    out += fmt::format("walden_table_schema_version{{table=\"{}\",state=\"{}\"}} {}\n",
+                       Label(t.def.name.Display()), t.state, t.version);
+  }
+  HistogramText(out, "walden_commit_to_mirror_seconds",
+                "Source commit to visible in the mirror, per transaction.", commit_to_mirror);
+  HistogramText(out, "walden_mirror_merge_seconds", "Duration of each mirror merge.",
+                merge_duration);
+  return out;
+}
+
+}  // namespace walden::pipeline

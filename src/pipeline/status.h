@@ -1,0 +1,53 @@
+// What `walden run` reports about itself: a snapshot the run loop publishes a few times a
+// second, rendered as JSON for /api/status and `walden status`, and as Prometheus text for
+// /metrics (names `walden_…`, units in the names; design §6).
+//
+// Thread-safety: StatusBoard is shared between the run loop (Publish) and the HTTP threads
+// (Latest); RunStatus values are plain copies.
+#pragma once
+
+#include <cstdint>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "common/histogram.h"
+#include "common/lsn.h"
+#include "mirror/mirror.h"
+
+namespace walden::pipeline {
+
+struct RunStatus {
+  std::string slot;
+  int64_t started_at = 0;  // µs since 1970
+  int64_t updated_at = 0;
+  Lsn received;
+  Lsn confirmed;
+  int64_t slot_lag_bytes = -1;  // -1: not measured yet
+  uint64_t transactions = 0;
+  uint64_t changes = 0;
+  uint64_t reconnects = 0;
+  Lsn archive_watermark;
+  uint64_t archive_commits = 0;
+  int64_t archive_last_flush = 0;  // µs since 1970; 0: none since start
+  Lsn mirror_watermark;
+  int64_t mirror_last_merge = 0;
+  std::vector<mirror::TableStatus> tables;
+};
+
+class StatusBoard {
+ public:
+  void Publish(RunStatus status);
+  RunStatus Latest() const;
+
+ private:
+  mutable std::mutex mutex_;
+  RunStatus status_;
+};
+
+std::string StatusJson(const RunStatus& status);
+// Prometheus text exposition format 0.0.4.
+std::string PrometheusText(const RunStatus& status, const Histogram::Snapshot& commit_to_mirror,
+                           const Histogram::Snapshot& merge_duration);
+
+}  // namespace walden::pipeline
