@@ -134,6 +134,7 @@ class Pipeline {
   Status StartCapture();
   // One round: receive for up to 100 ms, merge/flush what is due, confirm, housekeeping.
   Status Step();
+  RunView View() { return {board_, *mirror_}; }
   // Flushes both sinks and confirms everything they hold.
   Status Drain();
 
@@ -251,6 +252,8 @@ Status Pipeline::Step() {
 void Pipeline::Publish() {
   last_publish_ = Clock::now();
   const pg::CaptureStats& stats = capture_->stats();
+  int64_t archive_bytes = 0;
+  for (const auto& [key, file] : archive_->state().live) archive_bytes += file.bytes;
   board_.Publish({.slot = config_.source.slot,
                   .started_at = started_at_,
                   .updated_at = NowMicros(),
@@ -262,6 +265,7 @@ void Pipeline::Publish() {
                   .reconnects = stats.reconnects,
                   .archive_watermark = archive_->state().watermark.commit_lsn,
                   .archive_commits = archive_->state().last_sequence,
+                  .archive_bytes = archive_bytes,
                   .archive_last_flush = archive_->last_flush(),
                   .mirror_watermark = mirror_->mirror().watermark().commit_lsn,
                   .mirror_last_merge = mirror_->last_merge(),
@@ -295,7 +299,7 @@ Status Pipeline::Drain() {
 
 }  // namespace
 
-Status Run(const Config& config, const std::atomic<bool>& stop) {
+Status Run(const Config& config, const std::atomic<bool>& stop, const OnRound& on_round) {
   auto lock = LockDataDir(config.data_dir);
   if (!lock) return std::unexpected(lock.error());
   Status status = [&]() -> Status {
@@ -304,6 +308,7 @@ Status Run(const Config& config, const std::atomic<bool>& stop) {
     if (auto ok = pipeline.StartCapture(); !ok) return ok;
     while (!stop) {
       if (auto ok = pipeline.Step(); !ok) return ok;
+      if (on_round) on_round(pipeline.View());
     }
     return pipeline.Drain();
   }();

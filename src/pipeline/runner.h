@@ -8,6 +8,7 @@
 #pragma once
 
 #include <atomic>
+#include <functional>
 #include <string>
 
 #include "common/config.h"
@@ -15,7 +16,18 @@
 
 namespace walden::pipeline {
 
-Status Run(const Config& config, const std::atomic<bool>& stop);
+class MirrorSink;
+class StatusBoard;
+
+// What a caller embedding Run (walden demo) sees on every round of the run loop, on the
+// loop's thread: the published status and the mirror sink (for its latency and queries).
+struct RunView {
+  const StatusBoard& board;
+  MirrorSink& mirror;
+};
+using OnRound = std::function<void(const RunView&)>;
+
+Status Run(const Config& config, const std::atomic<bool>& stop, const OnRound& on_round = nullptr);
 
 // Takes the data directory's exclusive lock (one walden per data directory); returns the
 // descriptor to keep open, or a kUsage error saying another walden runs there.

@@ -81,6 +81,7 @@ std::string StatusJson(const RunStatus& s) {
       {"archive",
        {{"watermark", s.archive_watermark.ToString()},
         {"commits", s.archive_commits},
+        {"bytes", s.archive_bytes},
         {"last_flush", Time(s.archive_last_flush)}}},
       {"mirror",
        {{"watermark", s.mirror_watermark.ToString()}, {"last_merge", Time(s.mirror_last_merge)}}},
@@ -113,6 +114,8 @@ std::string PrometheusText(const RunStatus& s, const Histogram::Snapshot& commit
                      s.archive_watermark.value);
   out += fmt::format("walden_sink_watermark_lsn_bytes{{sink=\"mirror\"}} {}\n",
                      s.mirror_watermark.value);
+  Metric(out, "walden_archive_bytes", "gauge", "Size of the archive's live Parquet files.");
+  out += fmt::format("walden_archive_bytes {}\n", s.archive_bytes);
   Metric(out, "walden_archive_commits_total", "counter", "Manifest commits of the archive.");
   out += fmt::format("walden_archive_commits_total {}\n", s.archive_commits);
   Metric(out, "walden_mirror_rows_total", "counter", "Changes merged into the mirror, by op.");
