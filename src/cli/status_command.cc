@@ -44,6 +44,13 @@ void PrintRunning(const json& s, const std::string& address) {
              Or(s["archive"], "commits"), Or(s["archive"], "last_flush"));
   fmt::print("mirror: watermark {}, last merge {}\n", Or(s["mirror"], "watermark"),
              Or(s["mirror"], "last_merge"));
+  const json& canary = s["canary"];
+  if (canary.value("enabled", false)) {
+    fmt::print("canary: {}, heartbeat age {:.1f} s in the mirror, {:.1f} s in the archive\n",
+               canary.value("fresh", false) ? "fresh"
+                                            : "STALE, stuck at the " + Or(canary, "stuck"),
+               canary.value("mirror_age_s", -1.0), canary.value("archive_age_s", -1.0));
+  }
   PrintTables(s["tables"]);
 }
 

@@ -45,6 +45,23 @@ inline std::unexpected<Error> Wrap(const Error& error, std::string_view context)
 
 // Process exit code for an error that ends a command: 2 for usage and configuration
 // mistakes, 1 for everything else.
+// "connection", "io", ...: for metrics labels.
+inline const char* KindName(ErrorKind kind) {
+  switch (kind) {
+    case ErrorKind::kUsage: return "usage";
+    case ErrorKind::kConfig: return "config";
+    case ErrorKind::kConnection: return "connection";
+    case ErrorKind::kAuth: return "auth";
+    case ErrorKind::kPermission: return "permission";
+    case ErrorKind::kNotFound: return "not_found";
+    case ErrorKind::kProtocol: return "protocol";
+    case ErrorKind::kIo: return "io";
+    case ErrorKind::kUnsupported: return "unsupported";
+    case ErrorKind::kInternal: return "internal";
+  }
+  return "unknown";
+}
+
 inline int ExitCodeFor(ErrorKind kind) {
   return kind == ErrorKind::kUsage || kind == ErrorKind::kConfig ? 2 : 1;
 }

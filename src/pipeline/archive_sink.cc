@@ -115,6 +115,10 @@ Status ArchiveSink::AppendChange(const pg::TransactionInfo& info, int64_t seq,
     }
     return {};
   }
+  if (change.kind == Kind::kMessage && change.prefix == kCanaryPrefix) {
+    if (auto beat = ParseCanary(change.content)) pending_canaries_.push_back(*beat);
+    return {};
+  }
   if (change.kind != Kind::kInsert && change.kind != Kind::kUpdate &&
       change.kind != Kind::kDelete) {
     return {};  // schema changes travel as new schema versions; messages are not rows
@@ -183,15 +187,28 @@ Status ArchiveSink::Apply(const pg::CommittedTransaction& txn) {
   if (info.commit_lsn <= state_.watermark.commit_lsn) return {};  // archived before a restart
   if (spool_->rows() == 0) first_pending_ = std::chrono::steady_clock::now();
   int64_t seq = 0;
+  const int64_t rows_before = spool_->rows();
   if (auto ok =
           txn.ForEach([&](const pg::Change& change) { return AppendChange(info, seq++, change); });
       !ok) {
     return ok;
   }
+  if (spool_->rows() > rows_before) {
+    pending_commit_times_.push_back(PgTimeToUnixMicros(info.commit_time));
+  }
   pending_ = {info.commit_lsn, info.end_lsn};
   // A transaction that added no rows needs no commit: replaying it writes nothing.
-  if (spool_->rows() == 0) durable_ = pending_;
+  if (spool_->rows() == 0) {
+    durable_ = pending_;
+    MarkCanariesVisible();
+  }
   return {};
+}
+
+void ArchiveSink::MarkCanariesVisible() {
+  visible_canaries_.insert(visible_canaries_.end(), pending_canaries_.begin(),
+                           pending_canaries_.end());
+  pending_canaries_.clear();
 }
 
 Status ArchiveSink::FlushIfDue() {
@@ -215,6 +232,7 @@ Status ArchiveSink::Flush() {
       !leased) {
     return leased;
   }
+  const auto started = std::chrono::steady_clock::now();
   auto files = spool_->WriteSegments(options_.scratch_dir);
   if (!files) return std::unexpected(files.error());
   for (const archive::SegmentFile& file : *files) {
@@ -233,10 +251,17 @@ Status ArchiveSink::Flush() {
   const int64_t rows = spool_->rows();
   if (auto ok = spool_->Clear(); !ok) return ok;
   durable_ = pending_;
+  MarkCanariesVisible();
   pending_bytes_ = 0;
   last_flush_ = std::chrono::duration_cast<std::chrono::microseconds>(
                     std::chrono::system_clock::now().time_since_epoch())
                     .count();
+  flush_duration_.Observe(
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+  for (int64_t commit_time : pending_commit_times_) {
+    latency_.Observe(static_cast<double>(last_flush_ - commit_time) / 1e6);
+  }
+  pending_commit_times_.clear();
   spdlog::info("archive: commit {} with {} files, {} changes, up to {}", state_.last_sequence,
                count, rows, durable_.commit_lsn.ToString());
   return {};

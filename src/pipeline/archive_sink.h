@@ -14,10 +14,14 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "archive/manifest.h"
 #include "archive/segment_writer.h"
+#include "common/histogram.h"
 #include "mirror/table_def.h"
+#include "pipeline/canary.h"
 #include "pg/assembler.h"
 #include "store/object_store.h"
 
@@ -46,8 +50,13 @@ class ArchiveSink {
   Lsn durable_end() const { return durable_.end_lsn; }
   const archive::ArchiveState& state() const { return state_; }
   int64_t last_flush() const { return last_flush_; }  // µs since 1970; 0: none yet
+  // Commit→durable in the archive per transaction with rows, and flush durations.
+  Histogram& latency() { return latency_; }
+  Histogram& flush_duration() { return flush_duration_; }
 
   Status Apply(const pg::CommittedTransaction& txn);
+  // Heartbeats a flush made durable (or that needed none) since the last call.
+  std::vector<CanaryBeat> TakeVisibleCanaries() { return std::exchange(visible_canaries_, {}); }
   Status FlushIfDue();
   Status Flush();
   // Keeps the single-writer lease while no flush happens (idle sources).
@@ -65,6 +74,7 @@ class ArchiveSink {
   Status NoteDefinition(const pg::TransactionInfo& info,
                         const std::shared_ptr<const pg::RelationInfo>& relation);
   Status LoadDefinitions();
+  void MarkCanariesVisible();
 
   store::ObjectStore& store_;
   archive::Manifest manifest_;
@@ -75,6 +85,10 @@ class ArchiveSink {
   archive::Watermark pending_;  // last transaction spooled
   int64_t pending_bytes_ = 0;
   int64_t last_flush_ = 0;
+  std::vector<CanaryBeat> pending_canaries_, visible_canaries_;
+  std::vector<int64_t> pending_commit_times_;  // µs since 1970, transactions with rows
+  Histogram latency_;
+  Histogram flush_duration_;
   std::chrono::steady_clock::time_point first_pending_{};
   // Relation versions are immutable: their archive schema is built once.
   std::map<std::shared_ptr<const pg::RelationInfo>, archive::TableSchema> schemas_;

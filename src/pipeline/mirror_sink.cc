@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <cstdlib>
+
 #include "pg/types.h"
 
 namespace walden::pipeline {
@@ -59,6 +61,10 @@ Result<std::unique_ptr<MirrorSink>> MirrorSink::Open(MirrorSinkOptions options) 
   sink->mirror_ = std::move(*opened);
   sink->durable_ = sink->pending_ = sink->mirror_->watermark();
   sink->last_write_ = Clock::now();
+  if (const char* stall = std::getenv("WALDEN_FAULT_STALL_MIRROR_AFTER")) {
+    sink->stall_at_ = Clock::now() + std::chrono::seconds(std::atoi(stall));
+    spdlog::warn("fault injection: mirror merges stop after {} s", std::atoi(stall));
+  }
   return sink;
 }
 
@@ -85,6 +91,12 @@ Status MirrorSink::AddChange(const pg::TransactionInfo& info, int64_t seq,
     case Kind::kSchemaChange:
       return Define(change.relation);
     case Kind::kMessage:
+      if (change.prefix == kCanaryPrefix) {
+        if (auto beat = ParseCanary(change.content)) {
+          received_canaries_.push_back(*beat);
+          pending_canaries_.push_back(*beat);
+        }
+      }
       return {};
     default:
       break;
@@ -118,6 +130,7 @@ Status MirrorSink::Apply(const pg::CommittedTransaction& txn) {
   const pg::TransactionInfo& info = txn.info();
   if (info.commit_lsn <= mirror_->watermark().commit_lsn) return {};  // merged before a restart
   if (!mirror_->has_pending()) first_pending_ = Clock::now();
+  const int64_t staged_before = mirror_->pending_changes();
   int64_t seq = 0;
   if (auto ok =
           txn.ForEach([&](const pg::Change& change) { return AddChange(info, seq++, change); });
@@ -125,9 +138,10 @@ Status MirrorSink::Apply(const pg::CommittedTransaction& txn) {
     return ok;
   }
   pending_ = {info.commit_lsn, info.end_lsn, PgTimeToUnixMicros(info.commit_time)};
-  if (mirror_->has_pending()) {
+  if (mirror_->pending_changes() > staged_before) {
     pending_commit_times_.push_back(pending_.commit_time);
-  } else {
+  }
+  if (!mirror_->has_pending()) {
     durable_ = pending_;  // nothing of it is mirrored: replaying it changes nothing
   }
   return {};
@@ -135,6 +149,9 @@ Status MirrorSink::Apply(const pg::CommittedTransaction& txn) {
 
 Status MirrorSink::FlushIfDue() {
   const auto now = Clock::now();
+  if (stall_at_ && now >= *stall_at_) return {};
+  // Heartbeats with nothing to merge are visible at once: the mirror has all before them.
+  if (!mirror_->has_pending() && !pending_canaries_.empty()) return Flush();
   if (mirror_->has_pending()) {
     if (now - first_pending_ < options_.apply_interval) return {};
     return Flush();
@@ -150,6 +167,9 @@ Status MirrorSink::FlushIfDue() {
 Status MirrorSink::Flush() {
   if (!mirror_->has_pending() && mirror_->watermark().commit_lsn == pending_.commit_lsn) {
     durable_ = pending_;
+    visible_canaries_.insert(visible_canaries_.end(), pending_canaries_.begin(),
+                             pending_canaries_.end());
+    pending_canaries_.clear();
     return {};
   }
   const auto started = Clock::now();
@@ -164,6 +184,9 @@ Status MirrorSink::Flush() {
     if (options_.on_visible) options_.on_visible(commit_time, now);
   }
   pending_commit_times_.clear();
+  visible_canaries_.insert(visible_canaries_.end(), pending_canaries_.begin(),
+                           pending_canaries_.end());
+  pending_canaries_.clear();
   return {};
 }
 

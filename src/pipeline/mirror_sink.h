@@ -12,11 +12,14 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "common/histogram.h"
 #include "mirror/mirror.h"
+#include "pipeline/canary.h"
 #include "pg/assembler.h"
 
 namespace walden::pipeline {
@@ -47,6 +50,9 @@ class MirrorSink {
   int64_t last_merge() const { return last_merge_; }  // µs since 1970; 0: none yet
 
   Status Apply(const pg::CommittedTransaction& txn);
+  // Heartbeats seen in transactions since the last call, and those a merge made visible.
+  std::vector<CanaryBeat> TakeReceivedCanaries() { return std::exchange(received_canaries_, {}); }
+  std::vector<CanaryBeat> TakeVisibleCanaries() { return std::exchange(visible_canaries_, {}); }
   Status FlushIfDue();
   Status Flush();
 
@@ -67,6 +73,9 @@ class MirrorSink {
   std::map<uint32_t, mirror::TableDef> defs_;
   Histogram latency_;
   Histogram merge_duration_;
+  std::vector<CanaryBeat> received_canaries_, pending_canaries_, visible_canaries_;
+  // Fault injection for tests (WALDEN_FAULT_STALL_MIRROR_AFTER=<seconds>): merges stop.
+  std::optional<std::chrono::steady_clock::time_point> stall_at_;
   int64_t last_merge_ = 0;
 };
 

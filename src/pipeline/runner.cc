@@ -20,6 +20,7 @@
 #include "pipeline/mirror_sink.h"
 #include "pipeline/rebuild.h"
 #include "pipeline/status.h"
+#include "pipeline/canary.h"
 #include "server/http_server.h"
 #include "store/object_store.h"
 
@@ -40,7 +41,7 @@ int64_t NowMicros() {
 Result<std::unique_ptr<server::HttpServer>> StartServer(const Config& config,
                                                         duck::Database& database,
                                                         const StatusBoard& board,
-                                                        MirrorSink& mirror) {
+                                                        MirrorSink& mirror, ArchiveSink& archive) {
   auto query = [&database](const server::Request& request) -> server::Response {
     auto format = mirror::ParseOutputFormat(
         request.params.contains("format") ? request.params.at("format") : "table");
@@ -69,10 +70,15 @@ Result<std::unique_ptr<server::HttpServer>> StartServer(const Config& config,
         .path = "/readyz",
         .handler =
             [&board](const server::Request&) {
-              // Streaming: the run loop published within the last few seconds.
-              const int64_t age = NowMicros() - board.Latest().updated_at;
-              if (age > 5000000) {
+              // Streaming (the run loop published lately) and the canary fresh.
+              const RunStatus status = board.Latest();
+              if (NowMicros() - status.updated_at > 5000000) {
                 return server::Response{.status = 503, .body = "not streaming\n"};
+              }
+              if (!status.canary.fresh) {
+                return server::Response{
+                    .status = 503,
+                    .body = fmt::format("canary stale: stuck at the {}\n", status.canary.stuck)};
               }
               return server::Response{.body = "ready\n"};
             }},
@@ -86,10 +92,13 @@ Result<std::unique_ptr<server::HttpServer>> StartServer(const Config& config,
        {.method = "GET",
         .path = "/metrics",
         .handler =
-            [&board, &mirror](const server::Request&) {
+            [&board, &mirror, &archive](const server::Request&) {
               return server::Response{
-                  .body = PrometheusText(board.Latest(), mirror.latency().Take(),
-                                         mirror.merge_duration().Take()),
+                  .body = PrometheusText(board.Latest(),
+                                         {.commit_to_mirror = mirror.latency().Take(),
+                                          .mirror_merge = mirror.merge_duration().Take(),
+                                          .commit_to_archive = archive.latency().Take(),
+                                          .archive_flush = archive.flush_duration().Take()}),
                   .content_type = "text/plain; version=0.0.4"};
             }},
        {.method = "POST", .path = "/api/query", .handler = query},
@@ -143,6 +152,7 @@ class Pipeline {
   Lsn Durable() const { return std::min(archive_->durable_end(), mirror_->durable_end()); }
   Status Housekeeping();
   void Publish();
+  void Heartbeat();
 
   const Config& config_;
   StatusBoard board_;
@@ -154,6 +164,11 @@ class Pipeline {
   std::unique_ptr<MirrorSink> mirror_;
   std::unique_ptr<server::HttpServer> server_;
   std::unique_ptr<pg::Capture> capture_;
+  std::unique_ptr<pg::Connection> canary_conn_;
+  Canary canary_{config_.canary.interval, config_.canary.stale_after,
+                 config_.archive.flush_interval};
+  CanaryState canary_state_;
+  std::map<std::string, uint64_t> errors_;
   Lsn last_confirmed_;
   Clock::time_point last_lag_check_ = Clock::now();
   Clock::time_point last_lease_ = Clock::now();
@@ -188,7 +203,8 @@ Status Pipeline::OpenSinks() {
       {.path = config_.mirror.path, .apply_interval = config_.mirror.apply_interval});
   if (!mirror) return std::unexpected(mirror.error());
   mirror_ = std::move(*mirror);
-  auto server = StartServer(config_, mirror_->mirror().database(), board_, *mirror_);
+  auto server =
+      StartServer(config_, mirror_->mirror().database(), board_, *mirror_, *archive_);
   if (!server) return std::unexpected(server.error());
   server_ = std::move(*server);
   return {};
@@ -234,6 +250,7 @@ Status Pipeline::Step() {
     if (flushed.error().kind != ErrorKind::kConnection) return flushed;
     // The store is unreachable: keep the changes, confirm nothing new, try again later.
     spdlog::warn("archive flush failed, will retry: {}", flushed.error().message);
+    ++errors_[std::string("archive_flush/") + KindName(flushed.error().kind)];
     std::this_thread::sleep_for(std::chrono::seconds(1));
   }
   // Tell PostgreSQL as soon as something new is durable: it frees WAL sooner, and a flush
@@ -245,8 +262,35 @@ Status Pipeline::Step() {
       spdlog::debug("status not sent: {}", sent.error().message);
     }
   }
+  Heartbeat();
   if (Clock::now() - last_publish_ > std::chrono::milliseconds(250)) Publish();
   return Housekeeping();
+}
+
+void Pipeline::Heartbeat() {
+  if (config_.canary.interval.count() <= 0) return;
+  const int64_t now = NowMicros();
+  if (auto beat = canary_.Due(now)) {
+    if (!canary_conn_) {
+      auto conn = pg::Connection::Open(config_.source.url);
+      if (conn) canary_conn_ = std::make_unique<pg::Connection>(std::move(*conn));
+    }
+    const std::string sql = fmt::format("SELECT pg_logical_emit_message(true, {}, {})",
+                                        QuoteLiteral(kCanaryPrefix),
+                                        QuoteLiteral(CanaryContent(*beat)));
+    auto sent = canary_conn_ ? canary_conn_->Exec(sql)
+                             : Result<pg::PgResult>(Fail(ErrorKind::kConnection, "not connected"));
+    if (!sent) {
+      // Reconnect at the next heartbeat; staleness tells the rest.
+      if (canary_conn_) spdlog::warn("canary: cannot write a heartbeat: {}", sent.error().message);
+      ++errors_[std::string("canary/") + KindName(sent.error().kind)];
+      canary_conn_.reset();
+    }
+  }
+  for (const CanaryBeat& beat : mirror_->TakeReceivedCanaries()) canary_.Received(beat);
+  for (const CanaryBeat& beat : mirror_->TakeVisibleCanaries()) canary_.MirrorVisible(beat, now);
+  for (const CanaryBeat& beat : archive_->TakeVisibleCanaries()) canary_.ArchiveVisible(beat);
+  canary_state_ = canary_.Check(now);
 }
 
 void Pipeline::Publish() {
@@ -269,7 +313,9 @@ void Pipeline::Publish() {
                   .archive_last_flush = archive_->last_flush(),
                   .mirror_watermark = mirror_->mirror().watermark().commit_lsn,
                   .mirror_last_merge = mirror_->last_merge(),
-                  .tables = mirror_->mirror().Tables()});
+                  .tables = mirror_->mirror().Tables(),
+                  .canary = canary_state_,
+                  .errors = errors_});
 }
 
 Status Pipeline::Housekeeping() {
@@ -282,6 +328,7 @@ Status Pipeline::Housekeeping() {
     if (auto renewed = archive_->RenewLease(); !renewed) {
       if (renewed.error().kind != ErrorKind::kConnection) return renewed;
       spdlog::warn("archive lease renewal failed, will retry: {}", renewed.error().message);
+      ++errors_[std::string("archive_lease/") + KindName(renewed.error().kind)];
     }
   }
   return {};

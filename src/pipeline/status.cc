@@ -86,13 +86,19 @@ std::string StatusJson(const RunStatus& s) {
       {"mirror",
        {{"watermark", s.mirror_watermark.ToString()}, {"last_merge", Time(s.mirror_last_merge)}}},
       {"tables", std::move(tables)},
+      {"canary",
+       {{"enabled", s.canary.enabled},
+        {"fresh", s.canary.fresh},
+        {"stuck", s.canary.stuck},
+        {"mirror_age_s", s.canary.mirror_age},
+        {"archive_age_s", s.canary.archive_age},
+        {"latency_s", s.canary.last_latency}}},
       {"started_at", Time(s.started_at)},
       {"updated_at", Time(s.updated_at)}};
   return out.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
 }
 
-std::string PrometheusText(const RunStatus& s, const Histogram::Snapshot& commit_to_mirror,
-                           const Histogram::Snapshot& merge_duration) {
+std::string PrometheusText(const RunStatus& s, const Histograms& h) {
   std::string out;
   Metric(out, "walden_transactions_total", "counter", "Source transactions received.");
   out += fmt::format("walden_transactions_total {}\n", s.transactions);
@@ -132,10 +138,30 @@ std::string PrometheusText(const RunStatus& s, const Histogram::Snapshot& commit
     out += fmt::format("walden_table_schema_version{{table=\"{}\",state=\"{}\"}} {}\n",
                        Label(t.def.name.Display()), t.state, t.version);
   }
+  if (s.canary.enabled) {
+    Metric(out, "walden_canary_age_seconds", "gauge",
+           "Age of the newest heartbeat visible in each sink.");
+    out += fmt::format("walden_canary_age_seconds{{sink=\"mirror\"}} {}\n", s.canary.mirror_age);
+    out += fmt::format("walden_canary_age_seconds{{sink=\"archive\"}} {}\n", s.canary.archive_age);
+    Metric(out, "walden_canary_fresh", "gauge", "1 when every sink shows a recent heartbeat.");
+    out += fmt::format("walden_canary_fresh {}\n", s.canary.fresh ? 1 : 0);
+  }
+  Metric(out, "walden_errors_total", "counter",
+         "Failures walden retried, by where they happened and their kind.");
+  for (const auto& [where_kind, count] : s.errors) {
+    const size_t slash = where_kind.find('/');
+    out += fmt::format("walden_errors_total{{where=\"{}\",kind=\"{}\"}} {}\n",
+                       where_kind.substr(0, slash), where_kind.substr(slash + 1), count);
+  }
   HistogramText(out, "walden_commit_to_mirror_seconds",
-                "Source commit to visible in the mirror, per transaction.", commit_to_mirror);
+                "Source commit to visible in the mirror, per transaction.", h.commit_to_mirror);
   HistogramText(out, "walden_mirror_merge_seconds", "Duration of each mirror merge.",
-                merge_duration);
+                h.mirror_merge);
+  HistogramText(out, "walden_commit_to_archive_seconds",
+                "Source commit to durable in the archive, per transaction with rows.",
+                h.commit_to_archive);
+  HistogramText(out, "walden_archive_flush_seconds", "Duration of each archive flush.",
+                h.archive_flush);
   return out;
 }
 

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <mutex>
 #include <string>
 #include <vector>
@@ -14,6 +15,7 @@
 #include "common/histogram.h"
 #include "common/lsn.h"
 #include "mirror/mirror.h"
+#include "pipeline/canary.h"
 
 namespace walden::pipeline {
 
@@ -34,6 +36,12 @@ struct RunStatus {
   Lsn mirror_watermark;
   int64_t mirror_last_merge = 0;
   std::vector<mirror::TableStatus> tables;
+  CanaryState canary;
+  std::map<std::string, uint64_t> errors;  // retried failures by "<where>/<kind>"
+};
+
+struct Histograms {
+  Histogram::Snapshot commit_to_mirror, mirror_merge, commit_to_archive, archive_flush;
 };
 
 class StatusBoard {
@@ -48,7 +56,6 @@ class StatusBoard {
 
 std::string StatusJson(const RunStatus& status);
 // Prometheus text exposition format 0.0.4.
-std::string PrometheusText(const RunStatus& status, const Histogram::Snapshot& commit_to_mirror,
-                           const Histogram::Snapshot& merge_duration);
+std::string PrometheusText(const RunStatus& status, const Histograms& histograms);
 
 }  // namespace walden::pipeline

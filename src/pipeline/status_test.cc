@@ -27,7 +27,12 @@ TEST(Status, PrometheusTextEscapesLabelsAndWritesCumulativeBuckets) {
   Histogram latency;
   latency.Observe(0.0625);
   latency.Observe(0.5);
-  const std::string text = PrometheusText(Example(), latency.Take(), Histogram().Take());
+  RunStatus status = Example();
+  status.errors["archive_flush/connection"] = 2;
+  const std::string text =
+      PrometheusText(status, {.commit_to_mirror = latency.Take(), .mirror_merge = {},
+                              .commit_to_archive = {}, .archive_flush = {}});
+  EXPECT_THAT(text, HasSubstr("walden_errors_total{where=\"archive_flush\",kind=\"connection\"} 2\n"));
   EXPECT_THAT(text, HasSubstr("# TYPE walden_transactions_total counter\n"
                               "walden_transactions_total 3\n"));
   EXPECT_THAT(text, HasSubstr("walden_slot_lag_bytes 4096\n"));

@@ -16,6 +16,7 @@
 #include "tests/support/duck_reader.h"
 #include "tests/support/mirror_compare.h"
 #include "tests/support/pg_fixture.h"
+#include "tests/support/s3_server.h"
 #include "tests/support/walden_process.h"
 
 namespace walden::testing {
@@ -197,7 +198,19 @@ TEST_F(MirrorTest, MetricsAndStatusCountWhatTheWorkloadDid) {
   std::filesystem::remove_all(dir());
   Exec("CREATE TABLE t (id int PRIMARY KEY, v text)");
   CreateSlot();
-  WaldenProcess run(RunArgs());
+  // The archive on an S3 server this time.
+  auto s3 = S3Server::Start("walden-metrics");
+  ASSERT_TRUE(s3) << s3.error().message;
+  std::vector<std::string> args = RunArgs();
+  // One heartbeat (at start) and no more: a transaction with one message.
+  for (const std::string& arg : {std::string("--canary-interval"), std::string("1h"),
+                                 std::string("--archive-url"), std::string("s3://walden-metrics/a"),
+                                 std::string("--archive-endpoint"), (*s3)->endpoint()}) {
+    args.push_back(arg);
+  }
+  const std::vector<std::pair<std::string, std::string>> credentials = {
+      {"AWS_ACCESS_KEY_ID", S3Server::kAccessKey}, {"AWS_SECRET_ACCESS_KEY", S3Server::kSecretKey}};
+  WaldenProcess run(args, credentials);
   ASSERT_TRUE(run.WaitForLog("run: streaming slot", 30s)) << run.Stderr();
   Exec("INSERT INTO t SELECT g, 'v' FROM generate_series(1, 10) g");
   Exec("UPDATE t SET v = 'w' WHERE id <= 3");
@@ -213,12 +226,12 @@ TEST_F(MirrorTest, MetricsAndStatusCountWhatTheWorkloadDid) {
     std::this_thread::sleep_for(100ms);
   }
   for (const char* line :
-       {"walden_transactions_total 3\n", "walden_changes_total 15\n",
-        "walden_mirror_rows_total{table=\"public.t\",op=\"insert\"} 10\n",
+       {"walden_mirror_rows_total{table=\"public.t\",op=\"insert\"} 10\n",
         "walden_mirror_rows_total{table=\"public.t\",op=\"update\"} 3\n",
         "walden_mirror_rows_total{table=\"public.t\",op=\"delete\"} 2\n",
         "walden_table_schema_version{table=\"public.t\",state=\"streaming\"} 1\n",
-        "walden_commit_to_mirror_seconds_count 3\n", "# TYPE walden_slot_lag_bytes gauge\n"}) {
+        "walden_commit_to_mirror_seconds_count 3\n", "walden_commit_to_archive_seconds_count 3\n",
+        "# TYPE walden_slot_lag_bytes gauge\n", "walden_canary_fresh 1\n"}) {
     EXPECT_THAT(metrics, ::testing::HasSubstr(line));
   }
   // Both sinks hold the last source commit.
@@ -231,20 +244,78 @@ TEST_F(MirrorTest, MetricsAndStatusCountWhatTheWorkloadDid) {
   };
   EXPECT_EQ(watermark("archive"), watermark("mirror"));
   EXPECT_NE(watermark("mirror"), "0");
+  // Heartbeats are source transactions too (one message each), besides the workload's 3.
+  auto counter = [&](const std::string& name) {
+    const size_t at = metrics.find("\n" + name + " ");
+    return at == std::string::npos ? -1 : std::stoll(metrics.substr(at + name.size() + 2));
+  };
+  const int64_t heartbeats = counter("walden_transactions_total") - 3;
+  EXPECT_GE(heartbeats, 0);
+  EXPECT_EQ(counter("walden_changes_total"), 15 + heartbeats);
   EXPECT_EQ(server::Get(address, "/healthz")->body, "ok\n");
   EXPECT_EQ(server::Get(address, "/readyz")->status, 200);
   const auto status = nlohmann::json::parse(server::Get(address, "/api/status")->body);
   EXPECT_EQ(status["tables"][0]["rows"]["insert"], 10);
   EXPECT_EQ(status["mirror"]["watermark"], status["archive"]["watermark"]);
-  const CommandResult running = RunWalden({"status", "--data-dir", dir() + "/data"});
+  const CommandResult running = RunWalden({"status", "--data-dir", dir() + "/data"}, credentials);
   EXPECT_EQ(running.exit_code, 0) << running.output;
   EXPECT_THAT(running.output, ::testing::HasSubstr("walden is running (http://" + address));
   EXPECT_THAT(running.output, ::testing::ContainsRegex("public.t +streaming +1 +10 +3 +2 +0"));
   CatchUpAndStop(run);
-  const CommandResult stopped = RunWalden({"status", "--data-dir", dir() + "/data"});
+  const CommandResult stopped =
+      RunWalden({"status", "--data-dir", dir() + "/data", "--archive-url", "s3://walden-metrics/a",
+                 "--archive-endpoint", (*s3)->endpoint()},
+                credentials);
   EXPECT_EQ(stopped.exit_code, 0) << stopped.output;
   EXPECT_THAT(stopped.output, ::testing::HasSubstr("walden is not running"));
   EXPECT_THAT(stopped.output, ::testing::ContainsRegex("public.t +streaming +1 +10 +3 +2 +0"));
+  DropSlot("mirror_slot");
+}
+
+// Fault injection stops the mirror's merges after 4 s: the canary notices within its
+// threshold, /readyz fails and names the stage, and the log says which one is stuck.
+TEST_F(MirrorTest, CanaryNamesTheStuckStageWhenMergesStop) {
+  std::filesystem::remove_all(dir());
+  Exec("CREATE TABLE t (id int PRIMARY KEY)");
+  CreateSlot();
+  std::vector<std::string> args = RunArgs();
+  for (const char* arg : {"--canary-interval", "200ms", "--canary-stale-after", "2s"}) {
+    args.push_back(arg);
+  }
+  const auto started = std::chrono::steady_clock::now();
+  WaldenProcess run(args, {{"WALDEN_FAULT_STALL_MIRROR_AFTER", "4"}});
+  ASSERT_TRUE(run.WaitForLog("run: serving http://", 30s)) << run.Stderr();
+  std::ifstream file(dir() + "/data/server.json");
+  const std::string address = nlohmann::json::parse(file)["address"];
+  auto ready = [&] { return server::Get(address, "/readyz").value_or(server::Response{}); };
+  bool was_ready = false;
+  for (int i = 0; i < 100 && !was_ready; ++i) {
+    was_ready = ready().status == 200;
+    if (!was_ready) std::this_thread::sleep_for(50ms);
+  }
+  ASSERT_TRUE(was_ready) << run.Stderr();
+  server::Response stale;
+  while (std::chrono::steady_clock::now() - started < 30s) {
+    stale = ready();
+    if (stale.status == 503) break;
+    std::this_thread::sleep_for(50ms);
+  }
+  const double after = std::chrono::duration<double>(std::chrono::steady_clock::now() - started)
+                           .count();
+  EXPECT_EQ(stale.status, 503);
+  EXPECT_EQ(stale.body, "canary stale: stuck at the mirror\n");
+  // Merges stop at 4 s; stale 2 s later, plus one heartbeat interval and the loop's rounds.
+  EXPECT_GE(after, 4.0);
+  EXPECT_LE(after, 4.0 + 2.0 + 2.5);
+  EXPECT_TRUE(run.WaitForLog("stuck at the mirror (heartbeats are received but merges do not "
+                             "commit)",
+                             5s))
+      << run.Stderr();
+  const auto status = nlohmann::json::parse(server::Get(address, "/api/status")->body);
+  EXPECT_EQ(status["canary"]["fresh"], false);
+  EXPECT_EQ(status["canary"]["stuck"], "mirror");
+  run.process().Signal(SIGTERM);
+  EXPECT_EQ(run.Wait(60s), 0) << run.Stderr();
   DropSlot("mirror_slot");
 }
 
