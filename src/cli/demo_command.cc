@@ -120,8 +120,7 @@ void RunGenerator(const std::string& conninfo, int rate, int seconds,
 }
 
 // Quantile of the observations between two snapshots of one histogram.
-double WindowQuantile(const Histogram::Snapshot& now, const Histogram::Snapshot& before,
-                      double q) {
+double WindowQuantile(const Histogram::Snapshot& now, const Histogram::Snapshot& before, double q) {
   Histogram::Snapshot window = now;
   window.count = now.count - before.count;
   for (size_t i = 0; i < window.counts.size(); ++i) window.counts[i] -= before.counts[i];
@@ -155,8 +154,8 @@ void Reporter::OnRound(const pipeline::RunView& view) {
   last_changes_ = status.changes;
   last_latency_ = latency;
   nlohmann::ordered_json revenue = nlohmann::ordered_json::object();
-  auto csv = mirror::RunQuery(view.mirror.mirror().database(), kRevenueSql,
-                              mirror::OutputFormat::kCsv);
+  auto csv =
+      mirror::RunQuery(view.mirror.mirror().database(), kRevenueSql, mirror::OutputFormat::kCsv);
   std::istringstream lines(csv.value_or(""));
   std::string line;
   std::getline(lines, line);  // header
@@ -177,9 +176,10 @@ void Reporter::OnRound(const pipeline::RunView& view) {
     for (const auto& [name, value] : revenue.items()) {
       categories += fmt::format("  {} {}", name, value.get<std::string>());
     }
-    fmt::print("  {:>6.0f} changes/s  commit->mirror p50 {:>5.1f} ms p99 {:>5.1f} ms  archive "
-               "{:>8}  revenue/5 min:{}\n",
-               rate, p50, p99, FormatSize(status.archive_bytes), categories);
+    fmt::print(
+        "  {:>6.0f} changes/s  commit->mirror p50 {:>5.1f} ms p99 {:>5.1f} ms  archive "
+        "{:>8}  revenue/5 min:{}\n",
+        rate, p50, p99, FormatSize(status.archive_bytes), categories);
   }
   std::fflush(stdout);
 }
@@ -245,9 +245,10 @@ int DemoCommand(const Config& base, const DemoOptions& options) {
       std::filesystem::absolute(options.data_dir + "/demo").lexically_normal().string();
   std::error_code ec;
   std::filesystem::remove_all(dir, ec);
-  fmt::print("  walden run: archive and mirror in {}; ~{} transactions/s for {} s (Ctrl-C "
-             "stops)\n\n",
-             dir, options.rate, options.seconds);
+  fmt::print(
+      "  walden run: archive and mirror in {}; ~{} transactions/s for {} s (Ctrl-C "
+      "stops)\n\n",
+      dir, options.rate, options.seconds);
   std::fflush(stdout);
   std::atomic<bool>& stop = InstallStopHandlers();
   spdlog::set_level(spdlog::level::warn);  // the figures are the demo's output
@@ -257,11 +258,11 @@ int DemoCommand(const Config& base, const DemoOptions& options) {
                         std::cref(stop), std::ref(committed));
   Reporter reporter(options.json, streaming);
   const auto deadline = Clock::now() + std::chrono::seconds(options.seconds);
-  const Status run = pipeline::Run(DemoConfig(base, dir, shop), stop,
-                                   [&](const pipeline::RunView& view) {
-                                     reporter.OnRound(view);
-                                     if (Clock::now() > deadline) stop = true;
-                                   });
+  const Status run =
+      pipeline::Run(DemoConfig(base, dir, shop), stop, [&](const pipeline::RunView& view) {
+        reporter.OnRound(view);
+        if (Clock::now() > deadline) stop = true;
+      });
   stop = true;
   generator.join();
   if (!run) return ReportError(run.error());

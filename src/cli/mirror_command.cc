@@ -28,7 +28,9 @@ int OnMirror(const Config& config, const std::function<Result<std::string>(duck:
         Fail(ErrorKind::kNotFound, "there is no mirror at " + config.mirror.path +
                                        " yet; start `walden run` (or `walden mirror rebuild`)");
     if (std::filesystem::exists(config.mirror.path)) {
-      auto database = duck::Database::Open(config.mirror.path, /*read_only=*/true);
+      // Holding the data directory's lock, nothing else writes the file; read-write lets a
+      // query attach the in-memory `history` catalog (a read-only instance cannot).
+      auto database = duck::Database::Open(config.mirror.path);
       output = database ? local(*database) : std::unexpected(database.error());
     }
     close(*lock);
@@ -72,8 +74,13 @@ int QueryCommand(const Config& config, const std::string& sql, const std::string
   auto parsed = mirror::ParseOutputFormat(format);
   if (!parsed) return ReportError(parsed.error());
   return OnMirror(
-      config, [&](duck::Database& db) { return mirror::RunQuery(db, sql, *parsed); }, "/api/query",
-      {{"format", format}}, sql);
+      config,
+      [&](duck::Database& db) -> Result<std::string> {
+        auto history = pipeline::HistoryFor(sql, config.archive, config.data_dir + "/history");
+        if (!history) return std::unexpected(history.error());
+        return mirror::RunQuery(db, sql, *parsed, *history);
+      },
+      "/api/query", {{"format", format}}, sql);
 }
 
 int MirrorExportCommand(const Config& config, const std::string& path, const std::string& format) {

@@ -46,10 +46,10 @@ void PrintRunning(const json& s, const std::string& address) {
              Or(s["mirror"], "last_merge"));
   const json& canary = s["canary"];
   if (canary.value("enabled", false)) {
-    fmt::print("canary: {}, heartbeat age {:.1f} s in the mirror, {:.1f} s in the archive\n",
-               canary.value("fresh", false) ? "fresh"
-                                            : "STALE, stuck at the " + Or(canary, "stuck"),
-               canary.value("mirror_age_s", -1.0), canary.value("archive_age_s", -1.0));
+    fmt::print(
+        "canary: {}, heartbeat age {:.1f} s in the mirror, {:.1f} s in the archive\n",
+        canary.value("fresh", false) ? "fresh" : "STALE, stuck at the " + Or(canary, "stuck"),
+        canary.value("mirror_age_s", -1.0), canary.value("archive_age_s", -1.0));
   }
   PrintTables(s["tables"]);
 }

@@ -48,16 +48,26 @@ inline std::unexpected<Error> Wrap(const Error& error, std::string_view context)
 // "connection", "io", ...: for metrics labels.
 inline const char* KindName(ErrorKind kind) {
   switch (kind) {
-    case ErrorKind::kUsage: return "usage";
-    case ErrorKind::kConfig: return "config";
-    case ErrorKind::kConnection: return "connection";
-    case ErrorKind::kAuth: return "auth";
-    case ErrorKind::kPermission: return "permission";
-    case ErrorKind::kNotFound: return "not_found";
-    case ErrorKind::kProtocol: return "protocol";
-    case ErrorKind::kIo: return "io";
-    case ErrorKind::kUnsupported: return "unsupported";
-    case ErrorKind::kInternal: return "internal";
+    case ErrorKind::kUsage:
+      return "usage";
+    case ErrorKind::kConfig:
+      return "config";
+    case ErrorKind::kConnection:
+      return "connection";
+    case ErrorKind::kAuth:
+      return "auth";
+    case ErrorKind::kPermission:
+      return "permission";
+    case ErrorKind::kNotFound:
+      return "not_found";
+    case ErrorKind::kProtocol:
+      return "protocol";
+    case ErrorKind::kIo:
+      return "io";
+    case ErrorKind::kUnsupported:
+      return "unsupported";
+    case ErrorKind::kInternal:
+      return "internal";
   }
   return "unknown";
 }

@@ -48,10 +48,32 @@ Result<ExportFormat> ParseExportFormat(std::string_view text) {
               fmt::format("unknown export format \"{}\"; use duckdb or parquet", text));
 }
 
-Result<std::string> RunQuery(duck::Database& database, const std::string& sql,
-                             OutputFormat format) {
+Status AttachHistory(duck::Connection& conn, const std::vector<HistoryTable>& history) {
+  if (auto ok = conn.Execute("ATTACH ':memory:' AS history"); !ok) return ok;
+  for (const HistoryTable& table : history) {
+    std::string files;
+    for (const std::string& file : table.files) {
+      files += (files.empty() ? "" : ", ") + QuoteLiteral(file);
+    }
+    const std::string schema = "history." + QuoteIdent(table.name.schema);
+    if (auto ok = conn.Execute(
+            fmt::format("CREATE SCHEMA IF NOT EXISTS {0}; CREATE VIEW {0}.{1} AS SELECT * FROM "
+                        "read_parquet([{2}], union_by_name = true)",
+                        schema, QuoteIdent(table.name.name), files));
+        !ok) {
+      return ok;
+    }
+  }
+  return {};
+}
+
+Result<std::string> RunQuery(duck::Database& database, const std::string& sql, OutputFormat format,
+                             const std::vector<HistoryTable>& history) {
   auto conn = duck::Connection::Open(database);
   if (!conn) return std::unexpected(conn.error());
+  if (!history.empty()) {
+    if (auto ok = AttachHistory(*conn, history); !ok) return std::unexpected(ok.error());
+  }
   std::string body = sql;
   while (!body.empty() &&
          (std::isspace(static_cast<unsigned char>(body.back())) || body.back() == ';')) {

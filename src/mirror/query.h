@@ -8,8 +8,10 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include "common/error.h"
+#include "common/identifiers.h"
 #include "duck/duckdb.h"
 
 namespace walden::mirror {
@@ -17,7 +19,16 @@ namespace walden::mirror {
 enum class OutputFormat { kTable, kCsv, kJsonLines };
 Result<OutputFormat> ParseOutputFormat(std::string_view text);
 
-Result<std::string> RunQuery(duck::Database& database, const std::string& sql, OutputFormat format);
+// One archived table's history: its live Parquet files (local paths).
+struct HistoryTable {
+  QualifiedName name;
+  std::vector<std::string> files;
+};
+
+// `history` adds views history.<schema>.<table> (every change, in the archive's layout) for
+// queries that name them.
+Result<std::string> RunQuery(duck::Database& database, const std::string& sql, OutputFormat format,
+                             const std::vector<HistoryTable>& history = {});
 
 enum class ExportFormat { kDuckDb, kParquet };
 Result<ExportFormat> ParseExportFormat(std::string_view text);

@@ -54,6 +54,24 @@ TEST_F(QueryTest, OnlyStatementsThatReturnRowsRun) {
             "unknown format \"xml\"; use table, csv or json");
 }
 
+TEST_F(QueryTest, HistoryViewsReadTheArchivedFiles) {
+  const std::string dir = ::testing::TempDir() + "/history_test";
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  auto conn = duck::Connection::Open(*database_);
+  ASSERT_TRUE(
+      conn->Execute("COPY (SELECT 1 AS id, 'c' AS _walden_op UNION ALL SELECT 1, 'u') TO '" + dir +
+                    "/a.parquet' (FORMAT parquet)"));
+  ASSERT_TRUE(conn->Execute("COPY (SELECT 1 AS id, 'd' AS _walden_op, 'x' AS extra) TO '" + dir +
+                            "/b.parquet' (FORMAT parquet)"));
+  const std::vector<HistoryTable> history = {
+      {.name = {"Sales EU", "t"}, .files = {dir + "/a.parquet", dir + "/b.parquet"}}};
+  EXPECT_EQ(
+      *RunQuery(*database_, "SELECT _walden_op, extra FROM history.\"Sales EU\".t ORDER BY ALL",
+                OutputFormat::kCsv, history),
+      "_walden_op,extra\nc,\nd,x\nu,\n");
+}
+
 TEST_F(QueryTest, ExportsAConsistentDuckDbFileOrParquetAndRefusesToOverwrite) {
   const std::string dir = ::testing::TempDir() + "/export_test";
   std::filesystem::remove_all(dir);

@@ -21,8 +21,8 @@
 #include "archive/segment_writer.h"
 #include "common/histogram.h"
 #include "mirror/table_def.h"
-#include "pipeline/canary.h"
 #include "pg/assembler.h"
+#include "pipeline/canary.h"
 #include "store/object_store.h"
 
 namespace walden::pipeline {

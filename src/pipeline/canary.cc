@@ -67,7 +67,7 @@ CanaryState Canary::Check(int64_t now) {
         "stuck at the {} ({})",
         archive ? "archive" : "mirror", archive ? state.archive_age : state.mirror_age,
         archive ? archive_limit : limit, state.stuck,
-        state.stuck == "capture" ? "heartbeats are written but not received from the slot"
+        state.stuck == "capture"  ? "heartbeats are written but not received from the slot"
         : state.stuck == "mirror" ? "heartbeats are received but merges do not commit"
                                   : "heartbeats are merged but archive flushes do not commit");
   } else if (state.fresh && stale_) {

@@ -29,10 +29,10 @@ std::optional<CanaryBeat> ParseCanary(std::string_view content);
 struct CanaryState {
   bool enabled = false;
   bool fresh = true;
-  std::string stuck;          // "", "capture", "mirror" or "archive"
-  double mirror_age = -1;     // seconds since the newest heartbeat the mirror shows was sent
+  std::string stuck;       // "", "capture", "mirror" or "archive"
+  double mirror_age = -1;  // seconds since the newest heartbeat the mirror shows was sent
   double archive_age = -1;
-  double last_latency = -1;   // seconds from send to mirror-visible, newest heartbeat
+  double last_latency = -1;  // seconds from send to mirror-visible, newest heartbeat
 };
 
 class Canary {

@@ -19,8 +19,8 @@
 
 #include "common/histogram.h"
 #include "mirror/mirror.h"
-#include "pipeline/canary.h"
 #include "pg/assembler.h"
+#include "pipeline/canary.h"
 
 namespace walden::pipeline {
 

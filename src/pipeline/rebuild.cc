@@ -4,8 +4,10 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <cctype>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <set>
 
 #include "archive/manifest.h"
@@ -135,6 +137,30 @@ void RemoveDatabase(const std::string& path) {
 }
 
 }  // namespace
+
+Result<std::vector<mirror::HistoryTable>> HistoryFor(const std::string& sql,
+                                                     const ArchiveConfig& archive,
+                                                     const std::string& cache_dir) {
+  std::string lower = sql;
+  std::ranges::transform(lower, lower.begin(), [](unsigned char c) { return std::tolower(c); });
+  if (lower.find("history") == std::string::npos) return std::vector<mirror::HistoryTable>{};
+  auto store = store::OpenStore(archive);
+  if (!store) return std::unexpected(store.error());
+  archive::Manifest manifest(**store);
+  auto state = manifest.Load();
+  if (!state) return std::unexpected(state.error());
+  std::map<QualifiedName, mirror::HistoryTable> tables;
+  for (const auto& [key, file] : state->live) {
+    auto path = store::LocalPath(**store, key, cache_dir);
+    if (!path) return std::unexpected(path.error());
+    mirror::HistoryTable& table = tables[file.table];
+    table.name = file.table;
+    table.files.push_back(std::move(*path));
+  }
+  std::vector<mirror::HistoryTable> out;
+  for (auto& [name, table] : tables) out.push_back(std::move(table));
+  return out;
+}
 
 Result<RebuildResult> RebuildMirror(store::ObjectStore& store, const std::string& mirror_path,
                                     const std::string& scratch_dir) {

@@ -17,10 +17,10 @@
 #include "pg/capture.h"
 #include "pg/catalog.h"
 #include "pipeline/archive_sink.h"
+#include "pipeline/canary.h"
 #include "pipeline/mirror_sink.h"
 #include "pipeline/rebuild.h"
 #include "pipeline/status.h"
-#include "pipeline/canary.h"
 #include "server/http_server.h"
 #include "store/object_store.h"
 
@@ -42,11 +42,13 @@ Result<std::unique_ptr<server::HttpServer>> StartServer(const Config& config,
                                                         duck::Database& database,
                                                         const StatusBoard& board,
                                                         MirrorSink& mirror, ArchiveSink& archive) {
-  auto query = [&database](const server::Request& request) -> server::Response {
+  auto query = [&database, &config](const server::Request& request) -> server::Response {
     auto format = mirror::ParseOutputFormat(
         request.params.contains("format") ? request.params.at("format") : "table");
     if (!format) return {.status = 400, .body = format.error().message};
-    auto output = mirror::RunQuery(database, request.body, *format);
+    auto history = HistoryFor(request.body, config.archive, config.data_dir + "/history");
+    if (!history) return {.status = 503, .body = history.error().message};
+    auto output = mirror::RunQuery(database, request.body, *format, *history);
     if (!output) return {.status = 400, .body = output.error().message};
     return {.body = std::move(*output)};
   };
@@ -203,8 +205,7 @@ Status Pipeline::OpenSinks() {
       {.path = config_.mirror.path, .apply_interval = config_.mirror.apply_interval});
   if (!mirror) return std::unexpected(mirror.error());
   mirror_ = std::move(*mirror);
-  auto server =
-      StartServer(config_, mirror_->mirror().database(), board_, *mirror_, *archive_);
+  auto server = StartServer(config_, mirror_->mirror().database(), board_, *mirror_, *archive_);
   if (!server) return std::unexpected(server.error());
   server_ = std::move(*server);
   return {};
@@ -275,9 +276,9 @@ void Pipeline::Heartbeat() {
       auto conn = pg::Connection::Open(config_.source.url);
       if (conn) canary_conn_ = std::make_unique<pg::Connection>(std::move(*conn));
     }
-    const std::string sql = fmt::format("SELECT pg_logical_emit_message(true, {}, {})",
-                                        QuoteLiteral(kCanaryPrefix),
-                                        QuoteLiteral(CanaryContent(*beat)));
+    const std::string sql =
+        fmt::format("SELECT pg_logical_emit_message(true, {}, {})", QuoteLiteral(kCanaryPrefix),
+                    QuoteLiteral(CanaryContent(*beat)));
     auto sent = canary_conn_ ? canary_conn_->Exec(sql)
                              : Result<pg::PgResult>(Fail(ErrorKind::kConnection, "not connected"));
     if (!sent) {

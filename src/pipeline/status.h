@@ -31,7 +31,7 @@ struct RunStatus {
   uint64_t reconnects = 0;
   Lsn archive_watermark;
   uint64_t archive_commits = 0;
-  int64_t archive_bytes = 0;  // live Parquet files
+  int64_t archive_bytes = 0;       // live Parquet files
   int64_t archive_last_flush = 0;  // µs since 1970; 0: none since start
   Lsn mirror_watermark;
   int64_t mirror_last_merge = 0;

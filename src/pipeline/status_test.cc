@@ -29,10 +29,12 @@ TEST(Status, PrometheusTextEscapesLabelsAndWritesCumulativeBuckets) {
   latency.Observe(0.5);
   RunStatus status = Example();
   status.errors["archive_flush/connection"] = 2;
-  const std::string text =
-      PrometheusText(status, {.commit_to_mirror = latency.Take(), .mirror_merge = {},
-                              .commit_to_archive = {}, .archive_flush = {}});
-  EXPECT_THAT(text, HasSubstr("walden_errors_total{where=\"archive_flush\",kind=\"connection\"} 2\n"));
+  const std::string text = PrometheusText(status, {.commit_to_mirror = latency.Take(),
+                                                   .mirror_merge = {},
+                                                   .commit_to_archive = {},
+                                                   .archive_flush = {}});
+  EXPECT_THAT(text,
+              HasSubstr("walden_errors_total{where=\"archive_flush\",kind=\"connection\"} 2\n"));
   EXPECT_THAT(text, HasSubstr("# TYPE walden_transactions_total counter\n"
                               "walden_transactions_total 3\n"));
   EXPECT_THAT(text, HasSubstr("walden_slot_lag_bytes 4096\n"));
