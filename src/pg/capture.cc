@@ -260,4 +260,12 @@ Status Capture::SendStatus(bool reply) {
 
 Status Capture::Flush() { return SendStatus(false); }
 
+Result<Lsn> Capture::CurrentWalLsn() {
+  auto text = catalog_.QueryValue("SELECT pg_catalog.pg_current_wal_lsn()");
+  if (!text) return std::unexpected(text.error());
+  auto lsn = Lsn::Parse(*text);
+  if (!lsn) return Fail(ErrorKind::kProtocol, "unexpected WAL position \"" + *text + "\"");
+  return *lsn;
+}
+
 }  // namespace walden::pg

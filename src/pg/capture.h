@@ -72,6 +72,15 @@ class Capture {
   // Sends the current position now (e.g. before exiting).
   Status Flush();
 
+  // For a clean stop: the server's WAL position now, and whether every transaction that
+  // committed before `target` has been handed out (the stream has passed it and no
+  // transaction is open). RequestProgress asks the server to report how far it has sent.
+  Result<Lsn> CurrentWalLsn();
+  bool CaughtUpTo(Lsn target) const {
+    return std::max(stats_.received, server_end_) >= target && assembler_.idle();
+  }
+  Status RequestProgress() { return SendStatus(true); }
+
   // WAL the slot holds (current WAL position minus confirmed flush), from the catalog.
   Result<int64_t> SlotLagBytes();
   // Logs a warning when the lag first exceeds `threshold`, and again after it recovered

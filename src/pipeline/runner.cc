@@ -153,6 +153,8 @@ class Pipeline {
   // Both sinks must hold a transaction before the slot may forget it.
   Lsn Durable() const { return std::min(archive_->durable_end(), mirror_->durable_end()); }
   Status Housekeeping();
+  // Hands committed transactions to both sinks for up to `timeout`.
+  Status Receive(std::chrono::milliseconds timeout);
   void Publish();
   void Heartbeat();
 
@@ -239,13 +241,15 @@ Status Pipeline::StartCapture() {
   return {};
 }
 
+Status Pipeline::Receive(std::chrono::milliseconds timeout) {
+  return capture_->Poll(timeout, [&](pg::CommittedTransaction&& txn) -> Status {
+    if (auto ok = archive_->Apply(txn); !ok) return ok;
+    return mirror_->Apply(txn);
+  });
+}
+
 Status Pipeline::Step() {
-  auto polled =
-      capture_->Poll(std::chrono::milliseconds(100), [&](pg::CommittedTransaction&& txn) -> Status {
-        if (auto ok = archive_->Apply(txn); !ok) return ok;
-        return mirror_->Apply(txn);
-      });
-  if (!polled) return polled;
+  if (auto polled = Receive(std::chrono::milliseconds(100)); !polled) return polled;
   if (auto merged = mirror_->FlushIfDue(); !merged) return merged;
   if (auto flushed = archive_->FlushIfDue(); !flushed) {
     if (flushed.error().kind != ErrorKind::kConnection) return flushed;
@@ -336,6 +340,20 @@ Status Pipeline::Housekeeping() {
 }
 
 Status Pipeline::Drain() {
+  // Everything committed before the stop request goes into both sinks: read on until the
+  // stream passes the WAL position of that moment (bounded; the rest stays in the slot).
+  if (auto target = capture_->CurrentWalLsn()) {
+    const auto deadline = Clock::now() + std::chrono::seconds(15);
+    while (!capture_->CaughtUpTo(*target) && Clock::now() < deadline) {
+      (void)capture_->RequestProgress();
+      if (auto polled = Receive(std::chrono::milliseconds(50)); !polled) return polled;
+      if (auto merged = mirror_->FlushIfDue(); !merged) return merged;
+    }
+    if (!capture_->CaughtUpTo(*target)) {
+      spdlog::warn("run: stopping before reaching {}; later changes stay in the slot",
+                   target->ToString());
+    }
+  }
   spdlog::info("run: stopping; flushing the mirror and the archive");
   if (auto merged = mirror_->Flush(); !merged) return merged;
   if (auto flushed = archive_->Flush(); !flushed) return flushed;
