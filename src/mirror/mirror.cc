@@ -277,78 +277,88 @@ Status Mirror::SaveTable(const TableStatus& table) {
 
 Status Mirror::RunStep(Step& step) {
   using Kind = Step::Kind;
-  if (step.kind == Kind::kCreate) {
-    TableStatus table{.def = step.def};
-    table.reason = internal::UnsupportedReason(step.def);
-    for (auto it = registry_.begin(); it != registry_.end();) {
-      // The same name under a new relation id: the source table was dropped and created again.
-      if (it->first != step.relation_id && it->second.def.name == step.def.name) {
-        spdlog::warn("mirror: {} was dropped and created again in PostgreSQL; replacing its copy",
-                     step.def.name.Display());
-        if (auto ok = conn_->Execute(
-                "DROP TABLE IF EXISTS " + step.def.name.ToSql() +
-                "; DELETE FROM walden.tables WHERE relation_id = " + std::to_string(it->first));
-            !ok) {
-          return ok;
-        }
-        it = registry_.erase(it);
-        continue;
-      }
-      ++it;
-    }
-    for (const auto& [id, other] : registry_) {
-      if (id != step.relation_id && Lower(other.def.name.schema) == Lower(step.def.name.schema) &&
-          Lower(other.def.name.name) == Lower(step.def.name.name)) {
-        table.reason = fmt::format(
-            "{} and {} differ only in case, and DuckDB names ignore case; "
-            "rename one of them in PostgreSQL",
-            step.def.name.Display(), other.def.name.Display());
-      }
-    }
-    if (table.reason.empty()) {
-      if (auto ok = internal::CreateTable(*conn_, step.def); !ok) return ok;
-      table.state = step.def.mode() == MatchMode::kAppendOnly ? kStateAppendOnly : kStateStreaming;
-    } else {
-      table.state = kStateResync;
-      spdlog::error("mirror: {} is not mirrored: {}", step.def.name.Display(), table.reason);
-    }
-    registry_[step.relation_id] = std::move(table);
-    return {};
-  }
+  if (step.kind == Kind::kCreate) return RunCreate(step);
   TableStatus& table = registry_.at(step.relation_id);
   const bool following = table.state != kStateResync;
   switch (step.kind) {
-    case Kind::kAlter: {
-      if (!following) {
-        table.def = step.def;
-        return {};
-      }
-      auto reason = internal::AlterTable(*conn_, table.def, step.def);
-      if (!reason) return std::unexpected(reason.error());
-      if (!reason->empty()) {
-        table.state = kStateResync;
-        table.reason = *reason;
-        spdlog::error(
-            "mirror: {} stopped at this change: {}; its mirror copy keeps the state "
-            "before it until the table is re-snapshotted (walden snapshot --table {})",
-            step.def.name.Display(), *reason, step.def.name.Display());
-      } else {
-        table.state =
-            step.def.mode() == MatchMode::kAppendOnly ? kStateAppendOnly : kStateStreaming;
-      }
-      table.def = step.def;
-      ++table.version;
-      return {};
-    }
+    case Kind::kAlter:
+      return RunAlter(step, table);
     case Kind::kTruncate:
       ++table.truncates;
       if (!following) return {};
       return conn_->Execute("DELETE FROM " + table.def.name.ToSql());
     case Kind::kMerge:
-      break;
+      return RunMerge(step, table);
     case Kind::kCreate:
-      return {};
+      break;
   }
+  return {};
+}
+
+Status Mirror::RunCreate(Step& step) {
+  TableStatus table{.def = step.def};
+  table.reason = internal::UnsupportedReason(step.def);
+  for (auto it = registry_.begin(); it != registry_.end();) {
+    // The same name under a new relation id: the source table was dropped and created again.
+    if (it->first != step.relation_id && it->second.def.name == step.def.name) {
+      spdlog::warn("mirror: {} was dropped and created again in PostgreSQL; replacing its copy",
+                   step.def.name.Display());
+      if (auto ok = conn_->Execute(
+              "DROP TABLE IF EXISTS " + step.def.name.ToSql() +
+              "; DELETE FROM walden.tables WHERE relation_id = " + std::to_string(it->first));
+          !ok) {
+        return ok;
+      }
+      it = registry_.erase(it);
+      continue;
+    }
+    ++it;
+  }
+  for (const auto& [id, other] : registry_) {
+    if (id != step.relation_id && Lower(other.def.name.schema) == Lower(step.def.name.schema) &&
+        Lower(other.def.name.name) == Lower(step.def.name.name)) {
+      table.reason = fmt::format(
+          "{} and {} differ only in case, and DuckDB names ignore case; "
+          "rename one of them in PostgreSQL",
+          step.def.name.Display(), other.def.name.Display());
+    }
+  }
+  if (table.reason.empty()) {
+    if (auto ok = internal::CreateTable(*conn_, step.def); !ok) return ok;
+    table.state = step.def.mode() == MatchMode::kAppendOnly ? kStateAppendOnly : kStateStreaming;
+  } else {
+    table.state = kStateResync;
+    spdlog::error("mirror: {} is not mirrored: {}", step.def.name.Display(), table.reason);
+  }
+  registry_[step.relation_id] = std::move(table);
+  return {};
+}
+
+Status Mirror::RunAlter(Step& step, TableStatus& table) {
+  const bool following = table.state != kStateResync;
+  if (!following) {
+    table.def = step.def;
+    return {};
+  }
+  auto reason = internal::AlterTable(*conn_, table.def, step.def);
+  if (!reason) return std::unexpected(reason.error());
+  if (!reason->empty()) {
+    table.state = kStateResync;
+    table.reason = *reason;
+    spdlog::error(
+        "mirror: {} stopped at this change: {}; its mirror copy keeps the state "
+        "before it until the table is re-snapshotted (walden snapshot --table {})",
+        step.def.name.Display(), *reason, step.def.name.Display());
+  } else {
+    table.state = step.def.mode() == MatchMode::kAppendOnly ? kStateAppendOnly : kStateStreaming;
+  }
+  table.def = step.def;
+  ++table.version;
+  return {};
+}
+
+Status Mirror::RunMerge(Step& step, TableStatus& table) {
+  const bool following = table.state != kStateResync;
   Stage& stage = *step.stage;
   if (!following) {
     table.skipped += stage.inserts + stage.updates + stage.deletes;

@@ -107,6 +107,9 @@ class Mirror {
   Status LoadState();
   Result<Stage*> OpenStage(uint32_t relation_id);
   Status RunStep(Step& step);
+  Status RunCreate(Step& step);
+  Status RunAlter(Step& step, TableStatus& table);
+  Status RunMerge(Step& step, TableStatus& table);
   Status SaveTable(const TableStatus& table);
 
   std::unique_ptr<duck::Database> database_;
