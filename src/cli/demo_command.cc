@@ -212,10 +212,11 @@ void PrintEpilogue(const std::string& dir, uint64_t committed) {
       "    walden status --data-dir {}\n"
       "    walden query --data-dir {} \"SELECT status, count(*), sum(total) FROM public.orders "
       "GROUP BY ALL\"\n"
+      "    walden query --data-dir {} \"SELECT _walden_op, count(*) FROM history.public.orders "
+      "GROUP BY ALL\"\n"
       "    walden archive ls --data-dir {}\n"
-      "    duckdb -c \"SELECT _walden_op, count(*) FROM read_parquet('{}/archive/tables/*/*/*/"
-      "*.parquet', union_by_name = true) GROUP BY ALL\"\n",
-      committed, dir, dir, dir, dir, dir);
+      "  (plain DuckDB reads {}/archive/tables/*/*/*/*.parquet with union_by_name = true)\n",
+      committed, dir, dir, dir, dir, dir, dir);
 }
 
 }  // namespace
