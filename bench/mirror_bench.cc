@@ -11,14 +11,14 @@
 //    of PostgreSQL's own delivery.
 #include <fmt/core.h>
 
-#include "bench/bench_util.h"
-
 #include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <random>
 #include <thread>
 
+#include "bench/bench_util.h"
+#include "common/units.h"
 #include "duck/appender.h"
 #include "mirror/mirror.h"
 #include "pg/capture.h"
@@ -31,12 +31,6 @@ using namespace walden;
 using Clock = std::chrono::steady_clock;
 
 using bench::Must;
-
-int64_t NowUs() {
-  return std::chrono::duration_cast<std::chrono::microseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 const ColumnType kBig{.kind = TypeKind::kInt64, .pg_oid = 20};
 const ColumnType kInt{.kind = TypeKind::kInt32, .pg_oid = 23};
@@ -206,14 +200,15 @@ Latency MeasureLatency(int64_t rate, int seconds, const std::string& dir) {
   });
   const auto start = Clock::now();
   while (!done || sink->mirror().has_pending() || out.visible_ms.size() < out.received_ms.size()) {
-    Must(capture->Poll(
-             std::chrono::milliseconds(20),
-             [&](pg::CommittedTransaction&& txn) {
-               out.received_ms.push_back(
-                   static_cast<double>(NowUs() - PgTimeToUnixMicros(txn.info().commit_time)) / 1e3);
-               out.changes += static_cast<int64_t>(txn.change_count());
-               return sink->Apply(txn);
-             }),
+    Must(capture->Poll(std::chrono::milliseconds(20),
+                       [&](pg::CommittedTransaction&& txn) {
+                         out.received_ms.push_back(
+                             static_cast<double>(UnixNowMicros() -
+                                                 PgTimeToUnixMicros(txn.info().commit_time)) /
+                             1e3);
+                         out.changes += static_cast<int64_t>(txn.change_count());
+                         return sink->Apply(txn);
+                       }),
          "poll");
     Must(sink->FlushIfDue(), "merge");
     capture->Confirm(sink->durable_end());

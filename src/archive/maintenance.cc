@@ -7,18 +7,13 @@
 #include <fstream>
 #include <map>
 
+#include "common/units.h"
 #include "duck/duckdb.h"
 
 namespace walden::archive {
 namespace {
 
 namespace fs = std::filesystem;
-
-int64_t NowMicros() {
-  return std::chrono::duration_cast<std::chrono::microseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 // Consecutive files (in LSN order) of one table-day, up to the target size.
 std::vector<std::vector<const SegmentFile*>> Groups(const ArchiveState& state,
@@ -91,7 +86,7 @@ Result<OrphanReport> CollectOrphans(store::ObjectStore& store, const ArchiveStat
   auto objects = store.List("tables/");
   if (!objects) return std::unexpected(objects.error());
   OrphanReport report;
-  const int64_t cutoff = NowMicros() - grace.count();
+  const int64_t cutoff = UnixNowMicros() - grace.count();
   for (const store::ObjectInfo& object : *objects) {
     if (state.live.contains(object.key)) continue;
     if (object.modified_us > cutoff) {

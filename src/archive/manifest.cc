@@ -7,6 +7,8 @@
 #include <cerrno>
 #include <nlohmann/json.hpp>
 
+#include "common/units.h"
+
 namespace walden::archive {
 namespace {
 
@@ -14,12 +16,6 @@ using json = nlohmann::json;
 
 constexpr std::string_view kCommitPrefix = "_walden/commits/";
 constexpr std::string_view kLeaseKey = "_walden/lease.json";
-
-int64_t NowMicros() {
-  return std::chrono::duration_cast<std::chrono::microseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 std::string Hostname() {
   char name[256] = {};
@@ -121,7 +117,7 @@ Status Manifest::Commit(ArchiveState& state, const Watermark& watermark,
                         .watermark = watermark,
                         .added = std::move(added),
                         .removed = std::move(removed),
-                        .created_at = NowMicros()};
+                        .created_at = UnixNowMicros()};
   const std::string key = CommitKey(commit.sequence);
   // Object stores have no compare-and-swap everywhere; the lease keeps writers apart, and
   // this check turns a lost lease into an error instead of a silently replaced commit.
@@ -150,12 +146,13 @@ Status Manifest::AcquireLease(const std::string& owner, std::chrono::seconds ttl
     const bool holder_dead = !lease.is_discarded() && lease.value("host", "") == Hostname() &&
                              kill(lease.value("pid", 0), 0) != 0 && errno == ESRCH;
     if (!lease.is_discarded() && lease.value("owner", "") != owner && !holder_dead &&
-        lease.value("expires_at", int64_t{0}) > NowMicros()) {
-      return Fail(ErrorKind::kPermission,
-                  fmt::format("archive {} is in use by another walden (host {}, pid {}); stop "
-                              "it, or wait {} s for its lease to expire",
-                              store_.url(), lease.value("host", "?"), lease.value("pid", 0),
-                              (lease.value("expires_at", int64_t{0}) - NowMicros()) / 1000000 + 1));
+        lease.value("expires_at", int64_t{0}) > UnixNowMicros()) {
+      return Fail(
+          ErrorKind::kPermission,
+          fmt::format("archive {} is in use by another walden (host {}, pid {}); stop "
+                      "it, or wait {} s for its lease to expire",
+                      store_.url(), lease.value("host", "?"), lease.value("pid", 0),
+                      (lease.value("expires_at", int64_t{0}) - UnixNowMicros()) / 1000000 + 1));
     }
   } else if (current.error().kind != ErrorKind::kNotFound) {
     return std::unexpected(current.error());
@@ -163,7 +160,7 @@ Status Manifest::AcquireLease(const std::string& owner, std::chrono::seconds ttl
   const json lease = {{"owner", owner},
                       {"host", Hostname()},
                       {"pid", getpid()},
-                      {"expires_at", NowMicros() + ttl.count() * 1000000}};
+                      {"expires_at", UnixNowMicros() + ttl.count() * 1000000}};
   return store_.Put(kLeaseKey, lease.dump());
 }
 

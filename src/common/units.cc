@@ -100,4 +100,10 @@ std::string FormatSize(int64_t bytes) {
   return std::to_string(bytes) + "B";
 }
 
+int64_t UnixNowMicros() {
+  return std::chrono::duration_cast<std::chrono::microseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
 }  // namespace walden

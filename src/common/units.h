@@ -20,6 +20,8 @@ std::expected<int64_t, std::string> ParseSize(std::string_view text);
 std::string FormatDuration(Duration d);
 // "2026-11-21T06:13:37.123456Z" (or without the fraction) from µs since 1970-01-01 UTC.
 std::string FormatUtcTime(int64_t unix_micros, bool with_micros = true);
+// The wall clock now, in µs since 1970-01-01 UTC.
+int64_t UnixNowMicros();
 std::string FormatSize(int64_t bytes);
 
 }  // namespace walden

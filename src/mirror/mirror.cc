@@ -4,9 +4,9 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
-#include <cctype>
 #include <set>
 
+#include "common/strings.h"
 #include "duck/appender.h"
 #include "mirror/merge.h"
 
@@ -41,11 +41,6 @@ constexpr std::string_view kSchemaSql =
     "CREATE TABLE IF NOT EXISTS walden.tables (relation_id UBIGINT, schema_name VARCHAR, "
     "table_name VARCHAR, state VARCHAR, reason VARCHAR, version INTEGER, inserts BIGINT, "
     "updates BIGINT, deletes BIGINT, truncates BIGINT, skipped BIGINT, definition JSON);";
-
-std::string Lower(std::string text) {
-  std::ranges::transform(text, text.begin(), [](unsigned char c) { return std::tolower(c); });
-  return text;
-}
 
 std::vector<size_t> BeforeColumns(const TableDef& def) {
   switch (def.mode()) {
@@ -315,8 +310,9 @@ Status Mirror::RunCreate(Step& step) {
     ++it;
   }
   for (const auto& [id, other] : registry_) {
-    if (id != step.relation_id && Lower(other.def.name.schema) == Lower(step.def.name.schema) &&
-        Lower(other.def.name.name) == Lower(step.def.name.name)) {
+    if (id != step.relation_id &&
+        AsciiLower(other.def.name.schema) == AsciiLower(step.def.name.schema) &&
+        AsciiLower(other.def.name.name) == AsciiLower(step.def.name.name)) {
       table.reason = fmt::format(
           "{} and {} differ only in case, and DuckDB names ignore case; "
           "rename one of them in PostgreSQL",

@@ -2,20 +2,14 @@
 #include <fmt/core.h>
 
 #include <algorithm>
-#include <cctype>
 #include <set>
 
+#include "common/strings.h"
 #include "duck/appender.h"
 #include "mirror/merge.h"
 
 namespace walden::mirror::internal {
 namespace {
-
-std::string Lower(std::string_view text) {
-  std::string out(text);
-  std::ranges::transform(out, out.begin(), [](unsigned char c) { return std::tolower(c); });
-  return out;
-}
 
 std::string TypeText(const ColumnDef& column) {
   return column.typmod >= 0
@@ -94,7 +88,7 @@ Result<int64_t> QueryCount(duck::Connection& conn, const std::string& sql) {
 }
 
 std::string UnsupportedReason(const TableDef& def) {
-  const std::string schema = Lower(def.name.schema);
+  const std::string schema = AsciiLower(def.name.schema);
   if (schema == "walden" || schema == "temp" || schema == "information_schema" ||
       schema == "pg_catalog") {
     return fmt::format(
@@ -104,7 +98,7 @@ std::string UnsupportedReason(const TableDef& def) {
   }
   std::set<std::string> seen;
   for (const ColumnDef& column : def.columns) {
-    if (!seen.insert(Lower(column.name)).second) {
+    if (!seen.insert(AsciiLower(column.name)).second) {
       return fmt::format(
           "columns named \"{}\" differ only in case, and DuckDB names ignore "
           "case; rename one of them in PostgreSQL",

@@ -6,15 +6,13 @@
 
 #include "common/byte_reader.h"
 #include "common/strings.h"
+#include "common/units.h"
 #include "pg/types.h"
 
 namespace walden::pg {
 namespace {
 
-int64_t NowPgMicros() {
-  const auto now = std::chrono::system_clock::now().time_since_epoch();
-  return UnixMicrosToPgTime(std::chrono::duration_cast<std::chrono::microseconds>(now).count());
-}
+int64_t NowPgMicros() { return UnixMicrosToPgTime(UnixNowMicros()); }
 
 std::string PublicationTables(const std::vector<QualifiedName>& tables) {
   std::vector<std::string> names;

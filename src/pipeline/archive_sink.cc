@@ -7,6 +7,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "common/units.h"
 #include "pipeline/mirror_sink.h"
 
 namespace walden::pipeline {
@@ -253,9 +254,7 @@ Status ArchiveSink::Flush() {
   durable_ = pending_;
   MarkCanariesVisible();
   pending_bytes_ = 0;
-  last_flush_ = std::chrono::duration_cast<std::chrono::microseconds>(
-                    std::chrono::system_clock::now().time_since_epoch())
-                    .count();
+  last_flush_ = UnixNowMicros();
   flush_duration_.Observe(
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
   for (int64_t commit_time : pending_commit_times_) {

@@ -4,18 +4,13 @@
 
 #include <cstdlib>
 
+#include "common/units.h"
 #include "pg/types.h"
 
 namespace walden::pipeline {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-int64_t NowUnixMicros() {
-  return std::chrono::duration_cast<std::chrono::microseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 }  // namespace
 
@@ -177,7 +172,7 @@ Status MirrorSink::Flush() {
   last_write_ = Clock::now();
   merge_duration_.Observe(std::chrono::duration<double>(last_write_ - started).count());
   durable_ = pending_;
-  const int64_t now = NowUnixMicros();
+  const int64_t now = UnixNowMicros();
   last_merge_ = now;
   for (int64_t commit_time : pending_commit_times_) {
     latency_.Observe(static_cast<double>(now - commit_time) / 1e6);

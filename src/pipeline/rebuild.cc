@@ -11,6 +11,7 @@
 #include <set>
 
 #include "archive/manifest.h"
+#include "common/strings.h"
 #include "mirror/mirror.h"
 #include "pipeline/archive_sink.h"
 #include "pipeline/mirror_sink.h"
@@ -141,9 +142,8 @@ void RemoveDatabase(const std::string& path) {
 Result<std::vector<mirror::HistoryTable>> HistoryFor(const std::string& sql,
                                                      const ArchiveConfig& archive,
                                                      const std::string& cache_dir) {
-  std::string lower = sql;
-  std::ranges::transform(lower, lower.begin(), [](unsigned char c) { return std::tolower(c); });
-  if (lower.find("history") == std::string::npos) return std::vector<mirror::HistoryTable>{};
+  if (AsciiLower(sql).find("history") == std::string::npos)
+    return std::vector<mirror::HistoryTable>{};
   auto store = store::OpenStore(archive);
   if (!store) return std::unexpected(store.error());
   archive::Manifest manifest(**store);

@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "archive/maintenance.h"
+#include "common/units.h"
 #include "mirror/query.h"
 #include "pg/capture.h"
 #include "pg/catalog.h"
@@ -29,12 +30,6 @@ namespace {
 
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
-
-int64_t NowMicros() {
-  return std::chrono::duration_cast<std::chrono::microseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 // Serves the mirror's read API while the pipeline writes (mirror/query.h), and leaves its
 // address in the data directory for `walden query`.
@@ -74,7 +69,7 @@ Result<std::unique_ptr<server::HttpServer>> StartServer(const Config& config,
             [&board](const server::Request&) {
               // Streaming (the run loop published lately) and the canary fresh.
               const RunStatus status = board.Latest();
-              if (NowMicros() - status.updated_at > 5000000) {
+              if (UnixNowMicros() - status.updated_at > 5000000) {
                 return server::Response{.status = 503, .body = "not streaming\n"};
               }
               if (!status.canary.fresh) {
@@ -160,7 +155,7 @@ class Pipeline {
 
   const Config& config_;
   StatusBoard board_;
-  int64_t started_at_ = NowMicros();
+  int64_t started_at_ = UnixNowMicros();
   int64_t slot_lag_bytes_ = -1;
   Clock::time_point last_publish_{};
   std::unique_ptr<store::ObjectStore> store_;
@@ -274,7 +269,7 @@ Status Pipeline::Step() {
 
 void Pipeline::Heartbeat() {
   if (config_.canary.interval.count() <= 0) return;
-  const int64_t now = NowMicros();
+  const int64_t now = UnixNowMicros();
   if (auto beat = canary_.Due(now)) {
     if (!canary_conn_) {
       auto conn = pg::Connection::Open(config_.source.url);
@@ -305,7 +300,7 @@ void Pipeline::Publish() {
   for (const auto& [key, file] : archive_->state().live) archive_bytes += file.bytes;
   board_.Publish({.slot = config_.source.slot,
                   .started_at = started_at_,
-                  .updated_at = NowMicros(),
+                  .updated_at = UnixNowMicros(),
                   .received = stats.received,
                   .confirmed = stats.confirmed,
                   .slot_lag_bytes = slot_lag_bytes_,
