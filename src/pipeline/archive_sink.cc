@@ -56,27 +56,23 @@ Status ArchiveSink::LoadDefinitions() {
   return {};
 }
 
-Status ArchiveSink::NoteDefinition(const pg::TransactionInfo& info,
-                                   const std::shared_ptr<const pg::RelationInfo>& relation) {
-  if (relation == last_noted_) return {};
-  auto def = TableDefOf(*relation);
-  if (!def) return std::unexpected(def.error());
-  auto it = recorded_.find(def->name);
-  if (it == recorded_.end() || it->second.relation_id != def->relation_id ||
-      !it->second.SameShape(*def)) {
-    pending_definitions_[DefinitionKey(def->name, info.commit_lsn)] = mirror::TableDefToJson(*def);
-    recorded_[def->name] = *def;
+void ArchiveSink::NoteDefinition(const pg::RelationInfo& relation, Lsn commit_lsn) {
+  mirror::TableDef def = TableDefOf(relation);
+  auto it = recorded_.find(def.name);
+  if (it == recorded_.end() || it->second.relation_id != def.relation_id ||
+      !it->second.SameShape(def)) {
+    pending_definitions_[DefinitionKey(def.name, commit_lsn)] = mirror::TableDefToJson(def);
+    recorded_[def.name] = std::move(def);
   }
-  last_noted_ = relation;
-  return {};
 }
 
 const archive::TableSchema& ArchiveSink::SchemaOf(
-    const std::shared_ptr<const pg::RelationInfo>& relation) {
+    const std::shared_ptr<const pg::RelationInfo>& relation, Lsn commit_lsn) {
   auto [it, inserted] = schemas_.try_emplace(relation);
   if (inserted) {
     it->second = {.name = relation->name, .version = relation->version, .types = relation->types};
     for (const auto& column : relation->columns) it->second.columns.push_back(column.name);
+    NoteDefinition(*relation, commit_lsn);
   }
   return it->second;
 }
@@ -112,19 +108,20 @@ Status ArchiveSink::AppendChange(const pg::TransactionInfo& info, int64_t seq,
     out.op = 't';
     for (const auto& relation : change.truncated) {
       out.values.assign(relation->columns.size(), Datum(Null{}));
-      if (auto ok = spool_->Append(SchemaOf(relation), std::span(&out, 1)); !ok) return ok;
+      if (auto ok = spool_->Append(SchemaOf(relation, info.commit_lsn), std::span(&out, 1)); !ok) {
+        return ok;
+      }
     }
     return {};
   }
-  if (change.kind == Kind::kMessage && change.prefix == kCanaryPrefix) {
-    if (auto beat = ParseCanary(change.content)) pending_canaries_.push_back(*beat);
+  if (change.kind == Kind::kMessage) {
+    canaries_.Offer(change.prefix, change.content);
     return {};
   }
   if (change.kind != Kind::kInsert && change.kind != Kind::kUpdate &&
       change.kind != Kind::kDelete) {
     return {};  // schema changes travel as new schema versions; messages are not rows
   }
-  if (auto noted = NoteDefinition(info, change.relation); !noted) return noted;
   const pg::RelationInfo& relation = *change.relation;
   const pg::pgoutput::Tuple& image =
       change.kind == Kind::kDelete ? change.old_tuple : change.new_tuple;
@@ -144,7 +141,10 @@ Status ArchiveSink::AppendChange(const pg::TransactionInfo& info, int64_t seq,
     out.before = BeforeJson(relation, change.old_tuple);
   }
   pending_bytes_ += static_cast<int64_t>(image.bytes.size() + 64);
-  if (auto ok = spool_->Append(SchemaOf(change.relation), std::span(&out, 1)); !ok) return ok;
+  if (auto ok = spool_->Append(SchemaOf(change.relation, info.commit_lsn), std::span(&out, 1));
+      !ok) {
+    return ok;
+  }
   return out.unchanged.empty() ? Status{} : FillUnchanged(change, out);
 }
 
@@ -169,8 +169,8 @@ Status ArchiveSink::FillUnchanged(const pg::Change& change, const archive::Archi
   if (!keys.empty()) {
     auto history = HistoryFiles(relation.name);
     if (!history) return std::unexpected(history.error());
-    auto result = spool_->FillUnchanged(SchemaOf(change.relation), keys, out.unchanged,
-                                        out.commit_lsn, out.seq, *history);
+    auto result = spool_->FillUnchanged(SchemaOf(change.relation, Lsn{out.commit_lsn}), keys,
+                                        out.unchanged, out.commit_lsn, out.seq, *history);
     if (!result) return std::unexpected(result.error());
     unfilled = std::move(*result);
   }
@@ -201,15 +201,9 @@ Status ArchiveSink::Apply(const pg::CommittedTransaction& txn) {
   // A transaction that added no rows needs no commit: replaying it writes nothing.
   if (spool_->rows() == 0) {
     durable_ = pending_;
-    MarkCanariesVisible();
+    canaries_.Durable();
   }
   return {};
-}
-
-void ArchiveSink::MarkCanariesVisible() {
-  visible_canaries_.insert(visible_canaries_.end(), pending_canaries_.begin(),
-                           pending_canaries_.end());
-  pending_canaries_.clear();
 }
 
 Status ArchiveSink::FlushIfDue() {
@@ -252,7 +246,7 @@ Status ArchiveSink::Flush() {
   const int64_t rows = spool_->rows();
   if (auto ok = spool_->Clear(); !ok) return ok;
   durable_ = pending_;
-  MarkCanariesVisible();
+  canaries_.Durable();
   pending_bytes_ = 0;
   last_flush_ = UnixNowMicros();
   flush_duration_.Observe(

@@ -56,7 +56,7 @@ class ArchiveSink {
 
   Status Apply(const pg::CommittedTransaction& txn);
   // Heartbeats a flush made durable (or that needed none) since the last call.
-  std::vector<CanaryBeat> TakeVisibleCanaries() { return std::exchange(visible_canaries_, {}); }
+  CanaryRelay& canaries() { return canaries_; }
   Status FlushIfDue();
   Status Flush();
   // Keeps the single-writer lease while no flush happens (idle sources).
@@ -66,15 +66,17 @@ class ArchiveSink {
   ArchiveSink(store::ObjectStore& store, ArchiveSinkOptions options)
       : store_(store), manifest_(store), options_(std::move(options)) {}
   Status AppendChange(const pg::TransactionInfo& info, int64_t seq, const pg::Change& change);
-  const archive::TableSchema& SchemaOf(const std::shared_ptr<const pg::RelationInfo>& relation);
+  // Relation versions are immutable: their archive schema is built, and their definition
+  // recorded, once (`commit_lsn`: of the first change using it).
+  const archive::TableSchema& SchemaOf(const std::shared_ptr<const pg::RelationInfo>& relation,
+                                       Lsn commit_lsn);
   // Local paths of the table's archived files (downloaded first from a remote store).
   Result<std::vector<std::string>> HistoryFiles(const QualifiedName& table);
   Status FillUnchanged(const pg::Change& change, const archive::ArchiveChange& out);
-  // Records the table definition a change uses when it differs from the last one recorded.
-  Status NoteDefinition(const pg::TransactionInfo& info,
-                        const std::shared_ptr<const pg::RelationInfo>& relation);
+  // Records the table definition a relation version uses when it differs from the last one
+  // recorded for its table.
+  void NoteDefinition(const pg::RelationInfo& relation, Lsn commit_lsn);
   Status LoadDefinitions();
-  void MarkCanariesVisible();
 
   store::ObjectStore& store_;
   archive::Manifest manifest_;
@@ -85,17 +87,15 @@ class ArchiveSink {
   archive::Watermark pending_;  // last transaction spooled
   int64_t pending_bytes_ = 0;
   int64_t last_flush_ = 0;
-  std::vector<CanaryBeat> pending_canaries_, visible_canaries_;
+  CanaryRelay canaries_;
   std::vector<int64_t> pending_commit_times_;  // µs since 1970, transactions with rows
   Histogram latency_;
   Histogram flush_duration_;
   std::chrono::steady_clock::time_point first_pending_{};
-  // Relation versions are immutable: their archive schema is built once.
   std::map<std::shared_ptr<const pg::RelationInfo>, archive::TableSchema> schemas_;
   // The last definition recorded per table name, and records waiting for the next flush.
   std::map<QualifiedName, mirror::TableDef> recorded_;
   std::map<std::string, std::string> pending_definitions_;  // key → JSON
-  std::shared_ptr<const pg::RelationInfo> last_noted_;
 };
 
 }  // namespace walden::pipeline

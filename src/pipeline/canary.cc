@@ -24,6 +24,20 @@ std::optional<CanaryBeat> ParseCanary(std::string_view content) {
   return beat;
 }
 
+bool CanaryRelay::Offer(std::string_view prefix, std::string_view content) {
+  if (prefix != kCanaryPrefix) return false;
+  if (auto beat = ParseCanary(content)) {
+    received_.push_back(*beat);
+    pending_.push_back(*beat);
+  }
+  return true;
+}
+
+void CanaryRelay::Durable() {
+  visible_.insert(visible_.end(), pending_.begin(), pending_.end());
+  pending_.clear();
+}
+
 std::optional<CanaryBeat> Canary::Due(int64_t now) {
   if (started_at_ == 0) started_at_ = now;
   if (now - last_sent_at_ < interval_.count()) return std::nullopt;

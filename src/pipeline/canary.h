@@ -14,6 +14,8 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 namespace walden::pipeline {
 
@@ -25,6 +27,22 @@ struct CanaryBeat {
 };
 std::string CanaryContent(const CanaryBeat& beat);
 std::optional<CanaryBeat> ParseCanary(std::string_view content);
+
+// A sink's view of heartbeats: offered as the sink sees them in transactions, visible once
+// the sink made everything up to them durable.
+class CanaryRelay {
+ public:
+  // True when the logical message is a heartbeat (it is then held until Durable()).
+  bool Offer(std::string_view prefix, std::string_view content);
+  // Everything offered so far is durable in the sink.
+  void Durable();
+  bool waiting() const { return !pending_.empty(); }
+  std::vector<CanaryBeat> TakeReceived() { return std::exchange(received_, {}); }
+  std::vector<CanaryBeat> TakeVisible() { return std::exchange(visible_, {}); }
+
+ private:
+  std::vector<CanaryBeat> received_, pending_, visible_;
+};
 
 struct CanaryState {
   bool enabled = false;

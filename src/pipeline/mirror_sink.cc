@@ -25,7 +25,7 @@ std::optional<Datum> ParseMissingValue(const ColumnType& type, const std::string
   return list->items[0];
 }
 
-Result<mirror::TableDef> TableDefOf(const pg::RelationInfo& relation) {
+mirror::TableDef TableDefOf(const pg::RelationInfo& relation) {
   mirror::TableDef def{
       .relation_id = relation.id, .name = relation.name, .identity = relation.replica_identity};
   for (size_t i = 0; i < relation.columns.size(); ++i) {
@@ -66,11 +66,10 @@ Result<std::unique_ptr<MirrorSink>> MirrorSink::Open(MirrorSinkOptions options) 
 Status MirrorSink::Define(const std::shared_ptr<const pg::RelationInfo>& relation) {
   auto& defined = defined_[relation->id];
   if (defined == relation) return {};
-  auto def = TableDefOf(*relation);
-  if (!def) return std::unexpected(def.error());
-  if (auto ok = mirror_->Define(*def); !ok) return ok;
+  mirror::TableDef def = TableDefOf(*relation);
+  if (auto ok = mirror_->Define(def); !ok) return ok;
   defined = relation;
-  defs_[relation->id] = std::move(*def);
+  defs_[relation->id] = std::move(def);
   return {};
 }
 
@@ -86,12 +85,7 @@ Status MirrorSink::AddChange(const pg::TransactionInfo& info, int64_t seq,
     case Kind::kSchemaChange:
       return Define(change.relation);
     case Kind::kMessage:
-      if (change.prefix == kCanaryPrefix) {
-        if (auto beat = ParseCanary(change.content)) {
-          received_canaries_.push_back(*beat);
-          pending_canaries_.push_back(*beat);
-        }
-      }
+      canaries_.Offer(change.prefix, change.content);
       return {};
     default:
       break;
@@ -146,7 +140,7 @@ Status MirrorSink::FlushIfDue() {
   const auto now = Clock::now();
   if (stall_at_ && now >= *stall_at_) return {};
   // Heartbeats with nothing to merge are visible at once: the mirror has all before them.
-  if (!mirror_->has_pending() && !pending_canaries_.empty()) return Flush();
+  if (!mirror_->has_pending() && canaries_.waiting()) return Flush();
   if (mirror_->has_pending()) {
     if (now - first_pending_ < options_.apply_interval) return {};
     return Flush();
@@ -162,9 +156,7 @@ Status MirrorSink::FlushIfDue() {
 Status MirrorSink::Flush() {
   if (!mirror_->has_pending() && mirror_->watermark().commit_lsn == pending_.commit_lsn) {
     durable_ = pending_;
-    visible_canaries_.insert(visible_canaries_.end(), pending_canaries_.begin(),
-                             pending_canaries_.end());
-    pending_canaries_.clear();
+    canaries_.Durable();
     return {};
   }
   const auto started = Clock::now();
@@ -179,9 +171,7 @@ Status MirrorSink::Flush() {
     if (options_.on_visible) options_.on_visible(commit_time, now);
   }
   pending_commit_times_.clear();
-  visible_canaries_.insert(visible_canaries_.end(), pending_canaries_.begin(),
-                           pending_canaries_.end());
-  pending_canaries_.clear();
+  canaries_.Durable();
   return {};
 }
 

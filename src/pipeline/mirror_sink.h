@@ -34,7 +34,7 @@ struct MirrorSinkOptions {
 };
 
 // The mirror's view of a captured relation (columns, keys, catalog facts).
-Result<mirror::TableDef> TableDefOf(const pg::RelationInfo& relation);
+mirror::TableDef TableDefOf(const pg::RelationInfo& relation);
 // The value of pg_attribute.attmissingval's text ("{7}") for a column of `type`; nullopt
 // when it does not parse (the mirror then treats the default as unknown).
 std::optional<Datum> ParseMissingValue(const ColumnType& type, const std::string& text);
@@ -51,8 +51,7 @@ class MirrorSink {
 
   Status Apply(const pg::CommittedTransaction& txn);
   // Heartbeats seen in transactions since the last call, and those a merge made visible.
-  std::vector<CanaryBeat> TakeReceivedCanaries() { return std::exchange(received_canaries_, {}); }
-  std::vector<CanaryBeat> TakeVisibleCanaries() { return std::exchange(visible_canaries_, {}); }
+  CanaryRelay& canaries() { return canaries_; }
   Status FlushIfDue();
   Status Flush();
 
@@ -73,7 +72,7 @@ class MirrorSink {
   std::map<uint32_t, mirror::TableDef> defs_;
   Histogram latency_;
   Histogram merge_duration_;
-  std::vector<CanaryBeat> received_canaries_, pending_canaries_, visible_canaries_;
+  CanaryRelay canaries_;
   // Fault injection for tests (WALDEN_FAULT_STALL_MIRROR_AFTER=<seconds>): merges stop.
   std::optional<std::chrono::steady_clock::time_point> stall_at_;
   int64_t last_merge_ = 0;

@@ -287,9 +287,10 @@ void Pipeline::Heartbeat() {
       canary_conn_.reset();
     }
   }
-  for (const CanaryBeat& beat : mirror_->TakeReceivedCanaries()) canary_.Received(beat);
-  for (const CanaryBeat& beat : mirror_->TakeVisibleCanaries()) canary_.MirrorVisible(beat, now);
-  for (const CanaryBeat& beat : archive_->TakeVisibleCanaries()) canary_.ArchiveVisible(beat);
+  for (const CanaryBeat& beat : mirror_->canaries().TakeReceived()) canary_.Received(beat);
+  for (const CanaryBeat& beat : mirror_->canaries().TakeVisible()) canary_.MirrorVisible(beat, now);
+  for (const CanaryBeat& beat : archive_->canaries().TakeReceived()) canary_.Received(beat);
+  for (const CanaryBeat& beat : archive_->canaries().TakeVisible()) canary_.ArchiveVisible(beat);
   canary_state_ = canary_.Check(now);
 }
 
