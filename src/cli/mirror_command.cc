@@ -2,9 +2,7 @@
 #include <unistd.h>
 
 #include <filesystem>
-#include <fstream>
 #include <functional>
-#include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
 #include "mirror/query.h"
@@ -39,14 +37,9 @@ int OnMirror(const Config& config, const std::function<Result<std::string>(duck:
     return 0;
   }
   if (lock.error().kind != ErrorKind::kUsage) return ReportError(lock.error());
-  std::ifstream file(pipeline::ServerFile(config.data_dir));
-  const nlohmann::json server = nlohmann::json::parse(file, nullptr, false);
-  if (server.is_discarded() || !server.contains("address")) {
-    return ReportError(
-        Error{ErrorKind::kConnection, "walden is running with data_dir " + config.data_dir +
-                                          " but has not published its address yet; try again"});
-  }
-  auto response = server::Post(server["address"].get<std::string>(), path, params, body);
+  auto address = pipeline::RunningAddress(config.data_dir);
+  if (!address) return ReportError(address.error());
+  auto response = server::Post(*address, path, params, body);
   if (!response) return ReportError(response.error());
   if (response->status != 200) {
     return ReportError(Error{ErrorKind::kUsage, response->body});

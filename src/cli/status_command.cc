@@ -2,7 +2,6 @@
 #include <unistd.h>
 
 #include <filesystem>
-#include <fstream>
 #include <nlohmann/json.hpp>
 
 #include "archive/manifest.h"
@@ -120,12 +119,9 @@ int StatusCommand(const Config& config, bool as_json) {
     return 0;
   }
   if (lock.error().kind != ErrorKind::kUsage) return ReportError(lock.error());
-  std::ifstream file(pipeline::ServerFile(config.data_dir));
-  const json server = json::parse(file, nullptr, false);
-  if (server.is_discarded() || !server.contains("address")) {
-    return ReportError(Error{ErrorKind::kConnection, "walden is starting; try again"});
-  }
-  const std::string address = server["address"].get<std::string>();
+  auto running = pipeline::RunningAddress(config.data_dir);
+  if (!running) return ReportError(running.error());
+  const std::string& address = *running;
   auto response = server::Get(address, "/api/status");
   if (!response) return ReportError(response.error());
   const json status = json::parse(response->body, nullptr, false);

@@ -113,6 +113,16 @@ Result<std::unique_ptr<server::HttpServer>> StartServer(const Config& config,
 
 std::string ServerFile(const std::string& data_dir) { return data_dir + "/server.json"; }
 
+Result<std::string> RunningAddress(const std::string& data_dir) {
+  std::ifstream file(ServerFile(data_dir));
+  const nlohmann::json server = nlohmann::json::parse(file, nullptr, false);
+  if (server.is_discarded() || !server.contains("address") || !server["address"].is_string()) {
+    return Fail(ErrorKind::kConnection, "walden is running with data_dir " + data_dir +
+                                            " but has not published its address yet; try again");
+  }
+  return server["address"].get<std::string>();
+}
+
 // One walden per data directory: an exclusive flock held for the life of the process.
 Result<int> LockDataDir(const std::string& data_dir) {
   std::error_code ec;

@@ -35,5 +35,7 @@ Result<int> LockDataDir(const std::string& data_dir);
 
 // Where a running walden leaves {"address": "host:port", "pid": N} of its HTTP endpoint.
 std::string ServerFile(const std::string& data_dir);
+// The address a running walden published there, or a kConnection error saying it has not.
+Result<std::string> RunningAddress(const std::string& data_dir);
 
 }  // namespace walden::pipeline
