@@ -4,7 +4,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
-#include <set>
+#include <map>
 
 #include "common/strings.h"
 #include "duck/appender.h"
@@ -255,8 +255,14 @@ Status Mirror::StageQuery(uint32_t relation_id, const std::string& select_sql) {
   return {};
 }
 
-Status Mirror::SaveTable(const TableStatus& table) {
+Status Mirror::SaveTable(const TableStatus& table, bool with_definition) {
   const uint32_t id = table.def.relation_id;
+  if (!with_definition) {  // a merge only moved the counts
+    return conn_->Execute(fmt::format(
+        "UPDATE walden.tables SET inserts = {}, updates = {}, deletes = {}, truncates = {}, "
+        "skipped = {} WHERE relation_id = {}",
+        table.inserts, table.updates, table.deletes, table.truncates, table.skipped, id));
+  }
   return conn_->Execute(fmt::format(
       "DELETE FROM walden.tables WHERE relation_id = {id}; INSERT INTO walden.tables VALUES "
       "({id}, {schema}, {name}, {state}, {reason}, {version}, {c}, {u}, {d}, {t}, {skipped}, "
@@ -417,13 +423,14 @@ Status Mirror::Commit(const MirrorWatermark& watermark) {
     return conn_->Execute(drops);
   };
   if (auto ok = conn_->Execute("BEGIN TRANSACTION"); !ok) return finish(ok);
-  std::set<uint32_t> touched;
+  std::map<uint32_t, bool> touched;  // relation → its definition or state changed
   for (auto& step : steps_) {
     if (auto ok = RunStep(*step); !ok) return finish(ok);
-    touched.insert(step->relation_id);
+    const bool defined = step->kind == Step::Kind::kCreate || step->kind == Step::Kind::kAlter;
+    touched[step->relation_id] |= defined;
   }
-  for (uint32_t id : touched) {
-    if (auto ok = SaveTable(registry_.at(id)); !ok) return finish(ok);
+  for (const auto& [id, defined] : touched) {
+    if (auto ok = SaveTable(registry_.at(id), defined); !ok) return finish(ok);
   }
   const std::string state = fmt::format(
       "DELETE FROM walden.state; INSERT INTO walden.state VALUES ({}, {}, make_timestamptz({}), "

@@ -110,7 +110,8 @@ class Mirror {
   Status RunCreate(Step& step);
   Status RunAlter(Step& step, TableStatus& table);
   Status RunMerge(Step& step, TableStatus& table);
-  Status SaveTable(const TableStatus& table);
+  // Writes the registry row; only the counts unless the definition or state changed.
+  Status SaveTable(const TableStatus& table, bool with_definition);
 
   std::unique_ptr<duck::Database> database_;
   std::unique_ptr<duck::Connection> conn_;
