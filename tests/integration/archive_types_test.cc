@@ -144,9 +144,7 @@ class ArchiveTypesTest : public PgTest {
     auto duck = duck::Connection::Open(*duck_db);
     ASSERT_TRUE(duck->Execute("SET TimeZone = 'UTC'"));
     BuildExpected(*duck);
-    ASSERT_TRUE(
-        WaitForConfirmed("types_run", Rows("SELECT pg_current_wal_lsn()")[0][0].value(), 60s))
-        << run.Stderr();
+    ASSERT_TRUE(WaitForCaughtUp("types_run", 60s)) << run.Stderr();
     run.process().Signal(SIGTERM);
     ASSERT_EQ(run.Wait(30s), 0) << run.Stderr();
 

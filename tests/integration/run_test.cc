@@ -237,8 +237,7 @@ TEST_F(RunTest, S3OutageIsRiddenOutWithNothingLost) {
   std::this_thread::sleep_for(2s);
   stop = true;
   workload.join();
-  const std::string target = Rows("SELECT pg_current_wal_lsn()")[0][0].value();
-  ASSERT_TRUE(WaitForConfirmed("s3_slot", target));
+  ASSERT_TRUE(WaitForCaughtUp("s3_slot"));
   run.process().Signal(SIGTERM);
   ASSERT_EQ(run.Wait(60s), 0) << run.Stderr();
   EXPECT_THAT(run.Stderr(), ::testing::HasSubstr("archive flush failed, will retry"));
@@ -267,7 +266,7 @@ TEST_F(RunTest, DdlInsideATransactionKeepsEveryChange) {
       "BEGIN; INSERT INTO t VALUES (1, 1); ALTER TABLE t ALTER COLUMN a TYPE int8, ADD COLUMN "
       "b text; INSERT INTO t VALUES (2, 40000, 'x'); COMMIT");
   Exec("INSERT INTO t VALUES (3, 5, 'y')");
-  ASSERT_TRUE(WaitForConfirmed("run_slot", Rows("SELECT pg_current_wal_lsn()")[0][0].value()));
+  ASSERT_TRUE(WaitForCaughtUp("run_slot"));
   run.process().Signal(SIGTERM);
   ASSERT_EQ(run.Wait(30s), 0) << run.Stderr();
   EXPECT_EQ(ArchiveRows("SELECT id::VARCHAR, a::VARCHAR, b FROM changes ORDER BY _walden_lsn, "
@@ -291,7 +290,7 @@ TEST_F(RunTest, UnchangedToastValuesAreFilledExactly) {
   Exec("BEGIN; INSERT INTO docs VALUES (2, 'b', " + mb +
        " || 'x'); "
        "UPDATE docs SET note = 'from spool' WHERE id = 2; COMMIT");
-  ASSERT_TRUE(WaitForConfirmed("run_slot", Rows("SELECT pg_current_wal_lsn()")[0][0].value()));
+  ASSERT_TRUE(WaitForCaughtUp("run_slot"));
   run.process().Signal(SIGTERM);
   ASSERT_EQ(run.Wait(30s), 0) << run.Stderr();
   const auto source = Rows("SELECT id::text, md5(body) FROM docs ORDER BY id");

@@ -110,6 +110,10 @@ void PgTest::DropSlot(const std::string& slot) {
       QuoteLiteral(slot));
 }
 
+bool PgTest::WaitForCaughtUp(const std::string& slot, std::chrono::seconds timeout) {
+  return WaitForConfirmed(slot, Rows("SELECT pg_current_wal_lsn()")[0][0].value(), timeout);
+}
+
 bool PgTest::WaitForConfirmed(const std::string& slot, const std::string& lsn,
                               std::chrono::seconds timeout) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;

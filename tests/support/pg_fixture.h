@@ -46,6 +46,9 @@ class PgTest : public ::testing::Test {
   // Waits until the slot's confirmed_flush_lsn reaches `lsn`; false on timeout.
   bool WaitForConfirmed(const std::string& slot, const std::string& lsn,
                         std::chrono::seconds timeout = std::chrono::seconds(120));
+  // The same for everything committed so far (the server's current WAL position).
+  bool WaitForCaughtUp(const std::string& slot,
+                       std::chrono::seconds timeout = std::chrono::seconds(120));
   // Creates a LOGIN role with this password (and extra attributes, e.g. "REPLICATION").
   void CreateRole(std::string_view name, std::string_view password,
                   std::string_view attributes = "");
