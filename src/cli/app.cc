@@ -123,9 +123,18 @@ int Main(int argc, char** argv) {
   demo->add_option("--seconds", demo_options.seconds, "How long the workload runs")
       ->check(CLI::Range(1, 86400));
   demo->add_flag("--json", demo_options.json, "Print the figures as JSON lines");
-  std::vector<std::pair<CLI::App*, std::string>> later = {
-      {app.add_subcommand("snapshot", "Re-read tables while streaming"), "snapshot"},
-  };
+  SnapshotOptions snapshot_options;
+  CLI::App* snapshot = app.add_subcommand(
+      "snapshot", "Re-read tables while streaming (queued for the next run when stopped)");
+  snapshot->add_option("--table", snapshot_options.tables, "A captured table (repeatable)");
+  snapshot->add_flag("--all", snapshot_options.all, "Every captured table");
+  snapshot->add_flag("!--no-wait", snapshot_options.wait,
+                     "Return once queued instead of following the progress");
+  CLI::App* resync = app.add_subcommand(
+      "resync",
+      "Recover from a lost or invalidated slot: new slot, online snapshot of every table, then "
+      "run (walden run must be stopped)");
+  std::vector<std::pair<CLI::App*, std::string>> later = {};
   CLI::App* run = app.add_subcommand(
       "run",
       "Stream committed changes into the archive and the mirror; Ctrl-C or SIGTERM flushes "
@@ -167,7 +176,7 @@ int Main(int argc, char** argv) {
   query->add_option("sql", query_sql, "One statement that returns rows")->required();
   query->add_option("--format", query_format, "table, csv or json (JSON lines)");
   for (CLI::App* sub : {doctor, config_check, demo, tail, archive_ls, archive_compact, run,
-                        mirror_rebuild, mirror_export, query, status}) {
+                        mirror_rebuild, mirror_export, query, status, snapshot, resync}) {
     flags.AddTo(sub);
   }
   for (auto& [sub, name] : later) {
@@ -198,6 +207,8 @@ int Main(int argc, char** argv) {
     return DemoCommand(*config, demo_options);
   }
   if (tail->parsed()) return TailCommand(*config, tail_options);
+  if (snapshot->parsed()) return SnapshotCommand(*config, snapshot_options);
+  if (resync->parsed()) return ResyncCommand(*config);
   if (run->parsed()) return RunPipelineCommand(*config);
   if (archive_ls->parsed()) return ArchiveListCommand(*config, archive_json);
   if (archive_compact->parsed()) return ArchiveCompactCommand(*config);

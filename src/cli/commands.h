@@ -38,6 +38,13 @@ int ArchiveCompactCommand(const Config& config);
 int MirrorRebuildCommand(const Config& config);
 int MirrorExportCommand(const Config& config, const std::string& path, const std::string& format);
 int StatusCommand(const Config& config, bool as_json);
+struct SnapshotOptions {
+  std::vector<std::string> tables;
+  bool all = false;
+  bool wait = true;  // follow the progress until the snapshot is done
+};
+int SnapshotCommand(const Config& config, const SnapshotOptions& options);
+int ResyncCommand(const Config& config);
 int QueryCommand(const Config& config, const std::string& sql, const std::string& format);
 
 // Prints "walden: <message>" to stderr and returns the exit code for the error.

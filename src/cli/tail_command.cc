@@ -40,11 +40,14 @@ nlohmann::json Row(const pg::RelationInfo& rel, const pg::pgoutput::Tuple& tuple
 }
 
 nlohmann::json ChangeJson(const pg::Change& change) {
-  static constexpr const char* kOps[] = {"c", "u", "d", "t", "m", "s"};
+  static constexpr const char* kOps[] = {"c", "u", "d", "t", "m", "s", "r", "reset"};
   nlohmann::json out = {{"op", kOps[static_cast<int>(change.kind)]}};
   if (change.relation) out["table"] = change.relation->name.Display();
   switch (change.kind) {
+    case pg::Change::Kind::kReset:  // walden's own: never in a captured stream
+      break;
     case pg::Change::Kind::kInsert:
+    case pg::Change::Kind::kRead:
     case pg::Change::Kind::kUpdate: {
       nlohmann::json unchanged = nlohmann::json::array();
       out["new"] = Row(*change.relation, change.new_tuple, &unchanged);

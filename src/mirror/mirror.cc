@@ -25,10 +25,10 @@ struct Mirror::Stage {
 };
 
 struct Mirror::Step {
-  enum class Kind { kCreate, kAlter, kMerge, kTruncate };
+  enum class Kind { kCreate, kAlter, kMerge, kTruncate, kReset };
   Kind kind = Kind::kMerge;
   uint32_t relation_id = 0;
-  TableDef def;  // kCreate, kAlter: the new definition
+  TableDef def;  // kCreate, kAlter, kReset: the new definition
   std::unique_ptr<Stage> stage;
 };
 
@@ -231,6 +231,18 @@ Status Mirror::Truncate(uint32_t relation_id) {
   return {};
 }
 
+Status Mirror::Reset(const TableDef& def) {
+  open_stages_.erase(def.relation_id);
+  auto step = std::make_unique<Step>();
+  step->kind = Step::Kind::kReset;
+  step->relation_id = def.relation_id;
+  step->def = def;
+  steps_.push_back(std::move(step));
+  current_[def.relation_id] = def;
+  ++pending_changes_;
+  return {};
+}
+
 Status Mirror::StageQuery(uint32_t relation_id, const std::string& select_sql) {
   auto opened = OpenStage(relation_id);
   if (!opened) return std::unexpected(opened.error());
@@ -278,7 +290,10 @@ Status Mirror::SaveTable(const TableStatus& table, bool with_definition) {
 
 Status Mirror::RunStep(Step& step) {
   using Kind = Step::Kind;
-  if (step.kind == Kind::kCreate) return RunCreate(step);
+  if (step.kind == Kind::kCreate ||
+      (step.kind == Kind::kReset && !registry_.contains(step.relation_id))) {
+    return RunCreate(step);
+  }
   TableStatus& table = registry_.at(step.relation_id);
   const bool following = table.state != kStateResync;
   switch (step.kind) {
@@ -290,6 +305,8 @@ Status Mirror::RunStep(Step& step) {
       return conn_->Execute("DELETE FROM " + table.def.name.ToSql());
     case Kind::kMerge:
       return RunMerge(step, table);
+    case Kind::kReset:
+      return RunReset(step, table);
     case Kind::kCreate:
       break;
   }
@@ -333,6 +350,21 @@ Status Mirror::RunCreate(Step& step) {
     spdlog::error("mirror: {} is not mirrored: {}", step.def.name.Display(), table.reason);
   }
   registry_[step.relation_id] = std::move(table);
+  return {};
+}
+
+Status Mirror::RunReset(Step& step, TableStatus& table) {
+  if (auto ok = conn_->Execute("DROP TABLE IF EXISTS " + table.def.name.ToSql()); !ok) return ok;
+  const TableStatus before = std::move(table);
+  registry_.erase(step.relation_id);
+  if (auto ok = RunCreate(step); !ok) return ok;
+  TableStatus& fresh = registry_.at(step.relation_id);
+  fresh.version = before.version + 1;
+  fresh.inserts = before.inserts;
+  fresh.updates = before.updates;
+  fresh.deletes = before.deletes;
+  fresh.truncates = before.truncates;
+  fresh.skipped = before.skipped;
   return {};
 }
 
@@ -426,7 +458,7 @@ Status Mirror::Commit(const MirrorWatermark& watermark) {
   std::map<uint32_t, bool> touched;  // relation → its definition or state changed
   for (auto& step : steps_) {
     if (auto ok = RunStep(*step); !ok) return finish(ok);
-    const bool defined = step->kind == Step::Kind::kCreate || step->kind == Step::Kind::kAlter;
+    const bool defined = step->kind != Step::Kind::kMerge && step->kind != Step::Kind::kTruncate;
     touched[step->relation_id] |= defined;
   }
   for (const auto& [id, defined] : touched) {

@@ -87,6 +87,9 @@ class Mirror {
   Status Define(const TableDef& def);
   Status Add(uint32_t relation_id, const MirrorChange& change);
   Status Truncate(uint32_t relation_id);
+  // The table starts over: dropped and created empty with `def`, following the source
+  // again whatever its state was (an online snapshot refills it). Counts are kept.
+  Status Reset(const TableDef& def);
   // Applies all staged steps and the watermark in one DuckDB transaction. On error nothing
   // of the batch is visible and the Mirror must be reopened.
   Status Commit(const MirrorWatermark& watermark);
@@ -109,6 +112,7 @@ class Mirror {
   Status RunStep(Step& step);
   Status RunCreate(Step& step);
   Status RunAlter(Step& step, TableStatus& table);
+  Status RunReset(Step& step, TableStatus& table);
   Status RunMerge(Step& step, TableStatus& table);
   // Writes the registry row; only the counts unless the definition or state changed.
   Status SaveTable(const TableStatus& table, bool with_definition);

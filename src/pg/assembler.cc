@@ -28,10 +28,24 @@ CommittedTransaction::CommittedTransaction(CommittedTransaction&&) noexcept = de
 CommittedTransaction& CommittedTransaction::operator=(CommittedTransaction&&) noexcept = default;
 CommittedTransaction::~CommittedTransaction() = default;
 
-size_t CommittedTransaction::change_count() const { return buffer_->count(); }
+CommittedTransaction::CommittedTransaction(TransactionInfo info, std::vector<Change> changes)
+    : info_(info),
+      buffer_(std::make_unique<TransactionBuffer>(info.xid)),
+      appended_(std::move(changes)) {}
+
+size_t CommittedTransaction::change_count() const { return buffer_->count() + appended_.size(); }
 
 Status CommittedTransaction::ForEach(const std::function<Status(const Change&)>& visit) const {
-  return buffer_->ForEach(visit);
+  if (auto ok = buffer_->ForEach(visit); !ok) return ok;
+  for (const Change& change : appended_) {
+    if (auto ok = visit(change); !ok) return ok;
+  }
+  return {};
+}
+
+void CommittedTransaction::Append(std::vector<Change> changes) {
+  appended_.insert(appended_.end(), std::make_move_iterator(changes.begin()),
+                   std::make_move_iterator(changes.end()));
 }
 
 Assembler::Assembler(AssemblerOptions options)

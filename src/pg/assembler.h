@@ -26,7 +26,19 @@
 namespace walden::pg {
 
 struct Change {
-  enum class Kind : uint8_t { kInsert, kUpdate, kDelete, kTruncate, kMessage, kSchemaChange };
+  // kRead: a row a snapshot read (new_tuple), applied like an insert of the current row.
+  // kReset: walden's copy of `relation` starts over, empty and with this definition (an
+  // online snapshot of the table begins); not a source change, the archive ignores it.
+  enum class Kind : uint8_t {
+    kInsert,
+    kUpdate,
+    kDelete,
+    kTruncate,
+    kMessage,
+    kSchemaChange,
+    kRead,
+    kReset
+  };
   Kind kind = Kind::kInsert;
   uint32_t xid = 0;  // the subtransaction's xid inside streamed transactions
   std::shared_ptr<const RelationInfo> relation;  // insert, update, delete, schema change
@@ -53,18 +65,24 @@ class TransactionBuffer;
 class CommittedTransaction {
  public:
   CommittedTransaction(TransactionInfo info, std::unique_ptr<TransactionBuffer> buffer);
+  // A transaction walden makes up (the rows of an initial-load chunk).
+  CommittedTransaction(TransactionInfo info, std::vector<Change> changes);
   CommittedTransaction(CommittedTransaction&&) noexcept;
   CommittedTransaction& operator=(CommittedTransaction&&) noexcept;
   ~CommittedTransaction();
 
   const TransactionInfo& info() const { return info_; }
   size_t change_count() const;
-  // Calls `visit` for each change in order; stops at the first error.
+  // Calls `visit` for each change in order, the appended ones last; stops at the first error.
   Status ForEach(const std::function<Status(const Change&)>& visit) const;
+  // Adds changes after the source's: the snapshot rows emitted at a high watermark belong
+  // to the watermark's transaction, so each sink applies them exactly once with it.
+  void Append(std::vector<Change> changes);
 
  private:
   TransactionInfo info_;
   std::unique_ptr<TransactionBuffer> buffer_;
+  std::vector<Change> appended_;
 };
 
 struct AssemblerOptions {

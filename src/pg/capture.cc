@@ -20,48 +20,11 @@ Capture::Capture(ReplicationConnection conn, Connection catalog, const CaptureOp
     : conn_(std::move(conn)),
       catalog_(std::move(catalog)),
       options_(options),
-      assembler_({.memory_limit = options.memory_limit,
-                  .spill_dir = options.spill_dir,
-                  .type_lookup = [this](uint32_t oid) { return LookupType(oid); },
-                  .relation_lookup = [this](uint32_t id) { return LookupColumns(id); }}) {}
-
-std::vector<CatalogAttribute> Capture::LookupColumns(uint32_t relation_id) {
-  std::vector<CatalogAttribute> columns;
-  auto result = catalog_.Exec(
-      "SELECT attname, attnum, atthasmissing, CASE WHEN atthasmissing THEN attmissingval::text "
-      "END, atthasdef, attisdropped FROM pg_catalog.pg_attribute WHERE attrelid = " +
-      std::to_string(relation_id) + " AND attnum > 0 ORDER BY attnum");
-  if (!result) {
-    spdlog::warn("columns of relation {} not readable from the catalog: {}", relation_id,
-                 result.error().message);
-    return columns;
-  }
-  for (int row = 0; row < result->rows(); ++row) {
-    CatalogAttribute& column = columns.emplace_back();
-    column.name = std::string(result->Value(row, 0));
-    column.attnum = std::stoi(std::string(result->Value(row, 1)));
-    if (result->Value(row, 2) == "t") column.facts.missing = std::string(result->Value(row, 3));
-    column.facts.has_default = result->Value(row, 4) == "t";
-    column.dropped = result->Value(row, 5) == "t";
-  }
-  return columns;
-}
-
-std::optional<PgTypeInfo> Capture::LookupType(uint32_t oid) {
-  auto result = catalog_.Exec(
-      "SELECT typtype, typbasetype, typtypmod, CASE WHEN typcategory = 'A' THEN typelem "
-      "ELSE 0 END FROM pg_catalog.pg_type WHERE oid = " +
-      std::to_string(oid));
-  if (!result || result->rows() != 1) {
-    spdlog::warn("type {} not found in the catalog; its values are kept as text", oid);
-    return std::nullopt;
-  }
-  return PgTypeInfo{
-      .typtype = result->Value(0, 0).empty() ? 'b' : result->Value(0, 0)[0],
-      .base_type = static_cast<uint32_t>(std::stoul(std::string(result->Value(0, 1)))),
-      .base_typmod = std::stoi(std::string(result->Value(0, 2))),
-      .element_type = static_cast<uint32_t>(std::stoul(std::string(result->Value(0, 3))))};
-}
+      assembler_(
+          {.memory_limit = options.memory_limit,
+           .spill_dir = options.spill_dir,
+           .type_lookup = [this](uint32_t oid) { return LookupType(catalog_, oid); },
+           .relation_lookup = [this](uint32_t id) { return LookupAttributes(catalog_, id); }}) {}
 
 Result<int64_t> Capture::SlotLagBytes() {
   auto result = catalog_.Exec(

@@ -21,6 +21,7 @@
 #include "common/identifiers.h"
 #include "common/lsn.h"
 #include "pg/assembler.h"
+#include "pg/catalog.h"
 #include "pg/replication.h"
 
 namespace walden::pg {
@@ -94,8 +95,6 @@ class Capture {
 
  private:
   Capture(ReplicationConnection conn, Connection catalog, const CaptureOptions& options);
-  std::optional<PgTypeInfo> LookupType(uint32_t oid);
-  std::vector<CatalogAttribute> LookupColumns(uint32_t relation_id);
   Status HandleXLogData(const XLogData& data, const OnCommit& on_commit);
   Status PollOnce(std::chrono::steady_clock::time_point deadline, const OnCommit& on_commit,
                   bool& done);

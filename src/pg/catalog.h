@@ -7,6 +7,8 @@
 #include "common/error.h"
 #include "common/identifiers.h"
 #include "pg/connection.h"
+#include "pg/relation_cache.h"
+#include "pg/types.h"
 
 namespace walden::pg {
 
@@ -14,5 +16,11 @@ namespace walden::pg {
 // (meaning every table). An exact name that matches nothing is a kNotFound error.
 Result<std::vector<QualifiedName>> ResolveTables(Connection& conn,
                                                  const std::vector<TableSelector>& selectors);
+
+// The type facts the decoders need for a user-defined type; nullopt (logged) when unknown.
+std::optional<PgTypeInfo> LookupType(Connection& catalog, uint32_t oid);
+// pg_attribute of a relation (attnum > 0, dropped ones included) in attnum order; empty
+// (logged) when the catalog cannot be read.
+std::vector<CatalogAttribute> LookupAttributes(Connection& catalog, uint32_t relation_id);
 
 }  // namespace walden::pg

@@ -152,6 +152,29 @@ Result<PgResult> Connection::ExecParams(std::string_view sql,
                sql);
 }
 
+Status Connection::CopyOut(std::string_view sql,
+                           const std::function<Status(std::string_view)>& on_data) {
+  auto started = Exec(sql);
+  if (!started) return std::unexpected(started.error());
+  if (PQresultStatus(started->get()) != PGRES_COPY_OUT) {
+    return Fail(ErrorKind::kInternal, "not a COPY TO STDOUT: " + OneLine(sql));
+  }
+  Status status;
+  for (;;) {
+    char* buffer = nullptr;
+    const int length = PQgetCopyData(conn_.get(), &buffer, 0);
+    if (length < 0) break;
+    std::unique_ptr<char, decltype(&PQfreemem)> owned(buffer, &PQfreemem);
+    if (status) status = on_data(std::string_view(buffer, static_cast<size_t>(length)));
+  }
+  // The copy's outcome (and the connection's readiness for the next command).
+  for (PGresult* raw; (raw = PQgetResult(conn_.get())) != nullptr;) {
+    auto checked = Check(raw, sql);
+    if (!checked && status) status = std::unexpected(checked.error());
+  }
+  return status;
+}
+
 Result<std::string> Connection::QueryValue(std::string_view sql) {
   auto result = Exec(sql);
   if (!result) return std::unexpected(result.error());

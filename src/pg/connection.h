@@ -9,6 +9,7 @@
 #include <libpq-fe.h>
 
 #include <cstdlib>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <span>
@@ -51,6 +52,9 @@ class Connection {
   // Text parameters $1..$n; nullopt is SQL NULL.
   Result<PgResult> ExecParams(std::string_view sql,
                               std::span<const std::optional<std::string>> params);
+  // Runs `COPY ... TO STDOUT` and hands each data message (one row in text format) to
+  // `on_data`; after an error from `on_data` the rest is drained unread and the error returned.
+  Status CopyOut(std::string_view sql, const std::function<Status(std::string_view)>& on_data);
   // A single value from a query expected to return one row.
   Result<std::string> QueryValue(std::string_view sql);
 

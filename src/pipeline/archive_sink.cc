@@ -119,15 +119,20 @@ Status ArchiveSink::AppendChange(const pg::TransactionInfo& info, int64_t seq,
     return {};
   }
   if (change.kind != Kind::kInsert && change.kind != Kind::kUpdate &&
-      change.kind != Kind::kDelete) {
-    return {};  // schema changes travel as new schema versions; messages are not rows
+      change.kind != Kind::kDelete && change.kind != Kind::kRead) {
+    // Schema changes travel as new schema versions; messages are not rows; a reset only
+    // concerns the mirror (the archive keeps history, the snapshot rows follow).
+    return {};
   }
   const pg::RelationInfo& relation = *change.relation;
   const pg::pgoutput::Tuple& image =
       change.kind == Kind::kDelete ? change.old_tuple : change.new_tuple;
   auto row = pg::ParseTuple(relation, image);
   if (!row) return std::unexpected(row.error());
-  out.op = change.kind == Kind::kInsert ? 'c' : change.kind == Kind::kUpdate ? 'u' : 'd';
+  out.op = change.kind == Kind::kInsert   ? 'c'
+           : change.kind == Kind::kRead   ? 'r'
+           : change.kind == Kind::kUpdate ? 'u'
+                                          : 'd';
   for (size_t i = 0; i < row->size(); ++i) {
     if ((*row)[i]) {
       out.values.push_back(std::move(*(*row)[i]));
@@ -206,13 +211,14 @@ Status ArchiveSink::Apply(const pg::CommittedTransaction& txn) {
   return {};
 }
 
-Status ArchiveSink::FlushIfDue() {
-  if (spool_->rows() == 0) return {};
+bool ArchiveSink::FlushDue() const {
+  if (spool_->rows() == 0) return false;
   const bool old_enough =
       std::chrono::steady_clock::now() - first_pending_ >= options_.flush_interval;
-  if (!old_enough && pending_bytes_ < options_.flush_size) return {};
-  return Flush();
+  return old_enough || pending_bytes_ >= options_.flush_size;
 }
+
+Status ArchiveSink::FlushIfDue() { return FlushDue() ? Flush() : Status{}; }
 
 Status ArchiveSink::RenewLease() {
   return manifest_.AcquireLease(options_.lease_owner, std::chrono::seconds(60));

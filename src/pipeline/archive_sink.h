@@ -57,6 +57,8 @@ class ArchiveSink {
   Status Apply(const pg::CommittedTransaction& txn);
   // Heartbeats a flush made durable (or that needed none) since the last call.
   CanaryRelay& canaries() { return canaries_; }
+  // The interval or the size says flush (FlushIfDue would flush now).
+  bool FlushDue() const;
   Status FlushIfDue();
   Status Flush();
   // Keeps the single-writer lease while no flush happens (idle sources).

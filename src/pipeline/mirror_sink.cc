@@ -84,6 +84,13 @@ Status MirrorSink::AddChange(const pg::TransactionInfo& info, int64_t seq,
       return {};
     case Kind::kSchemaChange:
       return Define(change.relation);
+    case Kind::kReset: {
+      mirror::TableDef def = TableDefOf(*change.relation);
+      if (auto ok = mirror_->Reset(def); !ok) return ok;
+      defined_[change.relation->id] = change.relation;
+      defs_[change.relation->id] = std::move(def);
+      return {};
+    }
     case Kind::kMessage:
       canaries_.Offer(change.prefix, change.content);
       return {};
@@ -109,7 +116,10 @@ Status MirrorSink::AddChange(const pg::TransactionInfo& info, int64_t seq,
     }
     if (mode == mirror::MatchMode::kAppendOnly) before.clear();
   }
-  const char op = change.kind == Kind::kInsert ? 'c' : change.kind == Kind::kUpdate ? 'u' : 'd';
+  const char op = change.kind == Kind::kInsert   ? 'c'
+                  : change.kind == Kind::kRead   ? 'r'
+                  : change.kind == Kind::kUpdate ? 'u'
+                                                 : 'd';
   return mirror_->Add(
       change.relation->id,
       {.op = op, .lsn = info.commit_lsn.value, .seq = seq, .values = values, .before = before});

@@ -9,7 +9,11 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <future>
+#include <mutex>
 #include <nlohmann/json.hpp>
+#include <set>
+#include <sstream>
 #include <thread>
 
 #include "archive/maintenance.h"
@@ -19,10 +23,13 @@
 #include "pg/catalog.h"
 #include "pipeline/archive_sink.h"
 #include "pipeline/canary.h"
+#include "pipeline/initial_load.h"
 #include "pipeline/mirror_sink.h"
 #include "pipeline/rebuild.h"
 #include "pipeline/status.h"
 #include "server/http_server.h"
+#include "snapshot/online.h"
+#include "snapshot/source.h"
 #include "store/object_store.h"
 
 namespace walden::pipeline {
@@ -33,10 +40,9 @@ using Clock = std::chrono::steady_clock;
 
 // Serves the mirror's read API while the pipeline writes (mirror/query.h), and leaves its
 // address in the data directory for `walden query`.
-Result<std::unique_ptr<server::HttpServer>> StartServer(const Config& config,
-                                                        duck::Database& database,
-                                                        const StatusBoard& board,
-                                                        MirrorSink& mirror, ArchiveSink& archive) {
+Result<std::unique_ptr<server::HttpServer>> StartServer(
+    const Config& config, duck::Database& database, const StatusBoard& board, MirrorSink& mirror,
+    ArchiveSink& archive, const std::function<std::string(const std::string&)>& on_snapshot) {
   auto query = [&database, &config](const server::Request& request) -> server::Response {
     auto format = mirror::ParseOutputFormat(
         request.params.contains("format") ? request.params.at("format") : "table");
@@ -99,6 +105,14 @@ Result<std::unique_ptr<server::HttpServer>> StartServer(const Config& config,
                   .content_type = "text/plain; version=0.0.4"};
             }},
        {.method = "POST", .path = "/api/query", .handler = query},
+       {.method = "POST",
+        .path = "/api/snapshot",
+        .handler =
+            [&on_snapshot](const server::Request& request) {
+              std::string answer = on_snapshot(request.body);
+              const bool taken = answer.starts_with("job ");
+              return server::Response{.status = taken ? 200 : 400, .body = std::move(answer)};
+            }},
        {.method = "POST", .path = "/api/mirror/export", .handler = publish}});
   if (!server) return server;
   const std::string file = ServerFile(config.data_dir);
@@ -147,6 +161,8 @@ class Pipeline {
   explicit Pipeline(const Config& config) : config_(config) {}
 
   Status OpenSinks();
+  // The initial load when it is due; the online snapshot engine (resuming a job).
+  Status PrepareSnapshot();
   Status StartCapture();
   // One round: receive for up to 100 ms, merge/flush what is due, confirm, housekeeping.
   Status Step();
@@ -162,6 +178,13 @@ class Pipeline {
   Status Receive(std::chrono::milliseconds timeout);
   void Publish();
   void Heartbeat();
+  // Requests from the HTTP endpoint, tables the mirror lost (rewritten by DDL) and tables
+  // new in the capture set become snapshot work; then the next chunk if none is in flight.
+  Status SnapshotStep();
+  // Takes "schema.table" lines (or "*" for every published table) from POST /api/snapshot
+  // to the run loop; returns "job <id>" once it is queued there, else why not.
+  std::string QueueSnapshot(const std::string& body);
+  Status FlushArchiveIfDue();
 
   const Config& config_;
   StatusBoard board_;
@@ -174,6 +197,16 @@ class Pipeline {
   std::unique_ptr<server::HttpServer> server_;
   std::unique_ptr<pg::Capture> capture_;
   std::unique_ptr<pg::Connection> canary_conn_;
+  std::unique_ptr<snapshot::OnlineSnapshot> snapshot_;
+  bool snapshot_everything_ = false;  // new sinks on an existing slot: read every table
+  std::mutex requests_mutex_;
+  struct Request {
+    std::vector<TableSelector> selectors;  // empty: every published table
+    std::promise<std::string> job;         // the job id that takes it
+  };
+  std::vector<Request> requests_;
+  std::set<QualifiedName> auto_requested_;
+  Clock::time_point last_snapshot_scan_{};
   Canary canary_{config_.canary.interval, config_.canary.stale_after,
                  config_.archive.flush_interval};
   CanaryState canary_state_;
@@ -212,10 +245,112 @@ Status Pipeline::OpenSinks() {
       {.path = config_.mirror.path, .apply_interval = config_.mirror.apply_interval});
   if (!mirror) return std::unexpected(mirror.error());
   mirror_ = std::move(*mirror);
-  auto server = StartServer(config_, mirror_->mirror().database(), board_, *mirror_, *archive_);
+  auto server = StartServer(config_, mirror_->mirror().database(), board_, *mirror_, *archive_,
+                            [this](const std::string& body) { return QueueSnapshot(body); });
   if (!server) return std::unexpected(server.error());
   server_ = std::move(*server);
   return {};
+}
+
+Status Pipeline::PrepareSnapshot() {
+  const std::string job_path = SnapshotJobPath(config_.data_dir);
+  const bool fresh = mirror_->mirror().empty() && archive_->state().last_sequence == 0;
+  if (config_.snapshot.mode != SnapshotMode::kNever && fresh && !fs::exists(job_path)) {
+    auto exists = SlotExists(config_);
+    if (!exists) return std::unexpected(exists.error());
+    if (!*exists && config_.snapshot.mode == SnapshotMode::kInitial) {
+      if (auto loaded = InitialLoad(config_, *archive_, *mirror_); !loaded) return loaded;
+    } else {
+      snapshot_everything_ = true;
+    }
+  }
+  auto online = snapshot::OnlineSnapshot::Open({.conninfo = config_.source.url,
+                                                .job_path = job_path,
+                                                .chunk_rows = config_.snapshot.chunk_rows},
+                                               Durable());
+  if (!online) return std::unexpected(online.error());
+  snapshot_ = std::move(*online);
+  return {};
+}
+
+std::string Pipeline::QueueSnapshot(const std::string& body) {
+  std::vector<TableSelector> selectors;
+  std::istringstream lines(body);
+  for (std::string line; std::getline(lines, line);) {
+    if (line.empty() || line == "*") continue;
+    auto selector = ParseTableSelector(line);
+    if (!selector) return selector.error().message + "\n";
+    selectors.push_back(std::move(*selector));
+  }
+  if (config_.snapshot.mode == SnapshotMode::kNever) {
+    return "snapshot.mode = never: this walden takes no snapshots; set snapshot.mode = online\n";
+  }
+  std::future<std::string> job;
+  {
+    std::lock_guard lock(requests_mutex_);
+    requests_.push_back({.selectors = std::move(selectors)});
+    job = requests_.back().job.get_future();
+  }
+  // The run loop takes requests between rounds (well under a second).
+  if (job.wait_for(std::chrono::seconds(30)) != std::future_status::ready) {
+    return "walden did not take the request within 30 s; see its log\n";
+  }
+  try {
+    return "job " + job.get() + "\n";
+  } catch (const std::future_error&) {
+    return "walden stopped before taking the request\n";
+  }
+}
+
+Status Pipeline::SnapshotStep() {
+  if (config_.snapshot.mode == SnapshotMode::kNever) return {};
+  std::vector<Request> requests;
+  {
+    std::lock_guard lock(requests_mutex_);
+    requests.swap(requests_);
+  }
+  const bool scan = Clock::now() - last_snapshot_scan_ > std::chrono::seconds(1);
+  if (!requests.empty() || scan || snapshot_everything_) {
+    last_snapshot_scan_ = Clock::now();
+    auto conn = pg::Connection::Open(config_.source.url);
+    if (!conn) return std::unexpected(conn.error());
+    auto published = snapshot::PublishedTables(*conn, config_.source.publication);
+    if (!published) return std::unexpected(published.error());
+    for (Request& request : requests) {
+      std::vector<QualifiedName> tables;
+      for (const QualifiedName& name : *published) {
+        if (request.selectors.empty() ||
+            std::ranges::any_of(request.selectors,
+                                [&](const TableSelector& s) { return s.Matches(name); })) {
+          tables.push_back(name);
+        }
+      }
+      if (auto ok = snapshot_->Request(tables, "requested"); !ok) return ok;
+      request.job.set_value(snapshot_->progress().job);
+    }
+    if (snapshot_everything_) {
+      snapshot_everything_ = false;
+      if (auto ok = snapshot_->Request(*published, "first start"); !ok) return ok;
+    }
+    // Tables the mirror stopped following, and captured tables it has never seen.
+    std::set<QualifiedName> mirrored;
+    std::vector<QualifiedName> due;
+    for (const mirror::TableStatus& table : mirror_->mirror().Tables()) {
+      mirrored.insert(table.def.name);
+      if (table.state == mirror::kStateResync && auto_requested_.insert(table.def.name).second) {
+        due.push_back(table.def.name);
+      }
+    }
+    for (const QualifiedName& name : *published) {
+      if (!mirrored.contains(name) && auto_requested_.insert(name).second) due.push_back(name);
+    }
+    std::erase_if(due, [&](const QualifiedName& name) { return snapshot_->Queued(name); });
+    if (!due.empty()) {
+      if (auto ok = snapshot_->Request(due, "rewritten or new"); !ok) return ok;
+    }
+  }
+  if (auto ok = snapshot_->Durable(Durable()); !ok) return ok;
+  return snapshot_->Tick();
 }
 
 Status Pipeline::StartCapture() {
@@ -248,6 +383,7 @@ Status Pipeline::StartCapture() {
 
 Status Pipeline::Receive(std::chrono::milliseconds timeout) {
   return capture_->Poll(timeout, [&](pg::CommittedTransaction&& txn) -> Status {
+    if (auto ok = snapshot_->Observe(txn); !ok) return ok;
     if (auto ok = archive_->Apply(txn); !ok) return ok;
     return mirror_->Apply(txn);
   });
@@ -256,7 +392,7 @@ Status Pipeline::Receive(std::chrono::milliseconds timeout) {
 Status Pipeline::Step() {
   if (auto polled = Receive(std::chrono::milliseconds(100)); !polled) return polled;
   if (auto merged = mirror_->FlushIfDue(); !merged) return merged;
-  if (auto flushed = archive_->FlushIfDue(); !flushed) {
+  if (auto flushed = FlushArchiveIfDue(); !flushed) {
     if (flushed.error().kind != ErrorKind::kConnection) return flushed;
     // The store is unreachable: keep the changes, confirm nothing new, try again later.
     spdlog::warn("archive flush failed, will retry: {}", flushed.error().message);
@@ -273,8 +409,14 @@ Status Pipeline::Step() {
     }
   }
   Heartbeat();
+  if (auto ok = SnapshotStep(); !ok) return ok;
   if (Clock::now() - last_publish_ > std::chrono::milliseconds(250)) Publish();
   return Housekeeping();
+}
+
+Status Pipeline::FlushArchiveIfDue() {
+  if (!archive_->FlushDue()) return {};
+  return FlushBoth(*archive_, *mirror_);
 }
 
 void Pipeline::Heartbeat() {
@@ -326,7 +468,8 @@ void Pipeline::Publish() {
                   .mirror_last_merge = mirror_->last_merge(),
                   .tables = mirror_->mirror().Tables(),
                   .canary = canary_state_,
-                  .errors = errors_});
+                  .errors = errors_,
+                  .snapshot = snapshot_->progress()});
 }
 
 Status Pipeline::Housekeeping() {
@@ -361,8 +504,7 @@ Status Pipeline::Drain() {
     }
   }
   spdlog::info("run: stopping; flushing the mirror and the archive");
-  if (auto merged = mirror_->Flush(); !merged) return merged;
-  if (auto flushed = archive_->Flush(); !flushed) return flushed;
+  if (auto flushed = FlushBoth(*archive_, *mirror_); !flushed) return flushed;
   capture_->Confirm(Durable());
   if (auto sent = capture_->Flush(); !sent) return sent;
   spdlog::info("run: stopped at {}", Durable().ToString());
@@ -377,6 +519,7 @@ Status Run(const Config& config, const std::atomic<bool>& stop, const OnRound& o
   Status status = [&]() -> Status {
     Pipeline pipeline(config);
     if (auto ok = pipeline.OpenSinks(); !ok) return ok;
+    if (auto ok = pipeline.PrepareSnapshot(); !ok) return ok;
     if (auto ok = pipeline.StartCapture(); !ok) return ok;
     while (!stop) {
       if (auto ok = pipeline.Step(); !ok) return ok;

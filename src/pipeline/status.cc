@@ -55,6 +55,19 @@ RunStatus StatusBoard::Latest() const {
   return status_;
 }
 
+static nlohmann::ordered_json SnapshotJson(const snapshot::Progress& progress) {
+  if (progress.job.empty()) return nullptr;
+  nlohmann::ordered_json tables = nlohmann::ordered_json::array();
+  for (const snapshot::TableProgress& t : progress.tables) {
+    tables.push_back({{"table", t.name.Display()},
+                      {"rows", t.rows},
+                      {"estimated_rows", t.estimated_rows},
+                      {"chunks_done", t.chunks_delivered},
+                      {"chunks_known", t.chunks}});
+  }
+  return {{"job", progress.job}, {"reason", progress.reason}, {"tables", std::move(tables)}};
+}
+
 std::string StatusJson(const RunStatus& s) {
   nlohmann::ordered_json tables = nlohmann::ordered_json::array();
   for (const mirror::TableStatus& t : s.tables) {
@@ -86,6 +99,7 @@ std::string StatusJson(const RunStatus& s) {
       {"mirror",
        {{"watermark", s.mirror_watermark.ToString()}, {"last_merge", Time(s.mirror_last_merge)}}},
       {"tables", std::move(tables)},
+      {"snapshot", SnapshotJson(s.snapshot)},
       {"canary",
        {{"enabled", s.canary.enabled},
         {"fresh", s.canary.fresh},
@@ -137,6 +151,19 @@ std::string PrometheusText(const RunStatus& s, const Histograms& h) {
   for (const mirror::TableStatus& t : s.tables) {
     out += fmt::format("walden_table_schema_version{{table=\"{}\",state=\"{}\"}} {}\n",
                        Label(t.def.name.Display()), t.state, t.version);
+  }
+  Metric(out, "walden_snapshot_active", "gauge", "1 while a snapshot job runs.");
+  out += fmt::format("walden_snapshot_active {}\n", s.snapshot.job.empty() ? 0 : 1);
+  if (!s.snapshot.tables.empty()) {
+    Metric(out, "walden_snapshot_rows", "gauge",
+           "Rows the running snapshot delivered so far, and the estimate, per table.");
+    for (const snapshot::TableProgress& t : s.snapshot.tables) {
+      const std::string table = Label(t.name.Display());
+      out +=
+          fmt::format("walden_snapshot_rows{{table=\"{}\",of=\"delivered\"}} {}\n", table, t.rows);
+      out += fmt::format("walden_snapshot_rows{{table=\"{}\",of=\"estimated\"}} {}\n", table,
+                         t.estimated_rows);
+    }
   }
   if (s.canary.enabled) {
     Metric(out, "walden_canary_age_seconds", "gauge",

@@ -16,6 +16,7 @@
 #include "common/lsn.h"
 #include "mirror/mirror.h"
 #include "pipeline/canary.h"
+#include "snapshot/online.h"
 
 namespace walden::pipeline {
 
@@ -38,6 +39,7 @@ struct RunStatus {
   std::vector<mirror::TableStatus> tables;
   CanaryState canary;
   std::map<std::string, uint64_t> errors;  // retried failures by "<where>/<kind>"
+  snapshot::Progress snapshot;             // job empty: no snapshot running
 };
 
 struct Histograms {

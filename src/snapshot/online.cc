@@ -1,0 +1,303 @@
+#include "snapshot/online.h"
+
+#include <fmt/core.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <random>
+
+#include "pg/catalog.h"
+
+namespace walden::snapshot {
+namespace {
+
+using pg::Change;
+using Kind = pg::Change::Kind;
+
+// The key of a row image as bytes that equal exactly when the key values do: what the
+// stream sends and what COPY reads are the same output-function text.
+std::optional<std::string> KeyString(const pg::pgoutput::Tuple& tuple,
+                                     const std::vector<size_t>& positions) {
+  std::string key;
+  for (size_t i : positions) {
+    if (i >= tuple.size()) return std::nullopt;
+    const auto kind = tuple.values[i].kind;
+    if (kind == pg::pgoutput::ValueKind::kUnchangedToast) return std::nullopt;
+    const std::string_view data = tuple.Data(i);
+    key += static_cast<char>(kind);
+    key += fmt::format("{}:", data.size());
+    key += data;
+  }
+  return key;
+}
+
+}  // namespace
+
+std::string NewJobId() {
+  std::random_device random;
+  return fmt::format("{:08x}{:08x}", random(), random());
+}
+
+struct OnlineSnapshot::InFlight {
+  size_t table = 0;
+  size_t chunk = 0;
+  std::string tag;
+  bool reset = false;
+  bool retry_on_touch = false;  // no key: any change in the window means read again
+  int64_t limit = 0;
+  SourceTable source;
+  std::shared_ptr<const pg::RelationInfo> relation;
+  std::vector<pg::pgoutput::Tuple> rows;
+  std::vector<bool> dropped;
+  std::unordered_map<std::string, size_t> index;
+  bool window = false;
+  bool touched = false;
+};
+
+OnlineSnapshot::OnlineSnapshot(OnlineOptions options, pg::Connection conn)
+    : options_(std::move(options)),
+      conn_(std::move(conn)),
+      relations_([this](uint32_t oid) { return pg::LookupType(conn_, oid); },
+                 [this](uint32_t id) { return pg::LookupAttributes(conn_, id); }) {}
+
+OnlineSnapshot::~OnlineSnapshot() = default;
+
+Result<std::unique_ptr<OnlineSnapshot>> OnlineSnapshot::Open(OnlineOptions options, Lsn durable) {
+  auto job = LoadJob(options.job_path);
+  if (!job) return std::unexpected(job.error());
+  auto conn = pg::Connection::Open(options.conninfo);
+  if (!conn) return std::unexpected(conn.error());
+  std::unique_ptr<OnlineSnapshot> snapshot(new OnlineSnapshot(options, std::move(*conn)));
+  if (*job) {
+    snapshot->job_ = std::move(**job);
+    Reconcile(*snapshot->job_, durable);
+    if (auto saved = snapshot->Save(); !saved) return std::unexpected(saved.error());
+    spdlog::info("snapshot: resuming {} of {} tables ({})", snapshot->job_->reason,
+                 snapshot->job_->tables.size(), snapshot->job_->id);
+  }
+  return snapshot;
+}
+
+bool OnlineSnapshot::Queued(const QualifiedName& table) const {
+  if (!job_) return false;
+  for (const TableJob& queued : job_->tables) {
+    if (queued.name == table) return true;
+  }
+  return false;
+}
+
+Status OnlineSnapshot::Request(const std::vector<QualifiedName>& tables,
+                               const std::string& reason) {
+  if (!job_) job_ = Job{.id = NewJobId(), .reason = reason};
+  for (const QualifiedName& name : tables) {
+    if (Queued(name)) continue;
+    job_->tables.push_back({.name = name, .reset = true});
+    spdlog::info("snapshot: {} queued ({})", name.Display(), reason);
+  }
+  return Save();
+}
+
+Status OnlineSnapshot::Emit(const std::string& content) {
+  auto emitted = conn_.Exec(fmt::format("SELECT pg_catalog.pg_logical_emit_message(true, {}, {})",
+                                        QuoteLiteral(kSnapshotPrefix), QuoteLiteral(content)));
+  if (!emitted) return std::unexpected(emitted.error());
+  return {};
+}
+
+Status OnlineSnapshot::Tick() {
+  if (!job_ || flight_) return {};
+  size_t t = 0;
+  while (t < job_->tables.size() && job_->tables[t].read_all) ++t;
+  if (t == job_->tables.size()) return {};
+  TableJob& table = job_->tables[t];
+  auto source = DescribeTable(conn_, table.name);
+  if (!source) {
+    if (source.error().kind != ErrorKind::kNotFound) return std::unexpected(source.error());
+    spdlog::warn("snapshot: {} is gone from the source; skipped", table.name.Display());
+    job_->tables.erase(job_->tables.begin() + static_cast<std::ptrdiff_t>(t));
+    return Save();
+  }
+  auto flight = std::make_unique<InFlight>();
+  flight->table = t;
+  flight->source = std::move(*source);
+  table.by_ctid = flight->source.order_key.empty();
+  table.estimated_rows = static_cast<int64_t>(flight->source.estimated_rows);
+  if (table.by_ctid) {
+    table.chunks.assign(1, Chunk{});  // read whole; again when a change touches it meanwhile
+    table.planned = false;
+    flight->retry_on_touch = true;
+    flight->reset = true;
+  } else {
+    flight->reset = table.reset && table.reset_at == 0;
+    auto next = std::ranges::find_if(table.chunks, [](const Chunk& c) { return !c.delivered; });
+    if (next == table.chunks.end()) {
+      Chunk chunk;
+      if (!table.chunks.empty()) chunk.lo = table.chunks.back().hi;
+      table.chunks.push_back(std::move(chunk));
+      next = table.chunks.end() - 1;
+    }
+    flight->chunk = static_cast<size_t>(next - table.chunks.begin());
+    flight->limit = table.planned ? 0 : options_.chunk_rows;
+  }
+  flight->relation = relations_.Update(flight->source.relation).relation;
+  std::random_device random;
+  flight->tag = fmt::format("{}/{:08x}{:08x}", job_->id, random(), random());
+  if (auto ok = Emit(flight->tag + " low"); !ok) return ok;
+  const Chunk& chunk = table.chunks[flight->chunk];
+  auto read = ReadChunk(conn_, flight->source, chunk, flight->limit,
+                        [&](pg::pgoutput::Tuple&& row) -> Status {
+                          flight->rows.push_back(std::move(row));
+                          return {};
+                        });
+  if (!read) return read;
+  flight->dropped.assign(flight->rows.size(), false);
+  if (!flight->retry_on_touch) {
+    for (size_t i = 0; i < flight->rows.size(); ++i) {
+      if (auto key = KeyString(flight->rows[i], flight->source.order_key)) {
+        flight->index.emplace(std::move(*key), i);
+      }
+    }
+  }
+  if (auto ok = Emit(flight->tag + " high"); !ok) return ok;
+  flight_ = std::move(flight);
+  return {};
+}
+
+void OnlineSnapshot::Touch(const Change& change) {
+  InFlight& flight = *flight_;
+  const uint32_t id = flight.source.relation.relation_id;
+  if (change.kind == Kind::kTruncate) {
+    for (const auto& relation : change.truncated) {
+      if (relation->id != id) continue;
+      flight.touched = true;
+      flight.dropped.assign(flight.rows.size(), true);
+    }
+    return;
+  }
+  if (!change.relation || change.relation->id != id) return;
+  if (change.kind == Kind::kSchemaChange) {
+    flight.touched = true;
+    flight.retry_on_touch = true;  // the rows read may have the old shape: read again
+    return;
+  }
+  if (change.kind != Kind::kInsert && change.kind != Kind::kUpdate &&
+      change.kind != Kind::kDelete) {
+    return;
+  }
+  flight.touched = true;
+  // The key columns where this change's definition has them.
+  std::vector<size_t> positions;
+  for (size_t k : flight.source.order_key) {
+    const std::string& name = flight.source.relation.columns[k].name;
+    size_t at = 0;
+    while (at < change.relation->columns.size() && change.relation->columns[at].name != name) ++at;
+    positions.push_back(at);
+  }
+  auto drop = [&](const pg::pgoutput::Tuple& image) {
+    auto key = KeyString(image, positions);
+    if (!key) return;
+    if (auto it = flight.index.find(*key); it != flight.index.end())
+      flight.dropped[it->second] = true;
+  };
+  if (change.kind != Kind::kDelete) drop(change.new_tuple);
+  if (change.old_kind) drop(change.old_tuple);
+}
+
+Status OnlineSnapshot::Observe(pg::CommittedTransaction& txn) {
+  if (!flight_) return {};
+  InFlight& flight = *flight_;
+  bool low = false, high = false;
+  auto visited = txn.ForEach([&](const Change& change) -> Status {
+    if (change.kind == Kind::kMessage && change.prefix == kSnapshotPrefix) {
+      low |= change.content == flight.tag + " low";
+      high |= change.content == flight.tag + " high";
+      flight.window |= low;
+      return {};
+    }
+    if (flight.window) Touch(change);
+    return {};
+  });
+  if (!visited) return visited;
+  TableJob& table = job_->tables[flight.table];
+  if (low && flight.reset) {
+    txn.Append({Change{.kind = Kind::kReset, .relation = flight.relation}});
+    table.reset_at = txn.info().commit_lsn.value;
+    if (auto saved = Save(); !saved) return saved;
+  }
+  if (!high) return {};
+  if (flight.touched && flight.retry_on_touch) {
+    spdlog::info("snapshot: {} changed while it was read; reading it again", table.name.Display());
+    flight_.reset();
+    return {};
+  }
+  Deliver(txn);
+  flight_.reset();
+  return Save();
+}
+
+void OnlineSnapshot::Deliver(pg::CommittedTransaction& txn) {
+  InFlight& flight = *flight_;
+  TableJob& table = job_->tables[flight.table];
+  Chunk& chunk = table.chunks[flight.chunk];
+  chunk.delivered = txn.info().commit_lsn.value;
+  chunk.rows = static_cast<int64_t>(flight.rows.size());
+  if (table.by_ctid) {
+    table.read_all = true;
+  } else if (table.planned) {
+    table.read_all = std::ranges::all_of(table.chunks, [](const Chunk& c) { return c.delivered; });
+  } else {
+    if (!flight.rows.empty()) chunk.hi = KeyOf(flight.source, flight.rows.back());
+    table.read_all = static_cast<int64_t>(flight.rows.size()) < flight.limit;
+  }
+  std::vector<Change> rows;
+  rows.reserve(flight.rows.size());
+  for (size_t i = 0; i < flight.rows.size(); ++i) {
+    if (flight.dropped[i]) continue;
+    rows.push_back(Change{
+        .kind = Kind::kRead, .relation = flight.relation, .new_tuple = std::move(flight.rows[i])});
+  }
+  // Even an empty chunk defines the table in the sinks.
+  txn.Append({Change{.kind = Kind::kSchemaChange, .relation = flight.relation}});
+  txn.Append(std::move(rows));
+}
+
+Status OnlineSnapshot::Durable(Lsn durable) {
+  if (!job_ || flight_) return {};
+  bool changed = false;
+  for (auto it = job_->tables.begin(); it != job_->tables.end();) {
+    if (it->read_all && it->last_delivery() <= durable.value) {
+      spdlog::info("snapshot: {} complete: {} rows", it->name.Display(), it->rows());
+      it = job_->tables.erase(it);
+      changed = true;
+    } else {
+      ++it;
+    }
+  }
+  if (job_->tables.empty()) {
+    spdlog::info("snapshot: {} finished", job_->id);
+    job_.reset();
+    std::error_code ec;
+    std::filesystem::remove(options_.job_path, ec);
+    return {};
+  }
+  return changed ? Save() : Status{};
+}
+
+Progress OnlineSnapshot::progress() const {
+  Progress progress;
+  if (!job_) return progress;
+  progress.job = job_->id;
+  progress.reason = job_->reason;
+  for (const TableJob& table : job_->tables) {
+    progress.tables.push_back({.name = table.name,
+                               .rows = table.rows(),
+                               .estimated_rows = table.estimated_rows,
+                               .chunks_delivered = static_cast<size_t>(std::ranges::count_if(
+                                   table.chunks, [](const Chunk& c) { return c.delivered; })),
+                               .chunks = table.chunks.size()});
+  }
+  return progress;
+}
+
+}  // namespace walden::snapshot

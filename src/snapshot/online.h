@@ -1,0 +1,88 @@
+// Online snapshots while streaming (design §5, DBLog's watermark method with transactional
+// logical messages, no signal table).
+//
+// Per chunk (key range, key order): commit a low watermark message, read the chunk, commit
+// a high watermark message. `Observe` sees every streamed transaction before the sinks do:
+// between the two watermarks it drops from the chunk every key a change touched (the stream
+// carries those rows' newer state); at the high watermark it appends the rest as `r` rows
+// to that transaction, so each sink applies them exactly once with it. A table's first
+// chunk also resets walden's copy of it (at its low watermark), so rows deleted while
+// walden was not looking vanish. Tables without a key are read whole and read again when a
+// change touched them between the watermarks.
+//
+// Thread-safety: one thread (the run loop) drives it.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "common/error.h"
+#include "common/lsn.h"
+#include "pg/assembler.h"
+#include "pg/connection.h"
+#include "snapshot/job.h"
+
+namespace walden::snapshot {
+
+inline constexpr std::string_view kSnapshotPrefix = "walden_snapshot";
+
+struct OnlineOptions {
+  std::string conninfo;
+  std::string job_path;  // <data_dir>/snapshot.json
+  int64_t chunk_rows = 100000;
+};
+
+struct TableProgress {
+  QualifiedName name;
+  int64_t rows = 0;  // delivered so far
+  int64_t estimated_rows = 0;
+  size_t chunks_delivered = 0;
+  size_t chunks = 0;  // known so far (online chunks of keyed tables appear one by one)
+};
+struct Progress {
+  std::string job;  // empty: no snapshot running
+  std::string reason;
+  std::vector<TableProgress> tables;
+};
+
+class OnlineSnapshot {
+ public:
+  // Loads the job file, if any, and forgets deliveries above `durable` (Reconcile).
+  static Result<std::unique_ptr<OnlineSnapshot>> Open(OnlineOptions options, Lsn durable);
+  ~OnlineSnapshot();
+
+  // Queues tables (a table already queued stays where it is).
+  Status Request(const std::vector<QualifiedName>& tables, const std::string& reason);
+  bool active() const { return job_.has_value(); }
+  bool Queued(const QualifiedName& table) const;
+
+  // When no chunk is in flight and work remains: low watermark, read, high watermark.
+  Status Tick();
+  // Every streamed transaction, in commit order, before the sinks apply it.
+  Status Observe(pg::CommittedTransaction& txn);
+  // Tables whose deliveries are all durable are done and leave the job.
+  Status Durable(Lsn durable);
+  Progress progress() const;
+
+ private:
+  struct InFlight;
+  OnlineSnapshot(OnlineOptions options, pg::Connection conn);
+  Status Emit(const std::string& content);
+  Status Save() { return SaveJob(options_.job_path, *job_); }
+  void Touch(const pg::Change& change);
+  void Deliver(pg::CommittedTransaction& txn);
+
+  OnlineOptions options_;
+  pg::Connection conn_;
+  pg::RelationCache relations_;
+  std::optional<Job> job_;
+  std::unique_ptr<InFlight> flight_;
+};
+
+// "public.orders" style names for a job request, from selectors of the CLI.
+std::string NewJobId();
+
+}  // namespace walden::snapshot

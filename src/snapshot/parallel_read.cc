@@ -1,0 +1,107 @@
+#include "snapshot/parallel_read.h"
+
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <thread>
+
+namespace walden::snapshot {
+namespace {
+
+class Exchange {
+ public:
+  explicit Exchange(size_t capacity) : capacity_(capacity) {}
+
+  // False when the reader should stop (an error elsewhere).
+  bool Put(ReadChunkResult&& result) {
+    std::unique_lock lock(mutex_);
+    space_.wait(lock, [&] { return ready_.size() < capacity_ || failed_; });
+    if (failed_) return false;
+    ready_.push_back(std::move(result));
+    filled_.notify_one();
+    return true;
+  }
+  void Fail(Error error) {
+    std::lock_guard lock(mutex_);
+    if (!failed_) error_ = std::move(error);
+    failed_ = true;
+    filled_.notify_all();
+    space_.notify_all();
+  }
+  // Next result, or the first error.
+  Result<ReadChunkResult> Take() {
+    std::unique_lock lock(mutex_);
+    filled_.wait(lock, [&] { return !ready_.empty() || failed_; });
+    if (failed_) return std::unexpected(error_);
+    ReadChunkResult result = std::move(ready_.front());
+    ready_.pop_front();
+    space_.notify_one();
+    return result;
+  }
+  size_t Claim() { return next_task_.fetch_add(1); }
+
+ private:
+  std::mutex mutex_;
+  std::condition_variable filled_, space_;
+  std::deque<ReadChunkResult> ready_;
+  size_t capacity_;
+  bool failed_ = false;
+  Error error_;
+  std::atomic<size_t> next_task_{0};
+};
+
+void Work(pg::Connection& conn, const std::vector<ReadTask>& tasks, Exchange& exchange) {
+  for (size_t i; (i = exchange.Claim()) < tasks.size();) {
+    const ReadTask& task = tasks[i];
+    ReadChunkResult result{.id = task.id};
+    auto read = ReadChunk(conn, *task.table, *task.chunk, 0, [&](pg::pgoutput::Tuple&& row) {
+      result.rows.push_back(std::move(row));
+      return Status{};
+    });
+    if (!read) return exchange.Fail(read.error());
+    if (!exchange.Put(std::move(result))) return;
+  }
+}
+
+}  // namespace
+
+Status ReadParallel(const std::string& conninfo, const std::string& snapshot_name, int workers,
+                    const std::vector<ReadTask>& tasks,
+                    const std::function<Status(ReadChunkResult&&)>& on_chunk) {
+  // Every reader imports the snapshot before any reads: the exporting session must stay
+  // idle until then, and a failed import should stop the load before it starts.
+  std::vector<pg::Connection> conns;
+  for (int w = 0; w < std::max(1, workers); ++w) {
+    auto conn = pg::Connection::Open(conninfo);
+    if (!conn) return std::unexpected(conn.error());
+    if (auto imported = ImportSnapshot(*conn, snapshot_name); !imported) return imported;
+    conns.push_back(std::move(*conn));
+  }
+  Exchange exchange(conns.size());
+  std::vector<std::jthread> threads;
+  for (pg::Connection& conn : conns) {
+    threads.emplace_back([&conn, &tasks, &exchange] { Work(conn, tasks, exchange); });
+  }
+  Status status;
+  for (size_t done = 0; done < tasks.size(); ++done) {
+    auto chunk = exchange.Take();
+    if (!chunk) {
+      status = std::unexpected(chunk.error());
+      break;
+    }
+    if (auto ok = on_chunk(std::move(*chunk)); !ok) {
+      exchange.Fail(ok.error());
+      status = ok;
+      break;
+    }
+  }
+  if (!status) {
+    // Readers blocked in COPY finish their chunk and stop at the next hand-over.
+    for (pg::Connection& conn : conns) PQrequestCancel(conn.get());
+  }
+  threads.clear();
+  return status;
+}
+
+}  // namespace walden::snapshot

@@ -1,0 +1,32 @@
+// The initial load's readers: `workers` connections import one exported snapshot and COPY
+// chunks in parallel; the calling thread receives whole chunks in completion order, with
+// at most `workers` chunks waiting (bounded memory). Only ACCESS SHARE locks are taken.
+// Thread-safety: ReadParallel owns its threads; `on_chunk` runs on the calling thread.
+#pragma once
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "common/error.h"
+#include "pg/pgoutput.h"
+#include "snapshot/source.h"
+
+namespace walden::snapshot {
+
+struct ReadTask {
+  const SourceTable* table = nullptr;
+  const Chunk* chunk = nullptr;
+  size_t id = 0;  // the caller's
+};
+struct ReadChunkResult {
+  size_t id = 0;
+  std::vector<pg::pgoutput::Tuple> rows;
+};
+
+// Stops at the first error (a worker's or `on_chunk`'s) and returns it.
+Status ReadParallel(const std::string& conninfo, const std::string& snapshot_name, int workers,
+                    const std::vector<ReadTask>& tasks,
+                    const std::function<Status(ReadChunkResult&&)>& on_chunk);
+
+}  // namespace walden::snapshot

@@ -1,0 +1,205 @@
+#include "snapshot/source.h"
+
+#include <fmt/core.h>
+
+#include <algorithm>
+#include <cmath>
+#include <sstream>
+
+#include "common/strings.h"
+#include "snapshot/copy_text.h"
+
+namespace walden::snapshot {
+namespace {
+
+std::vector<int> ParseAttnums(std::string_view text) {
+  std::vector<int> attnums;
+  std::istringstream in{std::string(text)};
+  for (int attnum; in >> attnum;) attnums.push_back(attnum);
+  return attnums;
+}
+
+std::string RowOf(const std::vector<std::string>& items) {
+  std::string out = "(";
+  for (size_t i = 0; i < items.size(); ++i) out += (i ? ", " : "") + items[i];
+  return out + ")";
+}
+
+std::string KeyColumns(const SourceTable& table) {
+  std::vector<std::string> names;
+  for (size_t i : table.order_key) names.push_back(QuoteIdent(table.relation.columns[i].name));
+  return RowOf(names);
+}
+
+std::string KeyLiteral(const std::vector<std::string>& key) {
+  std::vector<std::string> literals;
+  for (const std::string& value : key) literals.push_back(QuoteLiteral(value));
+  return RowOf(literals);
+}
+
+}  // namespace
+
+Result<std::vector<QualifiedName>> PublishedTables(pg::Connection& conn,
+                                                   const std::string& publication) {
+  const std::optional<std::string> params[] = {publication};
+  auto result = conn.ExecParams(
+      "SELECT schemaname, tablename FROM pg_catalog.pg_publication_tables WHERE pubname = $1 "
+      "ORDER BY 1, 2",
+      params);
+  if (!result) return std::unexpected(result.error());
+  std::vector<QualifiedName> tables;
+  for (int row = 0; row < result->rows(); ++row) {
+    tables.push_back({std::string(result->Value(row, 0)), std::string(result->Value(row, 1))});
+  }
+  return tables;
+}
+
+Result<SourceTable> DescribeTable(pg::Connection& conn, const QualifiedName& name) {
+  const std::optional<std::string> names[] = {name.schema, name.name};
+  auto rel = conn.ExecParams(
+      "SELECT c.oid, c.relreplident, c.reltuples, "
+      "pg_catalog.pg_relation_size(c.oid) / current_setting('block_size')::int, "
+      "(SELECT i.indkey::text FROM pg_catalog.pg_index i WHERE i.indrelid = c.oid AND "
+      "i.indisprimary), (SELECT i.indkey::text FROM pg_catalog.pg_index i WHERE i.indrelid = "
+      "c.oid AND i.indisreplident) FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n "
+      "ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relname = $2 AND c.relkind IN "
+      "('r', 'p')",
+      names);
+  if (!rel) return std::unexpected(rel.error());
+  if (rel->rows() != 1) {
+    return Fail(ErrorKind::kNotFound, "table " + name.Display() + " does not exist");
+  }
+  SourceTable table{.name = name};
+  pg::pgoutput::Relation& relation = table.relation;
+  relation.relation_id = static_cast<uint32_t>(std::stoul(std::string(rel->Value(0, 0))));
+  relation.schema = name.schema;
+  relation.name = name.name;
+  relation.replica_identity = rel->Value(0, 1).empty() ? 'd' : rel->Value(0, 1)[0];
+  table.estimated_rows = std::max(0.0, std::stod(std::string(rel->Value(0, 2))));
+  table.pages = std::stoll(std::string(rel->Value(0, 3)));
+  const std::vector<int> primary = ParseAttnums(rel->Value(0, 4));
+  const std::vector<int> identity = ParseAttnums(rel->Value(0, 5));
+  auto columns = conn.Exec(fmt::format(
+      "SELECT attname, atttypid, atttypmod, attnum FROM pg_catalog.pg_attribute WHERE attrelid "
+      "= {} AND attnum > 0 AND NOT attisdropped AND attgenerated = '' ORDER BY attnum",
+      relation.relation_id));
+  if (!columns) return std::unexpected(columns.error());
+  // pgoutput flags the replica identity: the primary key by default, the chosen index, every
+  // column with FULL, none with NOTHING.
+  const std::vector<int>& flagged = relation.replica_identity == 'i' ? identity : primary;
+  std::vector<int> attnums;
+  for (int row = 0; row < columns->rows(); ++row) {
+    const int attnum = std::stoi(std::string(columns->Value(row, 3)));
+    const bool key =
+        relation.replica_identity == 'f' ||
+        (relation.replica_identity != 'n' && std::ranges::find(flagged, attnum) != flagged.end());
+    relation.columns.push_back(
+        {.flags = static_cast<uint8_t>(key ? 1 : 0),
+         .name = std::string(columns->Value(row, 0)),
+         .type_oid = static_cast<uint32_t>(std::stoul(std::string(columns->Value(row, 1)))),
+         .type_modifier = std::stoi(std::string(columns->Value(row, 2)))});
+    attnums.push_back(attnum);
+  }
+  for (int attnum : primary.empty() ? identity : primary) {
+    const auto at = std::ranges::find(attnums, attnum);
+    if (at == attnums.end()) return table;  // a key over an expression: read by ctid
+    table.order_key.push_back(static_cast<size_t>(at - attnums.begin()));
+  }
+  return table;
+}
+
+Result<std::vector<Chunk>> PlanChunks(pg::Connection& conn, const SourceTable& table,
+                                      int64_t chunk_rows) {
+  std::vector<Chunk> chunks;
+  if (table.order_key.empty()) {
+    double rows = table.estimated_rows;
+    if (rows <= 0 && table.pages > 0) {
+      auto counted = conn.QueryValue("SELECT count(*) FROM " + table.name.ToSql());
+      if (!counted) return std::unexpected(counted.error());
+      rows = std::stod(*counted);
+    }
+    const double per_page = table.pages > 0 ? std::max(1.0, rows / table.pages) : 1.0;
+    const int64_t step =
+        std::max<int64_t>(1, static_cast<int64_t>(std::floor(chunk_rows / per_page)));
+    for (int64_t page = 0; page + step < table.pages; page += step) {
+      chunks.push_back({.lo_page = page, .hi_page = page + step});
+    }
+    chunks.push_back({.lo_page = chunks.empty() ? 0 : chunks.back().hi_page, .hi_page = -1});
+    return chunks;
+  }
+  std::vector<std::string> keys, texts;
+  for (size_t i : table.order_key) {
+    keys.push_back(QuoteIdent(table.relation.columns[i].name));
+    texts.push_back(keys.back() + "::text");
+  }
+  const std::string key_list = RowOf(keys).substr(1, RowOf(keys).size() - 2);
+  const std::string text_list = RowOf(texts).substr(1, RowOf(texts).size() - 2);
+  auto bounds = conn.Exec(fmt::format(
+      "SELECT {} FROM (SELECT {}, row_number() OVER (ORDER BY {}) AS walden_rn FROM {}) s "
+      "WHERE walden_rn % {} = 0 ORDER BY walden_rn",
+      text_list, key_list, key_list, table.name.ToSql(), chunk_rows));
+  if (!bounds) return std::unexpected(bounds.error());
+  std::optional<std::vector<std::string>> lo;
+  for (int row = 0; row < bounds->rows(); ++row) {
+    std::vector<std::string> hi;
+    for (int c = 0; c < bounds->columns(); ++c) hi.emplace_back(bounds->Value(row, c));
+    chunks.push_back({.lo = lo, .hi = hi});
+    lo = std::move(hi);
+  }
+  chunks.push_back({.lo = lo});
+  return chunks;
+}
+
+std::string ChunkQuery(const SourceTable& table, const Chunk& chunk, int64_t limit) {
+  std::vector<std::string> columns;
+  for (const auto& column : table.relation.columns) columns.push_back(QuoteIdent(column.name));
+  std::string sql = "SELECT " + RowOf(columns).substr(1, RowOf(columns).size() - 2) + " FROM " +
+                    table.name.ToSql();
+  std::vector<std::string> where;
+  if (table.order_key.empty()) {
+    if (chunk.lo_page > 0) where.push_back(fmt::format("ctid >= '({},0)'::tid", chunk.lo_page));
+    if (chunk.hi_page >= 0) where.push_back(fmt::format("ctid < '({},0)'::tid", chunk.hi_page));
+  } else {
+    if (chunk.lo) where.push_back(KeyColumns(table) + " > " + KeyLiteral(*chunk.lo));
+    if (chunk.hi) where.push_back(KeyColumns(table) + " <= " + KeyLiteral(*chunk.hi));
+  }
+  for (size_t i = 0; i < where.size(); ++i) sql += (i ? " AND " : " WHERE ") + where[i];
+  if (!table.order_key.empty()) {
+    sql += " ORDER BY " + KeyColumns(table).substr(1, KeyColumns(table).size() - 2);
+  }
+  if (limit > 0) sql += fmt::format(" LIMIT {}", limit);
+  return sql;
+}
+
+Status ReadChunk(pg::Connection& conn, const SourceTable& table, const Chunk& chunk, int64_t limit,
+                 const std::function<Status(pg::pgoutput::Tuple&&)>& on_row) {
+  const size_t width = table.relation.columns.size();
+  return conn.CopyOut("COPY (" + ChunkQuery(table, chunk, limit) + ") TO STDOUT",
+                      [&](std::string_view line) -> Status {
+                        if (!line.empty() && line.back() == '\n') line.remove_suffix(1);
+                        pg::pgoutput::Tuple tuple;
+                        if (auto ok = ParseCopyTextLine(line, width, tuple); !ok) {
+                          return Fail(ErrorKind::kProtocol,
+                                      table.name.Display() + ": " + ok.error().message);
+                        }
+                        return on_row(std::move(tuple));
+                      });
+}
+
+std::vector<std::string> KeyOf(const SourceTable& table, const pg::pgoutput::Tuple& row) {
+  std::vector<std::string> key;
+  for (size_t i : table.order_key) key.emplace_back(row.Data(i));
+  return key;
+}
+
+Status ImportSnapshot(pg::Connection& conn, const std::string& name) {
+  if (auto begun = conn.Exec("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY"); !begun) {
+    return std::unexpected(begun.error());
+  }
+  if (auto set = conn.Exec("SET TRANSACTION SNAPSHOT " + QuoteLiteral(name)); !set) {
+    return std::unexpected(set.error());
+  }
+  return {};
+}
+
+}  // namespace walden::snapshot

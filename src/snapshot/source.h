@@ -1,0 +1,70 @@
+// The snapshot's side of PostgreSQL: which tables are published, how a table looks to
+// pgoutput (so snapshot rows and streamed rows share one definition), how it is cut into
+// chunks, and reading one chunk with COPY. Thread-safety: each function uses the given
+// connection; one thread per connection.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/error.h"
+#include "common/identifiers.h"
+#include "pg/connection.h"
+#include "pg/pgoutput.h"
+
+namespace walden::snapshot {
+
+// A captured table as the snapshot reads it.
+struct SourceTable {
+  QualifiedName name;
+  // The columns pgoutput publishes, in attnum order, with its key flags (replica identity).
+  pg::pgoutput::Relation relation;
+  // The columns chunks are ordered and bounded by: the primary key, else the replica
+  // identity index; empty: the table has neither and is read by ctid ranges.
+  std::vector<size_t> order_key;
+  double estimated_rows = 0;  // pg_class.reltuples (0 when never analyzed)
+  int64_t pages = 0;          // current size in blocks
+};
+
+// One piece of a table. Keyed tables: rows with lo < key <= hi in key order (no lo: from
+// the first key; no hi: to the last). Tables without key: pages [lo_page, hi_page) by
+// ctid (hi_page < 0: to the end). Progress is kept per chunk.
+struct Chunk {
+  std::optional<std::vector<std::string>> lo;
+  std::optional<std::vector<std::string>> hi;
+  int64_t lo_page = 0;
+  int64_t hi_page = -1;
+  // The commit LSN of the transaction its rows went out with; 0: not delivered yet.
+  uint64_t delivered = 0;
+  int64_t rows = 0;
+};
+
+// The published tables of `publication`, in name order.
+Result<std::vector<QualifiedName>> PublishedTables(pg::Connection& conn,
+                                                   const std::string& publication);
+
+Result<SourceTable> DescribeTable(pg::Connection& conn, const QualifiedName& name);
+
+// Chunks of about `chunk_rows` rows covering the whole table as the connection's snapshot
+// sees it (exact key boundaries from one ordered pass over the key; ctid pages otherwise).
+Result<std::vector<Chunk>> PlanChunks(pg::Connection& conn, const SourceTable& table,
+                                      int64_t chunk_rows);
+
+// SELECT of the chunk's rows in key order; `limit` > 0 reads at most that many.
+std::string ChunkQuery(const SourceTable& table, const Chunk& chunk, int64_t limit = 0);
+
+// Reads the chunk with COPY (text format), one tuple per row, in key order.
+Status ReadChunk(pg::Connection& conn, const SourceTable& table, const Chunk& chunk, int64_t limit,
+                 const std::function<Status(pg::pgoutput::Tuple&&)>& on_row);
+
+// The text of the order key columns of a row (for chunk bounds).
+std::vector<std::string> KeyOf(const SourceTable& table, const pg::pgoutput::Tuple& row);
+
+// Starts a REPEATABLE READ, READ ONLY transaction on the snapshot `name` exported by
+// CREATE_REPLICATION_SLOT (or pg_export_snapshot).
+Status ImportSnapshot(pg::Connection& conn, const std::string& name);
+
+}  // namespace walden::snapshot
