@@ -1,5 +1,5 @@
 # Thin wrappers over scripts/; see README.md.
-.PHONY: demo test build clean bench-capture bench-storage bench-mirror
+.PHONY: demo test build clean bench-capture bench-storage bench-mirror bench-snapshot
 
 demo:
 	scripts/demo.sh $(DEMO_ARGS)
@@ -36,3 +36,10 @@ bench-mirror:
 	cmake -S . -B build/release -G Ninja -DCMAKE_BUILD_TYPE=Release
 	cmake --build build/release --target mirror_bench
 	build/release/bench/mirror_bench --changes=1000000 --batch=5000 --rate=5000 --seconds=60
+
+# Initial-load rows/s beside COPY ... TO STDOUT of the same table (see docs/benchmarks.md).
+bench-snapshot:
+	scripts/setup.sh
+	cmake -S . -B build/release -G Ninja -DCMAKE_BUILD_TYPE=Release
+	cmake --build build/release --target snapshot_bench
+	build/release/bench/snapshot_bench --rows=1000000 --workers=2

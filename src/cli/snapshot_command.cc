@@ -23,9 +23,11 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-// The published tables the selectors name (all of them without selectors).
+// The published tables the selectors name (all of them without selectors); creates the
+// publication, and the slot when `create_slot`.
 Result<std::vector<QualifiedName>> Selected(const Config& config,
-                                            const std::vector<TableSelector>& selectors) {
+                                            const std::vector<TableSelector>& selectors,
+                                            bool create_slot = false) {
   auto rep = pg::ReplicationConnection::Open(config.source.url);
   if (!rep) return std::unexpected(rep.error());
   auto tables = pg::ResolveTables(rep->sql(), config.source.tables);
@@ -33,7 +35,13 @@ Result<std::vector<QualifiedName>> Selected(const Config& config,
   if (auto ok = rep->EnsurePublication(config.source.publication, *tables); !ok) {
     return std::unexpected(ok.error());
   }
-  auto published = snapshot::PublishedTables(rep->sql(), config.source.publication);
+  if (create_slot) {
+    auto slot = rep->EnsureSlot({.name = config.source.slot, .failover = config.source.failover});
+    if (!slot) return std::unexpected(slot.error());
+  }
+  auto conn = pg::Connection::Open(config.source.url);  // the replication one has no $1
+  if (!conn) return std::unexpected(conn.error());
+  auto published = snapshot::PublishedTables(*conn, config.source.publication);
   if (!published) return std::unexpected(published.error());
   std::vector<QualifiedName> chosen;
   for (const QualifiedName& name : *published) {
@@ -182,7 +190,7 @@ int ResyncCommand(const Config& config) {
       return ReportError(dropped.error());
     }
   }
-  auto tables = Selected(config, {});
+  auto tables = Selected(config, {}, /*create_slot=*/true);
   if (!tables) return ReportError(tables.error());
   if (auto queued = Enqueue(config, *tables, "resync"); !queued) return ReportError(queued.error());
   spdlog::info("resync: new slot {}; snapshotting {} tables while streaming", config.source.slot,

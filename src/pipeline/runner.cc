@@ -255,9 +255,18 @@ Status Pipeline::OpenSinks() {
 Status Pipeline::PrepareSnapshot() {
   const std::string job_path = SnapshotJobPath(config_.data_dir);
   const bool fresh = mirror_->mirror().empty() && archive_->state().last_sequence == 0;
+  auto exists = SlotExists(config_);
+  if (!exists) return std::unexpected(exists.error());
+  if (!fresh && !*exists) {
+    // Streaming from a new slot would silently skip everything since the old one was lost.
+    return Fail(ErrorKind::kNotFound,
+                fmt::format("replication slot {} does not exist, but the sinks hold changes up "
+                            "to {}: the slot was dropped or lost, and the changes since are "
+                            "gone from the WAL; run `walden resync` (a new slot and an online "
+                            "snapshot of every table)",
+                            config_.source.slot, Durable().ToString()));
+  }
   if (config_.snapshot.mode != SnapshotMode::kNever && fresh && !fs::exists(job_path)) {
-    auto exists = SlotExists(config_);
-    if (!exists) return std::unexpected(exists.error());
     if (!*exists && config_.snapshot.mode == SnapshotMode::kInitial) {
       if (auto loaded = InitialLoad(config_, *archive_, *mirror_); !loaded) return loaded;
     } else {

@@ -9,6 +9,9 @@
 
 #include <atomic>
 #include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <nlohmann/json.hpp>
 #include <random>
 #include <thread>
 
@@ -87,6 +90,8 @@ class Writer {
         return;
       }
       ++transactions_;
+      // About 200 transactions/s: steady writing a debug build keeps up with.
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
     }
   }
 
@@ -160,6 +165,26 @@ class SnapshotTest : public PgTest {
     run.process().Signal(SIGTERM);
     ASSERT_EQ(run.Wait(60s), 0) << run.Stderr();
   }
+  // Chunks the job file says were delivered so far.
+  int Delivered() {
+    std::ifstream file(dir() + "/data/snapshot.json");
+    const auto job = nlohmann::json::parse(file, nullptr, false);
+    int delivered = 0;
+    if (job.is_discarded()) return 0;
+    for (const auto& table : job["tables"]) {
+      for (const auto& chunk : table["chunks"]) delivered += chunk["delivered"] != 0 ? 1 : 0;
+    }
+    return delivered;
+  }
+  void KillAfterChunks(WaldenProcess& run, int chunks) {
+    const auto deadline = std::chrono::steady_clock::now() + 300s;
+    while (Delivered() < chunks && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(20ms);
+    }
+    ASSERT_GE(Delivered(), chunks) << run.Stderr();
+    run.process().Signal(SIGKILL);
+    run.Wait(30s);
+  }
   std::string chunk_rows_ = "20000";
 };
 
@@ -177,6 +202,77 @@ TEST_F(SnapshotTest, InitialLoadUnderConcurrentWritesIsConsistent) {
   ExpectEqual();
   ExpectNoDuplicateSnapshotRows();
   ExpectRebuildEqual();
+  DropSlot("snap_slot");
+}
+
+// Fails today (issue #6 stays open; see the note there).
+TEST_F(SnapshotTest, DISABLED_KillDuringTheInitialLoadResumesWithoutLossOrDuplicates) {
+  chunk_rows_ = "10000";
+  CreateTables(200000);
+  Writer writer(AdminConninfo(), 200000);
+  {
+    WaldenProcess first(RunArgs());
+    KillAfterChunks(first, 6);
+  }
+  WaldenProcess run(RunArgs());
+  ASSERT_TRUE(run.WaitForLog("snapshot: resuming initial load", 60s)) << run.Stderr();
+  ASSERT_TRUE(run.WaitForLog("finished", 600s)) << run.Stderr();
+  StopCaughtUp(run, writer);
+  ExpectEqual();
+  if (HasFailure()) std::cerr << run.Stderr();
+  ExpectNoDuplicateSnapshotRows();
+  ExpectRebuildEqual();
+  DropSlot("snap_slot");
+}
+
+// Fails today (issue #6 stays open; see the note there).
+TEST_F(SnapshotTest, DISABLED_OnlineSnapshotSurvivesKillAndRunsOnRequest) {
+  chunk_rows_ = "10000";
+  CreateTables(200000);
+  Writer writer(AdminConninfo(), 200000);
+  std::vector<std::string> args = RunArgs();
+  args.insert(args.end(), {"--snapshot-mode", "online"});
+  {
+    WaldenProcess first(args);
+    ASSERT_TRUE(first.WaitForLog("queued (first start)", 60s)) << first.Stderr();
+    KillAfterChunks(first, 5);
+  }
+  WaldenProcess run(args);
+  ASSERT_TRUE(run.WaitForLog("snapshot: resuming first start", 60s)) << run.Stderr();
+  ASSERT_TRUE(run.WaitForLog("finished", 600s)) << run.Stderr();
+  EXPECT_THAT(run.Stderr(), ::testing::Not(::testing::HasSubstr("snapshot: public.big queued")));
+  // Asked for while streaming: `walden snapshot` follows it to the end.
+  const CommandResult asked =
+      RunWalden({"snapshot", "--table", "public.big", "--data-dir", dir() + "/data"});
+  ASSERT_EQ(asked.exit_code, 0) << asked.output;
+  EXPECT_THAT(asked.output, ::testing::ContainsRegex("snapshot [0-9a-f]+ done"));
+  StopCaughtUp(run, writer);
+  ExpectEqual();
+  ExpectRebuildEqual();
+  DropSlot("snap_slot");
+}
+
+// Fails today (issue #6 stays open; see the note there).
+TEST_F(SnapshotTest, DISABLED_ResyncAfterTheSlotWasDroppedMakesTheMirrorEqualAgain) {
+  CreateTables(50000);
+  {
+    Writer writer(AdminConninfo(), 50000);
+    WaldenProcess run(RunArgs());
+    ASSERT_TRUE(run.WaitForLog("snapshot: initial load done", 120s)) << run.Stderr();
+    StopCaughtUp(run, writer);
+  }
+  // The slot is lost; the source keeps changing (deletes walden will never see).
+  DropSlot("snap_slot");
+  Exec(
+      "DELETE FROM big WHERE id % 7 = 0; UPDATE big SET note = 'while away' WHERE id % 5 = 0;"
+      "INSERT INTO loose VALUES (-1, 'while away');");
+  const CommandResult refused = RunWalden(RunArgs());
+  EXPECT_NE(refused.exit_code, 0);
+  Writer writer(AdminConninfo(), 50000);
+  WaldenProcess resync(RunArgs("resync"));
+  ASSERT_TRUE(resync.WaitForLog("finished", 300s)) << resync.Stderr();
+  StopCaughtUp(resync, writer);
+  ExpectEqual();
   DropSlot("snap_slot");
 }
 
