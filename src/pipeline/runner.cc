@@ -198,6 +198,7 @@ class Pipeline {
   std::unique_ptr<pg::Capture> capture_;
   std::unique_ptr<pg::Connection> canary_conn_;
   std::unique_ptr<snapshot::OnlineSnapshot> snapshot_;
+  std::unique_ptr<pg::Connection> snapshot_catalog_;  // the once-a-second table scan's
   bool snapshot_everything_ = false;  // new sinks on an existing slot: read every table
   std::mutex requests_mutex_;
   struct Request {
@@ -321,10 +322,16 @@ Status Pipeline::SnapshotStep() {
   const bool scan = Clock::now() - last_snapshot_scan_ > std::chrono::seconds(1);
   if (!requests.empty() || scan || snapshot_everything_) {
     last_snapshot_scan_ = Clock::now();
-    auto conn = pg::Connection::Open(config_.source.url);
-    if (!conn) return std::unexpected(conn.error());
-    auto published = snapshot::PublishedTables(*conn, config_.source.publication);
-    if (!published) return std::unexpected(published.error());
+    if (!snapshot_catalog_) {
+      auto conn = pg::Connection::Open(config_.source.url);
+      if (!conn) return std::unexpected(conn.error());
+      snapshot_catalog_ = std::make_unique<pg::Connection>(std::move(*conn));
+    }
+    auto published = snapshot::PublishedTables(*snapshot_catalog_, config_.source.publication);
+    if (!published) {
+      snapshot_catalog_.reset();  // a fresh connection next time
+      return std::unexpected(published.error());
+    }
     for (Request& request : requests) {
       std::vector<QualifiedName> tables;
       for (const QualifiedName& name : *published) {

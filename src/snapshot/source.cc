@@ -19,16 +19,13 @@ std::vector<int> ParseAttnums(std::string_view text) {
   return attnums;
 }
 
-std::string RowOf(const std::vector<std::string>& items) {
-  std::string out = "(";
-  for (size_t i = 0; i < items.size(); ++i) out += (i ? ", " : "") + items[i];
-  return out + ")";
-}
+std::string RowOf(const std::vector<std::string>& items) { return "(" + Join(items, ", ") + ")"; }
 
-std::string KeyColumns(const SourceTable& table) {
+// The order key's quoted column names, comma-separated.
+std::string KeyList(const SourceTable& table) {
   std::vector<std::string> names;
   for (size_t i : table.order_key) names.push_back(QuoteIdent(table.relation.columns[i].name));
-  return RowOf(names);
+  return Join(names, ", ");
 }
 
 std::string KeyLiteral(const std::vector<std::string>& key) {
@@ -132,8 +129,8 @@ Result<std::vector<Chunk>> PlanChunks(pg::Connection& conn, const SourceTable& t
     keys.push_back(QuoteIdent(table.relation.columns[i].name));
     texts.push_back(keys.back() + "::text");
   }
-  const std::string key_list = RowOf(keys).substr(1, RowOf(keys).size() - 2);
-  const std::string text_list = RowOf(texts).substr(1, RowOf(texts).size() - 2);
+  const std::string key_list = Join(keys, ", ");
+  const std::string text_list = Join(texts, ", ");
   auto bounds = conn.Exec(fmt::format(
       "SELECT {} FROM (SELECT {}, row_number() OVER (ORDER BY {}) AS walden_rn FROM {}) s "
       "WHERE walden_rn % {} = 0 ORDER BY walden_rn",
@@ -153,20 +150,18 @@ Result<std::vector<Chunk>> PlanChunks(pg::Connection& conn, const SourceTable& t
 std::string ChunkQuery(const SourceTable& table, const Chunk& chunk, int64_t limit) {
   std::vector<std::string> columns;
   for (const auto& column : table.relation.columns) columns.push_back(QuoteIdent(column.name));
-  std::string sql = "SELECT " + RowOf(columns).substr(1, RowOf(columns).size() - 2) + " FROM " +
-                    table.name.ToSql();
+  std::string sql = "SELECT " + Join(columns, ", ") + " FROM " + table.name.ToSql();
   std::vector<std::string> where;
   if (table.order_key.empty()) {
     if (chunk.lo_page > 0) where.push_back(fmt::format("ctid >= '({},0)'::tid", chunk.lo_page));
     if (chunk.hi_page >= 0) where.push_back(fmt::format("ctid < '({},0)'::tid", chunk.hi_page));
   } else {
-    if (chunk.lo) where.push_back(KeyColumns(table) + " > " + KeyLiteral(*chunk.lo));
-    if (chunk.hi) where.push_back(KeyColumns(table) + " <= " + KeyLiteral(*chunk.hi));
+    const std::string key = "(" + KeyList(table) + ")";
+    if (chunk.lo) where.push_back(key + " > " + KeyLiteral(*chunk.lo));
+    if (chunk.hi) where.push_back(key + " <= " + KeyLiteral(*chunk.hi));
   }
-  for (size_t i = 0; i < where.size(); ++i) sql += (i ? " AND " : " WHERE ") + where[i];
-  if (!table.order_key.empty()) {
-    sql += " ORDER BY " + KeyColumns(table).substr(1, KeyColumns(table).size() - 2);
-  }
+  if (!where.empty()) sql += " WHERE " + Join(where, " AND ");
+  if (!table.order_key.empty()) sql += " ORDER BY " + KeyList(table);
   if (limit > 0) sql += fmt::format(" LIMIT {}", limit);
   return sql;
 }
