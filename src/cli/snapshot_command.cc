@@ -78,19 +78,30 @@ std::string Bar(double fraction) {
          std::string(static_cast<size_t>(width - filled), '-');
 }
 
-// Follows job `id` through /api/status until it is gone (done) or walden stops.
+// Follows job `id` through /api/status until walden says it finished, or walden stops.
 int Follow(const std::string& address, const std::string& id) {
   const bool terminal = isatty(STDERR_FILENO);
   const auto started = Clock::now();
   auto last_line = started;
   int64_t rows = 0, estimated = 0;
+  auto text = [](const nlohmann::json& object, const char* key) {
+    return object.contains(key) && object[key].is_string() ? object[key].get<std::string>() : "";
+  };
   for (;;) {
     auto response = server::Get(address, "/api/status");
     if (!response) return ReportError(response.error());
     const auto status = nlohmann::json::parse(response->body, nullptr, false);
     const auto& job =
         status.is_object() && status.contains("snapshot") ? status["snapshot"] : nlohmann::json();
-    if (!job.is_object() || job.value("job", "") != id) break;
+    if (job.is_object() && job.contains("finished") && job["finished"].is_array() &&
+        std::ranges::find(job["finished"], nlohmann::json(id)) != job["finished"].end()) {
+      break;
+    }
+    // The status walden published before it took the request does not name the job yet.
+    if (!job.is_object() || text(job, "job") != id) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      continue;
+    }
     rows = estimated = 0;
     for (const auto& table : job["tables"]) {
       rows += table.value("rows", int64_t{0});

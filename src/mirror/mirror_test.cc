@@ -166,6 +166,28 @@ TEST(Mirror, TruncateEmptiesInOrderWithTheChangesAroundIt) {
   EXPECT_EQ(m.Tables()[0].truncates, 1);
 }
 
+// A snapshot's reset drops what came before it, also changes staged in the same batch.
+TEST(Mirror, ResetStartsTheTableOverInOrderWithTheChangesAroundIt) {
+  auto mirror = Mirror::Open(":memory:");
+  Mirror& m = **mirror;
+  TableDef def{.relation_id = 7,
+               .name = {"public", "events"},
+               .identity = 'f',
+               .columns = {{.name = "kind", .type = kText, .key = true},
+                           {.name = "n", .type = kInt, .key = true}}};
+  ASSERT_TRUE(m.Define(def));
+  ASSERT_TRUE(Apply(m, 7, 10, {{'c', {S("old"), I(1)}}, {'c', {S("x"), I(1)}}}));
+  ASSERT_TRUE(m.Commit({Lsn{10}, Lsn{11}, 0}));
+  ASSERT_TRUE(Apply(m, 7, 12, {{'c', {S("y"), I(1)}}}));
+  ASSERT_TRUE(m.Reset(def));
+  ASSERT_TRUE(Apply(m, 7, 13, {{'c', {S("z"), I(1)}}}));
+  ASSERT_TRUE(Apply(m, 7, 14, {{'r', {S("x"), I(1)}}, {'r', {S("y"), I(1)}}}));
+  ASSERT_TRUE(m.Commit({Lsn{14}, Lsn{15}, 0}));
+  EXPECT_EQ(Select(m, "SELECT * FROM public.events ORDER BY ALL"),
+            (std::vector<Row>{{"x", "1"}, {"y", "1"}, {"z", "1"}}));
+  EXPECT_EQ(m.Tables()[0].version, 2);
+}
+
 TEST(Mirror, SchemaStepsAddWithStoredDefaultDropWidenAndRename) {
   auto mirror = Mirror::Open(":memory:");
   Mirror& m = **mirror;

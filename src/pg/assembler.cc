@@ -33,14 +33,24 @@ CommittedTransaction::CommittedTransaction(TransactionInfo info, std::vector<Cha
       buffer_(std::make_unique<TransactionBuffer>(info.xid)),
       appended_(std::move(changes)) {}
 
-size_t CommittedTransaction::change_count() const { return buffer_->count() + appended_.size(); }
+size_t CommittedTransaction::change_count() const {
+  return prepended_.size() + buffer_->count() + appended_.size();
+}
 
 Status CommittedTransaction::ForEach(const std::function<Status(const Change&)>& visit) const {
+  for (const Change& change : prepended_) {
+    if (auto ok = visit(change); !ok) return ok;
+  }
   if (auto ok = buffer_->ForEach(visit); !ok) return ok;
   for (const Change& change : appended_) {
     if (auto ok = visit(change); !ok) return ok;
   }
   return {};
+}
+
+void CommittedTransaction::Prepend(std::vector<Change> changes) {
+  prepended_.insert(prepended_.end(), std::make_move_iterator(changes.begin()),
+                    std::make_move_iterator(changes.end()));
 }
 
 void CommittedTransaction::Append(std::vector<Change> changes) {

@@ -73,15 +73,19 @@ class CommittedTransaction {
 
   const TransactionInfo& info() const { return info_; }
   size_t change_count() const;
-  // Calls `visit` for each change in order, the appended ones last; stops at the first error.
+  // Calls `visit` for each change in order: prepended, the source's, appended; stops at the
+  // first error.
   Status ForEach(const std::function<Status(const Change&)>& visit) const;
   // Adds changes after the source's: the snapshot rows emitted at a high watermark belong
   // to the watermark's transaction, so each sink applies them exactly once with it.
   void Append(std::vector<Change> changes);
+  // Adds changes before the source's (a snapshot read that belongs just before them).
+  void Prepend(std::vector<Change> changes);
 
  private:
   TransactionInfo info_;
   std::unique_ptr<TransactionBuffer> buffer_;
+  std::vector<Change> prepended_;
   std::vector<Change> appended_;
 };
 

@@ -57,6 +57,21 @@ TEST_F(AssemblerTest, PlainTransaction) {
   EXPECT_TRUE(assembler_.idle());
 }
 
+TEST_F(AssemblerTest, PrependedChangesComeFirstAndAppendedLast) {
+  EXPECT_FALSE(Feed(Begin{Lsn{0x10}, 5, 100}));
+  EXPECT_FALSE(Feed(Rel()));
+  EXPECT_FALSE(Feed(Insert{std::nullopt, 7, Row("source")}));
+  auto txn = Feed(Commit{0, Lsn{0x10}, Lsn{0x20}, 6});
+  ASSERT_TRUE(txn);
+  auto insert = [](std::string_view id) {
+    return Change{.kind = Change::Kind::kInsert, .new_tuple = Row(id)};
+  };
+  txn->Append({insert("after")});
+  txn->Prepend({insert("before 1"), insert("before 2")});
+  EXPECT_EQ(Ids(*txn), (std::vector<std::string>{"before 1", "before 2", "source", "after"}));
+  EXPECT_EQ(txn->change_count(), 4u);
+}
+
 TEST_F(AssemblerTest, StreamedTransactionSpillsKeepsOrderAndDropsAbortedSubtransactions) {
   Feed(Rel());
   std::vector<std::string> expected;

@@ -111,16 +111,18 @@ Status ReplayPeriod(mirror::Mirror& mirror, duck::Connection& reader, const Peri
   const std::string source = "read_parquet([" + list + "], union_by_name = true)";
   std::string where = fmt::format("_walden_lsn >= {}", period.first.value);
   if (period.until.value != 0) where += fmt::format(" AND _walden_lsn < {}", period.until.value);
-  // Only what follows the last TRUNCATE matters.
-  auto truncated = reader.Query(fmt::format(
-      "SELECT _walden_lsn, _walden_seq FROM {} WHERE _walden_op = 't' AND {} ORDER BY 1 DESC, "
-      "2 DESC LIMIT 1",
+  // Only what follows the last TRUNCATE or snapshot reset matters.
+  auto restart = reader.Query(fmt::format(
+      "SELECT _walden_lsn, _walden_seq, _walden_op FROM {} WHERE _walden_op IN ('t', 's') AND "
+      "{} ORDER BY 1 DESC, 2 DESC LIMIT 1",
       source, where));
-  if (!truncated) return std::unexpected(truncated.error());
-  if (truncated->rows() == 1) {
-    if (auto ok = mirror.Truncate(period.def.relation_id); !ok) return ok;
+  if (!restart) return std::unexpected(restart.error());
+  if (restart->rows() == 1) {
+    auto emptied = restart->Text(0, 2) == "s" ? mirror.Reset(period.def)
+                                              : mirror.Truncate(period.def.relation_id);
+    if (!emptied) return emptied;
     where += fmt::format(" AND (_walden_lsn, _walden_seq) > ({}, {})",
-                         truncated->Text(0, 0).value_or("0"), truncated->Text(0, 1).value_or("0"));
+                         restart->Text(0, 0).value_or("0"), restart->Text(0, 1).value_or("0"));
   }
   auto described = reader.Query("DESCRIBE SELECT * FROM " + source);
   if (!described) return std::unexpected(described.error());

@@ -42,7 +42,7 @@ using Clock = std::chrono::steady_clock;
 // address in the data directory for `walden query`.
 Result<std::unique_ptr<server::HttpServer>> StartServer(
     const Config& config, duck::Database& database, const StatusBoard& board, MirrorSink& mirror,
-    ArchiveSink& archive, const std::function<std::string(const std::string&)>& on_snapshot) {
+    ArchiveSink& archive, std::function<std::string(const std::string&)> on_snapshot) {
   auto query = [&database, &config](const server::Request& request) -> server::Response {
     auto format = mirror::ParseOutputFormat(
         request.params.contains("format") ? request.params.at("format") : "table");
@@ -108,7 +108,7 @@ Result<std::unique_ptr<server::HttpServer>> StartServer(
        {.method = "POST",
         .path = "/api/snapshot",
         .handler =
-            [&on_snapshot](const server::Request& request) {
+            [on_snapshot](const server::Request& request) {
               std::string answer = on_snapshot(request.body);
               const bool taken = answer.starts_with("job ");
               return server::Response{.status = taken ? 200 : 400, .body = std::move(answer)};

@@ -56,7 +56,7 @@ RunStatus StatusBoard::Latest() const {
 }
 
 static nlohmann::ordered_json SnapshotJson(const snapshot::Progress& progress) {
-  if (progress.job.empty()) return nullptr;
+  if (progress.job.empty() && progress.finished.empty()) return nullptr;
   nlohmann::ordered_json tables = nlohmann::ordered_json::array();
   for (const snapshot::TableProgress& t : progress.tables) {
     tables.push_back({{"table", t.name.Display()},
@@ -65,7 +65,12 @@ static nlohmann::ordered_json SnapshotJson(const snapshot::Progress& progress) {
                       {"chunks_done", t.chunks_delivered},
                       {"chunks_known", t.chunks}});
   }
-  return {{"job", progress.job}, {"reason", progress.reason}, {"tables", std::move(tables)}};
+  nlohmann::ordered_json job = nullptr;
+  if (!progress.job.empty()) job = progress.job;
+  return {{"job", std::move(job)},
+          {"reason", progress.reason},
+          {"tables", std::move(tables)},
+          {"finished", progress.finished}};
 }
 
 std::string StatusJson(const RunStatus& s) {

@@ -5,8 +5,11 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <charconv>
 #include <random>
+#include <unordered_set>
 
+#include "common/strings.h"
 #include "pg/catalog.h"
 
 namespace walden::snapshot {
@@ -34,6 +37,30 @@ std::optional<std::string> KeyString(const pg::pgoutput::Tuple& tuple,
 
 }  // namespace
 
+Result<ReadSnapshot> ParseSnapshot(const std::string& text) {
+  const auto bad = [&] { return Fail(ErrorKind::kProtocol, "unexpected snapshot text: " + text); };
+  const size_t first = text.find(':');
+  const size_t second = text.find(':', first == std::string::npos ? 0 : first + 1);
+  if (first == std::string::npos || second == std::string::npos) return bad();
+  ReadSnapshot snapshot;
+  auto xid = [](std::string_view digits) -> std::optional<uint32_t> {
+    uint64_t value = 0;
+    auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), value);
+    if (ec != std::errc() || end != digits.data() + digits.size()) return std::nullopt;
+    return static_cast<uint32_t>(value);  // the epoch does not matter for recent xids
+  };
+  auto xmax = xid(std::string_view(text).substr(first + 1, second - first - 1));
+  if (!xid(std::string_view(text).substr(0, first)) || !xmax) return bad();
+  snapshot.xmax = *xmax;
+  for (const std::string& item : Split(text.substr(second + 1), ',')) {
+    if (item.empty()) continue;
+    auto in_progress = xid(item);
+    if (!in_progress) return bad();
+    snapshot.in_progress.insert(*in_progress);
+  }
+  return snapshot;
+}
+
 std::string NewJobId() {
   std::random_device random;
   return fmt::format("{:08x}{:08x}", random(), random());
@@ -44,7 +71,10 @@ struct OnlineSnapshot::InFlight {
   size_t chunk = 0;
   std::string tag;
   bool reset = false;
-  bool retry_on_touch = false;  // no key: any change in the window means read again
+  bool keyless = false;  // read whole; placed by snapshot visibility, not by keys
+  bool retry = false;    // the read cannot be placed in the stream: read again
+  bool delivered = false;
+  ReadSnapshot snapshot;
   int64_t limit = 0;
   SourceTable source;
   std::shared_ptr<const pg::RelationInfo> relation;
@@ -52,7 +82,6 @@ struct OnlineSnapshot::InFlight {
   std::vector<bool> dropped;
   std::unordered_map<std::string, size_t> index;
   bool window = false;
-  bool touched = false;
 };
 
 OnlineSnapshot::OnlineSnapshot(OnlineOptions options, pg::Connection conn)
@@ -124,9 +153,9 @@ Status OnlineSnapshot::Tick() {
   table.by_ctid = flight->source.order_key.empty();
   table.estimated_rows = static_cast<int64_t>(flight->source.estimated_rows);
   if (table.by_ctid) {
-    table.chunks.assign(1, Chunk{});  // read whole; again when a change touches it meanwhile
+    table.chunks.assign(1, Chunk{});
     table.planned = false;
-    flight->retry_on_touch = true;
+    flight->keyless = true;
     flight->reset = true;
   } else {
     flight->reset = table.reset && table.reset_at == 0;
@@ -144,15 +173,9 @@ Status OnlineSnapshot::Tick() {
   std::random_device random;
   flight->tag = fmt::format("{}/{:08x}{:08x}", job_->id, random(), random());
   if (auto ok = Emit(flight->tag + " low"); !ok) return ok;
-  const Chunk& chunk = table.chunks[flight->chunk];
-  auto read = ReadChunk(conn_, flight->source, chunk, flight->limit,
-                        [&](pg::pgoutput::Tuple&& row) -> Status {
-                          flight->rows.push_back(std::move(row));
-                          return {};
-                        });
-  if (!read) return read;
+  if (auto read = Read(*flight, table.chunks[flight->chunk]); !read) return read;
   flight->dropped.assign(flight->rows.size(), false);
-  if (!flight->retry_on_touch) {
+  if (!flight->keyless) {
     for (size_t i = 0; i < flight->rows.size(); ++i) {
       if (auto key = KeyString(flight->rows[i], flight->source.order_key)) {
         flight->index.emplace(std::move(*key), i);
@@ -164,28 +187,52 @@ Status OnlineSnapshot::Tick() {
   return {};
 }
 
-void OnlineSnapshot::Touch(const Change& change) {
+Status OnlineSnapshot::Read(InFlight& flight, const Chunk& chunk) {
+  if (auto begun = conn_.Exec("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY"); !begun) {
+    return std::unexpected(begun.error());
+  }
+  auto read = [&]() -> Status {
+    auto text = conn_.QueryValue("SELECT pg_catalog.pg_current_snapshot()::text");
+    if (!text) return std::unexpected(text.error());
+    auto snapshot = ParseSnapshot(*text);
+    if (!snapshot) return std::unexpected(snapshot.error());
+    flight.snapshot = std::move(*snapshot);
+    return ReadChunk(conn_, flight.source, chunk, flight.limit,
+                     [&](pg::pgoutput::Tuple&& row) -> Status {
+                       flight.rows.push_back(std::move(row));
+                       return {};
+                     });
+  }();
+  if (!read) {
+    (void)conn_.Exec("ROLLBACK");
+    return read;
+  }
+  if (auto done = conn_.Exec("COMMIT"); !done) return std::unexpected(done.error());
+  return {};
+}
+
+bool OnlineSnapshot::Touch(const Change& change) {
   InFlight& flight = *flight_;
   const uint32_t id = flight.source.relation.relation_id;
   if (change.kind == Kind::kTruncate) {
-    for (const auto& relation : change.truncated) {
-      if (relation->id != id) continue;
-      flight.touched = true;
+    const bool touches = std::ranges::any_of(
+        change.truncated, [&](const auto& relation) { return relation->id == id; });
+    // Keyed: the read may predate it. Keyless reads are placed by visibility instead.
+    if (touches && flight.window && !flight.keyless) {
       flight.dropped.assign(flight.rows.size(), true);
     }
-    return;
+    return touches;
   }
-  if (!change.relation || change.relation->id != id) return;
+  if (!change.relation || change.relation->id != id) return false;
   if (change.kind == Kind::kSchemaChange) {
-    flight.touched = true;
-    flight.retry_on_touch = true;  // the rows read may have the old shape: read again
-    return;
+    if (flight.window) flight.retry = true;  // the rows read may have the old shape
+    return true;
   }
   if (change.kind != Kind::kInsert && change.kind != Kind::kUpdate &&
       change.kind != Kind::kDelete) {
-    return;
+    return false;
   }
-  flight.touched = true;
+  if (flight.keyless || !flight.window) return true;
   // The key columns where this change's definition has them.
   std::vector<size_t> positions;
   for (size_t k : flight.source.order_key) {
@@ -202,12 +249,13 @@ void OnlineSnapshot::Touch(const Change& change) {
   };
   if (change.kind != Kind::kDelete) drop(change.new_tuple);
   if (change.old_kind) drop(change.old_tuple);
+  return true;
 }
 
 Status OnlineSnapshot::Observe(pg::CommittedTransaction& txn) {
   if (!flight_) return {};
   InFlight& flight = *flight_;
-  bool low = false, high = false;
+  bool low = false, high = false, touches = false;
   auto visited = txn.ForEach([&](const Change& change) -> Status {
     if (change.kind == Kind::kMessage && change.prefix == kSnapshotPrefix) {
       low |= change.content == flight.tag + " low";
@@ -215,29 +263,41 @@ Status OnlineSnapshot::Observe(pg::CommittedTransaction& txn) {
       flight.window |= low;
       return {};
     }
-    if (flight.window) Touch(change);
+    touches |= Touch(change);
     return {};
   });
   if (!visited) return visited;
   TableJob& table = job_->tables[flight.table];
-  if (low && flight.reset) {
+  if (low && flight.reset && !flight.keyless) {
     txn.Append({Change{.kind = Kind::kReset, .relation = flight.relation}});
     table.reset_at = txn.info().commit_lsn.value;
     if (auto saved = Save(); !saved) return saved;
   }
+  if (flight.keyless && touches && !flight.delivered &&
+      !flight.snapshot.Includes(txn.info().xid)) {
+    if (!flight.window) {
+      flight.retry = true;  // committed before the low watermark, yet not in the read
+    } else if (!flight.retry) {
+      // The first change the read does not include: the read belongs right before it.
+      Deliver(txn, /*before=*/true);
+      if (auto saved = Save(); !saved) return saved;
+    }
+  }
   if (!high) return {};
-  if (flight.touched && flight.retry_on_touch) {
-    spdlog::info("snapshot: {} changed while it was read; reading it again", table.name.Display());
+  if (flight.retry && !flight.delivered) {
+    spdlog::info("snapshot: {} changed shape while it was read; reading it again",
+                 table.name.Display());
     flight_.reset();
     return {};
   }
-  Deliver(txn);
+  if (!flight.delivered) Deliver(txn, /*before=*/false);
   flight_.reset();
   return Save();
 }
 
-void OnlineSnapshot::Deliver(pg::CommittedTransaction& txn) {
+void OnlineSnapshot::Deliver(pg::CommittedTransaction& txn, bool before) {
   InFlight& flight = *flight_;
+  flight.delivered = true;
   TableJob& table = job_->tables[flight.table];
   Chunk& chunk = table.chunks[flight.chunk];
   chunk.delivered = txn.info().commit_lsn.value;
@@ -250,16 +310,22 @@ void OnlineSnapshot::Deliver(pg::CommittedTransaction& txn) {
     if (!flight.rows.empty()) chunk.hi = KeyOf(flight.source, flight.rows.back());
     table.read_all = static_cast<int64_t>(flight.rows.size()) < flight.limit;
   }
-  std::vector<Change> rows;
-  rows.reserve(flight.rows.size());
+  std::vector<Change> changes;
+  changes.reserve(flight.rows.size() + 2);
+  // A whole-table read replaces walden's copy where it lands.
+  if (flight.keyless) changes.push_back(Change{.kind = Kind::kReset, .relation = flight.relation});
+  // Even an empty chunk defines the table in the sinks.
+  changes.push_back(Change{.kind = Kind::kSchemaChange, .relation = flight.relation});
   for (size_t i = 0; i < flight.rows.size(); ++i) {
     if (flight.dropped[i]) continue;
-    rows.push_back(Change{
+    changes.push_back(Change{
         .kind = Kind::kRead, .relation = flight.relation, .new_tuple = std::move(flight.rows[i])});
   }
-  // Even an empty chunk defines the table in the sinks.
-  txn.Append({Change{.kind = Kind::kSchemaChange, .relation = flight.relation}});
-  txn.Append(std::move(rows));
+  if (before) {
+    txn.Prepend(std::move(changes));
+  } else {
+    txn.Append(std::move(changes));
+  }
 }
 
 Status OnlineSnapshot::Durable(Lsn durable) {
@@ -276,6 +342,8 @@ Status OnlineSnapshot::Durable(Lsn durable) {
   }
   if (job_->tables.empty()) {
     spdlog::info("snapshot: {} finished", job_->id);
+    finished_.push_back(job_->id);
+    if (finished_.size() > 16) finished_.erase(finished_.begin());
     job_.reset();
     std::error_code ec;
     std::filesystem::remove(options_.job_path, ec);
@@ -285,7 +353,7 @@ Status OnlineSnapshot::Durable(Lsn durable) {
 }
 
 Progress OnlineSnapshot::progress() const {
-  Progress progress;
+  Progress progress{.finished = finished_};
   if (!job_) return progress;
   progress.job = job_->id;
   progress.reason = job_->reason;

@@ -7,8 +7,13 @@
 // carries those rows' newer state); at the high watermark it appends the rest as `r` rows
 // to that transaction, so each sink applies them exactly once with it. A table's first
 // chunk also resets walden's copy of it (at its low watermark), so rows deleted while
-// walden was not looking vanish. Tables without a key are read whole and read again when a
-// change touched them between the watermarks.
+// walden was not looking vanish.
+//
+// Tables without a key cannot drop touched rows (identical rows are interchangeable), so a
+// whole-table read is placed by its snapshot instead: every transaction the read's snapshot
+// includes comes before the first one it does not include, and the read (with a reset of
+// walden's copy) is put right before that transaction's changes, or at the high watermark.
+// No lock, and no retries under steady writes.
 //
 // Thread-safety: one thread (the run loop) drives it.
 #pragma once
@@ -17,6 +22,7 @@
 #include <optional>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "common/error.h"
@@ -28,6 +34,18 @@
 namespace walden::snapshot {
 
 inline constexpr std::string_view kSnapshotPrefix = "walden_snapshot";
+
+// Which transactions a read's snapshot includes, from pg_current_snapshot()'s text
+// ("xmin:xmax:xip,…"). Compared by 32-bit xid, as pgoutput sends them: the transactions
+// asked about are recent, so the epoch does not matter.
+struct ReadSnapshot {
+  uint32_t xmax = 0;
+  std::unordered_set<uint32_t> in_progress;
+  bool Includes(uint32_t xid) const {
+    return !in_progress.contains(xid) && static_cast<int32_t>(xid - xmax) < 0;
+  }
+};
+Result<ReadSnapshot> ParseSnapshot(const std::string& text);
 
 struct OnlineOptions {
   std::string conninfo;
@@ -46,6 +64,7 @@ struct Progress {
   std::string job;  // empty: no snapshot running
   std::string reason;
   std::vector<TableProgress> tables;
+  std::vector<std::string> finished;  // jobs this process finished lately, oldest first
 };
 
 class OnlineSnapshot {
@@ -72,13 +91,18 @@ class OnlineSnapshot {
   OnlineSnapshot(OnlineOptions options, pg::Connection conn);
   Status Emit(const std::string& content);
   Status Save() { return SaveJob(options_.job_path, *job_); }
-  void Touch(const pg::Change& change);
-  void Deliver(pg::CommittedTransaction& txn);
+  // Reads the chunk in a transaction whose snapshot says which transactions it includes.
+  Status Read(InFlight& flight, const Chunk& chunk);
+  // Whether `change` concerns the table in flight; drops the keys it touches from the read.
+  bool Touch(const pg::Change& change);
+  // Adds the read to `txn`: before its changes, or after them (at the high watermark).
+  void Deliver(pg::CommittedTransaction& txn, bool before);
 
   OnlineOptions options_;
   pg::Connection conn_;
   pg::RelationCache relations_;
   std::optional<Job> job_;
+  std::vector<std::string> finished_;
   std::unique_ptr<InFlight> flight_;
 };
 

@@ -53,7 +53,13 @@ class Writer {
       return;
     }
     std::mt19937_64 random(7);
-    int64_t next_id = rows_ + 1;
+    // New keys continue after every key so far (an earlier writer may have inserted some).
+    auto max_id = conn->QueryValue("SELECT coalesce(max(id), 0) FROM big");
+    if (!max_id) {
+      error_ = max_id.error().message;
+      return;
+    }
+    int64_t next_id = std::max<int64_t>(rows_, std::stoll(*max_id)) + 1;
     while (!stop_) {
       std::string sql = "BEGIN;";
       const int statements = 1 + static_cast<int>(random() % 5);
@@ -205,8 +211,7 @@ TEST_F(SnapshotTest, InitialLoadUnderConcurrentWritesIsConsistent) {
   DropSlot("snap_slot");
 }
 
-// Fails today (issue #6 stays open; see the note there).
-TEST_F(SnapshotTest, DISABLED_KillDuringTheInitialLoadResumesWithoutLossOrDuplicates) {
+TEST_F(SnapshotTest, KillDuringTheInitialLoadResumesWithoutLossOrDuplicates) {
   chunk_rows_ = "10000";
   CreateTables(200000);
   Writer writer(AdminConninfo(), 200000);
@@ -219,14 +224,12 @@ TEST_F(SnapshotTest, DISABLED_KillDuringTheInitialLoadResumesWithoutLossOrDuplic
   ASSERT_TRUE(run.WaitForLog("finished", 600s)) << run.Stderr();
   StopCaughtUp(run, writer);
   ExpectEqual();
-  if (HasFailure()) std::cerr << run.Stderr();
   ExpectNoDuplicateSnapshotRows();
   ExpectRebuildEqual();
   DropSlot("snap_slot");
 }
 
-// Fails today (issue #6 stays open; see the note there).
-TEST_F(SnapshotTest, DISABLED_OnlineSnapshotSurvivesKillAndRunsOnRequest) {
+TEST_F(SnapshotTest, OnlineSnapshotSurvivesKillAndRunsOnRequest) {
   chunk_rows_ = "10000";
   CreateTables(200000);
   Writer writer(AdminConninfo(), 200000);
@@ -244,16 +247,16 @@ TEST_F(SnapshotTest, DISABLED_OnlineSnapshotSurvivesKillAndRunsOnRequest) {
   // Asked for while streaming: `walden snapshot` follows it to the end.
   const CommandResult asked =
       RunWalden({"snapshot", "--table", "public.big", "--data-dir", dir() + "/data"});
-  ASSERT_EQ(asked.exit_code, 0) << asked.output;
+  ASSERT_EQ(asked.exit_code, 0) << asked.output << run.Stderr();
   EXPECT_THAT(asked.output, ::testing::ContainsRegex("snapshot [0-9a-f]+ done"));
   StopCaughtUp(run, writer);
   ExpectEqual();
+  if (HasFailure()) std::cerr << asked.output << run.Stderr();
   ExpectRebuildEqual();
   DropSlot("snap_slot");
 }
 
-// Fails today (issue #6 stays open; see the note there).
-TEST_F(SnapshotTest, DISABLED_ResyncAfterTheSlotWasDroppedMakesTheMirrorEqualAgain) {
+TEST_F(SnapshotTest, ResyncAfterTheSlotWasDroppedMakesTheMirrorEqualAgain) {
   CreateTables(50000);
   {
     Writer writer(AdminConninfo(), 50000);
