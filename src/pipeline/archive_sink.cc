@@ -108,9 +108,10 @@ Status ArchiveSink::AppendChange(const pg::TransactionInfo& info, int64_t seq,
     // is an 's' row: walden's copy starts over there from the `r` rows that follow (a
     // rebuild from the archive must forget what came before, as the mirror did).
     out.op = change.kind == Kind::kReset ? 's' : 't';
-    const auto& relations = change.kind == Kind::kReset
-                                ? std::vector<std::shared_ptr<const pg::RelationInfo>>{change.relation}
-                                : change.truncated;
+    const auto& relations =
+        change.kind == Kind::kReset
+            ? std::vector<std::shared_ptr<const pg::RelationInfo>>{change.relation}
+            : change.truncated;
     for (const auto& relation : relations) {
       out.values.assign(relation->columns.size(), Datum(Null{}));
       if (auto ok = spool_->Append(SchemaOf(relation, info.commit_lsn), std::span(&out, 1)); !ok) {

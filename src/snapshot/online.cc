@@ -4,8 +4,8 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
-#include <filesystem>
 #include <charconv>
+#include <filesystem>
 #include <random>
 #include <unordered_set>
 
@@ -273,8 +273,7 @@ Status OnlineSnapshot::Observe(pg::CommittedTransaction& txn) {
     table.reset_at = txn.info().commit_lsn.value;
     if (auto saved = Save(); !saved) return saved;
   }
-  if (flight.keyless && touches && !flight.delivered &&
-      !flight.snapshot.Includes(txn.info().xid)) {
+  if (flight.keyless && touches && !flight.delivered && !flight.snapshot.Includes(txn.info().xid)) {
     if (!flight.window) {
       flight.retry = true;  // committed before the low watermark, yet not in the read
     } else if (!flight.retry) {
