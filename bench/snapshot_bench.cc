@@ -93,6 +93,12 @@ int main(int argc, char** argv) {
              fmt::format("walden initial load → archive + mirror ({} workers)", workers), load_rate,
              load_seconds);
   fmt::print("ratio walden / COPY: {:.2f} (target ≥ 0.80), {} rows\n", load_rate / copy_rate, rows);
+  bench::AppendJson(bench::JsonPath(argc, argv),
+                    fmt::format(R"({{"scenario":"snapshot","rows":{},"workers":{},)"
+                                R"("walden_rows_per_s":{:.0f},"reference_rows_per_s":{:.0f},)"
+                                R"("ratio":{:.3f},"postgres":{}}})",
+                                rows, workers, load_rate, copy_rate, load_rate / copy_rate,
+                                server->major_version()));
   std::filesystem::remove_all(dir);
   return 0;
 }

@@ -7,10 +7,9 @@
 // Zstd Parquet in a local archive.
 #include <fmt/core.h>
 
-#include "bench/bench_util.h"
-
 #include <filesystem>
 
+#include "bench/bench_util.h"
 #include "pg/capture.h"
 #include "pg/local_server.h"
 #include "pipeline/archive_sink.h"
@@ -84,6 +83,12 @@ int main(int argc, char** argv) {
       "walden archive (Zstd Parquet, with metadata columns): {} bytes = {:.1f} bytes/change\n",
       archive_bytes, double(archive_bytes) / rows);
   fmt::print("ratio: {:.1f}x smaller\n", double(pg_bytes) / archive_bytes);
+  bench::AppendJson(bench::JsonPath(argc, argv),
+                    fmt::format(R"({{"scenario":"storage","table":"telemetry","rows":{},)"
+                                R"("postgres_bytes_per_row":{:.2f},"archive_bytes_per_row":{:.2f},)"
+                                R"("ratio":{:.3f},"postgres":{}}})",
+                                rows, double(pg_bytes) / rows, double(archive_bytes) / rows,
+                                double(pg_bytes) / archive_bytes, server->major_version()));
   std::filesystem::remove_all(dir);
   return 0;
 }

@@ -10,7 +10,7 @@ packages=(
   libpq-dev libcurl4-openssl-dev libssl-dev nlohmann-json3-dev libcli11-dev libspdlog-dev
   libfmt-dev libtomlplusplus-dev libcpp-httplib-dev libbrotli-dev zlib1g-dev libgtest-dev libgmock-dev
   libbenchmark-dev postgresql-15 postgresql-client-15 clang libclang-rt-14-dev
-  clang-16 libclang-rt-16-dev
+  clang-16 libclang-rt-16-dev jq gnuplot-nox
 )
 
 missing=()

@@ -1,0 +1,69 @@
+#include "bench/metrics_text.h"
+
+#include <cmath>
+#include <limits>
+#include <sstream>
+
+namespace walden::bench {
+
+double Buckets::Quantile(double q) const {
+  if (count() == 0) return 0;
+  const double rank = q * static_cast<double>(count());
+  double lower = 0;
+  uint64_t below = 0;
+  for (size_t i = 0; i < bounds.size(); ++i) {
+    if (static_cast<double>(cumulative[i]) >= rank) {
+      if (std::isinf(bounds[i])) return lower;  // beyond the last finite bound
+      const uint64_t in_bucket = cumulative[i] - below;
+      const double within = in_bucket ? (rank - static_cast<double>(below)) / in_bucket : 1;
+      return lower + (bounds[i] - lower) * within;
+    }
+    lower = bounds[i];
+    below = cumulative[i];
+  }
+  return lower;
+}
+
+double Buckets::MaxBound() const {
+  for (size_t i = 0; i < bounds.size(); ++i) {
+    if (cumulative[i] == count()) return bounds[i];
+  }
+  return 0;
+}
+
+nlohmann::ordered_json Buckets::ToJson() const {
+  nlohmann::ordered_json out = nlohmann::ordered_json::array();
+  for (size_t i = 0; i < bounds.size(); ++i) {
+    out.push_back(
+        {std::isinf(bounds[i]) ? nlohmann::ordered_json("+Inf") : nlohmann::ordered_json(bounds[i]),
+         cumulative[i]});
+  }
+  return out;
+}
+
+std::map<std::string, Buckets> ParseHistograms(const std::string& text) {
+  std::map<std::string, Buckets> out;
+  std::istringstream lines(text);
+  for (std::string line; std::getline(lines, line);) {
+    const size_t at = line.find("_bucket{le=\"");
+    if (line.starts_with("#") || at == std::string::npos) continue;
+    const size_t quote = line.find('"', at + 12);
+    const size_t space = line.rfind(' ');
+    if (quote == std::string::npos || space == std::string::npos) continue;
+    const std::string le = line.substr(at + 12, quote - at - 12);
+    Buckets& buckets = out[line.substr(0, at)];
+    buckets.bounds.push_back(le == "+Inf" ? std::numeric_limits<double>::infinity()
+                                          : std::stod(le));
+    buckets.cumulative.push_back(std::stoull(line.substr(space + 1)));
+  }
+  return out;
+}
+
+Buckets Delta(const Buckets& after, const Buckets& before) {
+  Buckets out = after;
+  if (before.cumulative.size() != after.cumulative.size()) return out;
+  for (size_t i = 0; i < out.cumulative.size(); ++i) out.cumulative[i] -= before.cumulative[i];
+  return out;
+}
+
+}  // namespace walden::bench

@@ -1,0 +1,301 @@
+// End-to-end scenarios of `walden run` (the real binary, archive to a local folder and the
+// DuckDB mirror) against a throwaway PostgreSQL, each beside its reference in the same run:
+//
+//   throughput  N changes (inserts, updates, deletes on an 8-column orders table, transactions
+//               of 1 to 100,000 rows) held by two slots created at the same point; pg_recvlogical
+//               drains one to /dev/null, walden the other (until the slot's confirmed LSN
+//               reaches the end). Peak RSS of walden during the run.
+//   replay      `walden mirror rebuild` from that archive alone, changes/s.
+//   latency     steady load at each rate for S seconds: commit→mirror and commit→archive
+//               p50/p90/p99/max from walden's own /metrics histograms (per transaction).
+//   big_txn     one transaction of M inserted rows: peak RSS of a fresh walden process.
+//
+// walden runs with its defaults except `archive.flush_interval = 1s` (the default 10 s would
+// dominate commit→archive and the tail of a throughput run).
+//
+//   pipeline_bench [--changes=N] [--rates=1000,5000,20000] [--seconds=S] [--big-txn=M]
+//                  [--json=FILE]     (one JSON object per scenario, appended)
+#include <fmt/core.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <random>
+#include <sstream>
+#include <thread>
+
+#include "bench/bench_util.h"
+#include "bench/metrics_text.h"
+#include "common/strings.h"
+#include "common/subprocess.h"
+#include "pg/connection.h"
+#include "pg/local_server.h"
+#include "server/http_server.h"
+
+namespace {
+
+using namespace walden;
+using bench::Must;
+using Clock = std::chrono::steady_clock;
+using Json = nlohmann::ordered_json;
+
+struct Options {
+  int64_t changes = 2000000;
+  std::vector<int64_t> rates = {1000, 5000, 20000};
+  int seconds = 60;
+  int64_t big_txn = 5000000;
+  std::string json;
+};
+
+double Seconds(Clock::time_point since) {
+  return std::chrono::duration<double>(Clock::now() - since).count();
+}
+
+// The benchmark suite's orders table, and the publication both readers use.
+void CreateOrders(pg::Connection& conn) {
+  Must(conn.Exec("CREATE TABLE orders (id bigint PRIMARY KEY, customer_id int NOT NULL, status "
+                 "text NOT NULL, amount numeric(12,2) NOT NULL, currency char(3) NOT NULL, "
+                 "created_at timestamptz NOT NULL DEFAULT now(), updated_at timestamptz, note "
+                 "text); CREATE PUBLICATION bench FOR TABLE orders"),
+       "create orders");
+}
+
+// One transaction: `size` changes, 60 % inserts of new ids, 30 % updates, 10 % deletes of
+// the rows it inserted. Returns the changes made.
+int64_t OrdersTransaction(pg::Connection& conn, int64_t size, int64_t& next_id) {
+  const int64_t inserts = std::max<int64_t>(1, size * 6 / 10);
+  const int64_t updates = std::min(inserts, size * 3 / 10);
+  const int64_t deletes =
+      std::min(inserts - updates, std::max<int64_t>(0, size - inserts - updates));
+  const int64_t first = next_id;
+  next_id += inserts;
+  Must(conn.Exec(fmt::format(
+           "BEGIN; INSERT INTO orders (id, customer_id, status, amount, currency, note) SELECT i, "
+           "1 + i % 50000, 'new', (i % 100000) / 7.0, 'EUR', CASE WHEN i % 10 = 0 THEN 'gift "
+           "wrap ' || i END FROM generate_series({0}, {1}) i; UPDATE orders SET status = 'paid', "
+           "updated_at = now() WHERE id >= {0} AND id < {2}; DELETE FROM orders WHERE id > {1} - "
+           "{3} AND id <= {1}; COMMIT",
+           first, next_id - 1, first + updates, deletes)),
+       "workload");
+  return inserts + updates + deletes;
+}
+
+int64_t NextId(pg::Connection& conn) {
+  return std::stoll(Must(conn.QueryValue("SELECT coalesce(max(id), 0) + 1 FROM orders"), "max"));
+}
+
+Subprocess StartWalden(const pg::LocalServer& server, const std::string& data_dir,
+                       const std::string& slot) {
+  return Must(Subprocess::Spawn(
+                  {.argv = {WALDEN_BINARY, "run", "--source", server.AdminConninfo(), "--data-dir",
+                            data_dir, "--source-slot", slot, "--source-publication", "bench",
+                            "--snapshot-mode", "never", "--server-listen", "127.0.0.1:0",
+                            "--archive-flush-interval", "1s"},
+                   .stdout_path = data_dir + ".log"}),
+              "start walden");
+}
+
+// Peak resident set of a running process so far (VmHWM), in bytes.
+int64_t PeakRss(pid_t pid) {
+  std::ifstream status(fmt::format("/proc/{}/status", pid));
+  for (std::string line; std::getline(status, line);) {
+    if (line.starts_with("VmHWM:")) return std::stoll(line.substr(6)) * 1024;
+  }
+  return 0;
+}
+
+// Waits until walden confirmed `lsn` on `slot` (both sinks hold everything before it).
+void WaitConfirmed(pg::Connection& conn, const std::string& slot, const std::string& lsn,
+                   Subprocess& walden) {
+  const std::string sql = fmt::format(
+      "SELECT coalesce(confirmed_flush_lsn >= '{}'::pg_lsn, false) FROM pg_replication_slots "
+      "WHERE slot_name = '{}'",
+      lsn, slot);
+  while (Must(conn.QueryValue(sql), "slot position") != "t") {
+    if (!walden.Running()) {
+      fmt::print(stderr, "walden stopped early (exit {})\n", walden.ExitCode().value_or(-1));
+      std::exit(1);
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+}
+
+std::string MetricsOf(const std::string& data_dir) {
+  std::ifstream file(data_dir + "/server.json");
+  const auto server = nlohmann::json::parse(file, nullptr, false);
+  const std::string address = server.is_object() ? server.value("address", "") : "";
+  if (address.empty()) return "";
+  auto result = server::Get(address, "/metrics");
+  if (!result || result->status != 200) return "";
+  return result->body;
+}
+
+void WaitForServer(const std::string& data_dir) {
+  while (MetricsOf(data_dir).empty()) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+}
+
+Json Throughput(const pg::LocalServer& server, pg::Connection& conn, const Options& options,
+                const std::string& dir) {
+  for (const char* slot : {"reference", "walden"}) {
+    Must(
+        conn.Exec(fmt::format("SELECT pg_create_logical_replication_slot('{}', 'pgoutput')", slot)),
+        "slot");
+  }
+  std::mt19937 random(42);
+  int64_t done = 0, next_id = 1, transactions = 0;
+  while (done < options.changes) {
+    const int64_t size = std::min<int64_t>(
+        options.changes - done, std::array{1, 10, 100, 1000, 10000, 100000}[random() % 6]);
+    done += OrdersTransaction(conn, size, next_id);
+    ++transactions;
+  }
+  const std::string end = Must(conn.QueryValue("SELECT pg_current_wal_lsn()"), "lsn");
+  auto started = Clock::now();
+  auto reference = RunCommand(
+      {.argv = {server.bin_dir() + "/pg_recvlogical", "-d", server.AdminConninfo(), "--slot",
+                "reference", "--start", "--endpos", end, "-o", "proto_version=1", "-o",
+                "publication_names=bench", "-f", "/dev/null", "--no-loop"}},
+      std::chrono::hours(1));
+  const double reference_seconds = Seconds(started);
+  if (!reference || reference->exit_code != 0) {
+    fmt::print(stderr, "pg_recvlogical failed: {}\n",
+               reference ? reference->output : reference.error().message);
+    std::exit(1);
+  }
+  started = Clock::now();
+  Subprocess walden = StartWalden(server, dir, "walden");
+  WaitConfirmed(conn, "walden", end, walden);
+  const double walden_seconds = Seconds(started);
+  const int64_t rss = PeakRss(walden.pid());
+  walden.Stop(SIGTERM, std::chrono::seconds(60));
+  return {{"scenario", "throughput"},
+          {"changes", done},
+          {"transactions", transactions},
+          {"walden_changes_per_s", static_cast<double>(done) / walden_seconds},
+          {"reference_changes_per_s", static_cast<double>(done) / reference_seconds},
+          {"ratio", reference_seconds / walden_seconds},
+          {"walden_peak_rss_bytes", rss}};
+}
+
+Json Replay(const std::string& dir, int64_t changes) {
+  std::filesystem::remove(dir + "/mirror.duckdb");
+  std::filesystem::remove(dir + "/mirror.duckdb.wal");
+  const auto started = Clock::now();
+  auto rebuilt = RunCommand({.argv = {WALDEN_BINARY, "mirror", "rebuild", "--data-dir", dir}},
+                            std::chrono::hours(1));
+  const double seconds = Seconds(started);
+  if (!rebuilt || rebuilt->exit_code != 0) {
+    fmt::print(stderr, "rebuild failed: {}\n", rebuilt ? rebuilt->output : rebuilt.error().message);
+    std::exit(1);
+  }
+  return {{"scenario", "replay"},
+          {"changes", changes},
+          {"changes_per_s", static_cast<double>(changes) / seconds},
+          {"seconds", seconds}};
+}
+
+// Steady load: transactions of 10 changes, paced to `rate` changes/s.
+Json Latency(const pg::LocalServer& server, pg::Connection& conn, const std::string& dir,
+             int64_t rate, int seconds) {
+  Subprocess walden = StartWalden(server, dir, "walden");
+  WaitForServer(dir);
+  int64_t next_id = NextId(conn);
+  const auto before = bench::ParseHistograms(MetricsOf(dir));
+  const auto started = Clock::now();
+  const auto period = std::chrono::duration<double>(10.0 / static_cast<double>(rate));
+  int64_t sent = 0, transactions = 0;
+  while (Seconds(started) < seconds) {
+    sent += OrdersTransaction(conn, 10, next_id);
+    ++transactions;
+    std::this_thread::sleep_until(started + std::chrono::duration_cast<Clock::duration>(
+                                                period * static_cast<double>(transactions)));
+  }
+  const double load_seconds = Seconds(started);
+  const std::string end = Must(conn.QueryValue("SELECT pg_current_wal_lsn()"), "lsn");
+  WaitConfirmed(conn, "walden", end, walden);
+  const auto after = bench::ParseHistograms(MetricsOf(dir));
+  walden.Stop(SIGTERM, std::chrono::seconds(60));
+  Json out = {{"scenario", "latency"},
+              {"target_changes_per_s", rate},
+              {"achieved_changes_per_s", static_cast<double>(sent) / load_seconds},
+              {"transactions", transactions}};
+  for (const char* name : {"walden_commit_to_mirror_seconds", "walden_commit_to_archive_seconds"}) {
+    const bench::Buckets delta = bench::Delta(after.at(name), before.at(name));
+    const std::string key = std::string(name).substr(7);  // commit_to_…_seconds
+    out[key] = {{"p50", delta.Quantile(0.5)},
+                {"p90", delta.Quantile(0.9)},
+                {"p99", delta.Quantile(0.99)},
+                {"max_le", delta.MaxBound()},
+                {"buckets", delta.ToJson()}};
+  }
+  return out;
+}
+
+Json BigTransaction(const pg::LocalServer& server, pg::Connection& conn, const std::string& dir,
+                    int64_t rows) {
+  Subprocess walden = StartWalden(server, dir, "walden");
+  WaitForServer(dir);
+  int64_t next_id = NextId(conn);
+  Must(conn.Exec(fmt::format(
+           "INSERT INTO orders (id, customer_id, status, amount, currency) SELECT i, i % 50000, "
+           "'bulk', 1, 'EUR' FROM generate_series({}, {}) i",
+           next_id, next_id + rows - 1)),
+       "big transaction");
+  const std::string end = Must(conn.QueryValue("SELECT pg_current_wal_lsn()"), "lsn");
+  const auto started = Clock::now();
+  WaitConfirmed(conn, "walden", end, walden);
+  const double seconds = Seconds(started);
+  const int64_t rss = PeakRss(walden.pid());
+  walden.Stop(SIGTERM, std::chrono::seconds(60));
+  return {{"scenario", "big_txn"},
+          {"rows", rows},
+          {"seconds", seconds},
+          {"walden_peak_rss_bytes", rss}};
+}
+
+Options Parse(int argc, char** argv) {
+  Options options;
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    const std::string value = arg.substr(arg.find('=') + 1);
+    if (arg.starts_with("--changes=")) options.changes = std::stoll(value);
+    if (arg.starts_with("--seconds=")) options.seconds = std::stoi(value);
+    if (arg.starts_with("--big-txn=")) options.big_txn = std::stoll(value);
+    if (arg.starts_with("--json=")) options.json = value;
+    if (arg.starts_with("--rates=")) {
+      options.rates.clear();
+      for (const std::string& rate : Split(value, ',')) options.rates.push_back(std::stoll(rate));
+    }
+  }
+  return options;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const Options options = Parse(argc, argv);
+  auto server = Must(pg::LocalServer::Start({}), "server");
+  auto conn = Must(pg::Connection::Open(server->AdminConninfo()), "connect");
+  CreateOrders(conn);
+  const std::string dir =
+      std::filesystem::temp_directory_path() / fmt::format("walden-pipeline-bench-{}", getpid());
+  std::filesystem::remove_all(dir);
+  std::vector<Json> results;
+  results.push_back(Throughput(*server, conn, options, dir));
+  results.push_back(Replay(dir, results[0]["changes"].get<int64_t>()));
+  for (int64_t rate : options.rates) {
+    results.push_back(Latency(*server, conn, dir, rate, options.seconds));
+  }
+  results.push_back(BigTransaction(*server, conn, dir, options.big_txn));
+  for (Json& result : results) result["postgres"] = server->major_version();
+  std::ofstream json;
+  if (!options.json.empty()) json.open(options.json, std::ios::app);
+  for (const Json& result : results) {
+    fmt::print("{}\n", result.dump());
+    if (json.is_open()) json << result.dump() << "\n";
+  }
+  std::filesystem::remove_all(dir);
+  return 0;
+}
