@@ -1,0 +1,114 @@
+#!/usr/bin/env bash
+# Turns bench/run.sh's JSON lines into a table (stdout), the generated section of
+# <out>/benchmarks.md (between the `make bench` markers; the file is created if missing) and
+# <out>/benchmarks.png (commit→mirror latency per rate, throughput beside pg_recvlogical).
+#   bench/report.sh RESULTS.jsonl OUT_DIR COMMAND
+set -euo pipefail
+results=$1 out=$2 command=$3
+pick() { jq -r "select(.scenario == \"$1\") | $2" "$results"; }
+fmt_rate() { awk -v v="$1" 'BEGIN { if (v >= 1e6) printf "%.2f M", v / 1e6; else printf "%.0f k", v / 1e3 }'; }
+ms() { awk -v v="$1" 'BEGIN { printf "%.0f ms", v * 1000 }'; }
+mib() { awk -v v="$1" 'BEGIN { printf "%.0f MiB", v / 1048576 }'; }
+verdict() { awk -v v="$1" -v t="$2" -v dir="$3" 'BEGIN { ok = dir == "min" ? v >= t : v <= t; print ok ? "met" : "**not met**" }'; }
+
+cpu=$(lscpu | awk -F: '/^Model name/ { gsub(/^ +/, "", $2); print $2; exit }')
+machine="$(nproc) vCPU ($cpu), $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo) RAM, $(. /etc/os-release && echo "$PRETTY_NAME"); PostgreSQL $(pick throughput .postgres) on the same machine (throwaway server, fsync off)"
+
+rows=()
+row() { rows+=("| $1 | $2 | $3 | $4 | $5 | $6 |"); }
+t_changes=$(pick throughput .changes)
+t_w=$(pick throughput .walden_changes_per_s) t_r=$(pick throughput .reference_changes_per_s)
+t_ratio=$(pick throughput .ratio)
+row "Capture throughput ($t_changes changes, archive + mirror)" "$(fmt_rate "$t_w") changes/s" \
+  "pg_recvlogical $(fmt_rate "$t_r") changes/s" "$(printf %.2f "$t_ratio")×" "≥ 0.9×" \
+  "$(verdict "$t_ratio" 0.9 min)"
+while read -r rate p50 p90 p99 max a50 a99 achieved; do
+  target="—"; status="—"
+  if [[ $rate == 5000 ]]; then target="p99 ≤ 250 ms"; status=$(verdict "$p99" 0.25 max); fi
+  row "Latency at $rate changes/s (achieved $(printf %.0f "$achieved"))" \
+    "commit→mirror p50 $(ms "$p50"), p90 $(ms "$p90"), p99 $(ms "$p99"), max ≤ $(ms "$max")" \
+    "commit→archive p50 $(ms "$a50"), p99 $(ms "$a99")" "—" "$target" "$status"
+done < <(pick latency '[.target_changes_per_s, .commit_to_mirror_seconds.p50, .commit_to_mirror_seconds.p90, .commit_to_mirror_seconds.p99, .commit_to_mirror_seconds.max_le, .commit_to_archive_seconds.p50, .commit_to_archive_seconds.p99, .achieved_changes_per_s] | @tsv')
+s_ratio=$(pick storage .ratio)
+row "Storage, telemetry ($(pick storage .rows) rows)" "archive $(pick storage .archive_bytes_per_row) B/row" \
+  "PostgreSQL $(pick storage .postgres_bytes_per_row) B/row" "$(printf %.1f "$s_ratio")× smaller" "≥ 7.5×" \
+  "$(verdict "$s_ratio" 7.5 min)"
+n_ratio=$(pick snapshot .ratio)
+row "Snapshot ($(pick snapshot .rows) rows, $(pick snapshot .workers) workers)" \
+  "$(fmt_rate "$(pick snapshot .walden_rows_per_s)") rows/s" \
+  "COPY → /dev/null $(fmt_rate "$(pick snapshot .reference_rows_per_s)") rows/s" \
+  "$(printf %.2f "$n_ratio")×" "≥ 0.8×" "$(verdict "$n_ratio" 0.8 min)"
+row "Replay (\`walden mirror rebuild\`, $(pick replay .changes) changes)" \
+  "$(fmt_rate "$(pick replay .changes_per_s)") changes/s" "—" "—" "—" "—"
+for scenario in throughput big_txn; do
+  rss=$(pick $scenario .walden_peak_rss_bytes)
+  what="during the throughput run"
+  [[ $scenario == big_txn ]] && what="one $(pick big_txn .rows)-row transaction"
+  row "Memory, $what" "peak RSS $(mib "$rss")" "—" "—" "≤ 256 MB" \
+    "$(verdict "$rss" 268435456 max)"
+done
+
+table=$(printf '%s\n' "| scenario | walden | reference (same run) | ratio | target | status |" \
+  "|---|---|---|---|---|---|" "${rows[@]}")
+echo "$table"
+
+# Chart: commit→mirror latency quantiles per rate, and throughput beside the reference.
+data=$(mktemp)
+trap 'rm -f "$data"' EXIT
+pick latency '[.target_changes_per_s, .commit_to_mirror_seconds.p50 * 1000, .commit_to_mirror_seconds.p90 * 1000, .commit_to_mirror_seconds.p99 * 1000, .commit_to_archive_seconds.p50 * 1000] | @tsv' >"$data"
+gnuplot <<GNUPLOT
+set terminal pngcairo size 1100,420 font "sans,10" noenhanced
+set output "$out/benchmarks.png"
+set multiplot layout 1,2 title "walden — $command, $(date -u +%F)"
+set title "commit → mirror latency"
+set style data histograms
+set style histogram clustered gap 1
+set style fill solid 0.8 border -1
+set ylabel "ms"
+set xlabel "changes/s"
+set yrange [0:*]
+set key outside bottom center horizontal
+plot "$data" using 2:xtic(1) title "p50", "" using 3 title "p90", "" using 4 title "p99", 250 with lines dt 2 lc rgb "red" title "p99 target (5,000/s)"
+set title "capture throughput"
+set ylabel "changes/s"
+set xlabel ""
+unset key
+set style histogram rowstacked
+set boxwidth 0.5
+set yrange [0:*]
+plot "-" using 2:xtic(1) with boxes lc rgb "#4477aa"
+"walden (archive + mirror)" $t_w
+"pg_recvlogical" $t_r
+e
+unset multiplot
+GNUPLOT
+
+doc=$out/benchmarks.md
+[[ -f $doc ]] || printf '# Benchmarks\n\n<!-- make bench: begin -->\n<!-- make bench: end -->\n' >"$doc"
+section=$(cat <<MD
+<!-- make bench: begin -->
+## End to end: \`$command\` ($(date -u +%F))
+
+Generated by \`$command\` (bench/run.sh); every figure beside its reference from the same run.
+Machine: $machine.
+
+$table
+
+![latency and throughput](benchmarks.png)
+
+Scenarios (bench/pipeline_bench.cc, bench/snapshot_bench.cc, bench/storage_bench.cc): the real
+\`walden run\` binary with its defaults except \`archive.flush_interval = 1s\`; throughput drains
+a slot holding the changes of transactions of 1 to 100,000 rows (60 % inserts, 30 % updates,
+10 % deletes on an 8-column orders table) while \`pg_recvlogical\` drains a twin slot created
+at the same point; latency figures come from walden's own per-transaction histograms
+(\`/metrics\`, bucket bounds 1 ms … 60 s, quantiles interpolated inside a bucket); peak RSS is
+the process's VmHWM.
+<!-- make bench: end -->
+MD
+)
+awk -v section="$section" '
+  /<!-- make bench: begin -->/ { print section; skip = 1; next }
+  /<!-- make bench: end -->/ { skip = 0; next }
+  !skip { print }' "$doc" >"$doc.tmp"
+mv "$doc.tmp" "$doc"
+echo "wrote $doc and $out/benchmarks.png"

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# `make bench` / `make bench-quick`: every end-to-end scenario with its reference in the same
+# run, then the report. The full run rewrites the generated part of docs/benchmarks.md and
+# docs/benchmarks.png; the quick run (CI, under 3 minutes) writes to build/bench-quick/ and
+# only proves the scripts work. Figures are never asserted.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+mode=${1:-full}
+build=${WALDEN_BENCH_BUILD:-build/release}
+case $mode in
+  full)
+    out=docs
+    pipeline_args=(--changes=2000000 --rates=1000,5000,20000 --seconds=60 --big-txn=5000000)
+    snapshot_args=(--rows=1000000 --workers=2)
+    storage_args=(--rows=1000000)
+    ;;
+  quick)
+    out=build/bench-quick
+    pipeline_args=(--changes=100000 --rates=1000,5000 --seconds=5 --big-txn=100000)
+    snapshot_args=(--rows=50000 --workers=2 --chunk-rows=10000)
+    storage_args=(--rows=20000)
+    ;;
+  *)
+    echo "usage: bench/run.sh [full|quick]" >&2
+    exit 2
+    ;;
+esac
+
+cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
+cmake --build "$build" --target walden pipeline_bench snapshot_bench storage_bench >/dev/null
+mkdir -p "$out"
+results=$(mktemp)
+trap 'rm -f "$results"' EXIT
+
+echo "== pipeline: throughput, replay, latency, big transaction (${pipeline_args[*]})"
+"$build/bench/pipeline_bench" "${pipeline_args[@]}" --json="$results"
+echo "== snapshot (${snapshot_args[*]})"
+"$build/bench/snapshot_bench" "${snapshot_args[@]}" --json="$results"
+echo "== storage (${storage_args[*]})"
+"$build/bench/storage_bench" "${storage_args[@]}" --json="$results"
+
+bench/report.sh "$results" "$out" "make bench$([[ $mode == quick ]] && echo -quick)"
