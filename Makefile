@@ -1,5 +1,5 @@
 # Thin wrappers over scripts/; see README.md.
-.PHONY: demo test build clean bench-capture bench-storage bench-mirror bench-snapshot
+.PHONY: demo test build clean bench bench-quick bench-capture bench-storage bench-mirror bench-snapshot
 
 demo:
 	scripts/demo.sh $(DEMO_ARGS)
@@ -14,6 +14,16 @@ build:
 
 clean:
 	rm -rf build
+
+# Every end-to-end scenario beside its reference; rewrites docs/benchmarks.md and .png.
+bench:
+	scripts/setup.sh
+	bench/run.sh full
+
+# The same scenarios at tiny sizes (CI proves the scripts work); output in build/bench-quick.
+bench-quick:
+	scripts/setup.sh
+	bench/run.sh quick
 
 # Decode + assembly throughput beside pg_recvlogical (see docs/benchmarks.md).
 bench-capture:

@@ -7,7 +7,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 mode=${1:-full}
-build=${WALDEN_BENCH_BUILD:-build/release}
+# BENCH_BUILD_DIR: an existing build to use as it is (the test suite's); default: a Release build.
+build=${BENCH_BUILD_DIR:-build/release}
 case $mode in
   full)
     out=docs
@@ -27,7 +28,7 @@ case $mode in
     ;;
 esac
 
-cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
+[[ -n ${BENCH_BUILD_DIR:-} ]] || cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build "$build" --target walden pipeline_bench snapshot_bench storage_bench >/dev/null
 mkdir -p "$out"
 results=$(mktemp)
