@@ -33,7 +33,8 @@ struct TailOptions {
 };
 int TailCommand(const Config& config, const TailOptions& options);
 int ArchiveListCommand(const Config& config, bool json);
-int RunPipelineCommand(const Config& config);
+// `lock_fd`: the data directory's lock when the caller holds it already (see pipeline::Run).
+int RunPipelineCommand(const Config& config, int lock_fd = -1);
 int ArchiveCompactCommand(const Config& config);
 int MirrorRebuildCommand(const Config& config);
 int MirrorExportCommand(const Config& config, const std::string& path, const std::string& format);

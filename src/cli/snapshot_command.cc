@@ -178,19 +178,23 @@ int ResyncCommand(const Config& config) {
   if (!lock) {
     return ReportError({ErrorKind::kUsage, lock.error().message});
   }
-  close(*lock);  // Run takes it again
+  // Held until the run ends: a `walden query` or `status` in between would take it.
+  auto fail = [&](const Error& error) {
+    close(*lock);
+    return ReportError(error);
+  };
   auto conn = pg::Connection::Open(config.source.url);
-  if (!conn) return ReportError(conn.error());
+  if (!conn) return fail(conn.error());
   const std::optional<std::string> slot[] = {config.source.slot};
   auto found = conn->ExecParams(
       "SELECT active, coalesce(wal_status, '') FROM pg_catalog.pg_replication_slots WHERE "
       "slot_name = $1",
       slot);
-  if (!found) return ReportError(found.error());
+  if (!found) return fail(found.error());
   if (found->rows() == 1) {
     if (found->Value(0, 0) == "t") {
-      return ReportError({ErrorKind::kUsage, "resync: slot " + config.source.slot +
-                                                 " is in use by another reader; stop it first"});
+      return fail({ErrorKind::kUsage, "resync: slot " + config.source.slot +
+                                          " is in use by another reader; stop it first"});
     }
     spdlog::warn(
         "resync: dropping slot {} (wal_status {}); changes it held are re-read by the "
@@ -198,15 +202,15 @@ int ResyncCommand(const Config& config) {
         config.source.slot, found->Value(0, 1).empty() ? "-" : found->Value(0, 1));
     if (auto dropped = conn->ExecParams("SELECT pg_catalog.pg_drop_replication_slot($1)", slot);
         !dropped) {
-      return ReportError(dropped.error());
+      return fail(dropped.error());
     }
   }
   auto tables = Selected(config, {}, /*create_slot=*/true);
-  if (!tables) return ReportError(tables.error());
-  if (auto queued = Enqueue(config, *tables, "resync"); !queued) return ReportError(queued.error());
+  if (!tables) return fail(tables.error());
+  if (auto queued = Enqueue(config, *tables, "resync"); !queued) return fail(queued.error());
   spdlog::info("resync: new slot {}; snapshotting {} tables while streaming", config.source.slot,
                tables->size());
-  return RunPipelineCommand(config);
+  return RunPipelineCommand(config, *lock);
 }
 
 }  // namespace walden::cli

@@ -45,6 +45,8 @@ nlohmann::json ChangeJson(const pg::Change& change) {
   if (change.relation) out["table"] = change.relation->name.Display();
   switch (change.kind) {
     case pg::Change::Kind::kReset:  // walden's own: never in a captured stream
+    case pg::Change::Kind::kRefillStart:
+    case pg::Change::Kind::kRefillDone:
       break;
     case pg::Change::Kind::kInsert:
     case pg::Change::Kind::kRead:

@@ -81,7 +81,7 @@ Result<int64_t> ResolveUnchanged(duck::Connection& conn, const StageRef& stage) 
   sql = fmt::format(
       "UPDATE {} SET {} FROM {} AS t WHERE {}._prev IS NULL AND {}._unch IS NOT NULL{}", s,
       FillFrom(def, s, [&](size_t i) { return "t." + QuoteIdent(def.columns[i].name); }),
-      def.name.ToSql(), s, s, match);
+      def.Physical().ToSql(), s, s, match);
   if (auto ok = conn.Execute(sql); !ok) return std::unexpected(ok.error());
   auto unresolved = QueryCount(
       conn, fmt::format("SELECT count(*) FROM {} WHERE _prev IS NULL AND _unch IS NOT NULL", s));
@@ -134,13 +134,13 @@ Result<MergeCounts> MergeKeyed(duck::Connection& conn, const StageRef& stage) {
     match +=
         fmt::format("{}t.{} = f.k{}", k ? " AND " : "", QuoteIdent(def.columns[keys[k]].name), k);
   }
-  sql =
-      fmt::format("DELETE FROM {} AS t USING walden_final AS f WHERE {}", def.name.ToSql(), match);
+  sql = fmt::format("DELETE FROM {} AS t USING walden_final AS f WHERE {}", def.Physical().ToSql(),
+                    match);
   if (auto ok = conn.Execute(sql); !ok) return std::unexpected(ok.error());
   sql = fmt::format(
       "INSERT INTO {} ({}) SELECT {} FROM {} AS s JOIN walden_final AS f ON s._rid = f._rid "
       "WHERE f.role = 1",
-      def.name.ToSql(), TargetColumns(def), StageColumns(def, "s"), stage.table);
+      def.Physical().ToSql(), TargetColumns(def), StageColumns(def, "s"), stage.table);
   if (auto ok = conn.Execute(sql); !ok) return std::unexpected(ok.error());
   if (auto ok = conn.Execute("DROP TABLE walden_final"); !ok) return std::unexpected(ok.error());
   return counts;
@@ -155,7 +155,7 @@ Result<MergeCounts> MergeAppendOnly(duck::Connection& conn, const StageRef& stag
   counts.unmatched = *other;
   const std::string sql = fmt::format(
       "INSERT INTO {} ({}) SELECT {} FROM {} AS s WHERE _op IN ('c', 'r') ORDER BY _rid",
-      def.name.ToSql(), TargetColumns(def), StageColumns(def, "s"), stage.table);
+      def.Physical().ToSql(), TargetColumns(def), StageColumns(def, "s"), stage.table);
   if (auto ok = conn.Execute(sql); !ok) return std::unexpected(ok.error());
   return counts;
 }
@@ -178,7 +178,7 @@ Result<MergeCounts> MergeFullRow(duck::Connection& conn, const StageRef& stage) 
   const std::string insert_range = fmt::format(
       "INSERT INTO {} ({}) SELECT {} FROM {} AS s WHERE s._rid BETWEEN {{}} AND {{}} ORDER BY "
       "s._rid",
-      def.name.ToSql(), TargetColumns(def), filled, stage.table);
+      def.Physical().ToSql(), TargetColumns(def), filled, stage.table);
   const size_t rows = ops->rows();
   size_t i = 0;
   while (i < rows) {
@@ -198,7 +198,7 @@ Result<MergeCounts> MergeFullRow(duck::Connection& conn, const StageRef& stage) 
     auto deleted = QueryCount(
         conn, fmt::format("DELETE FROM {} WHERE rowid = (SELECT t.rowid FROM {} AS t, {} AS s "
                           "WHERE s._rid = {}{} LIMIT 1)",
-                          def.name.ToSql(), def.name.ToSql(), stage.table, rid, match));
+                          def.Physical().ToSql(), def.Physical().ToSql(), stage.table, rid, match));
     if (!deleted) return std::unexpected(deleted.error());
     if (*deleted == 0) ++counts.unmatched;
     if (op == "u") {  // an update of a row the mirror lacks still leaves the new row

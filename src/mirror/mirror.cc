@@ -25,7 +25,7 @@ struct Mirror::Stage {
 };
 
 struct Mirror::Step {
-  enum class Kind { kCreate, kAlter, kMerge, kTruncate, kReset };
+  enum class Kind { kCreate, kAlter, kMerge, kTruncate, kReset, kPromote };
   Kind kind = Kind::kMerge;
   uint32_t relation_id = 0;
   TableDef def;  // kCreate, kAlter, kReset: the new definition
@@ -55,6 +55,12 @@ std::vector<size_t> BeforeColumns(const TableDef& def) {
       return {};
   }
   return {};
+}
+
+// The state of a table the mirror follows under `def`.
+const char* FollowingState(const TableDef& def) {
+  if (def.building) return kStateRefilling;
+  return def.mode() == MatchMode::kAppendOnly ? kStateAppendOnly : kStateStreaming;
 }
 
 int64_t Int(duck::QueryResult& result, size_t row, size_t column) {
@@ -114,6 +120,7 @@ Status Mirror::LoadState() {
                       .deletes = Int(*tables, row, 6),
                       .truncates = Int(*tables, row, 7),
                       .skipped = Int(*tables, row, 8)};
+    table.def.building = table.state == kStateRefilling;
     current_[table.def.relation_id] = table.def;
     registry_[table.def.relation_id] = std::move(table);
   }
@@ -127,10 +134,12 @@ Status Mirror::Define(const TableDef& def) {
   step->kind = it == current_.end() ? Step::Kind::kCreate : Step::Kind::kAlter;
   step->relation_id = def.relation_id;
   step->def = def;
+  // A copy being refilled stays where it is being built.
+  if (it != current_.end()) step->def.building = it->second.building;
   // Changes after this step use the new definition: they go to a new stage.
   open_stages_.erase(def.relation_id);
+  current_[def.relation_id] = step->def;
   steps_.push_back(std::move(step));
-  current_[def.relation_id] = def;
   return {};
 }
 
@@ -231,14 +240,30 @@ Status Mirror::Truncate(uint32_t relation_id) {
   return {};
 }
 
-Status Mirror::Reset(const TableDef& def) {
+Status Mirror::Reset(const TableDef& def, bool keep_old) {
   open_stages_.erase(def.relation_id);
   auto step = std::make_unique<Step>();
   step->kind = Step::Kind::kReset;
   step->relation_id = def.relation_id;
   step->def = def;
+  // Without an old copy there is nothing to keep: the new one fills in place.
+  step->def.building = keep_old && current_.contains(def.relation_id);
+  current_[def.relation_id] = step->def;
   steps_.push_back(std::move(step));
-  current_[def.relation_id] = def;
+  ++pending_changes_;
+  return {};
+}
+
+Status Mirror::Promote(uint32_t relation_id) {
+  auto it = current_.find(relation_id);
+  if (it == current_.end() || !it->second.building) return {};
+  open_stages_.erase(relation_id);
+  auto step = std::make_unique<Step>();
+  step->kind = Step::Kind::kPromote;
+  step->relation_id = relation_id;
+  it->second.building = false;
+  step->def = it->second;
+  steps_.push_back(std::move(step));
   ++pending_changes_;
   return {};
 }
@@ -302,11 +327,13 @@ Status Mirror::RunStep(Step& step) {
     case Kind::kTruncate:
       ++table.truncates;
       if (!following) return {};
-      return conn_->Execute("DELETE FROM " + table.def.name.ToSql());
+      return conn_->Execute("DELETE FROM " + table.def.Physical().ToSql());
     case Kind::kMerge:
       return RunMerge(step, table);
     case Kind::kReset:
       return RunReset(step, table);
+    case Kind::kPromote:
+      return RunPromote(step, table);
     case Kind::kCreate:
       break;
   }
@@ -344,7 +371,7 @@ Status Mirror::RunCreate(Step& step) {
   }
   if (table.reason.empty()) {
     if (auto ok = internal::CreateTable(*conn_, step.def); !ok) return ok;
-    table.state = step.def.mode() == MatchMode::kAppendOnly ? kStateAppendOnly : kStateStreaming;
+    table.state = FollowingState(step.def);
   } else {
     table.state = kStateResync;
     spdlog::error("mirror: {} is not mirrored: {}", step.def.name.Display(), table.reason);
@@ -354,7 +381,14 @@ Status Mirror::RunCreate(Step& step) {
 }
 
 Status Mirror::RunReset(Step& step, TableStatus& table) {
-  if (auto ok = conn_->Execute("DROP TABLE IF EXISTS " + table.def.name.ToSql()); !ok) return ok;
+  // A refill drops only an earlier unfinished new copy; a reset drops the table itself.
+  const QualifiedName dropped = step.def.building ? step.def.Physical() : table.def.Physical();
+  if (auto ok = conn_->Execute("DROP TABLE IF EXISTS " + dropped.ToSql()); !ok) return ok;
+  if (table.def.building && !step.def.building) {
+    if (auto ok = conn_->Execute("DROP TABLE IF EXISTS " + table.def.name.ToSql()); !ok) {
+      return ok;
+    }
+  }
   const TableStatus before = std::move(table);
   registry_.erase(step.relation_id);
   if (auto ok = RunCreate(step); !ok) return ok;
@@ -365,6 +399,24 @@ Status Mirror::RunReset(Step& step, TableStatus& table) {
   fresh.deletes = before.deletes;
   fresh.truncates = before.truncates;
   fresh.skipped = before.skipped;
+  return {};
+}
+
+Status Mirror::RunPromote(Step& step, TableStatus& table) {
+  if (!table.def.building) return {};
+  const std::string building = table.def.Physical().ToSql();
+  // A copy, not a rename: DuckDB cannot commit an ALTER of a table this transaction changed.
+  const std::string statements[] = {
+      "DROP TABLE IF EXISTS " + table.def.name.ToSql(),
+      "CREATE SCHEMA IF NOT EXISTS " + QuoteIdent(table.def.name.schema),
+      fmt::format("CREATE TABLE {} AS SELECT * FROM {}", table.def.name.ToSql(), building),
+      "DROP TABLE " + building};
+  for (const std::string& sql : statements) {
+    if (auto ok = conn_->Execute(sql); !ok) return ok;
+  }
+  table.def = step.def;
+  if (table.state == kStateRefilling) table.state = FollowingState(table.def);
+  spdlog::info("mirror: {}: the refilled copy replaced the old one", table.def.name.Display());
   return {};
 }
 
@@ -384,7 +436,7 @@ Status Mirror::RunAlter(Step& step, TableStatus& table) {
         "before it until the table is re-snapshotted (walden snapshot --table {})",
         step.def.name.Display(), *reason, step.def.name.Display());
   } else {
-    table.state = step.def.mode() == MatchMode::kAppendOnly ? kStateAppendOnly : kStateStreaming;
+    table.state = FollowingState(step.def);
   }
   table.def = step.def;
   ++table.version;

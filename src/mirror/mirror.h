@@ -42,6 +42,9 @@ struct MirrorWatermark {
 inline constexpr const char* kStateStreaming = "streaming";
 inline constexpr const char* kStateAppendOnly = "append-only";
 inline constexpr const char* kStateResync = "resync-required";
+// A snapshot fills a new copy in walden.building_<relation id>; the old copy stays
+// queryable under the table's name until the new one replaces it.
+inline constexpr const char* kStateRefilling = "refilling";
 
 struct TableStatus {
   TableDef def;
@@ -88,8 +91,12 @@ class Mirror {
   Status Add(uint32_t relation_id, const MirrorChange& change);
   Status Truncate(uint32_t relation_id);
   // The table starts over: dropped and created empty with `def`, following the source
-  // again whatever its state was (an online snapshot refills it). Counts are kept.
-  Status Reset(const TableDef& def);
+  // again whatever its state was (an online snapshot refills it). Counts are kept. With
+  // `keep_old`, the old copy stays queryable and the new one is built beside it (state
+  // kStateRefilling) until `Promote`.
+  Status Reset(const TableDef& def, bool keep_old = false);
+  // The refilled copy replaces the old one (nothing when none is being built).
+  Status Promote(uint32_t relation_id);
   // Applies all staged steps and the watermark in one DuckDB transaction. On error nothing
   // of the batch is visible and the Mirror must be reopened.
   Status Commit(const MirrorWatermark& watermark);
@@ -113,6 +120,7 @@ class Mirror {
   Status RunCreate(Step& step);
   Status RunAlter(Step& step, TableStatus& table);
   Status RunReset(Step& step, TableStatus& table);
+  Status RunPromote(Step& step, TableStatus& table);
   Status RunMerge(Step& step, TableStatus& table);
   // Writes the registry row; only the counts unless the definition or state changed.
   Status SaveTable(const TableStatus& table, bool with_definition);

@@ -21,6 +21,15 @@ TableDef Orders() {
                       {.name = "qty", .type = kInt, .attnum = 3}}};
 }
 
+// REPLICA IDENTITY FULL: every column is part of the match.
+TableDef Events() {
+  return {.relation_id = 7,
+          .name = {"public", "events"},
+          .identity = 'f',
+          .columns = {{.name = "kind", .type = kText, .key = true},
+                      {.name = "n", .type = kInt, .key = true}}};
+}
+
 std::vector<Row> Select(Mirror& mirror, const std::string& sql) {
   auto conn = duck::Connection::Open(mirror.database());
   auto result = conn->Query(sql);
@@ -120,11 +129,7 @@ TEST(Mirror, UnchangedToastValuesKeepTheCurrentValueThroughChainsAndKeyChanges) 
 TEST(Mirror, FullRowTablesTouchExactlyOneOfIdenticalRows) {
   auto mirror = Mirror::Open(":memory:");
   Mirror& m = **mirror;
-  TableDef def{.relation_id = 7,
-               .name = {"public", "events"},
-               .identity = 'f',
-               .columns = {{.name = "kind", .type = kText, .key = true},
-                           {.name = "n", .type = kInt, .key = true}}};
+  const TableDef def = Events();
   ASSERT_TRUE(m.Define(def));
   const std::vector<Datum> row_x1{Datum(std::string("x")), Datum(int64_t{1})};
   ASSERT_TRUE(Apply(m, 7, 10,
@@ -170,11 +175,7 @@ TEST(Mirror, TruncateEmptiesInOrderWithTheChangesAroundIt) {
 TEST(Mirror, ResetStartsTheTableOverInOrderWithTheChangesAroundIt) {
   auto mirror = Mirror::Open(":memory:");
   Mirror& m = **mirror;
-  TableDef def{.relation_id = 7,
-               .name = {"public", "events"},
-               .identity = 'f',
-               .columns = {{.name = "kind", .type = kText, .key = true},
-                           {.name = "n", .type = kInt, .key = true}}};
+  const TableDef def = Events();
   ASSERT_TRUE(m.Define(def));
   ASSERT_TRUE(Apply(m, 7, 10, {{'c', {S("old"), I(1)}}, {'c', {S("x"), I(1)}}}));
   ASSERT_TRUE(m.Commit({Lsn{10}, Lsn{11}, 0}));
@@ -186,6 +187,50 @@ TEST(Mirror, ResetStartsTheTableOverInOrderWithTheChangesAroundIt) {
   EXPECT_EQ(Select(m, "SELECT * FROM public.events ORDER BY ALL"),
             (std::vector<Row>{{"x", "1"}, {"y", "1"}, {"z", "1"}}));
   EXPECT_EQ(m.Tables()[0].version, 2);
+}
+
+// A refill keeps the old copy queryable (also across a reopen) until the new one replaces it.
+TEST(Mirror, RefillBuildsBesideTheOldCopyUntilPromoted) {
+  const std::string path = ::testing::TempDir() + "/mirror_refill.duckdb";
+  std::filesystem::remove(path);
+  {
+    auto mirror = Mirror::Open(path);
+    ASSERT_TRUE(mirror) << mirror.error().message;
+    Mirror& m = **mirror;
+    ASSERT_TRUE(m.Define(Orders()));
+    ASSERT_TRUE(Apply(m, 100, 10, {{'c', {I(1), S("old"), I(1)}}, {'c', {I(2), S("gone"), I(2)}}}));
+    ASSERT_TRUE(m.Commit({Lsn{10}, Lsn{11}, 0}));
+    ASSERT_TRUE(m.Reset(Orders(), /*keep_old=*/true));
+    ASSERT_TRUE(Apply(m, 100, 12, {{'r', {I(1), S("new"), I(1)}}}));
+    ASSERT_TRUE(m.Commit({Lsn{12}, Lsn{13}, 0}));
+    EXPECT_EQ(Select(m, "SELECT id, note FROM public.orders ORDER BY id"),
+              (std::vector<Row>{{"1", "old"}, {"2", "gone"}}));
+    EXPECT_EQ(m.Tables()[0].state, kStateRefilling);
+  }
+  auto mirror = Mirror::Open(path);
+  ASSERT_TRUE(mirror) << mirror.error().message;
+  Mirror& m = **mirror;
+  EXPECT_EQ(m.Tables()[0].state, kStateRefilling);
+  // Changes keep going to the new copy, schema changes included.
+  TableDef wider = Orders();
+  wider.columns.push_back({.name = "extra", .type = kText, .attnum = 4});
+  ASSERT_TRUE(m.Define(wider));
+  ASSERT_TRUE(Apply(m, 100, 14,
+                    {{'r', {I(3), S("new"), I(3), S("x")}},
+                     {'u', {I(1), S("newer"), I(1), S("y")}, {Datum(int64_t{1})}}}));
+  ASSERT_TRUE(m.Commit({Lsn{14}, Lsn{15}, 0}));
+  EXPECT_EQ(Select(m, "SELECT id, note FROM public.orders ORDER BY id"),
+            (std::vector<Row>{{"1", "old"}, {"2", "gone"}}));
+  ASSERT_TRUE(m.Promote(100));
+  ASSERT_TRUE(Apply(m, 100, 16, {{'c', {I(4), S("after"), I(4), S("z")}}}));
+  ASSERT_TRUE(m.Commit({Lsn{16}, Lsn{17}, 0}));
+  EXPECT_EQ(Select(m, "SELECT id, note, extra FROM public.orders ORDER BY id"),
+            (std::vector<Row>{{"1", "newer", "y"}, {"3", "new", "x"}, {"4", "after", "z"}}));
+  EXPECT_EQ(m.Tables()[0].state, kStateStreaming);
+  EXPECT_EQ(Select(m,
+                   "SELECT count(*) FROM duckdb_tables() WHERE schema_name = 'walden' AND "
+                   "table_name LIKE 'building%'"),
+            (std::vector<Row>{{"0"}}));
 }
 
 TEST(Mirror, SchemaStepsAddWithStoredDefaultDropWidenAndRename) {

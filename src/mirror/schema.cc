@@ -114,10 +114,11 @@ Status CreateTable(duck::Connection& conn, const TableDef& def) {
     if (!columns.empty()) columns += ", ";
     columns += QuoteIdent(column.name) + " " + column.type.DuckDbName();
   }
-  if (auto ok = conn.Execute("CREATE SCHEMA IF NOT EXISTS " + QuoteIdent(def.name.schema)); !ok) {
+  const QualifiedName physical = def.Physical();
+  if (auto ok = conn.Execute("CREATE SCHEMA IF NOT EXISTS " + QuoteIdent(physical.schema)); !ok) {
     return ok;
   }
-  return conn.Execute(fmt::format("CREATE TABLE {} ({})", def.name.ToSql(), columns));
+  return conn.Execute(fmt::format("CREATE TABLE {} ({})", physical.ToSql(), columns));
 }
 
 Result<std::string> AlterTable(duck::Connection& conn, const TableDef& from, const TableDef& to) {
@@ -154,7 +155,7 @@ Result<std::string> AlterTable(duck::Connection& conn, const TableDef& from, con
           QuoteIdent(from.columns[i].name));
     }
   }
-  auto rows = QueryCount(conn, "SELECT count(*) FROM " + from.name.ToSql());
+  auto rows = QueryCount(conn, "SELECT count(*) FROM " + from.Physical().ToSql());
   if (!rows) return std::unexpected(rows.error());
   for (size_t j = 0; j < to.columns.size(); ++j) {
     const ColumnDef& b = to.columns[j];
@@ -192,13 +193,14 @@ Result<std::string> AlterTable(duck::Connection& conn, const TableDef& from, con
   const bool uses_default = !defaults.empty();
   std::string list;
   for (const std::string& item : select) list += (list.empty() ? "" : ", ") + item;
-  const QualifiedName rebuilt{to.name.schema, fmt::format("walden_rebuild_{}", to.relation_id)};
+  const QualifiedName target = to.Physical();
+  const QualifiedName rebuilt{target.schema, fmt::format("walden_rebuild_{}", to.relation_id)};
   const std::string statements[] = {
-      "CREATE SCHEMA IF NOT EXISTS " + QuoteIdent(to.name.schema),
+      "CREATE SCHEMA IF NOT EXISTS " + QuoteIdent(target.schema),
       fmt::format("CREATE TABLE {} AS SELECT {} FROM {}{}", rebuilt.ToSql(), list,
-                  from.name.ToSql(), uses_default ? ", walden_default" : ""),
-      "DROP TABLE " + from.name.ToSql(),
-      fmt::format("ALTER TABLE {} RENAME TO {}", rebuilt.ToSql(), QuoteIdent(to.name.name)),
+                  from.Physical().ToSql(), uses_default ? ", walden_default" : ""),
+      "DROP TABLE " + from.Physical().ToSql(),
+      fmt::format("ALTER TABLE {} RENAME TO {}", rebuilt.ToSql(), QuoteIdent(target.name)),
       "DROP TABLE IF EXISTS walden_default"};
   for (const std::string& sql : statements) {
     if (auto ok = conn.Execute(sql); !ok) return std::unexpected(ok.error());

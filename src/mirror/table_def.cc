@@ -69,6 +69,11 @@ bool TableDef::SameShape(const TableDef& other) const {
   return true;
 }
 
+QualifiedName TableDef::Physical() const {
+  if (!building) return name;
+  return {"walden", "building_" + std::to_string(relation_id)};
+}
+
 std::string ModeName(MatchMode mode) {
   switch (mode) {
     case MatchMode::kKey:

@@ -43,8 +43,14 @@ struct TableDef {
   QualifiedName name;
   char identity = 'd';  // pg_class.relreplident: d default, i index, f full, n nothing
   std::vector<ColumnDef> columns;
+  // A new copy fills beside the old one (a refilling snapshot): changes go to
+  // walden.building_<relation_id> until it replaces `name`. Not part of the JSON: the
+  // registry's state says it (kStateRefilling).
+  bool building = false;
 
   MatchMode mode() const;
+  // Where the rows this definition describes are written: `name`, or the building copy.
+  QualifiedName Physical() const;
   std::vector<size_t> KeyIndexes() const;
   // Same columns, types, keys and name (catalog facts aside): nothing to alter.
   bool SameShape(const TableDef& other) const;

@@ -27,8 +27,12 @@ namespace walden::pg {
 
 struct Change {
   // kRead: a row a snapshot read (new_tuple), applied like an insert of the current row.
-  // kReset: walden's copy of `relation` starts over, empty and with this definition (an
-  // online snapshot of the table begins); not a source change, the archive ignores it.
+  // walden's own kinds, never in a captured stream (snapshots add them):
+  // kReset: walden's copy of `relation` starts over here, empty, with this definition (a
+  // whole-table read follows in the same transaction).
+  // kRefillStart: a new copy starts empty beside the old one, which stays queryable; the
+  // following changes and reads of `relation` fill the new copy.
+  // kRefillDone: the new copy is complete and replaces the old one.
   enum class Kind : uint8_t {
     kInsert,
     kUpdate,
@@ -37,7 +41,9 @@ struct Change {
     kMessage,
     kSchemaChange,
     kRead,
-    kReset
+    kReset,
+    kRefillStart,
+    kRefillDone
   };
   Kind kind = Kind::kInsert;
   uint32_t xid = 0;  // the subtransaction's xid inside streamed transactions

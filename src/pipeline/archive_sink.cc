@@ -103,15 +103,15 @@ Status ArchiveSink::AppendChange(const pg::TransactionInfo& info, int64_t seq,
                              .seq = seq,
                              .xid = info.xid,
                              .commit_time = PgTimeToUnixMicros(info.commit_time)};
-  if (change.kind == Kind::kTruncate || change.kind == Kind::kReset) {
+  const bool restart = change.kind == Kind::kReset || change.kind == Kind::kRefillStart;
+  if (change.kind == Kind::kTruncate || restart) {
     // A TRUNCATE is a change too: one 't' row per table, columns NULL. A snapshot's reset
     // is an 's' row: walden's copy starts over there from the `r` rows that follow (a
     // rebuild from the archive must forget what came before, as the mirror did).
-    out.op = change.kind == Kind::kReset ? 's' : 't';
+    out.op = restart ? 's' : 't';
     const auto& relations =
-        change.kind == Kind::kReset
-            ? std::vector<std::shared_ptr<const pg::RelationInfo>>{change.relation}
-            : change.truncated;
+        restart ? std::vector<std::shared_ptr<const pg::RelationInfo>>{change.relation}
+                : change.truncated;
     for (const auto& relation : relations) {
       out.values.assign(relation->columns.size(), Datum(Null{}));
       if (auto ok = spool_->Append(SchemaOf(relation, info.commit_lsn), std::span(&out, 1)); !ok) {
@@ -126,7 +126,8 @@ Status ArchiveSink::AppendChange(const pg::TransactionInfo& info, int64_t seq,
   }
   if (change.kind != Kind::kInsert && change.kind != Kind::kUpdate &&
       change.kind != Kind::kDelete && change.kind != Kind::kRead) {
-    // Schema changes travel as new schema versions.
+    // Schema changes travel as new schema versions; which copy the mirror shows is the
+    // mirror's business (kRefillDone).
     return {};
   }
   const pg::RelationInfo& relation = *change.relation;

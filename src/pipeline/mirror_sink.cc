@@ -84,9 +84,12 @@ Status MirrorSink::AddChange(const pg::TransactionInfo& info, int64_t seq,
       return {};
     case Kind::kSchemaChange:
       return Define(change.relation);
-    case Kind::kReset: {
+    case Kind::kRefillDone:
+      return mirror_->Promote(change.relation->id);
+    case Kind::kReset:
+    case Kind::kRefillStart: {
       mirror::TableDef def = TableDefOf(*change.relation);
-      if (auto ok = mirror_->Reset(def); !ok) return ok;
+      if (auto ok = mirror_->Reset(def, change.kind == Kind::kRefillStart); !ok) return ok;
       defined_[change.relation->id] = change.relation;
       defs_[change.relation->id] = std::move(def);
       return {};

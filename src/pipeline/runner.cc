@@ -529,8 +529,9 @@ Status Pipeline::Drain() {
 
 }  // namespace
 
-Status Run(const Config& config, const std::atomic<bool>& stop, const OnRound& on_round) {
-  auto lock = LockDataDir(config.data_dir);
+Status Run(const Config& config, const std::atomic<bool>& stop, const OnRound& on_round,
+           int lock_fd) {
+  auto lock = lock_fd >= 0 ? Result<int>(lock_fd) : LockDataDir(config.data_dir);
   if (!lock) return std::unexpected(lock.error());
   Status status = [&]() -> Status {
     Pipeline pipeline(config);

@@ -27,7 +27,11 @@ struct RunView {
 };
 using OnRound = std::function<void(const RunView&)>;
 
-Status Run(const Config& config, const std::atomic<bool>& stop, const OnRound& on_round = nullptr);
+// `lock_fd`: the data directory's lock (LockDataDir) when the caller already holds it (the
+// resync command, so that nothing slips in between its preparation and the run); Run
+// closes it. -1: Run takes the lock itself.
+Status Run(const Config& config, const std::atomic<bool>& stop, const OnRound& on_round = nullptr,
+           int lock_fd = -1);
 
 // Takes the data directory's exclusive lock (one walden per data directory); returns the
 // descriptor to keep open, or a kUsage error saying another walden runs there.

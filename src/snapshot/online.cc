@@ -269,7 +269,8 @@ Status OnlineSnapshot::Observe(pg::CommittedTransaction& txn) {
   if (!visited) return visited;
   TableJob& table = job_->tables[flight.table];
   if (low && flight.reset && !flight.keyless) {
-    txn.Append({Change{.kind = Kind::kReset, .relation = flight.relation}});
+    // The old copy stays queryable while the chunks fill the new one (kRefillDone swaps).
+    txn.Append({Change{.kind = Kind::kRefillStart, .relation = flight.relation}});
     table.reset_at = txn.info().commit_lsn.value;
     if (auto saved = Save(); !saved) return saved;
   }
@@ -319,6 +320,9 @@ void OnlineSnapshot::Deliver(pg::CommittedTransaction& txn, bool before) {
     if (flight.dropped[i]) continue;
     changes.push_back(Change{
         .kind = Kind::kRead, .relation = flight.relation, .new_tuple = std::move(flight.rows[i])});
+  }
+  if (!flight.keyless && table.reset && table.read_all) {
+    changes.push_back(Change{.kind = Kind::kRefillDone, .relation = flight.relation});
   }
   if (before) {
     txn.Prepend(std::move(changes));

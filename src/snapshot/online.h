@@ -6,8 +6,9 @@
 // between the two watermarks it drops from the chunk every key a change touched (the stream
 // carries those rows' newer state); at the high watermark it appends the rest as `r` rows
 // to that transaction, so each sink applies them exactly once with it. A table's first
-// chunk also resets walden's copy of it (at its low watermark), so rows deleted while
-// walden was not looking vanish.
+// chunk also starts a new copy of it (kRefillStart at its low watermark: the mirror fills
+// it beside the old one, which stays queryable), so rows deleted while walden was not
+// looking vanish; the last chunk's delivery swaps the new copy in (kRefillDone).
 //
 // Tables without a key cannot drop touched rows (identical rows are interchangeable), so a
 // whole-table read is placed by its snapshot instead: every transaction the read's snapshot

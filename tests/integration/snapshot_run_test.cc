@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <limits>
 #include <nlohmann/json.hpp>
 #include <random>
 #include <thread>
@@ -257,6 +258,7 @@ TEST_F(SnapshotTest, OnlineSnapshotSurvivesKillAndRunsOnRequest) {
 }
 
 TEST_F(SnapshotTest, ResyncAfterTheSlotWasDroppedMakesTheMirrorEqualAgain) {
+  chunk_rows_ = "5000";  // several chunks: the refill spans many transactions
   CreateTables(50000);
   {
     Writer writer(AdminConninfo(), 50000);
@@ -273,7 +275,24 @@ TEST_F(SnapshotTest, ResyncAfterTheSlotWasDroppedMakesTheMirrorEqualAgain) {
   EXPECT_NE(refused.exit_code, 0);
   Writer writer(AdminConninfo(), 50000);
   WaldenProcess resync(RunArgs("resync"));
+  // The old copy stays queryable while the new one fills: never (nearly) empty.
+  ASSERT_TRUE(resync.WaitForLog("run: serving", 60s)) << resync.Stderr();
+  int64_t fewest = std::numeric_limits<int64_t>::max();
+  int samples = 0;
+  while (resync.Stderr().find("finished") == std::string::npos && resync.process().Running()) {
+    const CommandResult count = RunWalden({"query", "--format", "csv", "--data-dir",
+                                           dir() + "/data", "SELECT count(*) FROM public.big"});
+    if (count.exit_code == 0 && count.output.find('\n') != std::string::npos) {
+      fewest = std::min<int64_t>(
+          fewest, std::atoll(count.output.substr(count.output.find('\n') + 1).c_str()));
+      ++samples;
+    }
+  }
   ASSERT_TRUE(resync.WaitForLog("finished", 300s)) << resync.Stderr();
+  EXPECT_GT(samples, 0);
+  EXPECT_GE(fewest, 40000) << resync.Stderr();  // about 43,000 rows are left after the deletes
+  EXPECT_THAT(resync.Stderr(),
+              ::testing::HasSubstr("public.big: the refilled copy replaced the old one"));
   StopCaughtUp(resync, writer);
   ExpectEqual();
   DropSlot("snap_slot");
