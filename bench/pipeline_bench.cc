@@ -15,6 +15,7 @@
 //
 //   pipeline_bench [--changes=N] [--rates=1000,5000,20000] [--seconds=S] [--big-txn=M]
 //                  [--json=FILE]     (one JSON object per scenario, appended)
+//                  [--only=throughput|latency|big_txn]   (throughput includes replay)
 #include <fmt/core.h>
 #include <unistd.h>
 
@@ -47,6 +48,7 @@ struct Options {
   int seconds = 60;
   int64_t big_txn = 5000000;
   std::string json;
+  std::string only;  // one scenario (big_txn, latency) instead of all
 };
 
 double Seconds(Clock::time_point since) {
@@ -264,6 +266,7 @@ Options Parse(int argc, char** argv) {
     if (arg.starts_with("--seconds=")) options.seconds = std::stoi(value);
     if (arg.starts_with("--big-txn=")) options.big_txn = std::stoll(value);
     if (arg.starts_with("--json=")) options.json = value;
+    if (arg.starts_with("--only=")) options.only = value;
     if (arg.starts_with("--rates=")) {
       options.rates.clear();
       for (const std::string& rate : Split(value, ',')) options.rates.push_back(std::stoll(rate));
@@ -283,12 +286,20 @@ int main(int argc, char** argv) {
       std::filesystem::temp_directory_path() / fmt::format("walden-pipeline-bench-{}", getpid());
   std::filesystem::remove_all(dir);
   std::vector<Json> results;
-  results.push_back(Throughput(*server, conn, options, dir));
-  results.push_back(Replay(dir, results[0]["changes"].get<int64_t>()));
-  for (int64_t rate : options.rates) {
-    results.push_back(Latency(*server, conn, dir, rate, options.seconds));
+  if (options.only.empty() || options.only == "throughput") {
+    results.push_back(Throughput(*server, conn, options, dir));
+    results.push_back(Replay(dir, results[0]["changes"].get<int64_t>()));
+  } else {
+    Must(conn.Exec("SELECT pg_create_logical_replication_slot('walden', 'pgoutput')"), "slot");
   }
-  results.push_back(BigTransaction(*server, conn, dir, options.big_txn));
+  if (options.only.empty() || options.only == "latency") {
+    for (int64_t rate : options.rates) {
+      results.push_back(Latency(*server, conn, dir, rate, options.seconds));
+    }
+  }
+  if (options.only.empty() || options.only == "big_txn") {
+    results.push_back(BigTransaction(*server, conn, dir, options.big_txn));
+  }
   for (Json& result : results) result["postgres"] = server->major_version();
   std::ofstream json;
   if (!options.json.empty()) json.open(options.json, std::ios::app);

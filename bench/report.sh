@@ -29,10 +29,10 @@ while read -r rate p50 p90 p99 max a50 a99 achieved; do
     "commit→mirror p50 $(ms "$p50"), p90 $(ms "$p90"), p99 $(ms "$p99"), max ≤ $(ms "$max")" \
     "commit→archive p50 $(ms "$a50"), p99 $(ms "$a99")" "—" "$target" "$status"
 done < <(pick latency '[.target_changes_per_s, .commit_to_mirror_seconds.p50, .commit_to_mirror_seconds.p90, .commit_to_mirror_seconds.p99, .commit_to_mirror_seconds.max_le, .commit_to_archive_seconds.p50, .commit_to_archive_seconds.p99, .achieved_changes_per_s] | @tsv')
-s_ratio=$(pick storage .ratio)
-row "Storage, telemetry ($(pick storage .rows) rows)" "archive $(pick storage .archive_bytes_per_row) B/row" \
-  "PostgreSQL $(pick storage .postgres_bytes_per_row) B/row" "$(printf %.1f "$s_ratio")× smaller" "≥ 7.5×" \
-  "$(verdict "$s_ratio" 7.5 min)"
+while read -r table n pg archive ratio; do
+  row "Storage, $table ($n rows)" "archive $archive B/row" "PostgreSQL $pg B/row" \
+    "$(printf %.1f "$ratio")× smaller" "≥ 7.5×" "$(verdict "$ratio" 7.5 min)"
+done < <(pick storage '[.table, .rows, .postgres_bytes_per_row, .archive_bytes_per_row, .ratio] | @tsv')
 n_ratio=$(pick snapshot .ratio)
 row "Snapshot ($(pick snapshot .rows) rows, $(pick snapshot .workers) workers)" \
   "$(fmt_rate "$(pick snapshot .walden_rows_per_s)") rows/s" \

@@ -400,6 +400,7 @@ void ReadArchive(Typer& t, Config& c) {
                                                    : Addressing::kAuto;
   c.archive.flush_interval = t.DurationValue("archive.flush_interval");
   c.archive.flush_size = t.Size("archive.flush_size");
+  c.archive.spool_memory_limit = t.Size("archive.spool_memory_limit");
   c.archive.compact_target_size = t.Size("archive.compact_target_size");
   c.archive.orphan_grace = t.DurationValue("archive.orphan_grace");
 }
@@ -410,6 +411,7 @@ void ReadRest(Typer& t, Config& c) {
     c.mirror.path = (std::filesystem::path(c.data_dir) / "mirror.duckdb").lexically_normal();
   }
   c.mirror.apply_interval = t.DurationValue("mirror.apply_interval");
+  c.mirror.memory_limit = t.Size("mirror.memory_limit");
   const std::string mode = t.Enum("snapshot.mode");
   c.snapshot.mode = mode == "online"  ? SnapshotMode::kOnline
                     : mode == "never" ? SnapshotMode::kNever

@@ -43,6 +43,8 @@ constexpr std::array kKeys = {
     ConfigKey{"archive.flush_interval", kDuration, "10s",
               "Longest time changes wait in the spool before a Parquet segment is written."},
     ConfigKey{"archive.flush_size", kSize, "64MB", "Spool size that forces a segment early."},
+    ConfigKey{"archive.spool_memory_limit", kSize, "256MB",
+              "Memory the spool's DuckDB may use before it spills to disk."},
     ConfigKey{"archive.compact_target_size", kSize, "128MB",
               "Target file size when compaction merges a table-day's small files."},
     ConfigKey{"archive.orphan_grace", kDuration, "1h",
@@ -51,6 +53,8 @@ constexpr std::array kKeys = {
               "DuckDB file holding the current state. Empty: <data_dir>/mirror.duckdb."},
     ConfigKey{"mirror.apply_interval", kDuration, "100ms",
               "How often committed transactions are merged into the mirror."},
+    ConfigKey{"mirror.memory_limit", kSize, "128MB",
+              "Memory the mirror's DuckDB may use for merges before it spills to disk."},
     ConfigKey{"snapshot.mode", kEnum, "initial",
               "initial: load existing rows when the slot is new; online: load them while "
               "streaming; never: only stream changes.",

@@ -40,22 +40,23 @@ std::string Config::ToToml() const {
                             {"addressing", kAddressing[static_cast<int>(this->archive.addressing)]},
                             {"flush_interval", FormatDuration(this->archive.flush_interval)},
                             {"flush_size", FormatSize(this->archive.flush_size)},
+                            {"spool_memory_limit", FormatSize(this->archive.spool_memory_limit)},
                             {"compact_target_size", FormatSize(this->archive.compact_target_size)},
                             {"orphan_grace", FormatDuration(this->archive.orphan_grace)}};
   static constexpr std::string_view kModes[] = {"initial", "online", "never"};
-  toml::table root{
-      {"data_dir", data_dir},
-      {"source", source_table},
-      {"archive", archive_table},
-      {"mirror", toml::table{{"path", mirror.path},
-                             {"apply_interval", FormatDuration(mirror.apply_interval)}}},
-      {"snapshot", toml::table{{"mode", kModes[static_cast<int>(snapshot.mode)]},
-                               {"workers", snapshot.workers},
-                               {"chunk_rows", snapshot.chunk_rows}}},
-      {"server", toml::table{{"listen", server_listen}}},
-      {"canary", toml::table{{"interval", FormatDuration(canary.interval)},
-                             {"stale_after", FormatDuration(canary.stale_after)}}},
-      {"log", toml::table{{"level", log_level}, {"format", log_format}}}};
+  toml::table root{{"data_dir", data_dir},
+                   {"source", source_table},
+                   {"archive", archive_table},
+                   {"mirror", toml::table{{"path", mirror.path},
+                                          {"apply_interval", FormatDuration(mirror.apply_interval)},
+                                          {"memory_limit", FormatSize(mirror.memory_limit)}}},
+                   {"snapshot", toml::table{{"mode", kModes[static_cast<int>(snapshot.mode)]},
+                                            {"workers", snapshot.workers},
+                                            {"chunk_rows", snapshot.chunk_rows}}},
+                   {"server", toml::table{{"listen", server_listen}}},
+                   {"canary", toml::table{{"interval", FormatDuration(canary.interval)},
+                                          {"stale_after", FormatDuration(canary.stale_after)}}},
+                   {"log", toml::table{{"level", log_level}, {"format", log_format}}}};
   std::ostringstream out;
   out << root << "\n";
   return out.str();

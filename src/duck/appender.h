@@ -1,14 +1,18 @@
 // Writes typed rows (common/datum.h) into a DuckDB table through DuckDB's appender: the
-// bulk path the mirror's staging tables and the archive's Parquet segments use.
+// bulk path the mirror's staging tables and the archive's Parquet segments use. Rows are
+// written straight into a data chunk's vectors (no DuckDB value object per cell) and handed
+// over 2,048 at a time, and on Flush.
 //
 // Contract: AppendRow takes one Datum per column, typed as `types` says; a Datum of the
 // wrong kind for its column is a kInternal error, never a silent cast. ±infinity dates and
-// timestamps, NaN and nested lists round-trip. Thread-safety: one thread per Appender, and
-// the Connection must outlive it.
+// timestamps, NaN and nested lists round-trip. A row that fails is not appended, nor are the
+// rows before it since the last hand-over (the caller abandons the batch). Thread-safety: one
+// thread per Appender, and the Connection must outlive it.
 #pragma once
 
 #include <span>
 #include <string>
+#include <vector>
 
 #include "common/datum.h"
 #include "common/error.h"
@@ -32,8 +36,12 @@ class Appender {
  private:
   explicit Appender(duckdb_appender appender) : appender_(appender) {}
   Status Check(duckdb_state state, const char* what);
-  Status Append(const ColumnType& type, const Datum& value);
+  void NewChunk();
+  Status AppendChunk();
   duckdb_appender appender_ = nullptr;
+  duckdb_data_chunk chunk_ = nullptr;
+  idx_t rows_ = 0;
+  std::vector<duckdb_type> ids_;  // the table's column types
 };
 
 // DuckDB's logical type for a column type (the caller destroys it).

@@ -35,7 +35,10 @@ TEST(Appender, EveryColumnTypeRoundTripsThroughDuckDb) {
                                          T(TypeKind::kUuid),
                                          T(TypeKind::kJson),
                                          ListOf(T(TypeKind::kInt32)),
-                                         ListOf(T(TypeKind::kDecimal, 8, 2))};
+                                         ListOf(T(TypeKind::kDecimal, 8, 2)),
+                                         T(TypeKind::kDecimal, 4, 1),
+                                         T(TypeKind::kDecimal, 12, 2),
+                                         ListOf(T(TypeKind::kText))};
   auto db = Database::Open(":memory:");
   auto conn = Connection::Open(*db);
   std::string ddl = "CREATE TABLE t (";
@@ -67,7 +70,10 @@ TEST(Appender, EveryColumnTypeRoundTripsThroughDuckDb) {
         Uuid{(UInt128{0xa0eebc999c0b4ef8ull} << 64) | 0xbb6d6bb9bd380a11ull},
         std::string("{\"a\": [1, 2]}"),
         List{{Datum(int64_t{1}), Datum(Null{}), Datum(int64_t{3})}},
-        List{}};
+        List{},
+        Decimal{-9999, 1},
+        Decimal{Int128{123456789012}, 2},
+        List{{Datum(std::string("a")), Datum(std::string("b c"))}}};
     auto ok = appender->AppendRow(types, row);
     ASSERT_TRUE(ok) << ok.error().message;
     std::vector<Datum> nulls(types.size(), Datum(Null{}));
@@ -95,11 +101,39 @@ TEST(Appender, EveryColumnTypeRoundTripsThroughDuckDb) {
                                              "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11",
                                              "{\"a\": [1, 2]}",
                                              "[1, NULL, 3]",
-                                             "[]"};
+                                             "[]",
+                                             "-999.9",
+                                             "1234567890.12",
+                                             "[a, b c]"};
   for (size_t c = 0; c < expected.size(); ++c) {
     EXPECT_EQ(result->Text(0, c), expected[c]) << "column " << c << " " << types[c].DuckDbName();
     EXPECT_EQ(result->Text(1, c), std::nullopt) << c;
   }
+}
+
+// Rows go over in chunks of 2,048: many rows, lists in each, all arrive in order.
+TEST(Appender, ManyRowsCrossChunkBoundaries) {
+  auto db = Database::Open(":memory:");
+  auto conn = Connection::Open(*db);
+  ASSERT_TRUE(conn->Execute("CREATE TABLE t (i BIGINT, s VARCHAR, l VARCHAR[])"));
+  const std::vector<ColumnType> types = {T(TypeKind::kInt64), T(TypeKind::kText),
+                                         ListOf(T(TypeKind::kText))};
+  {
+    auto appender = Appender::Open(*conn, "main", "t");
+    ASSERT_TRUE(appender) << appender.error().message;
+    for (int64_t i = 0; i < 5000; ++i) {
+      const std::vector<Datum> row = {i, std::string("row ") + std::to_string(i),
+                                      List{{Datum(std::to_string(i)), Datum(std::string("x"))}}};
+      ASSERT_TRUE(appender->AppendRow(types, row));
+    }
+  }  // the destructor hands over the last partial chunk
+  auto result = conn->Query(
+      "SELECT count(*), sum(i), count(*) FILTER (WHERE s = 'row ' || i AND l = [i::VARCHAR, "
+      "'x']) FROM t");
+  ASSERT_TRUE(result) << result.error().message;
+  EXPECT_EQ(result->Text(0, 0), "5000");
+  EXPECT_EQ(result->Text(0, 1), "12497500");
+  EXPECT_EQ(result->Text(0, 2), "5000");
 }
 
 TEST(Appender, WrongKindIsAnErrorNotACast) {

@@ -137,6 +137,11 @@ Result<std::string> RunningAddress(const std::string& data_dir) {
   return server["address"].get<std::string>();
 }
 
+// DuckDB's memory_limit setting for a size in bytes.
+std::string DuckMemory(int64_t bytes) {
+  return fmt::format("{}KiB", std::max<int64_t>(bytes >> 10, 1024));
+}
+
 // One walden per data directory: an exclusive flock held for the life of the process.
 Result<int> LockDataDir(const std::string& data_dir) {
   std::error_code ec;
@@ -222,11 +227,13 @@ Status Pipeline::OpenSinks() {
   if (!store) return std::unexpected(store.error());
   store_ = std::move(*store);
   const std::string owner = fmt::format("run-{}-{}", getpid(), time(nullptr));
-  auto archive = ArchiveSink::Open(*store_, {.spool_path = config_.data_dir + "/spool.duckdb",
-                                             .scratch_dir = config_.data_dir + "/segments",
-                                             .flush_interval = config_.archive.flush_interval,
-                                             .flush_size = config_.archive.flush_size,
-                                             .lease_owner = owner});
+  auto archive =
+      ArchiveSink::Open(*store_, {.spool_path = config_.data_dir + "/spool.duckdb",
+                                  .scratch_dir = config_.data_dir + "/segments",
+                                  .memory_limit = DuckMemory(config_.archive.spool_memory_limit),
+                                  .flush_interval = config_.archive.flush_interval,
+                                  .flush_size = config_.archive.flush_size,
+                                  .lease_owner = owner});
   if (!archive) return std::unexpected(archive.error());
   archive_ = std::move(*archive);
   // Holding the lease, every file no commit names is a leftover of a killed flush.
@@ -242,8 +249,9 @@ Status Pipeline::OpenSinks() {
     spdlog::info("run: mirror rebuilt: {} tables, {} changes, up to {}", rebuilt->tables,
                  rebuilt->changes, rebuilt->watermark.ToString());
   }
-  auto mirror = MirrorSink::Open(
-      {.path = config_.mirror.path, .apply_interval = config_.mirror.apply_interval});
+  auto mirror = MirrorSink::Open({.path = config_.mirror.path,
+                                  .apply_interval = config_.mirror.apply_interval,
+                                  .memory_limit = DuckMemory(config_.mirror.memory_limit)});
   if (!mirror) return std::unexpected(mirror.error());
   mirror_ = std::move(*mirror);
   auto server = StartServer(config_, mirror_->mirror().database(), board_, *mirror_, *archive_,
