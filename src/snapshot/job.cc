@@ -1,13 +1,12 @@
 #include "snapshot/job.h"
 
-#include <fcntl.h>
-#include <unistd.h>
-
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
+
+#include "common/files.h"
 
 namespace walden::snapshot {
 namespace {
@@ -116,17 +115,7 @@ Result<std::optional<Job>> LoadJob(const std::string& path) {
 }
 
 Status SaveJob(const std::string& path, const Job& job) {
-  const std::string temp = path + ".tmp";
-  const std::string text = JobToJson(job);
-  const int fd = open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) return Fail(ErrorKind::kIo, "cannot write " + temp);
-  const bool written =
-      write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()) && fsync(fd) == 0;
-  close(fd);
-  if (!written || std::rename(temp.c_str(), path.c_str()) != 0) {
-    return Fail(ErrorKind::kIo, "cannot write " + path);
-  }
-  return {};
+  return WriteFileAtomically(path, JobToJson(job));
 }
 
 void Reconcile(Job& job, Lsn durable) {

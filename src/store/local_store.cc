@@ -5,12 +5,14 @@
 
 #include <algorithm>
 #include <atomic>
-#include <chrono>
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+
+#include "common/files.h"
 
 namespace walden::store {
 namespace {
@@ -19,15 +21,6 @@ namespace fs = std::filesystem;
 
 std::unexpected<Error> IoError(const std::string& what, const std::string& path) {
   return Fail(ErrorKind::kIo, what + " " + path + ": " + std::strerror(errno));
-}
-
-Status FsyncPath(const std::string& path, int flags) {
-  const int fd = open(path.c_str(), flags | O_CLOEXEC);
-  if (fd < 0) return IoError("cannot open", path);
-  const int rc = fsync(fd);
-  close(fd);
-  if (rc != 0) return IoError("cannot fsync", path);
-  return {};
 }
 
 }  // namespace
@@ -76,21 +69,8 @@ Status LocalStore::WriteAtomically(std::string_view key, std::string_view data,
     fs::copy_file(*source, temp, fs::copy_options::overwrite_existing, ec);
     if (ec)
       return Fail(ErrorKind::kIo, "cannot copy " + *source + " to " + temp + ": " + ec.message());
-  } else {
-    const int fd = open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0) return IoError("cannot create", temp);
-    size_t written = 0;
-    while (written < data.size()) {
-      const ssize_t n = write(fd, data.data() + written, data.size() - written);
-      if (n < 0 && errno == EINTR) continue;
-      if (n < 0) {
-        close(fd);
-        fs::remove(temp, ec);
-        return IoError("cannot write", temp);
-      }
-      written += static_cast<size_t>(n);
-    }
-    close(fd);
+  } else if (auto ok = WriteAll(temp, data); !ok) {
+    return ok;
   }
   if (auto synced = FsyncPath(temp, O_RDONLY); !synced) return synced;
   if (rename(temp.c_str(), target.c_str()) != 0) return IoError("cannot rename into", target);
