@@ -1,5 +1,6 @@
 #include "bench/metrics_text.h"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <sstream>
@@ -7,21 +8,17 @@
 namespace walden::bench {
 
 double Buckets::Quantile(double q) const {
-  if (count() == 0) return 0;
-  const double rank = q * static_cast<double>(count());
-  double lower = 0;
+  // Back into walden's per-bucket form (the bounds /metrics prints are Histogram::kBounds).
+  Histogram::Snapshot snapshot{.count = count(), .max = MaxBound()};
   uint64_t below = 0;
   for (size_t i = 0; i < bounds.size(); ++i) {
-    if (static_cast<double>(cumulative[i]) >= rank) {
-      if (std::isinf(bounds[i])) return lower;  // beyond the last finite bound
-      const uint64_t in_bucket = cumulative[i] - below;
-      const double within = in_bucket ? (rank - static_cast<double>(below)) / in_bucket : 1;
-      return lower + (bounds[i] - lower) * within;
-    }
-    lower = bounds[i];
+    const auto at =
+        std::lower_bound(Histogram::kBounds.begin(), Histogram::kBounds.end(), bounds[i]) -
+        Histogram::kBounds.begin();
+    snapshot.counts[static_cast<size_t>(at)] += cumulative[i] - below;
     below = cumulative[i];
   }
-  return lower;
+  return snapshot.Quantile(q);
 }
 
 double Buckets::MaxBound() const {

@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include "common/histogram.h"
+
 namespace walden::bench {
 
 struct Buckets {
@@ -15,6 +17,7 @@ struct Buckets {
   std::vector<uint64_t> cumulative;  // observations <= bound
 
   uint64_t count() const { return cumulative.empty() ? 0 : cumulative.back(); }
+  // As walden's own Histogram::Snapshot::Quantile computes it.
   double Quantile(double q) const;
   // The upper bound of the highest bucket holding an observation (max ≤ this).
   double MaxBound() const;

@@ -33,6 +33,7 @@
 #include "common/subprocess.h"
 #include "pg/connection.h"
 #include "pg/local_server.h"
+#include "pipeline/runner.h"
 #include "server/http_server.h"
 
 namespace {
@@ -125,17 +126,18 @@ void WaitConfirmed(pg::Connection& conn, const std::string& slot, const std::str
 }
 
 std::string MetricsOf(const std::string& data_dir) {
-  std::ifstream file(data_dir + "/server.json");
-  const auto server = nlohmann::json::parse(file, nullptr, false);
-  const std::string address = server.is_object() ? server.value("address", "") : "";
-  if (address.empty()) return "";
-  auto result = server::Get(address, "/metrics");
+  auto address = pipeline::RunningAddress(data_dir);
+  if (!address) return "";
+  auto result = server::Get(*address, "/metrics");
   if (!result || result->status != 200) return "";
   return result->body;
 }
 
-void WaitForServer(const std::string& data_dir) {
+// A walden that streams and answers /metrics.
+Subprocess StartServing(const pg::LocalServer& server, const std::string& data_dir) {
+  Subprocess walden = StartWalden(server, data_dir, "walden");
   while (MetricsOf(data_dir).empty()) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  return walden;
 }
 
 Json Throughput(const pg::LocalServer& server, pg::Connection& conn, const Options& options,
@@ -201,8 +203,7 @@ Json Replay(const std::string& dir, int64_t changes) {
 // Steady load: transactions of 10 changes, paced to `rate` changes/s.
 Json Latency(const pg::LocalServer& server, pg::Connection& conn, const std::string& dir,
              int64_t rate, int seconds) {
-  Subprocess walden = StartWalden(server, dir, "walden");
-  WaitForServer(dir);
+  Subprocess walden = StartServing(server, dir);
   int64_t next_id = NextId(conn);
   const auto before = bench::ParseHistograms(MetricsOf(dir));
   const auto started = Clock::now();
@@ -237,8 +238,7 @@ Json Latency(const pg::LocalServer& server, pg::Connection& conn, const std::str
 
 Json BigTransaction(const pg::LocalServer& server, pg::Connection& conn, const std::string& dir,
                     int64_t rows) {
-  Subprocess walden = StartWalden(server, dir, "walden");
-  WaitForServer(dir);
+  Subprocess walden = StartServing(server, dir);
   int64_t next_id = NextId(conn);
   Must(conn.Exec(fmt::format(
            "INSERT INTO orders (id, customer_id, status, amount, currency) SELECT i, i % 50000, "
