@@ -81,6 +81,8 @@ struct OnlineSnapshot::InFlight {
   std::vector<pg::pgoutput::Tuple> rows;
   std::vector<bool> dropped;
   std::unordered_map<std::string, size_t> index;
+  std::shared_ptr<const pg::RelationInfo> key_positions_of;  // the definition they fit
+  std::vector<size_t> key_positions;
   bool window = false;
 };
 
@@ -233,16 +235,22 @@ bool OnlineSnapshot::Touch(const Change& change) {
     return false;
   }
   if (flight.keyless || !flight.window) return true;
-  // The key columns where this change's definition has them.
-  std::vector<size_t> positions;
-  for (size_t k : flight.source.order_key) {
-    const std::string& name = flight.source.relation.columns[k].name;
-    size_t at = 0;
-    while (at < change.relation->columns.size() && change.relation->columns[at].name != name) ++at;
-    positions.push_back(at);
+  // The key columns where this change's definition has them (the same definition for every
+  // change until a schema change: looked up once per definition).
+  if (flight.key_positions_of != change.relation) {
+    flight.key_positions_of = change.relation;
+    flight.key_positions.clear();
+    for (size_t k : flight.source.order_key) {
+      const std::string& name = flight.source.relation.columns[k].name;
+      size_t at = 0;
+      while (at < change.relation->columns.size() && change.relation->columns[at].name != name) {
+        ++at;
+      }
+      flight.key_positions.push_back(at);
+    }
   }
   auto drop = [&](const pg::pgoutput::Tuple& image) {
-    auto key = KeyString(image, positions);
+    auto key = KeyString(image, flight.key_positions);
     if (!key) return;
     if (auto it = flight.index.find(*key); it != flight.index.end())
       flight.dropped[it->second] = true;
