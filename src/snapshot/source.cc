@@ -124,12 +124,11 @@ Result<std::vector<Chunk>> PlanChunks(pg::Connection& conn, const SourceTable& t
     chunks.push_back({.lo_page = chunks.empty() ? 0 : chunks.back().hi_page, .hi_page = -1});
     return chunks;
   }
-  std::vector<std::string> keys, texts;
+  std::vector<std::string> texts;
   for (size_t i : table.order_key) {
-    keys.push_back(QuoteIdent(table.relation.columns[i].name));
-    texts.push_back(keys.back() + "::text");
+    texts.push_back(QuoteIdent(table.relation.columns[i].name) + "::text");
   }
-  const std::string key_list = Join(keys, ", ");
+  const std::string key_list = KeyList(table);
   const std::string text_list = Join(texts, ", ");
   auto bounds = conn.Exec(fmt::format(
       "SELECT {} FROM (SELECT {}, row_number() OVER (ORDER BY {}) AS walden_rn FROM {}) s "
