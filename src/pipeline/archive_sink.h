@@ -35,7 +35,7 @@ inline constexpr std::string_view kDefinitionPrefix = "_walden/schemas/";
 struct ArchiveSinkOptions {
   std::string spool_path;   // DuckDB file for the spool
   std::string scratch_dir;  // Parquet files before upload
-  std::string memory_limit = "256MB";
+  std::string memory_limit = "256MB";  // archive.spool_memory_limit's default
   std::chrono::microseconds flush_interval{10000000};
   int64_t flush_size = int64_t{64} << 20;
   std::string lease_owner;

@@ -27,7 +27,7 @@ namespace walden::pipeline {
 struct MirrorSinkOptions {
   std::string path;
   std::chrono::microseconds apply_interval{100000};
-  std::string memory_limit = "512MB";
+  std::string memory_limit = "128MB";  // mirror.memory_limit's default
   // Called per merged transaction with its source commit time and the time the merge made
   // it visible (µs since 1970), e.g. for exact percentiles in benchmarks.
   std::function<void(int64_t commit_us, int64_t visible_us)> on_visible;
