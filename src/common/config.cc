@@ -214,7 +214,13 @@ class Typer {
   }
 
   int64_t Size(std::string_view path) {
-    return Positive(path, "size", "64MB", [](std::string_view text) { return ParseSize(text); });
+    const int64_t size =
+        Positive(path, "size", "64MB", [](std::string_view text) { return ParseSize(text); });
+    const ConfigKey& key = *FindConfigKey(path);
+    if (key.min > 0 && size < key.min) {
+      Bad(path, Get(path), "expected at least " + FormatSize(key.min));
+    }
+    return size;
   }
 
   std::string Enum(std::string_view path) {

@@ -31,7 +31,7 @@ struct ConfigKey {
   std::string_view default_value;  // textual; empty = unset
   std::string_view help;
   std::string_view choices = {};  // enums: "initial|online|never"
-  int64_t min = 0;                // integers only
+  int64_t min = 0;                // integers; sizes: bytes (0: any positive size)
   int64_t max = 0;
 
   std::string EnvName() const;   // WALDEN_SOURCE_URL

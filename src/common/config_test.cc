@@ -134,6 +134,9 @@ TEST_F(ConfigTest, ValueErrorsNameKeyValueOriginAndExpectation) {
   EXPECT_EQ(LoadError("", {}, {{"snapshot.workers", "0"}}),
             "config: snapshot.workers = \"0\" (flag --snapshot-workers): expected a whole number "
             "from 1 to 64");
+  EXPECT_EQ(LoadError("", {{"WALDEN_ARCHIVE_SPOOL_MEMORY_LIMIT", "32MB"}}),
+            "config: archive.spool_memory_limit = \"32MB\" (environment variable "
+            "WALDEN_ARCHIVE_SPOOL_MEMORY_LIMIT): expected at least 128MB");
   EXPECT_EQ(LoadError("[snapshot]\nmode = \"sometimes\"\n"),
             "config: snapshot.mode = \"sometimes\" (walden-config-test.toml:2): expected one of "
             "initial, online, never");
