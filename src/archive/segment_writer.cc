@@ -119,6 +119,45 @@ Status Spool::Append(const TableSchema& table, std::span<const ArchiveChange> ch
   return {};
 }
 
+Result<SegmentFile> Spool::WriteQuerySegment(const TableSchema& table,
+                                             const std::string& select_sql,
+                                             const ArchiveChange& change,
+                                             const std::string& out_dir) {
+  std::string columns;
+  for (size_t i = 0; i < table.columns.size(); ++i) {
+    columns += fmt::format("c{} AS {}, ", i, QuoteIdent(table.columns[i]));
+  }
+  auto day = conn_.Query(
+      fmt::format("SELECT strftime(make_timestamptz({}::BIGINT), '%Y-%m-%d')", change.commit_time));
+  if (!day) return std::unexpected(day.error());
+  SegmentFile file{.table = table.name,
+                   .schema_version = table.version,
+                   .day = day->Text(0, 0).value_or(""),
+                   .first_lsn = change.commit_lsn,
+                   .last_lsn = change.commit_lsn,
+                   .min_commit_time = change.commit_time,
+                   .max_commit_time = change.commit_time};
+  file.key = SegmentKey(file.table, file.day, file.first_lsn, file.last_lsn);
+  file.local_path = (fs::path(out_dir) / file.key).string();
+  std::error_code ec;
+  fs::create_directories(fs::path(file.local_path).parent_path(), ec);
+  if (ec) return Fail(ErrorKind::kIo, "cannot create " + file.local_path + ": " + ec.message());
+  auto written = conn_.Query(fmt::format(
+      "COPY (SELECT {}{} AS _walden_op, {}::UBIGINT AS _walden_lsn, row_number() OVER () AS "
+      "_walden_seq, {}::UINTEGER AS _walden_xid, make_timestamptz({}::BIGINT) AS "
+      "_walden_commit_ts, NULL::JSON AS _walden_before, []::VARCHAR[] AS _walden_unchanged "
+      "FROM ({})) TO {} (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 122880)",
+      columns, QuoteLiteral(std::string(1, change.op)), change.commit_lsn, change.xid,
+      change.commit_time, select_sql, QuoteLiteral(file.local_path)));
+  if (!written) {
+    fs::remove(file.local_path, ec);
+    return Wrap(written.error(), "archive segment for " + table.name.Display());
+  }
+  file.rows = std::stoll(written->Text(0, 0).value_or("0"));
+  file.bytes = static_cast<int64_t>(fs::file_size(file.local_path, ec));
+  return file;
+}
+
 Status Spool::FlushAppenders() {
   for (Spooled& spooled : tables_) {
     if (auto ok = spooled.appender->Flush(); !ok) return ok;

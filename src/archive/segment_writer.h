@@ -71,7 +71,15 @@ class Spool {
                                              const std::string& memory_limit);
 
   Status Append(const TableSchema& table, std::span<const ArchiveChange> changes);
+  // Writes the rows of `select_sql` (the table's columns, in order) as changes like `change`
+  // (its op, commit LSN, xid and commit time; no before image), numbered from seq 1 in the
+  // query's order, straight into one segment file under `out_dir`: bulk rows skip the spool.
+  // On error no file is left.
+  Result<SegmentFile> WriteQuerySegment(const TableSchema& table, const std::string& select_sql,
+                                        const ArchiveChange& change, const std::string& out_dir);
   int64_t rows() const { return rows_; }
+  // DuckDB's worker threads for the spool (0: one per core).
+  Status SetThreads(int threads) { return conn_.SetThreads(threads); }
 
   // Fills the listed columns of the change (commit_lsn, seq) of `table` with the value the
   // same key had last: from earlier inserts and updates in the spool, else from the Parquet

@@ -70,6 +70,16 @@ Status Connection::Execute(std::string_view sql) {
   return {};
 }
 
+Result<int64_t> Connection::ExecuteCount(std::string_view sql) {
+  auto result = Query(sql);
+  if (!result) return std::unexpected(result.error());
+  return static_cast<int64_t>(duckdb_rows_changed(result->get()));
+}
+
+Status Connection::SetThreads(int threads) {
+  return Execute(threads > 0 ? "SET threads = " + std::to_string(threads) : "RESET threads");
+}
+
 Result<Database> Database::Open(const std::string& path, bool read_only) {
   Database database;
   duckdb_config config = nullptr;

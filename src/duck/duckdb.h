@@ -52,6 +52,10 @@ class Connection {
 
   Result<QueryResult> Query(std::string_view sql);
   Status Execute(std::string_view sql);
+  // Runs an INSERT, UPDATE or DELETE and returns how many rows it changed.
+  Result<int64_t> ExecuteCount(std::string_view sql);
+  // DuckDB's worker threads for the whole database (0: its default, one per core).
+  Status SetThreads(int threads);
   duckdb_connection get() { return conn_; }
 
  private:

@@ -33,6 +33,28 @@ TEST(DuckDb, ErrorsCarryDuckDbsMessage) {
       << result.error().message;
 }
 
+TEST(DuckDb, ExecuteCountReturnsTheRowsChanged) {
+  auto db = Database::Open(":memory:");
+  auto conn = Connection::Open(*db);
+  ASSERT_TRUE(conn->Execute("CREATE TABLE t (i INTEGER)"));
+  EXPECT_EQ(conn->ExecuteCount("INSERT INTO t SELECT * FROM range(5)"), 5);
+  EXPECT_EQ(conn->ExecuteCount("DELETE FROM t WHERE i < 2"), 2);
+  auto bad = conn->ExecuteCount("INSERT INTO t VALUES ('x')");
+  ASSERT_FALSE(bad);
+  EXPECT_TRUE(bad.error().message.starts_with("DuckDB: Conversion Error")) << bad.error().message;
+}
+
+TEST(DuckDb, SetThreadsAndBackToTheDefault) {
+  auto db = Database::Open(":memory:");
+  auto conn = Connection::Open(*db);
+  auto threads = [&] { return conn->Query("SELECT current_setting('threads')")->Text(0, 0); };
+  const auto initial = threads();
+  ASSERT_TRUE(conn->SetThreads(1));
+  EXPECT_EQ(threads(), "1");
+  ASSERT_TRUE(conn->SetThreads(0));
+  EXPECT_EQ(threads(), initial);
+}
+
 TEST(DuckDb, FilePersistsAndOpensReadOnly) {
   const std::string path = ::testing::TempDir() + "/duck_test.duckdb";
   std::filesystem::remove(path);

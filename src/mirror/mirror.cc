@@ -25,11 +25,12 @@ struct Mirror::Stage {
 };
 
 struct Mirror::Step {
-  enum class Kind { kCreate, kAlter, kMerge, kTruncate, kReset, kPromote };
+  enum class Kind { kCreate, kAlter, kMerge, kTruncate, kReset, kPromote, kLoad };
   Kind kind = Kind::kMerge;
   uint32_t relation_id = 0;
   TableDef def;  // kCreate, kAlter, kReset: the new definition
   std::unique_ptr<Stage> stage;
+  std::string select_sql;  // kLoad
 };
 
 namespace {
@@ -254,6 +255,20 @@ Status Mirror::Reset(const TableDef& def, bool keep_old) {
   return {};
 }
 
+Status Mirror::Load(uint32_t relation_id, std::string select_sql) {
+  if (!current_.contains(relation_id)) {
+    return Fail(ErrorKind::kInternal, "mirror: load into an undefined relation");
+  }
+  open_stages_.erase(relation_id);
+  auto step = std::make_unique<Step>();
+  step->kind = Step::Kind::kLoad;
+  step->relation_id = relation_id;
+  step->select_sql = std::move(select_sql);
+  steps_.push_back(std::move(step));
+  ++pending_changes_;
+  return {};
+}
+
 Status Mirror::Promote(uint32_t relation_id) {
   auto it = current_.find(relation_id);
   if (it == current_.end() || !it->second.building) return {};
@@ -334,6 +349,8 @@ Status Mirror::RunStep(Step& step) {
       return RunReset(step, table);
     case Kind::kPromote:
       return RunPromote(step, table);
+    case Kind::kLoad:
+      return RunLoad(step, table);
     case Kind::kCreate:
       break;
   }
@@ -483,6 +500,18 @@ Status Mirror::RunMerge(Step& step, TableStatus& table) {
   return {};
 }
 
+Status Mirror::RunLoad(Step& step, TableStatus& table) {
+  if (table.state == kStateResync) return {};  // a re-snapshot will fill it
+  std::vector<std::string> columns;
+  for (const ColumnDef& column : table.def.columns) columns.push_back(QuoteIdent(column.name));
+  auto rows = conn_->ExecuteCount(fmt::format("INSERT INTO {} ({}) SELECT * FROM ({})",
+                                              table.def.Physical().ToSql(), Join(columns, ", "),
+                                              step.select_sql));
+  if (!rows) return Wrap(rows.error(), "mirror: loading " + table.def.name.Display());
+  table.inserts += *rows;
+  return {};
+}
+
 Status Mirror::Commit(const MirrorWatermark& watermark) {
   for (auto& step : steps_) {
     if (step->stage && step->stage->appender) {
@@ -510,7 +539,8 @@ Status Mirror::Commit(const MirrorWatermark& watermark) {
   std::map<uint32_t, bool> touched;  // relation → its definition or state changed
   for (auto& step : steps_) {
     if (auto ok = RunStep(*step); !ok) return finish(ok);
-    const bool defined = step->kind != Step::Kind::kMerge && step->kind != Step::Kind::kTruncate;
+    const bool defined = step->kind != Step::Kind::kMerge && step->kind != Step::Kind::kTruncate &&
+                         step->kind != Step::Kind::kLoad;
     touched[step->relation_id] |= defined;
   }
   for (const auto& [id, defined] : touched) {

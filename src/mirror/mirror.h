@@ -84,6 +84,8 @@ class Mirror {
   // True when nothing was ever committed (a new file).
   bool empty() const { return watermark_.commit_lsn.value == 0 && registry_.empty(); }
   duck::Database& database() { return *database_; }
+  // DuckDB's worker threads for the file (0: one per core), e.g. fewer while loading.
+  Status SetThreads(int threads) { return conn_->SetThreads(threads); }
 
   // The definition the following changes of `def.relation_id` use: a new table is created,
   // a changed one altered, in order with the changes, when the batch commits.
@@ -105,6 +107,11 @@ class Mirror {
 
   std::vector<TableStatus> Tables() const;
 
+  // Inserts the rows of `select_sql` (the table's columns, in order) when the batch commits,
+  // without merging: for a chunk of a table's initial load, whose rows the copy cannot hold
+  // yet. The query runs inside Commit; a failing one fails the batch.
+  Status Load(uint32_t relation_id, std::string select_sql);
+
   // Stages the rows of `select_sql` (columns: _op, _lsn, _seq, the table's columns in order,
   // then the before columns b0..bN) as one stage of the table: the rebuild's bulk path.
   Status StageQuery(uint32_t relation_id, const std::string& select_sql);
@@ -122,6 +129,7 @@ class Mirror {
   Status RunReset(Step& step, TableStatus& table);
   Status RunPromote(Step& step, TableStatus& table);
   Status RunMerge(Step& step, TableStatus& table);
+  Status RunLoad(Step& step, TableStatus& table);
   // Writes the registry row; only the counts unless the definition or state changed.
   Status SaveTable(const TableStatus& table, bool with_definition);
 

@@ -197,7 +197,7 @@ Status ArchiveSink::FillUnchanged(const pg::Change& change, const archive::Archi
 Status ArchiveSink::Apply(const pg::CommittedTransaction& txn) {
   const pg::TransactionInfo& info = txn.info();
   if (info.commit_lsn <= state_.watermark.commit_lsn) return {};  // archived before a restart
-  if (spool_->rows() == 0) first_pending_ = std::chrono::steady_clock::now();
+  if (pending_rows() == 0) first_pending_ = std::chrono::steady_clock::now();
   int64_t seq = 0;
   const int64_t rows_before = spool_->rows();
   if (auto ok =
@@ -205,20 +205,41 @@ Status ArchiveSink::Apply(const pg::CommittedTransaction& txn) {
       !ok) {
     return ok;
   }
-  if (spool_->rows() > rows_before) {
-    pending_commit_times_.push_back(PgTimeToUnixMicros(info.commit_time));
-  }
-  pending_ = {info.commit_lsn, info.end_lsn};
-  // A transaction that added no rows needs no commit: replaying it writes nothing.
-  if (spool_->rows() == 0) {
-    durable_ = pending_;
-    canaries_.Durable();
-  }
+  Spooled(info, spool_->rows() > rows_before);
   return {};
 }
 
+void ArchiveSink::Spooled(const pg::TransactionInfo& info, bool added) {
+  if (added) pending_commit_times_.push_back(PgTimeToUnixMicros(info.commit_time));
+  pending_ = {info.commit_lsn, info.end_lsn};
+  // A transaction that added no rows needs no commit: replaying it writes nothing.
+  if (pending_rows() == 0) {
+    durable_ = pending_;
+    canaries_.Durable();
+  }
+}
+
+Result<int64_t> ArchiveSink::ApplyBulk(const BulkRead& read) {
+  const pg::TransactionInfo& info = read.info;
+  if (info.commit_lsn <= state_.watermark.commit_lsn) return 0;  // archived before a restart
+  if (pending_rows() == 0) first_pending_ = std::chrono::steady_clock::now();
+  const archive::ArchiveChange like{.op = 'r',
+                                    .commit_lsn = info.commit_lsn.value,
+                                    .xid = info.xid,
+                                    .commit_time = PgTimeToUnixMicros(info.commit_time)};
+  auto file = spool_->WriteQuerySegment(SchemaOf(read.relation, info.commit_lsn), read.select_sql,
+                                        like, options_.scratch_dir);
+  if (!file) return std::unexpected(file.error());
+  const int64_t rows = file->rows;
+  pending_bytes_ += read.bytes;
+  ready_rows_ += rows;
+  ready_.push_back(std::move(*file));
+  Spooled(info, rows > 0);
+  return rows;
+}
+
 bool ArchiveSink::FlushDue() const {
-  if (spool_->rows() == 0) return false;
+  if (pending_rows() == 0) return false;
   const bool old_enough =
       std::chrono::steady_clock::now() - first_pending_ >= options_.flush_interval;
   return old_enough || pending_bytes_ >= options_.flush_size;
@@ -231,7 +252,7 @@ Status ArchiveSink::RenewLease() {
 }
 
 Status ArchiveSink::Flush() {
-  if (spool_->rows() == 0) {
+  if (pending_rows() == 0) {
     durable_ = pending_;
     return {};
   }
@@ -242,6 +263,7 @@ Status ArchiveSink::Flush() {
   const auto started = std::chrono::steady_clock::now();
   auto files = spool_->WriteSegments(options_.scratch_dir);
   if (!files) return std::unexpected(files.error());
+  files->insert(files->end(), ready_.begin(), ready_.end());
   for (const archive::SegmentFile& file : *files) {
     if (auto ok = store_.PutFile(file.key, file.local_path); !ok) return ok;
   }
@@ -255,8 +277,10 @@ Status ArchiveSink::Flush() {
     std::error_code ec;
     std::filesystem::remove(file.local_path, ec);
   }
-  const int64_t rows = spool_->rows();
+  const int64_t rows = pending_rows();
   if (auto ok = spool_->Clear(); !ok) return ok;
+  ready_.clear();
+  ready_rows_ = 0;
   durable_ = pending_;
   canaries_.Durable();
   pending_bytes_ = 0;

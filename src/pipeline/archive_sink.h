@@ -22,6 +22,7 @@
 #include "common/histogram.h"
 #include "mirror/table_def.h"
 #include "pg/assembler.h"
+#include "pipeline/bulk_read.h"
 #include "pipeline/canary.h"
 #include "store/object_store.h"
 
@@ -33,8 +34,8 @@ std::string DefinitionKey(const QualifiedName& table, Lsn first_lsn);
 inline constexpr std::string_view kDefinitionPrefix = "_walden/schemas/";
 
 struct ArchiveSinkOptions {
-  std::string spool_path;   // DuckDB file for the spool
-  std::string scratch_dir;  // Parquet files before upload
+  std::string spool_path;              // DuckDB file for the spool
+  std::string scratch_dir;             // Parquet files before upload
   std::string memory_limit = "256MB";  // archive.spool_memory_limit's default
   std::chrono::microseconds flush_interval{10000000};
   int64_t flush_size = int64_t{64} << 20;
@@ -55,6 +56,12 @@ class ArchiveSink {
   Histogram& flush_duration() { return flush_duration_; }
 
   Status Apply(const pg::CommittedTransaction& txn);
+  // Writes the rows of `read` as `r` changes into a segment file of their own, committed
+  // with the next flush like spooled ones; on error nothing of it is pending. Returns the
+  // rows (0 when archived before a restart).
+  Result<int64_t> ApplyBulk(const BulkRead& read);
+  // DuckDB's worker threads for the spool and segment writing (0: one per core).
+  Status SetThreads(int threads) { return spool_->SetThreads(threads); }
   // Heartbeats a flush made durable (or that needed none) since the last call.
   CanaryRelay& canaries() { return canaries_; }
   // The interval or the size says flush (FlushIfDue would flush now).
@@ -79,11 +86,16 @@ class ArchiveSink {
   // recorded for its table.
   void NoteDefinition(const pg::RelationInfo& relation, Lsn commit_lsn);
   Status LoadDefinitions();
+  // Bookkeeping after a transaction was spooled (`added`: it spooled rows).
+  void Spooled(const pg::TransactionInfo& info, bool added);
 
   store::ObjectStore& store_;
   archive::Manifest manifest_;
   ArchiveSinkOptions options_;
   std::unique_ptr<archive::Spool> spool_;
+  std::vector<archive::SegmentFile> ready_;  // bulk segments waiting for the next flush
+  int64_t ready_rows_ = 0;
+  int64_t pending_rows() const { return spool_->rows() + ready_rows_; }
   archive::ArchiveState state_;
   archive::Watermark durable_;  // committed (or nothing pending)
   archive::Watermark pending_;  // last transaction spooled

@@ -139,13 +139,25 @@ Status MirrorSink::Apply(const pg::CommittedTransaction& txn) {
       !ok) {
     return ok;
   }
+  Staged(info, mirror_->pending_changes() > staged_before);
+  return {};
+}
+
+void MirrorSink::Staged(const pg::TransactionInfo& info, bool added) {
   pending_ = {info.commit_lsn, info.end_lsn, PgTimeToUnixMicros(info.commit_time)};
-  if (mirror_->pending_changes() > staged_before) {
-    pending_commit_times_.push_back(pending_.commit_time);
-  }
+  if (added) pending_commit_times_.push_back(pending_.commit_time);
   if (!mirror_->has_pending()) {
     durable_ = pending_;  // nothing of it is mirrored: replaying it changes nothing
   }
+}
+
+Status MirrorSink::ApplyBulk(const BulkRead& read) {
+  const pg::TransactionInfo& info = read.info;
+  if (info.commit_lsn <= mirror_->watermark().commit_lsn) return {};  // merged before a restart
+  if (!mirror_->has_pending()) first_pending_ = Clock::now();
+  if (auto ok = Define(read.relation); !ok) return ok;
+  if (auto ok = mirror_->Load(read.relation->id, read.select_sql); !ok) return ok;
+  Staged(info, true);
   return {};
 }
 

@@ -20,6 +20,7 @@
 #include "common/histogram.h"
 #include "mirror/mirror.h"
 #include "pg/assembler.h"
+#include "pipeline/bulk_read.h"
 #include "pipeline/canary.h"
 
 namespace walden::pipeline {
@@ -50,6 +51,9 @@ class MirrorSink {
   int64_t last_merge() const { return last_merge_; }  // µs since 1970; 0: none yet
 
   Status Apply(const pg::CommittedTransaction& txn);
+  // Inserts the rows of `read` at the next merge, without merging (mirror::Mirror::Load):
+  // only for initial-load chunks of a table whose copy cannot hold these rows yet.
+  Status ApplyBulk(const BulkRead& read);
   // Heartbeats seen in transactions since the last call, and those a merge made visible.
   CanaryRelay& canaries() { return canaries_; }
   Status FlushIfDue();
@@ -59,6 +63,8 @@ class MirrorSink {
   explicit MirrorSink(MirrorSinkOptions options) : options_(std::move(options)) {}
   Status Define(const std::shared_ptr<const pg::RelationInfo>& relation);
   Status AddChange(const pg::TransactionInfo& info, int64_t seq, const pg::Change& change);
+  // Bookkeeping after a transaction was staged (`added`: it staged changes).
+  void Staged(const pg::TransactionInfo& info, bool added);
 
   MirrorSinkOptions options_;
   std::unique_ptr<mirror::Mirror> mirror_;

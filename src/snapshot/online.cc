@@ -11,6 +11,7 @@
 
 #include "common/strings.h"
 #include "pg/catalog.h"
+#include "pg/types.h"
 
 namespace walden::snapshot {
 namespace {
@@ -97,7 +98,8 @@ OnlineSnapshot::~OnlineSnapshot() = default;
 Result<std::unique_ptr<OnlineSnapshot>> OnlineSnapshot::Open(OnlineOptions options, Lsn durable) {
   auto job = LoadJob(options.job_path);
   if (!job) return std::unexpected(job.error());
-  auto conn = pg::Connection::Open(options.conninfo);
+  // The text forms of the rows it reads must be the stream's (keys are compared as text).
+  auto conn = pg::Connection::Open(options.conninfo, {.options = pg::kReplicationSessionOptions});
   if (!conn) return std::unexpected(conn.error());
   std::unique_ptr<OnlineSnapshot> snapshot(new OnlineSnapshot(options, std::move(*conn)));
   if (*job) {

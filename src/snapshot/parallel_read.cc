@@ -6,6 +6,9 @@
 #include <mutex>
 #include <thread>
 
+#include "pg/types.h"
+#include "snapshot/bulk.h"
+
 namespace walden::snapshot {
 namespace {
 
@@ -54,12 +57,19 @@ class Exchange {
 void Work(pg::Connection& conn, const std::vector<ReadTask>& tasks, Exchange& exchange) {
   for (size_t i; (i = exchange.Claim()) < tasks.size();) {
     const ReadTask& task = tasks[i];
-    ReadChunkResult result{.id = task.id};
-    auto read = ReadChunk(conn, *task.table, *task.chunk, 0, [&](pg::pgoutput::Tuple&& row) {
-      result.rows.push_back(std::move(row));
-      return Status{};
-    });
-    if (!read) return exchange.Fail(read.error());
+    ReadChunkResult result{.id = task.id, .csv_path = task.csv_path};
+    if (!task.csv_path.empty()) {
+      auto bytes = ReadChunkCsv(conn, *task.table, *task.chunk, task.csv_path);
+      if (!bytes) return exchange.Fail(bytes.error());
+      result.csv_bytes = *bytes;
+    } else if (auto read = ReadChunk(conn, *task.table, *task.chunk, 0,
+                                     [&](pg::pgoutput::Tuple&& row) {
+                                       result.rows.push_back(std::move(row));
+                                       return Status{};
+                                     });
+               !read) {
+      return exchange.Fail(read.error());
+    }
     if (!exchange.Put(std::move(result))) return;
   }
 }
@@ -73,7 +83,7 @@ Status ReadParallel(const std::string& conninfo, const std::string& snapshot_nam
   // idle until then, and a failed import should stop the load before it starts.
   std::vector<pg::Connection> conns;
   for (int w = 0; w < std::max(1, workers); ++w) {
-    auto conn = pg::Connection::Open(conninfo);
+    auto conn = pg::Connection::Open(conninfo, {.options = pg::kReplicationSessionOptions});
     if (!conn) return std::unexpected(conn.error());
     if (auto imported = ImportSnapshot(*conn, snapshot_name); !imported) return imported;
     conns.push_back(std::move(*conn));

@@ -1,5 +1,5 @@
 // The initial load's readers: `workers` connections import one exported snapshot and COPY
-// chunks in parallel; the calling thread receives whole chunks in completion order, with
+// chunks in parallel (as tuples, or as CSV files for the fast path); the calling thread receives whole chunks in completion order, with
 // at most `workers` chunks waiting (bounded memory). Only ACCESS SHARE locks are taken.
 // Thread-safety: ReadParallel owns its threads; `on_chunk` runs on the calling thread.
 #pragma once
@@ -18,10 +18,14 @@ struct ReadTask {
   const SourceTable* table = nullptr;
   const Chunk* chunk = nullptr;
   size_t id = 0;  // the caller's
+  // Not empty: the chunk goes to this file as CSV (snapshot/bulk.h), not into `rows`.
+  std::string csv_path;
 };
 struct ReadChunkResult {
   size_t id = 0;
   std::vector<pg::pgoutput::Tuple> rows;
+  std::string csv_path;  // the task's
+  int64_t csv_bytes = 0;
 };
 
 // Stops at the first error (a worker's or `on_chunk`'s) and returns it.
