@@ -1,5 +1,6 @@
 #include "archive/segment_writer.h"
 
+#include <fmt/core.h>
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -111,6 +112,54 @@ TEST(SegmentWriter, WritesOneZstdParquetPerTableDayReadableByPlainDuckDb) {
   auto empty = (*spool)->WriteSegments(out);
   ASSERT_TRUE(empty);
   EXPECT_TRUE(empty->empty());
+}
+
+// Bulk rows skip the spool: their file must be what spooling the same rows would give.
+TEST(SegmentWriter, AQuerySegmentEqualsTheSpooledSegmentOfTheSameRows) {
+  const std::string out = ::testing::TempDir() + "/query-segments";
+  std::filesystem::remove_all(out);
+  auto spool = Spool::Open(":memory:", "64MB");
+  ASSERT_TRUE(spool);
+  const TableSchema orders{
+      .name = {"public", "orders"},
+      .columns = {"id", "total", "from"},
+      .types = {ColumnType{.kind = TypeKind::kInt64},
+                ColumnType{.kind = TypeKind::kDecimal, .precision = 10, .scale = 2},
+                ColumnType{.kind = TypeKind::kText}}};
+  const ArchiveChange like{.op = 'r', .commit_lsn = 0x100, .xid = 7, .commit_time = kLateOnThe20th};
+  auto file = (*spool)->WriteQuerySegment(
+      orders,
+      "SELECT * FROM (VALUES (1::BIGINT, 9.5::DECIMAL(10,2), 'a'), (2, NULL, NULL)) t(c0, c1, c2)",
+      like, out + "/bulk");
+  ASSERT_TRUE(file) << file.error().message;
+  EXPECT_EQ(file->key,
+            "tables/public/orders/dt=2026-11-20/0000000000000100-0000000000000100.parquet");
+  EXPECT_EQ(file->rows, 2);
+  EXPECT_EQ(file->min_commit_time, kLateOnThe20th);
+  EXPECT_EQ(static_cast<int64_t>(std::filesystem::file_size(file->local_path)), file->bytes);
+  EXPECT_EQ((*spool)->rows(), 0);  // not spooled
+
+  std::vector<ArchiveChange> changes(2, like);
+  changes[0].seq = 1;
+  changes[0].values = {int64_t{1}, Decimal{950, 2}, std::string("a")};
+  changes[1].seq = 2;
+  changes[1].values = {int64_t{2}, Null{}, Null{}};
+  ASSERT_TRUE((*spool)->Append(orders, changes));
+  auto spooled = (*spool)->WriteSegments(out + "/spooled");
+  ASSERT_TRUE(spooled);
+  ASSERT_EQ(spooled->size(), 1u);
+  const std::string both = "SELECT * FROM read_parquet('" + file->local_path + "') EXCEPT ALL " +
+                           "SELECT * FROM read_parquet('" + (*spooled)[0].local_path + "')";
+  EXPECT_EQ(Query("SELECT count(*) FROM (" + both + ")"), (Rows{{"0"}}));
+  const std::string schema =
+      "SELECT column_name, column_type FROM (DESCRIBE SELECT * FROM "
+      "read_parquet('{}'))";
+  EXPECT_EQ(Query(fmt::format(fmt::runtime(schema), file->local_path)),
+            Query(fmt::format(fmt::runtime(schema), (*spooled)[0].local_path)));
+
+  auto bad = (*spool)->WriteQuerySegment(orders, "SELECT 'x'::BIGINT, 1, 'a'", like, out + "/bad");
+  ASSERT_FALSE(bad);
+  EXPECT_FALSE(std::filesystem::exists(out + "/bad/" + file->key));
 }
 
 // ALTER TABLE inside a transaction: rows of two schema versions share one commit LSN and

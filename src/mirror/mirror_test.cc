@@ -102,6 +102,25 @@ TEST(Mirror, LastChangePerKeyWinsAndKeyChangesDeleteTheOldKey) {
   EXPECT_EQ(tables[0].state, kStateStreaming);
 }
 
+TEST(Mirror, LoadInsertsAQuerysRowsInOrderWithTheOtherSteps) {
+  auto mirror = Mirror::Open(":memory:");
+  ASSERT_TRUE(mirror);
+  Mirror& m = **mirror;
+  EXPECT_EQ(m.Load(100, "SELECT 1").error().message, "mirror: load into an undefined relation");
+  ASSERT_TRUE(m.Define(Orders()));
+  ASSERT_TRUE(m.Load(100, "SELECT * FROM (VALUES (1, 'a', 1), (2, NULL, 2)) t(c0, c1, c2)"));
+  ASSERT_TRUE(Apply(m, 100, 10, {{'u', {I(2), S("b"), I(20)}}}));  // after the load
+  ASSERT_TRUE(m.Commit({Lsn{10}, Lsn{11}, 0}));
+  EXPECT_EQ(Select(m, "SELECT * FROM public.orders ORDER BY id"),
+            (std::vector<Row>{{"1", "a", "1"}, {"2", "b", "20"}}));
+  EXPECT_EQ(m.Tables()[0].inserts, 2);
+  // A failing query fails the whole batch, watermark included.
+  ASSERT_TRUE(m.Load(100, "SELECT 3, 'c', 'not a number'"));
+  ASSERT_FALSE(m.Commit({Lsn{20}, Lsn{21}, 0}));
+  EXPECT_EQ(m.watermark().commit_lsn, Lsn{10});
+  EXPECT_EQ(Select(m, "SELECT count(*) FROM public.orders"), (std::vector<Row>{{"2"}}));
+}
+
 TEST(Mirror, UnchangedToastValuesKeepTheCurrentValueThroughChainsAndKeyChanges) {
   auto mirror = Mirror::Open(":memory:");
   Mirror& m = **mirror;

@@ -35,7 +35,8 @@ std::string CastOf(const ColumnType& type, const std::string& c) {
                          type.DuckDbName());
     case TypeKind::kBlob:  // bytea_output = hex: "\x00ff"
       return fmt::format(
-          "from_hex(CASE WHEN starts_with({0}, '\\x') THEN substr({0}, 3) ELSE 'not hex' END)", c);
+          "from_hex(CASE WHEN NOT starts_with({0}, '\\x') THEN 'not hex' ELSE substr({0}, 3) END)",
+          c);
     case TypeKind::kTimeTz:    // DuckDB keeps a TIMETZ's offset differently
     case TypeKind::kInterval:  // ISO 8601 durations: DuckDB's cast does not read them
     case TypeKind::kList:      // PostgreSQL's array literals

@@ -212,6 +212,73 @@ TEST_F(SnapshotTest, InitialLoadUnderConcurrentWritesIsConsistent) {
   DropSlot("snap_slot");
 }
 
+// The initial load reads chunks of tables with DuckDB-castable types from CSV files (the
+// fast path) and everything else as text; both must give exactly the source's values, also
+// when the server's own settings print values differently, and a chunk DuckDB cannot read
+// exactly (a BC date) is read again as text.
+TEST_F(SnapshotTest, InitialLoadReadsEveryTypeExactlyOnEitherPath) {
+  chunk_rows_ = "1000";
+  std::filesystem::remove_all(dir());
+  // walden's sessions set their own; these would change every date, time and interval text.
+  Exec(
+      "DO $$ BEGIN EXECUTE format('ALTER DATABASE %I SET DateStyle = ''SQL, DMY''', "
+      "current_database()); EXECUTE format('ALTER DATABASE %I SET TimeZone = "
+      "''Asia/Kolkata''', current_database()); EXECUTE format('ALTER DATABASE %I SET "
+      "IntervalStyle = ''postgres_verbose''', current_database()); END $$");
+  Exec(R"(CREATE TYPE mood AS ENUM ('sad', 'happy');
+      CREATE TABLE typed (id bigint PRIMARY KEY, b bool, i2 int2, i4 int4, f4 float4, f8 float8,
+        n numeric(12,3), t text, vc varchar(5), bp char(3), ba bytea, d date, tm time,
+        ts timestamp, tstz timestamptz, u uuid, j json, jb jsonb, m mood, "Select ""x""" text);
+      INSERT INTO typed SELECT g, g % 2 = 0, g % 30000, g * 7, g / 3.0, g / 7.0, g / 8.0,
+        'text ' || g, left(g::text, 5), 'ab', int8send(g), date '2024-02-29' + g,
+        time '00:00:01' + g * interval '1 s', timestamp '2024-01-01' + g * interval '1 min',
+        timestamptz '2024-01-01 00:00:00+00' + g * interval '1 s', md5(g::text)::uuid,
+        json_build_object('g', g), jsonb_build_object('g', g), 'happy', 'q"' || g
+        FROM generate_series(1, 2500) g;
+      INSERT INTO typed VALUES (-1, NULL, -32768, -2147483648, 'NaN', '-Infinity', -0.5, '',
+        'a,b', 'x', '\x00ff', 'infinity', '24:00:00', '-infinity', '1999-12-31 23:59:59.999999+05',
+        'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11', '{"a":   [1, 2.50]}', '[]', 'sad',
+        E'line1\nline2,"q"\\.'),
+        (-2, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+        NULL, NULL, NULL, NULL, NULL);
+      CREATE TABLE ancient (id int PRIMARY KEY, d date, ts timestamptz);
+      INSERT INTO ancient SELECT g, date '2000-01-01' + g,
+        timestamptz '2000-01-01 00:00:00+00' + g * interval '1 h' FROM generate_series(1, 3000) g;
+      UPDATE ancient SET d = '0044-03-15 BC' WHERE id = 2500;
+      CREATE TABLE spans (id int PRIMARY KEY, iv interval, ia int[], ttz timetz);
+      INSERT INTO spans SELECT g, g * interval '1 day 1 s', ARRAY[g, NULL], '01:02:03+05:30'
+        FROM generate_series(1, 1500) g;
+      ANALYZE)");
+  WaldenProcess run(RunArgs());
+  ASSERT_TRUE(run.WaitForLog("snapshot: initial load done", 120s)) << run.Stderr();
+  run.process().Signal(SIGTERM);
+  ASSERT_EQ(run.Wait(60s), 0) << run.Stderr();
+  Exec("DO $$ BEGIN EXECUTE format('ALTER DATABASE %I RESET ALL', current_database()); END $$");
+  // Only the third chunk of ancient (rows 2001–3000) was read again as text.
+  EXPECT_THAT(run.Stderr(),
+              ::testing::ContainsRegex("public.ancient chunk 3: reading it again as text: .*BC"));
+  EXPECT_THAT(run.Stderr(), ::testing::Not(::testing::HasSubstr("typed chunk")));
+  for (const char* table : {"typed", "ancient", "spans"}) {
+    EXPECT_EQ(MirrorDiff(AdminConninfo(), mirror(), {"public", table}), "") << table;
+  }
+  // The archive holds each row once, as an `r` row.
+  const auto counts =
+      DuckRows(mirror(),
+               "SELECT count(*), count(DISTINCT id) FILTER (WHERE _walden_op = 'r') FROM "
+               "read_parquet('" +
+                   dir() + "/data/archive/tables/public/typed/*/*.parquet')");
+  EXPECT_EQ(counts, (std::vector<Row>{{"2502", "2502"}}));
+  std::filesystem::remove(mirror());
+  std::filesystem::remove(mirror() + ".wal");
+  const CommandResult rebuilt = RunWalden({"mirror", "rebuild", "--data-dir", dir() + "/data"});
+  ASSERT_EQ(rebuilt.exit_code, 0) << rebuilt.output;
+  for (const char* table : {"typed", "ancient", "spans"}) {
+    EXPECT_EQ(MirrorDiff(AdminConninfo(), mirror(), {"public", table}), "") << table;
+  }
+  Exec("DROP TABLE typed, ancient, spans; DROP TYPE mood");
+  DropSlot("snap_slot");
+}
+
 TEST_F(SnapshotTest, KillDuringTheInitialLoadResumesWithoutLossOrDuplicates) {
   chunk_rows_ = "10000";
   CreateTables(200000);
