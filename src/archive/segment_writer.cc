@@ -3,6 +3,7 @@
 #include <fmt/core.h>
 
 #include <algorithm>
+#include <chrono>
 #include <filesystem>
 
 namespace walden::archive {
@@ -25,6 +26,15 @@ std::vector<ColumnType> MetadataTypes() {
           ColumnType{
               .kind = TypeKind::kList,
               .element = std::make_shared<const ColumnType>(ColumnType{.kind = TypeKind::kText})}};
+}
+
+// "YYYY-MM-DD" (UTC) of µs since 1970, as strftime gives it for a TIMESTAMPTZ in UTC.
+std::string UtcDay(int64_t micros) {
+  using namespace std::chrono;
+  const auto days = floor<std::chrono::days>(sys_time<microseconds>(microseconds(micros)));
+  const year_month_day ymd(days);
+  return fmt::format("{:04}-{:02}-{:02}", static_cast<int>(ymd.year()),
+                     static_cast<unsigned>(ymd.month()), static_cast<unsigned>(ymd.day()));
 }
 
 }  // namespace
@@ -119,20 +129,16 @@ Status Spool::Append(const TableSchema& table, std::span<const ArchiveChange> ch
   return {};
 }
 
-Result<SegmentFile> Spool::WriteQuerySegment(const TableSchema& table,
-                                             const std::string& select_sql,
-                                             const ArchiveChange& change,
-                                             const std::string& out_dir) {
+Result<SegmentFile> WriteQuerySegment(duck::Connection& conn, const TableSchema& table,
+                                      const std::string& select_sql, const ArchiveChange& change,
+                                      const std::string& out_dir) {
   std::string columns;
   for (size_t i = 0; i < table.columns.size(); ++i) {
     columns += fmt::format("c{} AS {}, ", i, QuoteIdent(table.columns[i]));
   }
-  auto day = conn_.Query(
-      fmt::format("SELECT strftime(make_timestamptz({}::BIGINT), '%Y-%m-%d')", change.commit_time));
-  if (!day) return std::unexpected(day.error());
   SegmentFile file{.table = table.name,
                    .schema_version = table.version,
-                   .day = day->Text(0, 0).value_or(""),
+                   .day = UtcDay(change.commit_time),
                    .first_lsn = change.commit_lsn,
                    .last_lsn = change.commit_lsn,
                    .min_commit_time = change.commit_time,
@@ -142,7 +148,7 @@ Result<SegmentFile> Spool::WriteQuerySegment(const TableSchema& table,
   std::error_code ec;
   fs::create_directories(fs::path(file.local_path).parent_path(), ec);
   if (ec) return Fail(ErrorKind::kIo, "cannot create " + file.local_path + ": " + ec.message());
-  auto written = conn_.Query(fmt::format(
+  auto written = conn.Query(fmt::format(
       "COPY (SELECT {}{} AS _walden_op, {}::UBIGINT AS _walden_lsn, row_number() OVER () AS "
       "_walden_seq, {}::UINTEGER AS _walden_xid, make_timestamptz({}::BIGINT) AS "
       "_walden_commit_ts, NULL::JSON AS _walden_before, []::VARCHAR[] AS _walden_unchanged "

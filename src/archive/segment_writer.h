@@ -64,6 +64,15 @@ std::string SegmentKey(const QualifiedName& table, const std::string& day, uint6
                        uint64_t last_lsn);
 std::string EncodePathSegment(std::string_view name);
 
+// Writes the rows of `select_sql` (columns c0..cN: the table's columns, in order) as changes
+// like `change` (its op, commit LSN, xid and commit time; no before image), numbered from
+// seq 1 in the query's order, straight into one segment file under `out_dir`, as
+// WriteSegments would write them: bulk rows skip the spool. On error no file is left.
+// Thread-safety: uses only `conn`.
+Result<SegmentFile> WriteQuerySegment(duck::Connection& conn, const TableSchema& table,
+                                      const std::string& select_sql, const ArchiveChange& change,
+                                      const std::string& out_dir);
+
 class Spool {
  public:
   // path: a DuckDB file (":memory:" for tests); memory_limit like "256MB".
@@ -71,12 +80,8 @@ class Spool {
                                              const std::string& memory_limit);
 
   Status Append(const TableSchema& table, std::span<const ArchiveChange> changes);
-  // Writes the rows of `select_sql` (the table's columns, in order) as changes like `change`
-  // (its op, commit LSN, xid and commit time; no before image), numbered from seq 1 in the
-  // query's order, straight into one segment file under `out_dir`: bulk rows skip the spool.
-  // On error no file is left.
-  Result<SegmentFile> WriteQuerySegment(const TableSchema& table, const std::string& select_sql,
-                                        const ArchiveChange& change, const std::string& out_dir);
+  // The spool's database, for connections of other threads (WriteQuerySegment).
+  duck::Database& database() { return db_; }
   int64_t rows() const { return rows_; }
   // DuckDB's worker threads for the spool (0: one per core).
   Status SetThreads(int threads) { return conn_.SetThreads(threads); }

@@ -127,8 +127,10 @@ TEST(SegmentWriter, AQuerySegmentEqualsTheSpooledSegmentOfTheSameRows) {
                 ColumnType{.kind = TypeKind::kDecimal, .precision = 10, .scale = 2},
                 ColumnType{.kind = TypeKind::kText}}};
   const ArchiveChange like{.op = 'r', .commit_lsn = 0x100, .xid = 7, .commit_time = kLateOnThe20th};
-  auto file = (*spool)->WriteQuerySegment(
-      orders,
+  auto writer = duck::Connection::Open((*spool)->database());
+  ASSERT_TRUE(writer);
+  auto file = WriteQuerySegment(
+      *writer, orders,
       "SELECT * FROM (VALUES (1::BIGINT, 9.5::DECIMAL(10,2), 'a'), (2, NULL, NULL)) t(c0, c1, c2)",
       like, out + "/bulk");
   ASSERT_TRUE(file) << file.error().message;
@@ -157,7 +159,7 @@ TEST(SegmentWriter, AQuerySegmentEqualsTheSpooledSegmentOfTheSameRows) {
   EXPECT_EQ(Query(fmt::format(fmt::runtime(schema), file->local_path)),
             Query(fmt::format(fmt::runtime(schema), (*spooled)[0].local_path)));
 
-  auto bad = (*spool)->WriteQuerySegment(orders, "SELECT 'x'::BIGINT, 1, 'a'", like, out + "/bad");
+  auto bad = WriteQuerySegment(*writer, orders, "SELECT 'x'::BIGINT, 1, 'a'", like, out + "/bad");
   ASSERT_FALSE(bad);
   EXPECT_FALSE(std::filesystem::exists(out + "/bad/" + file->key));
 }

@@ -66,12 +66,18 @@ void ArchiveSink::NoteDefinition(const pg::RelationInfo& relation, Lsn commit_ls
   }
 }
 
+archive::TableSchema TableSchemaOf(const pg::RelationInfo& relation) {
+  archive::TableSchema schema{
+      .name = relation.name, .version = relation.version, .types = relation.types};
+  for (const auto& column : relation.columns) schema.columns.push_back(column.name);
+  return schema;
+}
+
 const archive::TableSchema& ArchiveSink::SchemaOf(
     const std::shared_ptr<const pg::RelationInfo>& relation, Lsn commit_lsn) {
   auto [it, inserted] = schemas_.try_emplace(relation);
   if (inserted) {
-    it->second = {.name = relation->name, .version = relation->version, .types = relation->types};
-    for (const auto& column : relation->columns) it->second.columns.push_back(column.name);
+    it->second = TableSchemaOf(*relation);
     NoteDefinition(*relation, commit_lsn);
   }
   return it->second;
@@ -219,23 +225,22 @@ void ArchiveSink::Spooled(const pg::TransactionInfo& info, bool added) {
   }
 }
 
-Result<int64_t> ArchiveSink::ApplyBulk(const BulkRead& read) {
-  const pg::TransactionInfo& info = read.info;
-  if (info.commit_lsn <= state_.watermark.commit_lsn) return 0;  // archived before a restart
+Status ArchiveSink::AddSegment(const pg::TransactionInfo& info,
+                               const std::shared_ptr<const pg::RelationInfo>& relation,
+                               archive::SegmentFile file, int64_t source_bytes) {
+  if (info.commit_lsn <= state_.watermark.commit_lsn) {  // archived before a restart
+    std::error_code ec;
+    std::filesystem::remove(file.local_path, ec);
+    return {};
+  }
   if (pending_rows() == 0) first_pending_ = std::chrono::steady_clock::now();
-  const archive::ArchiveChange like{.op = 'r',
-                                    .commit_lsn = info.commit_lsn.value,
-                                    .xid = info.xid,
-                                    .commit_time = PgTimeToUnixMicros(info.commit_time)};
-  auto file = spool_->WriteQuerySegment(SchemaOf(read.relation, info.commit_lsn), read.select_sql,
-                                        like, options_.scratch_dir);
-  if (!file) return std::unexpected(file.error());
-  const int64_t rows = file->rows;
-  pending_bytes_ += read.bytes;
-  ready_rows_ += rows;
-  ready_.push_back(std::move(*file));
-  Spooled(info, rows > 0);
-  return rows;
+  SchemaOf(relation, info.commit_lsn);  // records the definition the file uses
+  pending_bytes_ += source_bytes;
+  ready_rows_ += file.rows;
+  const bool added = file.rows > 0;
+  ready_.push_back(std::move(file));
+  Spooled(info, added);
+  return {};
 }
 
 bool ArchiveSink::FlushDue() const {

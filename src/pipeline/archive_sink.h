@@ -31,6 +31,8 @@ namespace walden::pipeline {
 // "_walden/schemas/<schema>/<table>/<first commit LSN, 16 hex digits>.json": the definition
 // (mirror::TableDefToJson) the table's changes use from that commit on.
 std::string DefinitionKey(const QualifiedName& table, Lsn first_lsn);
+// The archive's view of a relation version: its name, columns and types.
+archive::TableSchema TableSchemaOf(const pg::RelationInfo& relation);
 inline constexpr std::string_view kDefinitionPrefix = "_walden/schemas/";
 
 struct ArchiveSinkOptions {
@@ -56,10 +58,18 @@ class ArchiveSink {
   Histogram& flush_duration() { return flush_duration_; }
 
   Status Apply(const pg::CommittedTransaction& txn);
-  // Writes the rows of `read` as `r` changes into a segment file of their own, committed
-  // with the next flush like spooled ones; on error nothing of it is pending. Returns the
-  // rows (0 when archived before a restart).
-  Result<int64_t> ApplyBulk(const BulkRead& read);
+  // Bulk rows (`r` changes of one transaction) skip the spool: another thread writes them
+  // straight into a segment file (archive::WriteQuerySegment, through a connection from
+  // OpenSegmentWriter, under scratch_dir()), and AddSegment makes the file part of the
+  // next flush like spooled changes. The file stays at its local path until that flush.
+  // A transaction archived before a restart is skipped (AddSegment removes its file).
+  Result<duck::Connection> OpenSegmentWriter() {
+    return duck::Connection::Open(spool_->database());
+  }
+  const std::string& scratch_dir() const { return options_.scratch_dir; }
+  Status AddSegment(const pg::TransactionInfo& info,
+                    const std::shared_ptr<const pg::RelationInfo>& relation,
+                    archive::SegmentFile file, int64_t source_bytes);
   // DuckDB's worker threads for the spool and segment writing (0: one per core).
   Status SetThreads(int threads) { return spool_->SetThreads(threads); }
   // Heartbeats a flush made durable (or that needed none) since the last call.

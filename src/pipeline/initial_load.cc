@@ -5,7 +5,6 @@
 
 #include <chrono>
 #include <filesystem>
-#include <future>
 #include <optional>
 
 #include "common/strings.h"
@@ -78,28 +77,88 @@ Status FlushBoth(ArchiveSink& archive, MirrorSink& mirror) {
 
 namespace {
 
-// Delivers the chunks of one load to both sinks, one made-up transaction per chunk, in
-// order. Fast-path chunks overlap: while the archive writes chunk N's segment on a thread
-// of its own, the mirror loads chunk N-1 (two DuckDB databases, two cores).
+// A fast-path chunk as its reader left it: the archive's segment file, already written on
+// the reader's thread (Parquet encoding is most of the load's work, so it runs on as many
+// threads as there are readers), or why DuckDB could not read the chunk exactly.
+struct Prepared {
+  std::optional<archive::SegmentFile> segment;
+  std::string failure;      // not empty: the chunk is read again as text
+  int64_t commit_time = 0;  // µs since 1970 of the chunk's made-up transaction
+};
+
+// The load's chunks in task order: chunk i goes out as a made-up transaction with commit
+// LSN `base + i`, in that order, so the sinks' watermarks make every chunk exactly-once.
+struct Tasks {
+  std::vector<snapshot::ReadTask> reads;
+  std::vector<std::pair<size_t, size_t>> positions;  // task → (table, chunk)
+  std::vector<Prepared> prepared;                    // task → its reader's work
+  uint64_t base = 0;
+};
+
+// Chunks of tables DuckDB can read directly go through CSV files.
+Tasks MakeTasks(const Plan& plan, const std::string& csv_dir, uint64_t consistent_lsn) {
+  Tasks tasks;
+  for (size_t t = 0; t < plan.job.tables.size(); ++t) {
+    const bool bulk = snapshot::BulkEligible(plan.relations[t]->types);
+    for (size_t c = 0; c < plan.job.tables[t].chunks.size(); ++c) {
+      const size_t id = tasks.reads.size();
+      tasks.reads.push_back({.table = &plan.sources[t],
+                             .chunk = &plan.job.tables[t].chunks[c],
+                             .id = id,
+                             .csv_path = bulk ? fmt::format("{}/{}.csv", csv_dir, id) : ""});
+      tasks.positions.emplace_back(t, c);
+    }
+  }
+  tasks.prepared.resize(tasks.reads.size());
+  // Below the consistent point: a streamed commit may sit right on it.
+  tasks.base = consistent_lsn - tasks.reads.size() - 1;
+  return tasks;
+}
+
+// Delivers the chunks of one load to both sinks, in task order.
 class Loader {
  public:
-  Loader(Plan& plan, pg::Connection& catalog, ArchiveSink& archive, MirrorSink& mirror,
-         std::string job_path, uint64_t base)
+  Loader(Plan& plan, Tasks& tasks, pg::Connection& catalog, ArchiveSink& archive,
+         MirrorSink& mirror, std::string job_path)
       : plan_(plan),
+        tasks_(tasks),
         catalog_(catalog),
         archive_(archive),
         mirror_(mirror),
-        job_path_(std::move(job_path)),
-        base_(base) {}
+        job_path_(std::move(job_path)) {}
 
   int64_t rows() const { return rows_; }
   uint64_t delivered() const { return delivered_; }
 
+  // On reader `worker`'s thread: the archive's segment of a fast-path chunk.
+  Status Prepare(duck::Connection& writer, const snapshot::ReadTask& task,
+                 snapshot::ReadChunkResult& chunk) {
+    if (chunk.csv_path.empty()) return {};
+    Prepared& prepared = tasks_.prepared[task.id];
+    const auto& relation = plan_.relations[tasks_.positions[task.id].first];
+    prepared.commit_time = UnixNowMicros();
+    const archive::ArchiveChange like{
+        .op = 'r', .commit_lsn = tasks_.base + task.id, .commit_time = prepared.commit_time};
+    auto file = archive::WriteQuerySegment(writer, TableSchemaOf(*relation),
+                                           snapshot::BulkSelectSql(relation->types, chunk.csv_path),
+                                           like, archive_.scratch_dir());
+    std::error_code ec;
+    std::filesystem::remove(chunk.csv_path, ec);
+    if (file) {
+      prepared.segment = std::move(*file);
+    } else {
+      prepared.failure = OneLine(file.error().message);
+    }
+    return {};
+  }
+
   Status Deliver(snapshot::ReadChunkResult&& chunk) {
-    const size_t t = chunk.id >> 32, c = chunk.id & 0xffffffff;
-    const pg::TransactionInfo info{.commit_lsn = Lsn{base_ + delivered_},
-                                   .end_lsn = Lsn{base_ + delivered_},
-                                   .commit_time = UnixNowMicros() - kPgEpochUnixMicros};
+    const auto [t, c] = tasks_.positions[chunk.id];
+    const Prepared& prepared = tasks_.prepared[chunk.id];
+    const int64_t commit_time = prepared.commit_time ? prepared.commit_time : UnixNowMicros();
+    const pg::TransactionInfo info{.commit_lsn = Lsn{tasks_.base + chunk.id},
+                                   .end_lsn = Lsn{tasks_.base + chunk.id},
+                                   .commit_time = commit_time - kPgEpochUnixMicros};
     ++delivered_;
     snapshot::Chunk& planned = plan_.job.tables[t].chunks[c];
     planned.delivered = info.commit_lsn.value;
@@ -107,24 +166,17 @@ class Loader {
     if (auto saved = snapshot::SaveJob(job_path_, plan_.job); !saved) return saved;
     Result<int64_t> loaded = chunk.csv_path.empty()
                                  ? LoadRows(t, info, std::move(chunk.rows))
-                                 : LoadCsv(t, c, info, chunk.csv_path, chunk.csv_bytes);
+                                 : LoadPrepared(t, c, info, prepared, chunk.csv_bytes);
     if (!loaded) return std::unexpected(loaded.error());
     planned.rows = *loaded;  // recorded with the next chunk's save (progress only)
     rows_ += *loaded;
     if (auto ok = mirror_.FlushIfDue(); !ok) return ok;
-    return archive_.FlushDue() ? Finish() : Status{};
-  }
-
-  // Brings the mirror up to the archive and flushes both (FlushBoth's order).
-  Status Finish() {
-    if (auto ok = LoadPendingMirror(); !ok) return ok;
-    return FlushBoth(archive_, mirror_);
+    return archive_.FlushDue() ? FlushBoth(archive_, mirror_) : Status{};
   }
 
  private:
   Result<int64_t> LoadRows(size_t t, const pg::TransactionInfo& info,
                            std::vector<pg::pgoutput::Tuple>&& rows) {
-    if (auto ok = LoadPendingMirror(); !ok) return std::unexpected(ok.error());
     const auto& relation = plan_.relations[t];
     std::vector<pg::Change> changes;
     changes.reserve(rows.size() + 1);
@@ -140,77 +192,51 @@ class Loader {
     return count;
   }
 
-  // The fast path. The archive reads the file first: its statement fails as a whole, and
-  // once it read the file the mirror's identical casts succeed. A chunk DuckDB cannot read
-  // exactly is read again as text (the catalog connection still holds the snapshot).
-  Result<int64_t> LoadCsv(size_t t, size_t c, const pg::TransactionInfo& info,
-                          const std::string& path, int64_t bytes) {
+  // The archive takes the reader's file; the mirror loads the same typed rows from it (no
+  // second CSV parse) and commits at once, before a flush may remove the file. A chunk
+  // DuckDB could not read exactly is read again as text (the catalog connection still
+  // holds the load's snapshot).
+  Result<int64_t> LoadPrepared(size_t t, size_t c, const pg::TransactionInfo& info,
+                               const Prepared& prepared, int64_t bytes) {
     const auto& relation = plan_.relations[t];
-    BulkRead read{.info = info,
-                  .relation = relation,
-                  .select_sql = snapshot::BulkSelectSql(relation->types, path),
-                  .bytes = bytes};
-    auto archived = std::async(std::launch::async, [&] { return archive_.ApplyBulk(read); });
-    Status mirrored = LoadPendingMirror();
-    Result<int64_t> rows = archived.get();
-    if (!mirrored) return std::unexpected(mirrored.error());
-    if (rows) {
-      pending_mirror_ = std::move(read);
-      pending_file_ = path;
-      return rows;
+    if (!prepared.segment) {
+      spdlog::warn("snapshot: {} chunk {}: reading it again as text: {}", relation->name.Display(),
+                   c + 1, prepared.failure);
+      std::vector<pg::pgoutput::Tuple> tuples;
+      auto read_again =
+          snapshot::ReadChunk(catalog_, plan_.sources[t], plan_.job.tables[t].chunks[c], 0,
+                              [&](pg::pgoutput::Tuple&& row) {
+                                tuples.push_back(std::move(row));
+                                return Status{};
+                              });
+      if (!read_again) return std::unexpected(read_again.error());
+      return LoadRows(t, info, std::move(tuples));
     }
-    std::error_code ec;
-    std::filesystem::remove(path, ec);
-    spdlog::warn("snapshot: {} chunk {}: reading it again as text: {}", relation->name.Display(),
-                 c + 1, OneLine(rows.error().message));
-    std::vector<pg::pgoutput::Tuple> tuples;
-    auto read_again = snapshot::ReadChunk(catalog_, plan_.sources[t], plan_.job.tables[t].chunks[c],
-                                          0, [&](pg::pgoutput::Tuple&& row) {
-                                            tuples.push_back(std::move(row));
-                                            return Status{};
-                                          });
-    if (!read_again) return std::unexpected(read_again.error());
-    return LoadRows(t, info, std::move(tuples));
-  }
-
-  // The mirror's half of the last fast-path chunk, committed at once: its file goes then.
-  Status LoadPendingMirror() {
-    if (!pending_mirror_) return {};
-    BulkRead read = std::move(*pending_mirror_);
-    pending_mirror_.reset();
-    Status loaded = mirror_.ApplyBulk(read);
-    if (loaded) loaded = mirror_.Flush();
-    std::error_code ec;
-    std::filesystem::remove(pending_file_, ec);
-    return loaded;
+    const archive::SegmentFile& file = *prepared.segment;
+    std::vector<std::string> columns;
+    for (const auto& column : relation->columns) columns.push_back(QuoteIdent(column.name));
+    const BulkRead read{.info = info,
+                        .relation = relation,
+                        .select_sql = "SELECT " + Join(columns, ", ") + " FROM read_parquet(" +
+                                      QuoteLiteral(file.local_path) + ")",
+                        .bytes = bytes};
+    if (auto ok = mirror_.ApplyBulk(read); !ok) return std::unexpected(ok.error());
+    if (auto ok = mirror_.Flush(); !ok) return std::unexpected(ok.error());
+    if (auto ok = archive_.AddSegment(info, relation, file, bytes); !ok) {
+      return std::unexpected(ok.error());
+    }
+    return file.rows;
   }
 
   Plan& plan_;
+  Tasks& tasks_;
   pg::Connection& catalog_;
   ArchiveSink& archive_;
   MirrorSink& mirror_;
   std::string job_path_;
-  uint64_t base_;
   uint64_t delivered_ = 0;
   int64_t rows_ = 0;
-  std::optional<BulkRead> pending_mirror_;
-  std::string pending_file_;
 };
-
-// One task per chunk; chunks of tables DuckDB can read directly go through CSV files.
-std::vector<snapshot::ReadTask> MakeTasks(const Plan& plan, const std::string& csv_dir) {
-  std::vector<snapshot::ReadTask> tasks;
-  for (size_t t = 0; t < plan.job.tables.size(); ++t) {
-    const bool bulk = snapshot::BulkEligible(plan.relations[t]->types);
-    for (size_t c = 0; c < plan.job.tables[t].chunks.size(); ++c) {
-      tasks.push_back({.table = &plan.sources[t],
-                       .chunk = &plan.job.tables[t].chunks[c],
-                       .id = t << 32 | c,
-                       .csv_path = bulk ? fmt::format("{}/{}-{}.csv", csv_dir, t, c) : ""});
-    }
-  }
-  return tasks;
-}
 
 }  // namespace
 
@@ -238,16 +264,21 @@ Status InitialLoad(const Config& config, ArchiveSink& archive, MirrorSink& mirro
   std::filesystem::remove_all(csv_dir, ec);
   std::filesystem::create_directories(csv_dir, ec);
   if (ec) return Fail(ErrorKind::kIo, "cannot create " + csv_dir + ": " + ec.message());
-  const std::vector<snapshot::ReadTask> tasks = MakeTasks(*plan, csv_dir);
-  // One LSN per chunk, below the consistent point (a streamed commit may sit right on it).
-  const uint64_t base = slot->consistent_point.value - tasks.size() - 1;
+  Tasks tasks = MakeTasks(*plan, csv_dir, slot->consistent_point.value);
   const std::string job_path = SnapshotJobPath(config.data_dir);
   if (auto saved = snapshot::SaveJob(job_path, plan->job); !saved) return saved;
   spdlog::info("snapshot: initial load of {} tables in {} chunks at {} with {} readers",
-               plan->job.tables.size(), tasks.size(), slot->consistent_point.ToString(),
+               plan->job.tables.size(), tasks.reads.size(), slot->consistent_point.ToString(),
                config.snapshot.workers);
-  // One DuckDB thread per sink while loading: the loader runs the two sinks side by side
-  // and the readers' PostgreSQL backends need cores too; more threads only contended
+  const int workers = std::max(1, static_cast<int>(config.snapshot.workers));
+  std::vector<duck::Connection> writers;
+  for (int w = 0; w < workers; ++w) {
+    auto writer = archive.OpenSegmentWriter();
+    if (!writer) return std::unexpected(writer.error());
+    writers.push_back(std::move(*writer));
+  }
+  // One DuckDB thread per database while loading: the readers write segments side by side
+  // and their PostgreSQL backends need cores too; DuckDB's own threads only contended
   // (snapshot_bench on 2 vCPUs: 318k rows/s with DuckDB's default, 470k with one).
   if (auto ok = archive.SetThreads(1); !ok) return ok;
   if (auto ok = mirror.mirror().SetThreads(1); !ok) return ok;
@@ -259,7 +290,7 @@ Status InitialLoad(const Config& config, ArchiveSink& archive, MirrorSink& mirro
       (void)mirror.mirror().SetThreads(0);
     }
   } restore{archive, mirror};
-  Loader loader(*plan, *catalog, archive, mirror, job_path, base);
+  Loader loader(*plan, tasks, *catalog, archive, mirror, job_path);
   int64_t estimated = 0;
   for (const auto& table : plan->job.tables) estimated += table.estimated_rows;
   const auto started = Clock::now();
@@ -270,14 +301,17 @@ Status InitialLoad(const Config& config, ArchiveSink& archive, MirrorSink& mirro
       last_report = Clock::now();
       const double seconds = std::chrono::duration<double>(last_report - started).count();
       spdlog::info("snapshot: {} of ~{} rows, {} of {} chunks, {:.0f} rows/s", loader.rows(),
-                   std::max(loader.rows(), estimated), loader.delivered(), tasks.size(),
+                   std::max(loader.rows(), estimated), loader.delivered(), tasks.reads.size(),
                    loader.rows() / seconds);
     }
     return {};
   };
-  Status read = snapshot::ReadParallel(config.source.url, slot->snapshot_name,
-                                       static_cast<int>(config.snapshot.workers), tasks, deliver);
-  if (read) read = loader.Finish();
+  auto prepare = [&](int worker, const snapshot::ReadTask& task, snapshot::ReadChunkResult& chunk) {
+    return loader.Prepare(writers[worker], task, chunk);
+  };
+  Status read = snapshot::ReadParallel(config.source.url, slot->snapshot_name, workers, tasks.reads,
+                                       deliver, prepare);
+  if (read) read = FlushBoth(archive, mirror);
   std::filesystem::remove_all(csv_dir, ec);
   if (!read) return read;
   std::filesystem::remove(job_path, ec);

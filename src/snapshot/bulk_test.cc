@@ -36,7 +36,10 @@ class BulkTest : public ::testing::Test {
 
   // Rows the fast path read that differ from walden's parser (or its error).
   Result<int64_t> Mismatches(const Case& c) {
-    const std::string path = ::testing::TempDir() + "/bulk_test.csv";
+    // One file per test: ctest runs the tests of this binary in parallel.
+    const std::string path = ::testing::TempDir() + "/" +
+                             ::testing::UnitTest::GetInstance()->current_test_info()->name() +
+                             ".csv";
     std::ofstream(path) << [&] {
       std::string csv;
       for (const auto& text : c.texts) csv += CsvField(text) + "\n";

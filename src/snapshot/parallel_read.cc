@@ -2,7 +2,7 @@
 
 #include <atomic>
 #include <condition_variable>
-#include <deque>
+#include <map>
 #include <mutex>
 #include <thread>
 
@@ -12,16 +12,18 @@
 namespace walden::snapshot {
 namespace {
 
+// Hands chunks over in task order. A reader waits while `capacity` later chunks wait,
+// except with the next one due (which must always get through).
 class Exchange {
  public:
   explicit Exchange(size_t capacity) : capacity_(capacity) {}
 
   // False when the reader should stop (an error elsewhere).
-  bool Put(ReadChunkResult&& result) {
+  bool Put(size_t index, ReadChunkResult&& result) {
     std::unique_lock lock(mutex_);
-    space_.wait(lock, [&] { return ready_.size() < capacity_ || failed_; });
+    space_.wait(lock, [&] { return ready_.size() < capacity_ || index == next_ || failed_; });
     if (failed_) return false;
-    ready_.push_back(std::move(result));
+    ready_.emplace(index, std::move(result));
     filled_.notify_one();
     return true;
   }
@@ -32,14 +34,15 @@ class Exchange {
     filled_.notify_all();
     space_.notify_all();
   }
-  // Next result, or the first error.
+  // The next chunk in task order, or the first error.
   Result<ReadChunkResult> Take() {
     std::unique_lock lock(mutex_);
-    filled_.wait(lock, [&] { return !ready_.empty() || failed_; });
+    filled_.wait(lock, [&] { return ready_.contains(next_) || failed_; });
     if (failed_) return std::unexpected(error_);
-    ReadChunkResult result = std::move(ready_.front());
-    ready_.pop_front();
-    space_.notify_one();
+    auto it = ready_.find(next_++);
+    ReadChunkResult result = std::move(it->second);
+    ready_.erase(it);
+    space_.notify_all();
     return result;
   }
   size_t Claim() { return next_task_.fetch_add(1); }
@@ -47,14 +50,16 @@ class Exchange {
  private:
   std::mutex mutex_;
   std::condition_variable filled_, space_;
-  std::deque<ReadChunkResult> ready_;
+  std::map<size_t, ReadChunkResult> ready_;
+  size_t next_ = 0;
   size_t capacity_;
   bool failed_ = false;
   Error error_;
   std::atomic<size_t> next_task_{0};
 };
 
-void Work(pg::Connection& conn, const std::vector<ReadTask>& tasks, Exchange& exchange) {
+void Work(int worker, pg::Connection& conn, const std::vector<ReadTask>& tasks,
+          const AfterRead& after_read, Exchange& exchange) {
   for (size_t i; (i = exchange.Claim()) < tasks.size();) {
     const ReadTask& task = tasks[i];
     ReadChunkResult result{.id = task.id, .csv_path = task.csv_path};
@@ -70,7 +75,10 @@ void Work(pg::Connection& conn, const std::vector<ReadTask>& tasks, Exchange& ex
                !read) {
       return exchange.Fail(read.error());
     }
-    if (!exchange.Put(std::move(result))) return;
+    if (after_read) {
+      if (auto ok = after_read(worker, task, result); !ok) return exchange.Fail(ok.error());
+    }
+    if (!exchange.Put(i, std::move(result))) return;
   }
 }
 
@@ -78,7 +86,8 @@ void Work(pg::Connection& conn, const std::vector<ReadTask>& tasks, Exchange& ex
 
 Status ReadParallel(const std::string& conninfo, const std::string& snapshot_name, int workers,
                     const std::vector<ReadTask>& tasks,
-                    const std::function<Status(ReadChunkResult&&)>& on_chunk) {
+                    const std::function<Status(ReadChunkResult&&)>& on_chunk,
+                    const AfterRead& after_read) {
   // Every reader imports the snapshot before any reads: the exporting session must stay
   // idle until then, and a failed import should stop the load before it starts.
   std::vector<pg::Connection> conns;
@@ -90,8 +99,10 @@ Status ReadParallel(const std::string& conninfo, const std::string& snapshot_nam
   }
   Exchange exchange(conns.size());
   std::vector<std::jthread> threads;
-  for (pg::Connection& conn : conns) {
-    threads.emplace_back([&conn, &tasks, &exchange] { Work(conn, tasks, exchange); });
+  for (size_t w = 0; w < conns.size(); ++w) {
+    threads.emplace_back([w, &conns, &tasks, &after_read, &exchange] {
+      Work(static_cast<int>(w), conns[w], tasks, after_read, exchange);
+    });
   }
   Status status;
   for (size_t done = 0; done < tasks.size(); ++done) {

@@ -1,7 +1,9 @@
 // The initial load's readers: `workers` connections import one exported snapshot and COPY
-// chunks in parallel (as tuples, or as CSV files for the fast path); the calling thread receives whole chunks in completion order, with
-// at most `workers` chunks waiting (bounded memory). Only ACCESS SHARE locks are taken.
-// Thread-safety: ReadParallel owns its threads; `on_chunk` runs on the calling thread.
+// chunks in parallel (as tuples, or as CSV files for the fast path); the calling thread
+// receives whole chunks in task order, with about `workers` chunks waiting (bounded memory).
+// Only ACCESS SHARE locks are taken.
+// Thread-safety: ReadParallel owns its threads; `after_read` runs on the reader's thread,
+// `on_chunk` on the calling thread.
 #pragma once
 
 #include <functional>
@@ -28,9 +30,13 @@ struct ReadChunkResult {
   int64_t csv_bytes = 0;
 };
 
-// Stops at the first error (a worker's or `on_chunk`'s) and returns it.
+// Work a reader does on a chunk it read before handing it over (`worker`: 0..workers-1).
+using AfterRead = std::function<Status(int worker, const ReadTask& task, ReadChunkResult& chunk)>;
+
+// Stops at the first error (a reader's, `after_read`'s or `on_chunk`'s) and returns it.
 Status ReadParallel(const std::string& conninfo, const std::string& snapshot_name, int workers,
                     const std::vector<ReadTask>& tasks,
-                    const std::function<Status(ReadChunkResult&&)>& on_chunk);
+                    const std::function<Status(ReadChunkResult&&)>& on_chunk,
+                    const AfterRead& after_read = nullptr);
 
 }  // namespace walden::snapshot
