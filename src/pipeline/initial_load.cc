@@ -221,7 +221,6 @@ class Loader {
                                       QuoteLiteral(file.local_path) + ")",
                         .bytes = bytes};
     if (auto ok = mirror_.ApplyBulk(read); !ok) return std::unexpected(ok.error());
-    if (auto ok = mirror_.Flush(); !ok) return std::unexpected(ok.error());
     if (auto ok = archive_.AddSegment(info, relation, file, bytes); !ok) {
       return std::unexpected(ok.error());
     }

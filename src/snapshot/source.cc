@@ -105,6 +105,27 @@ Result<SourceTable> DescribeTable(pg::Connection& conn, const QualifiedName& nam
   return table;
 }
 
+std::string BoundsQuery(const SourceTable& table, int64_t chunk_rows) {
+  std::vector<std::string> texts;
+  for (size_t i : table.order_key) {
+    texts.push_back(QuoteIdent(table.relation.columns[i].name) + "::text");
+  }
+  const double chunks = table.estimated_rows / static_cast<double>(chunk_rows);
+  // About 50 sampled pages per chunk keep chunks near chunk_rows rows.
+  const double percent = table.pages > 0 ? 100.0 * 50.0 * chunks / table.pages : 100.0;
+  std::string source = table.name.ToSql();
+  int64_t every = chunk_rows;
+  if (chunks >= kSampledPlanChunks && percent < 100.0) {
+    source += fmt::format(" TABLESAMPLE SYSTEM ({:.6f})", percent);
+    every = std::max<int64_t>(1, std::llround(chunk_rows * percent / 100.0));
+  }
+  const std::string key_list = KeyList(table);
+  return fmt::format(
+      "SELECT {} FROM (SELECT {}, row_number() OVER (ORDER BY {}) AS walden_rn FROM {}) s "
+      "WHERE walden_rn % {} = 0 ORDER BY walden_rn",
+      Join(texts, ", "), key_list, key_list, source, every);
+}
+
 Result<std::vector<Chunk>> PlanChunks(pg::Connection& conn, const SourceTable& table,
                                       int64_t chunk_rows) {
   std::vector<Chunk> chunks;
@@ -124,16 +145,7 @@ Result<std::vector<Chunk>> PlanChunks(pg::Connection& conn, const SourceTable& t
     chunks.push_back({.lo_page = chunks.empty() ? 0 : chunks.back().hi_page, .hi_page = -1});
     return chunks;
   }
-  std::vector<std::string> texts;
-  for (size_t i : table.order_key) {
-    texts.push_back(QuoteIdent(table.relation.columns[i].name) + "::text");
-  }
-  const std::string key_list = KeyList(table);
-  const std::string text_list = Join(texts, ", ");
-  auto bounds = conn.Exec(fmt::format(
-      "SELECT {} FROM (SELECT {}, row_number() OVER (ORDER BY {}) AS walden_rn FROM {}) s "
-      "WHERE walden_rn % {} = 0 ORDER BY walden_rn",
-      text_list, key_list, key_list, table.name.ToSql(), chunk_rows));
+  auto bounds = conn.Exec(BoundsQuery(table, chunk_rows));
   if (!bounds) return std::unexpected(bounds.error());
   std::optional<std::vector<std::string>> lo;
   for (int row = 0; row < bounds->rows(); ++row) {

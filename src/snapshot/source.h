@@ -49,9 +49,19 @@ Result<std::vector<QualifiedName>> PublishedTables(pg::Connection& conn,
 Result<SourceTable> DescribeTable(pg::Connection& conn, const QualifiedName& name);
 
 // Chunks of about `chunk_rows` rows covering the whole table as the connection's snapshot
-// sees it (exact key boundaries from one ordered pass over the key; ctid pages otherwise).
+// sees it: ctid page ranges for tables without key; key ranges otherwise, with boundaries
+// from one ordered pass over the key (BoundsQuery).
 Result<std::vector<Chunk>> PlanChunks(pg::Connection& conn, const SourceTable& table,
                                       int64_t chunk_rows);
+
+// Tables of at least this many chunks (by their row estimate) are planned from a sample.
+inline constexpr double kSampledPlanChunks = 8;
+// The SELECT of the key of every chunk_rows-th row in key order (the chunk boundaries).
+// Small tables: exact. Tables of kSampledPlanChunks chunks and more: from a sample of their
+// pages (TABLESAMPLE SYSTEM, about 50 pages per chunk), so the load of a big table starts
+// at once instead of after an ordered pass over its whole key; chunks are then about
+// chunk_rows rows. Any boundaries are correct: chunks always cover every key.
+std::string BoundsQuery(const SourceTable& table, int64_t chunk_rows);
 
 // SELECT of the chunk's rows in key order; `limit` > 0 reads at most that many.
 std::string ChunkQuery(const SourceTable& table, const Chunk& chunk, int64_t limit = 0);
