@@ -3,6 +3,8 @@
 #pragma once
 
 #include <fmt/core.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 #include <cstdlib>
 #include <fstream>
@@ -39,6 +41,29 @@ inline std::string JsonPath(int argc, char** argv) {
 inline void AppendJson(const std::string& path, const std::string& object) {
   if (path.empty()) return;
   std::ofstream(path, std::ios::app) << object << "\n";
+}
+
+// CPU seconds so far: this process's (user + system), and the whole machine's busy and
+// total time over all cores (/proc/stat). Differences of two readings give who used what.
+struct CpuTimes {
+  double process = 0;
+  double machine_busy = 0;
+  double machine_total = 0;
+};
+inline CpuTimes ReadCpuTimes() {
+  CpuTimes times;
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  auto seconds = [](const timeval& t) { return t.tv_sec + t.tv_usec / 1e6; };
+  times.process = seconds(usage.ru_utime) + seconds(usage.ru_stime);
+  std::ifstream stat("/proc/stat");
+  std::string cpu;
+  double user = 0, nice = 0, system = 0, idle = 0, iowait = 0, irq = 0, softirq = 0, steal = 0;
+  stat >> cpu >> user >> nice >> system >> idle >> iowait >> irq >> softirq >> steal;
+  const double tick = static_cast<double>(sysconf(_SC_CLK_TCK));
+  times.machine_busy = (user + nice + system + irq + softirq + steal) / tick;
+  times.machine_total = times.machine_busy + (idle + iowait) / tick;
+  return times;
 }
 
 }  // namespace walden::bench

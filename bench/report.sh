@@ -38,6 +38,9 @@ row "Snapshot ($(pick snapshot .rows) rows, $(pick snapshot .workers) workers)" 
   "$(fmt_rate "$(pick snapshot .walden_rows_per_s)") rows/s" \
   "COPY → /dev/null $(fmt_rate "$(pick snapshot .reference_rows_per_s)") rows/s" \
   "$(printf %.2f "$n_ratio")×" "≥ 0.8×" "$(verdict "$n_ratio" 0.8 min)"
+row "Snapshot CPU per million rows (machine busy $(pick snapshot '.busy * 100 | round') %)" \
+  "$(printf %.2f "$(pick snapshot .walden_cpu_per_m)") core-s in walden + $(printf %.2f "$(pick snapshot .others_cpu_per_m)") in PostgreSQL" \
+  "COPY → /dev/null $(printf %.2f "$(pick snapshot .reference_cpu_per_m)") core-s" "—" "—" "—"
 row "Replay (\`walden mirror rebuild\`, $(pick replay .changes) changes)" \
   "$(fmt_rate "$(pick replay .changes_per_s)") changes/s" "—" "—" "—" "—"
 for scenario in throughput big_txn; do

@@ -56,6 +56,7 @@ int main(int argc, char** argv) {
   Must(conn.Exec("VACUUM ANALYZE orders"), "vacuum");
 
   auto started = Clock::now();
+  const bench::CpuTimes before_copy = bench::ReadCpuTimes();
   int64_t copied = 0;
   Must(conn.CopyOut("COPY (SELECT * FROM orders) TO STDOUT",
                     [&](std::string_view) {
@@ -64,6 +65,7 @@ int main(int argc, char** argv) {
                     }),
        "copy");
   const double copy_seconds = Seconds(started);
+  const bench::CpuTimes after_copy = bench::ReadCpuTimes();
 
   const std::string dir = std::filesystem::temp_directory_path() / "walden-snapshot-bench";
   std::filesystem::remove_all(dir);
@@ -82,8 +84,18 @@ int main(int argc, char** argv) {
   config.snapshot.workers = workers;
   config.snapshot.chunk_rows = chunk_rows;
   started = Clock::now();
+  const bench::CpuTimes before_load = bench::ReadCpuTimes();
   Must(pipeline::InitialLoad(config, *archive, *mirror), "initial load");
   const double load_seconds = Seconds(started);
+  const bench::CpuTimes after_load = bench::ReadCpuTimes();
+  // Core-seconds per million rows: where the machine's work went in each run.
+  const double per_m = 1e6 / static_cast<double>(rows);
+  const double copy_cpu = (after_copy.machine_busy - before_copy.machine_busy) * per_m;
+  const double walden_cpu = (after_load.process - before_load.process) * per_m;
+  const double others_cpu =
+      (after_load.machine_busy - before_load.machine_busy) * per_m - walden_cpu;
+  const double busy = (after_load.machine_busy - before_load.machine_busy) /
+                      (after_load.machine_total - before_load.machine_total);
 
   const double copy_rate = copied / copy_seconds, load_rate = rows / load_seconds;
   fmt::print("{:<58} {:>12} {:>10}\n", "snapshot of orders (8 columns)", "rows/s", "seconds");
@@ -93,12 +105,19 @@ int main(int argc, char** argv) {
              fmt::format("walden initial load → archive + mirror ({} workers)", workers), load_rate,
              load_seconds);
   fmt::print("ratio walden / COPY: {:.2f} (target ≥ 0.80), {} rows\n", load_rate / copy_rate, rows);
+  fmt::print(
+      "CPU per million rows: COPY → /dev/null {:.2f} core-s (PostgreSQL + client); walden's "
+      "load {:.2f} core-s in walden + {:.2f} in PostgreSQL and the rest; machine busy {:.0f} % "
+      "during the load\n",
+      copy_cpu, walden_cpu, others_cpu, busy * 100);
   bench::AppendJson(bench::JsonPath(argc, argv),
                     fmt::format(R"({{"scenario":"snapshot","rows":{},"workers":{},)"
                                 R"("walden_rows_per_s":{:.0f},"reference_rows_per_s":{:.0f},)"
-                                R"("ratio":{:.3f},"postgres":{}}})",
+                                R"("ratio":{:.3f},"postgres":{},"reference_cpu_per_m":{:.3f},)"
+                                R"("walden_cpu_per_m":{:.3f},"others_cpu_per_m":{:.3f},)"
+                                R"("busy":{:.3f}}})",
                                 rows, workers, load_rate, copy_rate, load_rate / copy_rate,
-                                server->major_version()));
+                                server->major_version(), copy_cpu, walden_cpu, others_cpu, busy));
   std::filesystem::remove_all(dir);
   return 0;
 }

@@ -96,6 +96,9 @@ Result<std::unique_ptr<ArchiveSink>> ArchiveSink::Open(store::ObjectStore& store
   sink->state_ = std::move(*state);
   sink->durable_ = sink->pending_ = sink->state_.watermark;
   if (auto loaded = sink->LoadDefinitions(); !loaded) return std::unexpected(loaded.error());
+  // Segment files never uploaded (a killed flush or load): their changes come again.
+  std::error_code ec;
+  std::filesystem::remove_all(sink->options_.scratch_dir + "/tables", ec);
   auto spool = archive::Spool::Open(sink->options_.spool_path, sink->options_.memory_limit);
   if (!spool) return std::unexpected(spool.error());
   sink->spool_ = std::move(*spool);

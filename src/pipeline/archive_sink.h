@@ -22,7 +22,6 @@
 #include "common/histogram.h"
 #include "mirror/table_def.h"
 #include "pg/assembler.h"
-#include "pipeline/bulk_read.h"
 #include "pipeline/canary.h"
 #include "store/object_store.h"
 

@@ -60,6 +60,10 @@ Result<Plan> MakePlan(const Config& config, pg::Connection& conn, const pg::Slot
 
 std::string SnapshotJobPath(const std::string& data_dir) { return data_dir + "/snapshot.json"; }
 
+std::string SnapshotChunksDir(const std::string& data_dir) {
+  return data_dir + "/snapshot-chunks";
+}
+
 Result<bool> SlotExists(const Config& config) {
   auto conn = pg::Connection::Open(config.source.url);
   if (!conn) return std::unexpected(conn.error());
@@ -193,9 +197,9 @@ class Loader {
   }
 
   // The archive takes the reader's file; the mirror loads the same typed rows from it (no
-  // second CSV parse) and commits at once, before a flush may remove the file. A chunk
-  // DuckDB could not read exactly is read again as text (the catalog connection still
-  // holds the load's snapshot).
+  // second CSV parse) in its next merge, which comes before any archive flush (FlushBoth),
+  // the only thing that removes the file. A chunk DuckDB could not read exactly is read
+  // again as text (the catalog connection still holds the load's snapshot).
   Result<int64_t> LoadPrepared(size_t t, size_t c, const pg::TransactionInfo& info,
                                const Prepared& prepared, int64_t bytes) {
     const auto& relation = plan_.relations[t];
@@ -215,12 +219,11 @@ class Loader {
     const archive::SegmentFile& file = *prepared.segment;
     std::vector<std::string> columns;
     for (const auto& column : relation->columns) columns.push_back(QuoteIdent(column.name));
-    const BulkRead read{.info = info,
-                        .relation = relation,
-                        .select_sql = "SELECT " + Join(columns, ", ") + " FROM read_parquet(" +
-                                      QuoteLiteral(file.local_path) + ")",
-                        .bytes = bytes};
-    if (auto ok = mirror_.ApplyBulk(read); !ok) return std::unexpected(ok.error());
+    const std::string select = "SELECT " + Join(columns, ", ") + " FROM read_parquet(" +
+                               QuoteLiteral(file.local_path) + ")";
+    if (auto ok = mirror_.ApplyBulk(info, relation, select); !ok) {
+      return std::unexpected(ok.error());
+    }
     if (auto ok = archive_.AddSegment(info, relation, file, bytes); !ok) {
       return std::unexpected(ok.error());
     }
@@ -258,7 +261,7 @@ Status InitialLoad(const Config& config, ArchiveSink& archive, MirrorSink& mirro
   }
   auto plan = MakePlan(config, *catalog, *slot);
   if (!plan) return std::unexpected(plan.error());
-  const std::string csv_dir = config.data_dir + "/snapshot-chunks";
+  const std::string csv_dir = SnapshotChunksDir(config.data_dir);
   std::error_code ec;
   std::filesystem::remove_all(csv_dir, ec);
   std::filesystem::create_directories(csv_dir, ec);

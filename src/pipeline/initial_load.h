@@ -20,6 +20,9 @@
 namespace walden::pipeline {
 
 std::string SnapshotJobPath(const std::string& data_dir);
+// Where readers put chunks as CSV files for the fast path (removed by the load, and at
+// every start: a killed load leaves them).
+std::string SnapshotChunksDir(const std::string& data_dir);
 
 // Whether a slot of this name exists on the source.
 Result<bool> SlotExists(const Config& config);

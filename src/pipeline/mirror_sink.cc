@@ -151,12 +151,13 @@ void MirrorSink::Staged(const pg::TransactionInfo& info, bool added) {
   }
 }
 
-Status MirrorSink::ApplyBulk(const BulkRead& read) {
-  const pg::TransactionInfo& info = read.info;
+Status MirrorSink::ApplyBulk(const pg::TransactionInfo& info,
+                             const std::shared_ptr<const pg::RelationInfo>& relation,
+                             std::string select_sql) {
   if (info.commit_lsn <= mirror_->watermark().commit_lsn) return {};  // merged before a restart
   if (!mirror_->has_pending()) first_pending_ = Clock::now();
-  if (auto ok = Define(read.relation); !ok) return ok;
-  if (auto ok = mirror_->Load(read.relation->id, read.select_sql); !ok) return ok;
+  if (auto ok = Define(relation); !ok) return ok;
+  if (auto ok = mirror_->Load(relation->id, std::move(select_sql)); !ok) return ok;
   Staged(info, true);
   return {};
 }

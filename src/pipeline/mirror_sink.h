@@ -20,7 +20,6 @@
 #include "common/histogram.h"
 #include "mirror/mirror.h"
 #include "pg/assembler.h"
-#include "pipeline/bulk_read.h"
 #include "pipeline/canary.h"
 
 namespace walden::pipeline {
@@ -51,9 +50,11 @@ class MirrorSink {
   int64_t last_merge() const { return last_merge_; }  // µs since 1970; 0: none yet
 
   Status Apply(const pg::CommittedTransaction& txn);
-  // Inserts the rows of `read` at the next merge, without merging (mirror::Mirror::Load):
-  // only for initial-load chunks of a table whose copy cannot hold these rows yet.
-  Status ApplyBulk(const BulkRead& read);
+  // One source transaction of `r` rows of `relation`, given as a DuckDB SELECT of its
+  // columns in order: inserted at the next merge, without merging (mirror::Mirror::Load).
+  // Only for initial-load chunks of a table whose copy cannot hold these rows yet.
+  Status ApplyBulk(const pg::TransactionInfo& info,
+                   const std::shared_ptr<const pg::RelationInfo>& relation, std::string select_sql);
   // Heartbeats seen in transactions since the last call, and those a merge made visible.
   CanaryRelay& canaries() { return canaries_; }
   Status FlushIfDue();

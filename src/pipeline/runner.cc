@@ -263,6 +263,8 @@ Status Pipeline::OpenSinks() {
 
 Status Pipeline::PrepareSnapshot() {
   const std::string job_path = SnapshotJobPath(config_.data_dir);
+  std::error_code ec;
+  fs::remove_all(SnapshotChunksDir(config_.data_dir), ec);  // a killed load's
   const bool fresh = mirror_->mirror().empty() && archive_->state().last_sequence == 0;
   auto exists = SlotExists(config_);
   if (!exists) return std::unexpected(exists.error());
