@@ -215,14 +215,14 @@ Status OnlineSnapshot::Read(InFlight& flight, const Chunk& chunk) {
   return {};
 }
 
-bool OnlineSnapshot::Touch(const Change& change) {
+bool OnlineSnapshot::Touch(const Change& change, bool unseen) {
   InFlight& flight = *flight_;
   const uint32_t id = flight.source.relation.relation_id;
   if (change.kind == Kind::kTruncate) {
     const bool touches = std::ranges::any_of(
         change.truncated, [&](const auto& relation) { return relation->id == id; });
     // Keyed: the read may predate it. Keyless reads are placed by visibility instead.
-    if (touches && flight.window && !flight.keyless) {
+    if (touches && (flight.window || unseen) && !flight.keyless) {
       flight.dropped.assign(flight.rows.size(), true);
     }
     return touches;
@@ -236,7 +236,10 @@ bool OnlineSnapshot::Touch(const Change& change) {
       change.kind != Kind::kDelete) {
     return false;
   }
-  if (flight.keyless || !flight.window) return true;
+  // PostgreSQL makes a commit visible a moment after it writes the commit record, so a
+  // transaction just before the low watermark may still be missing from the read: its keys
+  // go too (the stream carries their state), like those of transactions in the window.
+  if (flight.keyless || !(flight.window || unseen)) return true;
   // The key columns where this change's definition has them (the same definition for every
   // change until a schema change: looked up once per definition).
   if (flight.key_positions_of != change.relation) {
@@ -273,7 +276,7 @@ Status OnlineSnapshot::Observe(pg::CommittedTransaction& txn) {
       flight.window |= low;
       return {};
     }
-    touches |= Touch(change);
+    touches |= Touch(change, !flight.snapshot.Includes(txn.info().xid));
     return {};
   });
   if (!visited) return visited;

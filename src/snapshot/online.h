@@ -3,12 +3,13 @@
 //
 // Per chunk (key range, key order): commit a low watermark message, read the chunk, commit
 // a high watermark message. `Observe` sees every streamed transaction before the sinks do:
-// between the two watermarks it drops from the chunk every key a change touched (the stream
-// carries those rows' newer state); at the high watermark it appends the rest as `r` rows
-// to that transaction, so each sink applies them exactly once with it. A table's first
-// chunk also starts a new copy of it (kRefillStart at its low watermark: the mirror fills
-// it beside the old one, which stays queryable), so rows deleted while walden was not
-// looking vanish; the last chunk's delivery swaps the new copy in (kRefillDone).
+// between the two watermarks, and before them for transactions the read's snapshot does not
+// include (a commit becomes visible a moment after its commit record), it drops from the
+// chunk every key a change touched (the stream carries those rows' newer state); at the high
+// watermark it appends the rest as `r` rows to that transaction, so each sink applies them exactly
+// once with it. A table's first chunk also starts a new copy of it (kRefillStart at its low
+// watermark: the mirror fills it beside the old one, which stays queryable), so rows deleted while
+// walden was not looking vanish; the last chunk's delivery swaps the new copy in (kRefillDone).
 //
 // Tables without a key cannot drop touched rows (identical rows are interchangeable), so a
 // whole-table read is placed by its snapshot instead: every transaction the read's snapshot
@@ -94,8 +95,9 @@ class OnlineSnapshot {
   Status Save() { return SaveJob(options_.job_path, *job_); }
   // Reads the chunk in a transaction whose snapshot says which transactions it includes.
   Status Read(InFlight& flight, const Chunk& chunk);
-  // Whether `change` concerns the table in flight; drops the keys it touches from the read.
-  bool Touch(const pg::Change& change);
+  // Whether `change` concerns the table in flight; drops the keys it touches from the read
+  // when it is in the window or `unseen` (its transaction is not in the read's snapshot).
+  bool Touch(const pg::Change& change, bool unseen);
   // Adds the read to `txn`: before its changes, or after them (at the high watermark).
   void Deliver(pg::CommittedTransaction& txn, bool before);
 
