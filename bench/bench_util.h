@@ -43,6 +43,15 @@ inline void AppendJson(const std::string& path, const std::string& object) {
   std::ofstream(path, std::ios::app) << object << "\n";
 }
 
+// Peak resident set of a running process so far (VmHWM), in bytes.
+inline int64_t PeakRss(pid_t pid) {
+  std::ifstream status(fmt::format("/proc/{}/status", pid));
+  for (std::string line; std::getline(status, line);) {
+    if (line.starts_with("VmHWM:")) return std::stoll(line.substr(6)) * 1024;
+  }
+  return 0;
+}
+
 // CPU seconds so far: this process's (user + system), and the whole machine's busy and
 // total time over all cores (/proc/stat). Differences of two readings give who used what.
 struct CpuTimes {

@@ -100,15 +100,6 @@ Subprocess StartWalden(const pg::LocalServer& server, const std::string& data_di
               "start walden");
 }
 
-// Peak resident set of a running process so far (VmHWM), in bytes.
-int64_t PeakRss(pid_t pid) {
-  std::ifstream status(fmt::format("/proc/{}/status", pid));
-  for (std::string line; std::getline(status, line);) {
-    if (line.starts_with("VmHWM:")) return std::stoll(line.substr(6)) * 1024;
-  }
-  return 0;
-}
-
 // Waits until walden confirmed `lsn` on `slot` (both sinks hold everything before it).
 void WaitConfirmed(pg::Connection& conn, const std::string& slot, const std::string& lsn,
                    Subprocess& walden) {
@@ -172,7 +163,7 @@ Json Throughput(const pg::LocalServer& server, pg::Connection& conn, const Optio
   Subprocess walden = StartWalden(server, dir, "walden");
   WaitConfirmed(conn, "walden", end, walden);
   const double walden_seconds = Seconds(started);
-  const int64_t rss = PeakRss(walden.pid());
+  const int64_t rss = bench::PeakRss(walden.pid());
   walden.Stop(SIGTERM, std::chrono::seconds(60));
   return {{"scenario", "throughput"},
           {"changes", done},
@@ -249,7 +240,7 @@ Json BigTransaction(const pg::LocalServer& server, pg::Connection& conn, const s
   const auto started = Clock::now();
   WaitConfirmed(conn, "walden", end, walden);
   const double seconds = Seconds(started);
-  const int64_t rss = PeakRss(walden.pid());
+  const int64_t rss = bench::PeakRss(walden.pid());
   walden.Stop(SIGTERM, std::chrono::seconds(60));
   return {{"scenario", "big_txn"},
           {"rows", rows},

@@ -43,10 +43,11 @@ row "Snapshot CPU per million rows (machine busy $(pick snapshot '.busy * 100 | 
   "COPY → /dev/null $(printf %.2f "$(pick snapshot .reference_cpu_per_m)") core-s" "—" "—" "—"
 row "Replay (\`walden mirror rebuild\`, $(pick replay .changes) changes)" \
   "$(fmt_rate "$(pick replay .changes_per_s)") changes/s" "—" "—" "—" "—"
-for scenario in throughput big_txn; do
+for scenario in throughput big_txn snapshot; do
   rss=$(pick $scenario .walden_peak_rss_bytes)
   what="during the throughput run"
   [[ $scenario == big_txn ]] && what="one $(pick big_txn .rows)-row transaction"
+  [[ $scenario == snapshot ]] && what="initial load of $(pick snapshot .rows) rows"
   row "Memory, $what" "peak RSS $(mib "$rss")" "—" "—" "≤ 256 MB" \
     "$(verdict "$rss" 268435456 max)"
 done

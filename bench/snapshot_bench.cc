@@ -110,14 +110,17 @@ int main(int argc, char** argv) {
       "load {:.2f} core-s in walden + {:.2f} in PostgreSQL and the rest; machine busy {:.0f} % "
       "during the load\n",
       copy_cpu, walden_cpu, others_cpu, busy * 100);
-  bench::AppendJson(bench::JsonPath(argc, argv),
-                    fmt::format(R"({{"scenario":"snapshot","rows":{},"workers":{},)"
-                                R"("walden_rows_per_s":{:.0f},"reference_rows_per_s":{:.0f},)"
-                                R"("ratio":{:.3f},"postgres":{},"reference_cpu_per_m":{:.3f},)"
-                                R"("walden_cpu_per_m":{:.3f},"others_cpu_per_m":{:.3f},)"
-                                R"("busy":{:.3f}}})",
-                                rows, workers, load_rate, copy_rate, load_rate / copy_rate,
-                                server->major_version(), copy_cpu, walden_cpu, others_cpu, busy));
+  const int64_t peak_rss = bench::PeakRss(getpid());  // the load is the process's largest
+  fmt::print("peak RSS of walden's side (this process): {} MiB\n", peak_rss >> 20);
+  bench::AppendJson(
+      bench::JsonPath(argc, argv),
+      fmt::format(R"({{"scenario":"snapshot","rows":{},"workers":{},)"
+                  R"("walden_rows_per_s":{:.0f},"reference_rows_per_s":{:.0f},)"
+                  R"("ratio":{:.3f},"postgres":{},"reference_cpu_per_m":{:.3f},)"
+                  R"("walden_cpu_per_m":{:.3f},"others_cpu_per_m":{:.3f},)"
+                  R"("busy":{:.3f},"walden_peak_rss_bytes":{}}})",
+                  rows, workers, load_rate, copy_rate, load_rate / copy_rate,
+                  server->major_version(), copy_cpu, walden_cpu, others_cpu, busy, peak_rss));
   std::filesystem::remove_all(dir);
   return 0;
 }

@@ -9,13 +9,10 @@
 #include <filesystem>
 
 namespace walden {
-namespace {
 
 std::unexpected<Error> IoError(const std::string& what, const std::string& path) {
   return Fail(ErrorKind::kIo, what + " " + path + ": " + std::strerror(errno));
 }
-
-}  // namespace
 
 Status FsyncPath(const std::string& path, int flags) {
   const int fd = open(path.c_str(), flags | O_CLOEXEC);

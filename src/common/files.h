@@ -11,6 +11,8 @@
 
 namespace walden {
 
+// "<what> <path>: <errno's text>" (e.g. "cannot write /x: No space left on device").
+std::unexpected<Error> IoError(const std::string& what, const std::string& path);
 // fsync of a file or (flags with O_DIRECTORY) a directory.
 Status FsyncPath(const std::string& path, int flags);
 // Creates or truncates `path` and writes all of `data` (retrying short writes); no fsync.

@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <memory>
 
+#include "common/files.h"
 #include "common/identifiers.h"
 #include "common/strings.h"
 
@@ -72,20 +73,20 @@ std::string BulkSelectSql(std::span<const ColumnType> types, const std::string& 
 Result<int64_t> ReadChunkCsv(pg::Connection& conn, const SourceTable& table, const Chunk& chunk,
                              const std::string& path) {
   std::unique_ptr<FILE, decltype(&std::fclose)> file(std::fopen(path.c_str(), "wb"), &std::fclose);
-  if (!file) return Fail(ErrorKind::kIo, "cannot write " + path);
+  if (!file) return IoError("cannot create", path);
   std::setvbuf(file.get(), nullptr, _IOFBF, 1 << 20);
   int64_t bytes = 0;
   auto copied =
       conn.CopyOut("COPY (" + ChunkQuery(table, chunk) + ") TO STDOUT (FORMAT csv)",
                    [&](std::string_view data) -> Status {
                      if (std::fwrite(data.data(), 1, data.size(), file.get()) != data.size()) {
-                       return Fail(ErrorKind::kIo, "cannot write " + path);
+                       return IoError("cannot write", path);
                      }
                      bytes += static_cast<int64_t>(data.size());
                      return {};
                    });
   if (!copied) return std::unexpected(copied.error());
-  if (std::fclose(file.release()) != 0) return Fail(ErrorKind::kIo, "cannot write " + path);
+  if (std::fclose(file.release()) != 0) return IoError("cannot write", path);
   return bytes;
 }
 
