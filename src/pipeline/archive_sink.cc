@@ -239,7 +239,6 @@ Status ArchiveSink::AddSegment(const pg::TransactionInfo& info,
   if (pending_rows() == 0) first_pending_ = std::chrono::steady_clock::now();
   SchemaOf(relation, info.commit_lsn);  // records the definition the file uses
   pending_bytes_ += source_bytes;
-  ready_rows_ += file.rows;
   const bool added = file.rows > 0;
   ready_.push_back(std::move(file));
   Spooled(info, added);
@@ -288,7 +287,6 @@ Status ArchiveSink::Flush() {
   const int64_t rows = pending_rows();
   if (auto ok = spool_->Clear(); !ok) return ok;
   ready_.clear();
-  ready_rows_ = 0;
   durable_ = pending_;
   canaries_.Durable();
   pending_bytes_ = 0;

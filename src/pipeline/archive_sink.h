@@ -103,8 +103,11 @@ class ArchiveSink {
   ArchiveSinkOptions options_;
   std::unique_ptr<archive::Spool> spool_;
   std::vector<archive::SegmentFile> ready_;  // bulk segments waiting for the next flush
-  int64_t ready_rows_ = 0;
-  int64_t pending_rows() const { return spool_->rows() + ready_rows_; }
+  int64_t pending_rows() const {
+    int64_t rows = spool_->rows();
+    for (const archive::SegmentFile& file : ready_) rows += file.rows;
+    return rows;
+  }
   archive::ArchiveState state_;
   archive::Watermark durable_;  // committed (or nothing pending)
   archive::Watermark pending_;  // last transaction spooled

@@ -60,9 +60,7 @@ Result<Plan> MakePlan(const Config& config, pg::Connection& conn, const pg::Slot
 
 std::string SnapshotJobPath(const std::string& data_dir) { return data_dir + "/snapshot.json"; }
 
-std::string SnapshotChunksDir(const std::string& data_dir) {
-  return data_dir + "/snapshot-chunks";
-}
+std::string SnapshotChunksDir(const std::string& data_dir) { return data_dir + "/snapshot-chunks"; }
 
 Result<bool> SlotExists(const Config& config) {
   auto conn = pg::Connection::Open(config.source.url);
@@ -208,11 +206,7 @@ class Loader {
                    c + 1, prepared.failure);
       std::vector<pg::pgoutput::Tuple> tuples;
       auto read_again =
-          snapshot::ReadChunk(catalog_, plan_.sources[t], plan_.job.tables[t].chunks[c], 0,
-                              [&](pg::pgoutput::Tuple&& row) {
-                                tuples.push_back(std::move(row));
-                                return Status{};
-                              });
+          snapshot::ReadChunk(catalog_, plan_.sources[t], plan_.job.tables[t].chunks[c], 0, tuples);
       if (!read_again) return std::unexpected(read_again.error());
       return LoadRows(t, info, std::move(tuples));
     }

@@ -201,11 +201,7 @@ Status OnlineSnapshot::Read(InFlight& flight, const Chunk& chunk) {
     auto snapshot = ParseSnapshot(*text);
     if (!snapshot) return std::unexpected(snapshot.error());
     flight.snapshot = std::move(*snapshot);
-    return ReadChunk(conn_, flight.source, chunk, flight.limit,
-                     [&](pg::pgoutput::Tuple&& row) -> Status {
-                       flight.rows.push_back(std::move(row));
-                       return {};
-                     });
+    return ReadChunk(conn_, flight.source, chunk, flight.limit, flight.rows);
   }();
   if (!read) {
     (void)conn_.Exec("ROLLBACK");

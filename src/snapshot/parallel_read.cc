@@ -67,12 +67,7 @@ void Work(int worker, pg::Connection& conn, const std::vector<ReadTask>& tasks,
       auto bytes = ReadChunkCsv(conn, *task.table, *task.chunk, task.csv_path);
       if (!bytes) return exchange.Fail(bytes.error());
       result.csv_bytes = *bytes;
-    } else if (auto read = ReadChunk(conn, *task.table, *task.chunk, 0,
-                                     [&](pg::pgoutput::Tuple&& row) {
-                                       result.rows.push_back(std::move(row));
-                                       return Status{};
-                                     });
-               !read) {
+    } else if (auto read = ReadChunk(conn, *task.table, *task.chunk, 0, result.rows); !read) {
       return exchange.Fail(read.error());
     }
     if (after_read) {

@@ -178,7 +178,7 @@ std::string ChunkQuery(const SourceTable& table, const Chunk& chunk, int64_t lim
 }
 
 Status ReadChunk(pg::Connection& conn, const SourceTable& table, const Chunk& chunk, int64_t limit,
-                 const std::function<Status(pg::pgoutput::Tuple&&)>& on_row) {
+                 std::vector<pg::pgoutput::Tuple>& rows) {
   const size_t width = table.relation.columns.size();
   return conn.CopyOut("COPY (" + ChunkQuery(table, chunk, limit) + ") TO STDOUT",
                       [&](std::string_view line) -> Status {
@@ -188,7 +188,8 @@ Status ReadChunk(pg::Connection& conn, const SourceTable& table, const Chunk& ch
                           return Fail(ErrorKind::kProtocol,
                                       table.name.Display() + ": " + ok.error().message);
                         }
-                        return on_row(std::move(tuple));
+                        rows.push_back(std::move(tuple));
+                        return Status{};
                       });
 }
 

@@ -5,7 +5,6 @@
 #pragma once
 
 #include <cstdint>
-#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -66,9 +65,9 @@ std::string BoundsQuery(const SourceTable& table, int64_t chunk_rows);
 // SELECT of the chunk's rows in key order; `limit` > 0 reads at most that many.
 std::string ChunkQuery(const SourceTable& table, const Chunk& chunk, int64_t limit = 0);
 
-// Reads the chunk with COPY (text format), one tuple per row, in key order.
+// Reads the chunk with COPY (text format) and appends its rows to `rows`, in key order.
 Status ReadChunk(pg::Connection& conn, const SourceTable& table, const Chunk& chunk, int64_t limit,
-                 const std::function<Status(pg::pgoutput::Tuple&&)>& on_row);
+                 std::vector<pg::pgoutput::Tuple>& rows);
 
 // The text of the order key columns of a row (for chunk bounds).
 std::vector<std::string> KeyOf(const SourceTable& table, const pg::pgoutput::Tuple& row);
