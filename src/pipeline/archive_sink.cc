@@ -122,6 +122,7 @@ Status ArchiveSink::AppendChange(const pg::TransactionInfo& info, int64_t seq,
         restart ? std::vector<std::shared_ptr<const pg::RelationInfo>>{change.relation}
                 : change.truncated;
     for (const auto& relation : relations) {
+      toast_.ForgetTable(relation->name);
       out.values.assign(relation->columns.size(), Datum(Null{}));
       if (auto ok = spool_->Append(SchemaOf(relation, info.commit_lsn), std::span(&out, 1)); !ok) {
         return ok;
@@ -148,14 +149,17 @@ Status ArchiveSink::AppendChange(const pg::TransactionInfo& info, int64_t seq,
            : change.kind == Kind::kRead   ? 'r'
            : change.kind == Kind::kUpdate ? 'u'
                                           : 'd';
+  std::vector<std::string> unchanged;
   for (size_t i = 0; i < row->size(); ++i) {
-    if ((*row)[i]) {
-      out.values.push_back(std::move(*(*row)[i]));
-    } else {
-      // Unchanged TOAST value: filled below with the exact current value.
-      out.values.emplace_back(Null{});
-      out.unchanged.push_back(relation.columns[i].name);
-    }
+    if (!(*row)[i]) unchanged.push_back(relation.columns[i].name);
+  }
+  const bool filled = RememberValues(change, *row);
+  for (auto& value : *row) out.values.push_back(value ? std::move(*value) : Datum(Null{}));
+  if (filled) {
+    out.unchanged = std::move(unchanged);
+    unchanged.clear();
+  } else {
+    out.unchanged = unchanged;  // filled below from the spool and the archived files
   }
   if (change.kind == Kind::kUpdate && change.old_kind) {
     out.before = BeforeJson(relation, change.old_tuple);
@@ -165,7 +169,28 @@ Status ArchiveSink::AppendChange(const pg::TransactionInfo& info, int64_t seq,
       !ok) {
     return ok;
   }
-  return out.unchanged.empty() ? Status{} : FillUnchanged(change, out);
+  return unchanged.empty() ? Status{} : FillUnchanged(change, out);
+}
+
+bool ArchiveSink::RememberValues(const pg::Change& change, std::vector<std::optional<Datum>>& row) {
+  using Kind = pg::Change::Kind;
+  const pg::RelationInfo& relation = *change.relation;
+  const std::string key = ToastCache::KeyOf(relation, change.kind == Kind::kDelete
+                                                          ? change.old_tuple
+                                                          : change.new_tuple);
+  if (change.kind == Kind::kDelete) {
+    toast_.Forget(relation.name, key);
+    return true;
+  }
+  // An update that changed the key names the row by its old key.
+  const std::string old_key = change.kind == Kind::kUpdate && change.old_kind
+                                  ? ToastCache::KeyOf(relation, change.old_tuple)
+                                  : key;
+  const bool missing = std::ranges::any_of(row, [](const auto& v) { return !v.has_value(); });
+  const bool filled = !missing || toast_.Fill(relation, old_key.empty() ? key : old_key, row);
+  if (!old_key.empty() && old_key != key) toast_.Forget(relation.name, old_key);
+  toast_.Remember(relation, key, row);
+  return filled;
 }
 
 Result<std::vector<std::string>> ArchiveSink::HistoryFiles(const QualifiedName& table) {
@@ -188,6 +213,7 @@ Status ArchiveSink::FillUnchanged(const pg::Change& change, const archive::Archi
   std::vector<std::string> unfilled = out.unchanged;
   if (!keys.empty()) {
     auto history = HistoryFiles(relation.name);
+
     if (!history) return std::unexpected(history.error());
     auto result = spool_->FillUnchanged(SchemaOf(change.relation, Lsn{out.commit_lsn}), keys,
                                         out.unchanged, out.commit_lsn, out.seq, *history);
@@ -247,8 +273,11 @@ Status ArchiveSink::AddSegment(const pg::TransactionInfo& info,
 
 bool ArchiveSink::FlushDue() const {
   if (pending_rows() == 0) return false;
-  const bool old_enough =
-      std::chrono::steady_clock::now() - first_pending_ >= options_.flush_interval;
+  // As for merges (mirror_sink.h): a flush slower than the interval waits as long as the
+  // last one took, so catching up writes fewer, larger segments.
+  const bool old_enough = std::chrono::steady_clock::now() - first_pending_ >=
+                          std::max<std::chrono::steady_clock::duration>(options_.flush_interval,
+                                                                       last_cost_);
   return old_enough || pending_bytes_ >= options_.flush_size;
 }
 
@@ -291,8 +320,8 @@ Status ArchiveSink::Flush() {
   canaries_.Durable();
   pending_bytes_ = 0;
   last_flush_ = UnixNowMicros();
-  flush_duration_.Observe(
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+  last_cost_ = std::chrono::steady_clock::now() - started;
+  flush_duration_.Observe(std::chrono::duration<double>(last_cost_).count());
   for (int64_t commit_time : pending_commit_times_) {
     latency_.Observe(static_cast<double>(last_flush_ - commit_time) / 1e6);
   }

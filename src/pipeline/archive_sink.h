@@ -23,6 +23,7 @@
 #include "mirror/table_def.h"
 #include "pg/assembler.h"
 #include "pipeline/canary.h"
+#include "pipeline/toast_cache.h"
 #include "store/object_store.h"
 
 namespace walden::pipeline {
@@ -91,6 +92,9 @@ class ArchiveSink {
   // Local paths of the table's archived files (downloaded first from a remote store).
   Result<std::vector<std::string>> HistoryFiles(const QualifiedName& table);
   Status FillUnchanged(const pg::Change& change, const archive::ArchiveChange& out);
+  // Keeps the row's TOAST-able values for later unchanged markers of its key, and fills
+  // the row's own markers from earlier values; false when some stayed unknown.
+  bool RememberValues(const pg::Change& change, std::vector<std::optional<Datum>>& row);
   // Records the table definition a relation version uses when it differs from the last one
   // recorded for its table.
   void NoteDefinition(const pg::RelationInfo& relation, Lsn commit_lsn);
@@ -118,7 +122,9 @@ class ArchiveSink {
   Histogram latency_;
   Histogram flush_duration_;
   std::chrono::steady_clock::time_point first_pending_{};
+  std::chrono::steady_clock::duration last_cost_{};  // of the last flush
   std::map<std::shared_ptr<const pg::RelationInfo>, archive::TableSchema> schemas_;
+  ToastCache toast_{size_t{64} << 20};
   // The last definition recorded per table name, and records waiting for the next flush.
   std::map<QualifiedName, mirror::TableDef> recorded_;
   std::map<std::string, std::string> pending_definitions_;  // key → JSON

@@ -168,7 +168,13 @@ Status MirrorSink::FlushIfDue() {
   // Heartbeats with nothing to merge are visible at once: the mirror has all before them.
   if (!mirror_->has_pending() && canaries_.waiting()) return Flush();
   if (mirror_->has_pending()) {
-    if (now - first_pending_ < options_.apply_interval) return {};
+    // A merge costs about the same for 50 changes as for 5,000: when merges take longer than
+    // the interval (a backlog after a restart, a loaded machine), waiting as long as the last
+    // merge took keeps at least half the loop for receiving and lets batches grow until the
+    // pipeline outruns the source again.
+    if (now - first_pending_ < std::max<Clock::duration>(options_.apply_interval, last_cost_)) {
+      return {};
+    }
     return Flush();
   }
   // Keep the file's watermark near the source's while only unmirrored transactions pass.
@@ -188,6 +194,7 @@ Status MirrorSink::Flush() {
   const auto started = Clock::now();
   if (auto ok = mirror_->Commit(pending_); !ok) return ok;
   last_write_ = Clock::now();
+  last_cost_ = last_write_ - started;
   merge_duration_.Observe(std::chrono::duration<double>(last_write_ - started).count());
   durable_ = pending_;
   const int64_t now = UnixNowMicros();

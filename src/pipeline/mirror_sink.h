@@ -1,5 +1,7 @@
 // The mirror sink: committed transactions in, merged into the DuckDB mirror every
-// `apply_interval` together with the mirror's watermark (design §2, §4).
+// `apply_interval` together with the mirror's watermark (design §2, §4). When a merge takes
+// longer than the interval, the next one waits as long as the last one took (docs/mirror.md
+// "Catching up"), so a backlog is merged in growing batches instead of starving the receive.
 //
 // Exactly once: a transaction whose commit LSN is at or below the mirror's watermark was
 // merged before a restart and is skipped. A transaction is durable for the mirror once the
@@ -74,6 +76,7 @@ class MirrorSink {
   std::vector<int64_t> pending_commit_times_;  // µs since 1970, one per staged transaction
   std::chrono::steady_clock::time_point first_pending_{};
   std::chrono::steady_clock::time_point last_write_{};
+  std::chrono::steady_clock::duration last_cost_{};  // of the last merge
   // The relation version each table's staged changes use, and its definition.
   std::map<uint32_t, std::shared_ptr<const pg::RelationInfo>> defined_;
   std::map<uint32_t, mirror::TableDef> defs_;

@@ -416,9 +416,15 @@ Status Pipeline::Receive(std::chrono::milliseconds timeout) {
 }
 
 Status Pipeline::Step() {
+  auto t0 = Clock::now(); auto c0 = capture_->stats().changes;
   if (auto polled = Receive(std::chrono::milliseconds(100)); !polled) return polled;
+  auto t1 = Clock::now();
   if (auto merged = mirror_->FlushIfDue(); !merged) return merged;
-  if (auto flushed = FlushArchiveIfDue(); !flushed) {
+  auto t2 = Clock::now();
+  auto flushed = FlushArchiveIfDue();
+  auto t3 = Clock::now();
+  if (std::getenv("WALDEN_TIMING")) spdlog::info("TIMING recv {} ms ({} changes) merge {} ms flush {} ms", (t1-t0)/std::chrono::milliseconds(1), capture_->stats().changes - c0, (t2-t1)/std::chrono::milliseconds(1), (t3-t2)/std::chrono::milliseconds(1));
+  if (!flushed) {
     if (flushed.error().kind != ErrorKind::kConnection) return flushed;
     // The store is unreachable: keep the changes, confirm nothing new, try again later.
     spdlog::warn("archive flush failed, will retry: {}", flushed.error().message);

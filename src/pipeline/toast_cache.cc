@@ -1,0 +1,129 @@
+#include "pipeline/toast_cache.h"
+
+#include <algorithm>
+#include <utility>
+
+namespace walden::pipeline {
+namespace {
+
+// Only variable-length values can be stored out of line.
+bool Toastable(const Datum& value) {
+  return std::holds_alternative<std::string>(value) || std::holds_alternative<Blob>(value) ||
+         std::holds_alternative<List>(value) || std::holds_alternative<Decimal>(value);
+}
+
+size_t ApproxBytes(const Datum& value) {
+  if (const auto* text = std::get_if<std::string>(&value)) return sizeof(Datum) + text->size();
+  if (const auto* blob = std::get_if<Blob>(&value)) return sizeof(Datum) + blob->bytes.size();
+  if (const auto* list = std::get_if<List>(&value)) {
+    size_t bytes = sizeof(Datum);
+    for (const Datum& item : list->items) bytes += ApproxBytes(item);
+    return bytes;
+  }
+  return sizeof(Datum);
+}
+
+}  // namespace
+
+std::string ToastCache::KeyOf(const pg::RelationInfo& relation,
+                              const pg::pgoutput::Tuple& tuple) {
+  std::string key;
+  for (size_t i = 0; i < relation.columns.size() && i < tuple.size(); ++i) {
+    if (!relation.columns[i].is_key()) continue;
+    const pg::pgoutput::ValueKind kind = tuple.values[i].kind;
+    if (kind != pg::pgoutput::ValueKind::kText && kind != pg::pgoutput::ValueKind::kBinary) {
+      return "";  // a key that is itself unchanged TOAST or NULL identifies nothing here
+    }
+    const std::string_view data = tuple.Data(i);
+    key += static_cast<char>(tuple.values[i].kind);
+    key += std::to_string(data.size());
+    key += ':';
+    key += data;
+  }
+  return key;
+}
+
+std::string ToastCache::IdOf(const QualifiedName& table, std::string_view key) {
+  std::string id = table.schema;
+  id += '\0';
+  id += table.name;
+  id += '\0';
+  id += key;
+  return id;
+}
+
+void ToastCache::Remember(const pg::RelationInfo& relation, const std::string& key,
+                          const std::vector<std::optional<Datum>>& row) {
+  if (key.empty()) return;
+  const std::string id = IdOf(relation.name, key);
+  std::vector<Cell> previous;
+  if (auto found = index_.find(id); found != index_.end()) {
+    previous = std::move(found->second->cells);
+    Erase(found->second);
+  }
+  Entry entry{.id = id, .table = relation.name, .cells = {}, .bytes = id.size()};
+  for (size_t i = 0; i < row.size() && i < relation.columns.size(); ++i) {
+    const std::string& column = relation.columns[i].name;
+    if (!row[i]) {  // unchanged: what was known stays known
+      auto kept = std::ranges::find_if(previous, [&](const Cell& c) {
+        return c.column == column && c.type == relation.types[i];
+      });
+      if (kept == previous.end()) continue;
+      entry.bytes += ApproxBytes(kept->value);
+      entry.cells.push_back(std::move(*kept));
+      continue;
+    }
+    if (!Toastable(*row[i])) continue;
+    entry.bytes += ApproxBytes(*row[i]);
+    entry.cells.push_back({column, relation.types[i], *row[i]});
+  }
+  if (entry.cells.empty() || entry.bytes > byte_limit_) return;
+  bytes_ += entry.bytes;
+  entries_.push_front(std::move(entry));
+  index_[id] = entries_.begin();
+  Evict();
+}
+
+bool ToastCache::Fill(const pg::RelationInfo& relation, const std::string& key,
+                      std::vector<std::optional<Datum>>& row) {
+  if (key.empty()) return false;
+  auto found = index_.find(IdOf(relation.name, key));
+  if (found == index_.end()) return false;
+  const Entry& entry = *found->second;
+  std::vector<std::pair<size_t, const Datum*>> fills;
+  for (size_t i = 0; i < row.size() && i < relation.columns.size(); ++i) {
+    if (row[i]) continue;
+    auto cell = std::ranges::find_if(entry.cells, [&](const Cell& c) {
+      return c.column == relation.columns[i].name && c.type == relation.types[i];
+    });
+    if (cell == entry.cells.end()) return false;
+    fills.emplace_back(i, &cell->value);
+  }
+  for (const auto& [i, value] : fills) row[i] = *value;
+  entries_.splice(entries_.begin(), entries_, found->second);
+  return true;
+}
+
+void ToastCache::Forget(const QualifiedName& table, const std::string& key) {
+  if (auto found = index_.find(IdOf(table, key)); found != index_.end()) Erase(found->second);
+}
+
+void ToastCache::ForgetTable(const QualifiedName& table) {
+  for (auto it = entries_.begin(); it != entries_.end();) {
+    auto next = std::next(it);
+    if (it->table == table) Erase(it);
+    it = next;
+  }
+}
+
+void ToastCache::Erase(std::list<Entry>::iterator it) {
+  bytes_ -= it->bytes;
+  index_.erase(it->id);
+  entries_.erase(it);
+}
+
+void ToastCache::Evict() {
+  while (bytes_ > byte_limit_ && !entries_.empty()) Erase(std::prev(entries_.end()));
+}
+
+}  // namespace walden::pipeline
