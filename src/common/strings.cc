@@ -1,6 +1,7 @@
 #include "common/strings.h"
 
 #include <algorithm>
+#include <charconv>
 #include <numeric>
 
 namespace walden {
@@ -91,6 +92,14 @@ std::string OneLine(std::string_view message) {
     out += trimmed;
   }
   return out;
+}
+
+std::optional<int64_t> ParseInt64(std::string_view text) {
+  int64_t value = 0;
+  const char* end = text.data() + text.size();
+  auto [at, error] = std::from_chars(text.data(), end, value);
+  if (text.empty() || error != std::errc() || at != end) return std::nullopt;
+  return value;
 }
 
 }  // namespace walden

@@ -2,6 +2,7 @@
 // Thread-safety: pure functions.
 #pragma once
 
+#include <cstdint>
 #include <optional>
 #include <span>
 #include <string>
@@ -26,5 +27,8 @@ std::optional<std::string> ClosestMatch(std::string_view word,
 
 // Joins the lines of a multi-line message (e.g. from libpq) into one line.
 std::string OneLine(std::string_view message);
+
+// A whole decimal integer (optional leading '-'); nullopt for anything else, never throws.
+std::optional<int64_t> ParseInt64(std::string_view text);
 
 }  // namespace walden

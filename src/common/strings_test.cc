@@ -26,5 +26,14 @@ TEST(Strings, OneLineJoinsLibpqStyleMessages) {
             "connection failed: Connection refused; Is the server running?");
 }
 
+TEST(Strings, ParseInt64TakesWholeIntegersOnly) {
+  EXPECT_EQ(ParseInt64("42"), 42);
+  EXPECT_EQ(ParseInt64("-9223372036854775808"), INT64_MIN);
+  EXPECT_EQ(ParseInt64(""), std::nullopt);
+  EXPECT_EQ(ParseInt64("12x"), std::nullopt);
+  EXPECT_EQ(ParseInt64(" 1"), std::nullopt);
+  EXPECT_EQ(ParseInt64("9223372036854775808"), std::nullopt);
+}
+
 }  // namespace
 }  // namespace walden

@@ -5,6 +5,8 @@
 #include <random>
 #include <thread>
 
+#include "common/strings.h"
+
 namespace walden::pg {
 
 std::chrono::milliseconds Backoff::Next() {
@@ -28,14 +30,41 @@ Capture::Capture(ReplicationConnection conn, Connection catalog, const CaptureOp
 
 Result<int64_t> Capture::SlotLagBytes() {
   auto result = catalog_.Exec(
-      "SELECT pg_catalog.pg_wal_lsn_diff(pg_catalog.pg_current_wal_lsn(), confirmed_flush_lsn)"
-      "::bigint FROM pg_catalog.pg_replication_slots WHERE slot_name = " +
+      "SELECT pg_catalog.pg_wal_lsn_diff(pg_catalog.pg_current_wal_lsn(), s.confirmed_flush_lsn)"
+      "::bigint, r.sent_lsn FROM pg_catalog.pg_replication_slots s LEFT JOIN "
+      "pg_catalog.pg_stat_replication r ON r.pid = s.active_pid WHERE s.slot_name = " +
       QuoteLiteral(options_.slot));
   if (!result) return std::unexpected(result.error());
   if (result->rows() != 1 || result->IsNull(0, 0)) {
     return Fail(ErrorKind::kNotFound, "replication slot " + options_.slot + " disappeared");
   }
-  return std::stoll(std::string(result->Value(0, 0)));
+  const Lsn sent = Lsn::Parse(result->Value(0, 1)).value_or(Lsn{});
+  if (sent != sender_sent_) {
+    sender_sent_ = sent;
+    sender_moved_ = std::chrono::steady_clock::now();
+  }
+  auto lag = ParseInt64(result->Value(0, 0));
+  if (!lag) return Fail(ErrorKind::kProtocol, "unexpected slot lag \"" +
+                                                  std::string(result->Value(0, 0)) + "\"");
+  return *lag;
+}
+
+Status Capture::ReconnectIfStalled(std::chrono::milliseconds quiet) {
+  const auto now = std::chrono::steady_clock::now();
+  if (options_.temporary_slot || now - last_message_ < quiet || now - sender_moved_ < quiet) {
+    return {};
+  }
+  const int pid = PQbackendPID(conn_.sql().get());
+  const auto seconds = std::chrono::duration_cast<std::chrono::seconds>(now - last_message_);
+  spdlog::warn(
+      "capture: connected to slot {} but nothing arrived for {} s and its walsender (PID {}) "
+      "has not moved past {}, while committed changes are waiting; ending that walsender and "
+      "reconnecting",
+      options_.slot, seconds.count(), pid, sender_sent_.ToString());
+  // Our own backend: ending it frees the slot for the new connection (when it can run).
+  (void)catalog_.Exec("SELECT pg_catalog.pg_terminate_backend(" + std::to_string(pid) + ")");
+  return Reconnect(Error{ErrorKind::kConnection,
+                         "the stream stalled for " + std::to_string(seconds.count()) + " s"});
 }
 
 Result<int64_t> Capture::CheckLag(int64_t threshold) {
@@ -116,7 +145,7 @@ Status Capture::StartStreaming() {
     std::this_thread::sleep_for(backoff_.Next());
   }
   backoff_.Reset();
-  last_status_ = std::chrono::steady_clock::now();
+  last_status_ = last_message_ = sender_moved_ = std::chrono::steady_clock::now();
   return {};
 }
 
@@ -187,6 +216,7 @@ Status Capture::PollOnce(std::chrono::steady_clock::time_point deadline, const O
     done = true;
     return {};
   }
+  last_message_ = std::chrono::steady_clock::now();
   auto event = ParseCopyData((*message)->bytes());
   if (!event) return std::unexpected(event.error());
   if (const auto* data = std::get_if<XLogData>(&*event)) return HandleXLogData(*data, on_commit);

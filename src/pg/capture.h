@@ -82,8 +82,14 @@ class Capture {
   }
   Status RequestProgress() { return SendStatus(true); }
 
-  // WAL the slot holds (current WAL position minus confirmed flush), from the catalog.
+  // WAL the slot holds (current WAL position minus confirmed flush), from the catalog; also
+  // notes how far the slot's walsender has read (pg_stat_replication.sent_lsn).
   Result<int64_t> SlotLagBytes();
+  // A stream that is connected but dead: nothing arrived for `quiet` and the server's
+  // walsender did not move either (a hung backend, a half-open connection). Logs why,
+  // ends that walsender and reconnects; otherwise does nothing. The caller asks only
+  // when it knows changes are due (the canary's heartbeat did not arrive).
+  Status ReconnectIfStalled(std::chrono::milliseconds quiet);
   // Logs a warning when the lag first exceeds `threshold`, and again after it recovered
   // and crossed once more; returns the lag.
   Result<int64_t> CheckLag(int64_t threshold);
@@ -113,6 +119,9 @@ class Capture {
   Lsn durable_;     // what the caller confirmed
   Lsn server_end_;  // WAL end from the last keepalive
   std::chrono::steady_clock::time_point last_status_{};
+  std::chrono::steady_clock::time_point last_message_{};  // anything from the server
+  Lsn sender_sent_;                                      // walsender's sent_lsn, last seen
+  std::chrono::steady_clock::time_point sender_moved_{};  // when it last changed
   bool lag_warned_ = false;
   Backoff backoff_;
 };

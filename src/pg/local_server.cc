@@ -147,7 +147,7 @@ Result<std::unique_ptr<LocalServer>> LocalServer::Start(LocalServerOptions optio
        << "unix_socket_directories = '" << server->socket_dir_ << "'\n"
        << "wal_level = logical\nmax_replication_slots = 20\nmax_wal_senders = 20\n"
        << "fsync = off\nfull_page_writes = off\nshared_buffers = 64MB\n"
-       << "max_connections = 100\nlog_min_messages = debug1\nlog_replication_commands = on\n";
+       << "max_connections = 100\nlog_min_messages = warning\n";
   for (const auto& [key, value] : options.settings) conf << key << " = " << value << "\n";
   conf.close();
 
@@ -195,7 +195,7 @@ Status LocalServer::WaitReady() {
 LocalServer::~LocalServer() {
   if (process_) process_->Stop(SIGQUIT, 10s);
   std::error_code ec;
-  if (!root_dir_.empty() && !std::getenv("WALDEN_KEEP_PG")) fs::remove_all(root_dir_, ec);
+  if (!root_dir_.empty()) fs::remove_all(root_dir_, ec);
 }
 
 Status LocalServer::Stop() {

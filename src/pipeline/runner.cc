@@ -416,15 +416,9 @@ Status Pipeline::Receive(std::chrono::milliseconds timeout) {
 }
 
 Status Pipeline::Step() {
-  auto t0 = Clock::now(); auto c0 = capture_->stats().changes;
   if (auto polled = Receive(std::chrono::milliseconds(100)); !polled) return polled;
-  auto t1 = Clock::now();
   if (auto merged = mirror_->FlushIfDue(); !merged) return merged;
-  auto t2 = Clock::now();
-  auto flushed = FlushArchiveIfDue();
-  auto t3 = Clock::now();
-  if (std::getenv("WALDEN_TIMING")) spdlog::info("TIMING recv {} ms ({} changes) merge {} ms flush {} ms", (t1-t0)/std::chrono::milliseconds(1), capture_->stats().changes - c0, (t2-t1)/std::chrono::milliseconds(1), (t3-t2)/std::chrono::milliseconds(1));
-  if (!flushed) {
+  if (auto flushed = FlushArchiveIfDue(); !flushed) {
     if (flushed.error().kind != ErrorKind::kConnection) return flushed;
     // The store is unreachable: keep the changes, confirm nothing new, try again later.
     spdlog::warn("archive flush failed, will retry: {}", flushed.error().message);
@@ -508,6 +502,12 @@ Status Pipeline::Housekeeping() {
   if (Clock::now() - last_lag_check_ > config_.source.status_interval) {
     last_lag_check_ = Clock::now();
     if (auto lag = capture_->CheckLag(config_.source.lag_warn_bytes)) slot_lag_bytes_ = *lag;
+  }
+  // Heartbeats are written but none arrives: if the stream is silent too, it is dead.
+  if (canary_state_.enabled && !canary_state_.fresh && canary_state_.stuck == "capture") {
+    const auto quiet = std::chrono::duration_cast<std::chrono::milliseconds>(
+        config_.canary.stale_after);
+    if (auto ok = capture_->ReconnectIfStalled(quiet); !ok) return ok;
   }
   if (Clock::now() - last_lease_ > std::chrono::seconds(20)) {
     last_lease_ = Clock::now();

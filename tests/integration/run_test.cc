@@ -3,6 +3,7 @@
 // replaying it gives the source tables row for row. Then a SIGTERM stops it cleanly.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <signal.h>
 
 #include <filesystem>
 #include <fstream>
@@ -280,16 +281,26 @@ TEST_F(RunTest, DdlInsideATransactionKeepsEveryChange) {
 TEST_F(RunTest, UnchangedToastValuesAreFilledExactly) {
   std::filesystem::remove_all(dir());
   Exec("CREATE TABLE docs (id int PRIMARY KEY, note text, body text)");
-  WaldenProcess run(RunArgs("100ms"));
-  ASSERT_TRUE(run.WaitForLog("run: streaming slot", 30s)) << run.Stderr();
   const std::string mb = "(SELECT string_agg(md5(i::text || '" + database() +
                          "'), '') FROM generate_series(1, 32768) i)";
-  Exec("INSERT INTO docs VALUES (1, 'a', " + mb + ")");
-  ASSERT_TRUE(run.WaitForLog("archive: commit 1 ", 30s)) << run.Stderr();
-  Exec("UPDATE docs SET note = 'from history' WHERE id = 1");  // body only in archived files
+  {
+    WaldenProcess run(RunArgs("100ms"));
+    ASSERT_TRUE(run.WaitForLog("run: streaming slot", 30s)) << run.Stderr();
+    Exec("INSERT INTO docs VALUES (1, 'a', " + mb + ")");
+    ASSERT_TRUE(WaitForCaughtUp("run_slot"));
+    run.process().Signal(SIGTERM);
+    ASSERT_EQ(run.Wait(30s), 0) << run.Stderr();
+  }
+  // A new run has seen nothing of row 1: its body comes from the archived files. Row 2's
+  // comes from what this run saw (in the spool, then after a flush).
+  WaldenProcess run(RunArgs("100ms"));
+  ASSERT_TRUE(run.WaitForLog("run: streaming slot", 30s)) << run.Stderr();
+  Exec("UPDATE docs SET note = 'from history' WHERE id = 1");
   Exec("BEGIN; INSERT INTO docs VALUES (2, 'b', " + mb +
        " || 'x'); "
        "UPDATE docs SET note = 'from spool' WHERE id = 2; COMMIT");
+  ASSERT_TRUE(run.WaitForLog("archive: commit 2 ", 30s)) << run.Stderr();
+  Exec("UPDATE docs SET note = 'seen before' WHERE id = 2");
   ASSERT_TRUE(WaitForCaughtUp("run_slot"));
   run.process().Signal(SIGTERM);
   ASSERT_EQ(run.Wait(30s), 0) << run.Stderr();
@@ -300,8 +311,40 @@ TEST_F(RunTest, UnchangedToastValuesAreFilledExactly) {
             (std::vector<Row>{{"1", "c", "a", "1048576", source[0][1], "[]"},
                               {"1", "u", "from history", "1048576", source[0][1], "[body]"},
                               {"2", "c", "b", "1048577", source[1][1], "[]"},
-                              {"2", "u", "from spool", "1048577", source[1][1], "[body]"}}));
+                              {"2", "u", "from spool", "1048577", source[1][1], "[body]"},
+                              {"2", "u", "seen before", "1048577", source[1][1], "[body]"}}));
   EXPECT_THAT(run.Stderr(), ::testing::Not(::testing::HasSubstr("is unknown")));
+  DropSlot("run_slot");
+}
+
+// A replication connection that stays up while nothing arrives (here: its walsender frozen
+// with SIGSTOP) is found through the canary, ended, and replaced.
+TEST_F(RunTest, AStreamThatGoesSilentIsReplaced) {
+  std::filesystem::remove_all(dir());
+  Exec("CREATE TABLE t (id int PRIMARY KEY)");
+  std::vector<std::string> args = RunArgs("200ms");
+  for (const char* extra : {"--canary-interval", "200ms", "--canary-stale-after", "2s"}) {
+    args.push_back(extra);
+  }
+  WaldenProcess run(args);
+  ASSERT_TRUE(run.WaitForLog("run: streaming slot", 30s)) << run.Stderr();
+  Exec("INSERT INTO t VALUES (1)");
+  ASSERT_TRUE(WaitForCaughtUp("run_slot"));
+  const auto pid = Rows("SELECT active_pid FROM pg_replication_slots WHERE slot_name = 'run_slot'");
+  ASSERT_EQ(pid.size(), 1u);
+  const pid_t walsender = std::stoi(pid[0][0].value());
+  ASSERT_EQ(kill(walsender, SIGSTOP), 0);
+  Exec("INSERT INTO t SELECT generate_series(2, 100)");
+  const bool noticed = run.WaitForLog("but nothing arrived for", 30s);
+  kill(walsender, SIGCONT);  // lets the frozen backend see its end
+  ASSERT_TRUE(noticed) << run.Stderr();
+  ASSERT_TRUE(WaitForCaughtUp("run_slot", 60s)) << run.Stderr();
+  EXPECT_THAT(run.Stderr(), ::testing::HasSubstr("replication resumed from"));
+  run.process().Signal(SIGTERM);
+  ASSERT_EQ(run.Wait(30s), 0) << run.Stderr();
+  EXPECT_EQ(ArchiveRows("SELECT count(*)::VARCHAR, count(DISTINCT id)::VARCHAR, "
+                        "max(id)::VARCHAR FROM changes"),
+            (std::vector<Row>{{"100", "100", "100"}}));
   DropSlot("run_slot");
 }
 
