@@ -166,6 +166,9 @@ int Main(int argc, char** argv) {
   mirror_export->add_option("path", export_path, "New DuckDB file, or directory for Parquet")
       ->required();
   mirror_export->add_option("--format", export_format, "duckdb or parquet");
+  bool export_replace = false;
+  mirror_export->add_flag("--replace", export_replace,
+                          "Replace an existing copy at path (only once the new one is complete)");
   bool status_json = false;
   CLI::App* status = app.add_subcommand(
       "status", "Slot, sinks and tables (from the running walden, else the data directory)");
@@ -213,7 +216,9 @@ int Main(int argc, char** argv) {
   if (archive_ls->parsed()) return ArchiveListCommand(*config, archive_json);
   if (archive_compact->parsed()) return ArchiveCompactCommand(*config);
   if (mirror_rebuild->parsed()) return MirrorRebuildCommand(*config);
-  if (mirror_export->parsed()) return MirrorExportCommand(*config, export_path, export_format);
+  if (mirror_export->parsed()) {
+    return MirrorExportCommand(*config, export_path, export_format, export_replace);
+  }
   if (query->parsed()) return QueryCommand(*config, query_sql, query_format);
   if (status->parsed()) return StatusCommand(*config, status_json);
   for (auto& [sub, name] : later) {

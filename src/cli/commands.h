@@ -37,7 +37,8 @@ int ArchiveListCommand(const Config& config, bool json);
 int RunPipelineCommand(const Config& config, int lock_fd = -1);
 int ArchiveCompactCommand(const Config& config);
 int MirrorRebuildCommand(const Config& config);
-int MirrorExportCommand(const Config& config, const std::string& path, const std::string& format);
+int MirrorExportCommand(const Config& config, const std::string& path, const std::string& format,
+                        bool replace);
 int StatusCommand(const Config& config, bool as_json);
 struct SnapshotOptions {
   std::vector<std::string> tables;

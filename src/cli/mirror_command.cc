@@ -14,10 +14,10 @@
 namespace walden::cli {
 namespace {
 
-// Runs `local` over the mirror file when no walden holds the data directory; otherwise asks
-// the running walden over HTTP (only one process may open a DuckDB file for writing, and
-// while one has it open no other process may open it at all).
-int OnMirror(const Config& config, const std::function<Result<std::string>(duck::Database&)>& local,
+// Runs `local` over the mirror file (its path) when no walden holds the data directory;
+// otherwise asks the running walden over HTTP (only one process may open a DuckDB file for
+// writing, and while one has it open no other process may open it at all).
+int OnMirror(const Config& config, const std::function<Result<std::string>()>& local,
              const std::string& path, const std::map<std::string, std::string>& params,
              const std::string& body) {
   auto lock = pipeline::LockDataDir(config.data_dir);
@@ -25,12 +25,7 @@ int OnMirror(const Config& config, const std::function<Result<std::string>(duck:
     Result<std::string> output =
         Fail(ErrorKind::kNotFound, "there is no mirror at " + config.mirror.path +
                                        " yet; start `walden run` (or `walden mirror rebuild`)");
-    if (std::filesystem::exists(config.mirror.path)) {
-      // Holding the data directory's lock, nothing else writes the file; read-write lets a
-      // query attach the in-memory `history` catalog (a read-only instance cannot).
-      auto database = duck::Database::Open(config.mirror.path);
-      output = database ? local(*database) : std::unexpected(database.error());
-    }
+    if (std::filesystem::exists(config.mirror.path)) output = local();
     close(*lock);
     if (!output) return ReportError(output.error());
     fmt::print("{}", *output);
@@ -39,7 +34,7 @@ int OnMirror(const Config& config, const std::function<Result<std::string>(duck:
   if (lock.error().kind != ErrorKind::kUsage) return ReportError(lock.error());
   auto address = pipeline::RunningAddress(config.data_dir);
   if (!address) return ReportError(address.error());
-  auto response = server::Post(*address, path, params, body);
+  auto response = server::Post(*address, path, params, body, config.server_token);
   if (!response) return ReportError(response.error());
   if (response->status != 200) {
     return ReportError(Error{ErrorKind::kUsage, response->body});
@@ -68,27 +63,35 @@ int QueryCommand(const Config& config, const std::string& sql, const std::string
   if (!parsed) return ReportError(parsed.error());
   return OnMirror(
       config,
-      [&](duck::Database& db) -> Result<std::string> {
-        auto history = pipeline::HistoryFor(sql, config.archive, config.data_dir + "/history");
+      [&]() -> Result<std::string> {
+        auto history = pipeline::HistoryFor(sql, config.archive, pipeline::HistoryCache(config));
         if (!history) return std::unexpected(history.error());
-        return mirror::RunQuery(db, sql, *parsed, *history);
+        auto db = mirror::OpenReadOnly(config.mirror.path, pipeline::QueryableDirectories(config));
+        if (!db) return std::unexpected(db.error());
+        return mirror::RunQuery(*db, sql, *parsed, *history);
       },
       "/api/query", {{"format", format}}, sql);
 }
 
-int MirrorExportCommand(const Config& config, const std::string& path, const std::string& format) {
+int MirrorExportCommand(const Config& config, const std::string& path, const std::string& format,
+                        bool replace) {
   auto parsed = mirror::ParseExportFormat(format);
   if (!parsed) return ReportError(parsed.error());
   const std::string absolute = std::filesystem::absolute(path).lexically_normal();
   return OnMirror(
       config,
-      [&](duck::Database& db) -> Result<std::string> {
-        if (auto done = mirror::Export(db, absolute, *parsed); !done) {
+      [&]() -> Result<std::string> {
+        // Holding the data directory's lock, nothing else writes the file; the operator's
+        // own command may write wherever the operator may.
+        auto db = duck::Database::Open(config.mirror.path);
+        if (!db) return std::unexpected(db.error());
+        if (auto done = mirror::Export(*db, absolute, *parsed, replace); !done) {
           return std::unexpected(done.error());
         }
         return "exported the mirror to " + absolute + "\n";
       },
-      "/api/mirror/export", {{"path", absolute}, {"format", format}}, "");
+      "/api/mirror/export",
+      {{"path", absolute}, {"format", format}, {"replace", replace ? "true" : "false"}}, "");
 }
 
 }  // namespace walden::cli

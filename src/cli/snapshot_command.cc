@@ -79,7 +79,7 @@ std::string Bar(double fraction) {
 }
 
 // Follows job `id` through /api/status until walden says it finished, or walden stops.
-int Follow(const std::string& address, const std::string& id) {
+int Follow(const std::string& address, const std::string& id, const std::string& token) {
   const bool terminal = isatty(STDERR_FILENO);
   const auto started = Clock::now();
   auto last_line = started;
@@ -88,7 +88,7 @@ int Follow(const std::string& address, const std::string& id) {
     return object.contains(key) && object[key].is_string() ? object[key].get<std::string>() : "";
   };
   for (;;) {
-    auto response = server::Get(address, "/api/status");
+    auto response = server::Get(address, "/api/status", token);
     if (!response) return ReportError(response.error());
     const auto status = nlohmann::json::parse(response->body, nullptr, false);
     const auto& job =
@@ -162,7 +162,7 @@ int SnapshotCommand(const Config& config, const SnapshotOptions& options) {
   if (!address) return ReportError(address.error());
   std::string body = options.all ? "*\n" : "";
   for (const TableSelector& selector : selectors) body += selector.Display() + "\n";
-  auto response = server::Post(*address, "/api/snapshot", {}, body);
+  auto response = server::Post(*address, "/api/snapshot", {}, body, config.server_token);
   if (!response) return ReportError(response.error());
   if (response->status != 200) return ReportError({ErrorKind::kUsage, response->body});
   const std::string id = response->body.substr(4, response->body.find('\n') - 4);
@@ -170,7 +170,7 @@ int SnapshotCommand(const Config& config, const SnapshotOptions& options) {
     fmt::print("snapshot {} queued\n", id);
     return 0;
   }
-  return Follow(*address, id);
+  return Follow(*address, id, config.server_token);
 }
 
 int ResyncCommand(const Config& config) {

@@ -122,7 +122,7 @@ int StatusCommand(const Config& config, bool as_json) {
   auto running = pipeline::RunningAddress(config.data_dir);
   if (!running) return ReportError(running.error());
   const std::string& address = *running;
-  auto response = server::Get(address, "/api/status");
+  auto response = server::Get(address, "/api/status", config.server_token);
   if (!response) return ReportError(response.error());
   const json status = json::parse(response->body, nullptr, false);
   if (response->status != 200 || status.is_discarded()) {

@@ -282,6 +282,7 @@ class Typer {
     if (error_) return;
     std::string shown = value.is_list ? "[" + Join(value.list, ", ") + "]" : value.text;
     if (path == "source.url") shown = RedactConninfo(shown);
+    if (path == "server.token") shown = "********";
     error_ = Error{ErrorKind::kConfig, "config: " + std::string(path) + " = \"" + shown + "\" (" +
                                            value.origin + "): " + std::string(problem)};
   }
@@ -320,6 +321,15 @@ bool IsHostPort(std::string_view text) {
   const auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), n);
   return ec == std::errc() && end == port.data() + port.size() && n >= 0 && n <= 65535;
 }
+
+}  // namespace
+
+bool IsLoopbackListen(std::string_view listen) {
+  const std::string_view host = listen.substr(0, listen.rfind(':'));
+  return host == "localhost" || host == "::1" || host == "[::1]" || host.starts_with("127.");
+}
+
+namespace {
 
 // Normalizes archive.url to file:///absolute or s3://bucket[/prefix]; empty on error.
 std::string NormalizeArchiveUrl(Typer& typer, const std::string& url, const std::string& data_dir) {
@@ -427,6 +437,22 @@ void ReadRest(Typer& t, Config& c) {
   c.server_listen = t.String("server.listen");
   if (!IsHostPort(c.server_listen)) {
     t.Fail("server.listen", t.Get("server.listen"), "expected host:port, e.g. 127.0.0.1:8080");
+  }
+  c.server_token = t.String("server.token");
+  c.server_public_name = t.String("server.public_name");
+  if (!c.server_token.empty() && c.server_token.size() < 16) {
+    t.Fail("server.token", t.Get("server.token"),
+           "at least 16 characters; generate one with `openssl rand -hex 24`");
+  } else if (c.server_token.empty() && !IsLoopbackListen(c.server_listen)) {
+    t.Fail("server.listen", t.Get("server.listen"),
+           "reachable from other machines: set server.token (WALDEN_SERVER_TOKEN) so that only "
+           "clients holding it are served, or listen on 127.0.0.1");
+  }
+  c.mirror.export_dir = t.String("mirror.export_dir");
+  if (c.mirror.export_dir.empty()) {
+    c.mirror.export_dir = (std::filesystem::absolute(c.data_dir) / "exports").lexically_normal();
+  } else {
+    c.mirror.export_dir = std::filesystem::absolute(c.mirror.export_dir).lexically_normal();
   }
   c.canary.interval = t.DurationValue("canary.interval");
   c.canary.stale_after = t.DurationValue("canary.stale_after");

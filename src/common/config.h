@@ -69,6 +69,7 @@ struct ArchiveConfig {
 
 struct MirrorConfig {
   std::string path;
+  std::string export_dir;  // absolute; the only place the HTTP API writes exports
   Duration apply_interval{};
   int64_t memory_limit = int64_t{128} << 20;  // as config_keys.cc
 };
@@ -94,6 +95,8 @@ struct Config {
   SnapshotConfig snapshot;
   CanaryConfig canary;
   std::string server_listen;
+  std::string server_token;        // secret: never printed
+  std::string server_public_name;  // host name clients use besides loopback ones
   std::string log_level;
   std::string log_format;
   // Not errors, but worth a line in the log (e.g. a password inside source.url).
@@ -125,6 +128,9 @@ Result<RawConfig> ReadToml(std::string_view text, std::string_view origin);
 
 // Layers file, environment and flags, then types and validates every key.
 Result<Config> LoadConfig(const ConfigSources& sources);
+
+// server.listen names a loopback address (127.0.0.0/8, ::1, localhost).
+bool IsLoopbackListen(std::string_view listen);
 
 // The process environment as a map (only WALDEN_* variables).
 std::map<std::string, std::string> WaldenEnvironment();

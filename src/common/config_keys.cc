@@ -56,6 +56,9 @@ constexpr std::array kKeys = {
               "Age after which files no manifest commit names are deleted."},
     ConfigKey{"mirror.path", kString, "",
               "DuckDB file holding the current state. Empty: <data_dir>/mirror.duckdb."},
+    ConfigKey{"mirror.export_dir", kString, "",
+              "The directory `walden mirror export` writes to through a running walden (the "
+              "HTTP API writes nowhere else). Empty: <data_dir>/exports."},
     ConfigKey{"mirror.apply_interval", kDuration, "100ms",
               "How often committed transactions are merged into the mirror."},
     ConfigKey{"mirror.memory_limit",
@@ -75,6 +78,13 @@ constexpr std::array kKeys = {
         "snapshot.chunk_rows", kInteger, "100000", "Rows per snapshot chunk.", {}, 1, 100000000},
     ConfigKey{"server.listen", kString, "127.0.0.1:8080",
               "host:port of the HTTP endpoint (/metrics, /healthz, /readyz, /api)."},
+    ConfigKey{"server.token", kString, "",
+              "Secret clients send (Authorization: Bearer, or the walden_token cookie); "
+              "required unless server.listen is a loopback address. Prefer "
+              "WALDEN_SERVER_TOKEN to keep it out of files."},
+    ConfigKey{"server.public_name", kString, "",
+              "Host name (without port) clients use to reach the server besides loopback "
+              "names; requests naming any other Host are refused."},
     ConfigKey{"canary.interval", kDuration, "5s", "How often a heartbeat is written."},
     ConfigKey{"canary.stale_after", kDuration, "30s",
               "Heartbeat age after which walden reports itself not ready."},

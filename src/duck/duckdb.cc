@@ -80,6 +80,121 @@ Status Connection::SetThreads(int threads) {
   return Execute(threads > 0 ? "SET threads = " + std::to_string(threads) : "RESET threads");
 }
 
+namespace {
+
+std::string ListLiteral(const std::vector<std::string>& items) {
+  std::string out = "[";
+  for (const std::string& item : items) {
+    if (out.size() > 1) out += ", ";
+    out += "'";
+    for (char c : item) out += c == '\'' ? std::string("''") : std::string(1, c);
+    out += "'";
+  }
+  return out + "]";
+}
+
+}  // namespace
+
+Result<PreparedStatement> PreparedStatement::Prepare(Connection& conn, std::string_view sql) {
+  duckdb_extracted_statements extracted = nullptr;
+  const idx_t count = duckdb_extract_statements(conn.get(), std::string(sql).c_str(), &extracted);
+  std::unique_ptr<std::remove_pointer_t<duckdb_extracted_statements>,
+                  void (*)(duckdb_extracted_statements)>
+      owned(extracted, [](duckdb_extracted_statements e) { duckdb_destroy_extracted(&e); });
+  if (count == 0) {
+    const char* error = extracted ? duckdb_extract_statements_error(extracted) : nullptr;
+    return Fail(ErrorKind::kUsage, error ? std::string("DuckDB: ") + error : "no statement");
+  }
+  if (count != 1) {
+    return Fail(ErrorKind::kUsage, "the text holds " + std::to_string(count) +
+                                       " statements; give exactly one");
+  }
+  PreparedStatement statement;
+  if (duckdb_prepare_extracted_statement(conn.get(), extracted, 0, &statement.prepared_) ==
+      DuckDBError) {
+    const char* error = duckdb_prepare_error(statement.prepared_);
+    return Fail(ErrorKind::kUsage, std::string("DuckDB: ") + (error ? error : "cannot prepare"));
+  }
+  return statement;
+}
+
+PreparedStatement::PreparedStatement(PreparedStatement&& other) noexcept
+    : prepared_(std::exchange(other.prepared_, nullptr)) {}
+
+PreparedStatement& PreparedStatement::operator=(PreparedStatement&& other) noexcept {
+  if (this != &other) {
+    if (prepared_) duckdb_destroy_prepare(&prepared_);
+    prepared_ = std::exchange(other.prepared_, nullptr);
+  }
+  return *this;
+}
+
+PreparedStatement::~PreparedStatement() {
+  if (prepared_) duckdb_destroy_prepare(&prepared_);
+}
+
+StatementKind PreparedStatement::kind() const {
+  switch (duckdb_prepared_statement_type(prepared_)) {
+    case DUCKDB_STATEMENT_TYPE_SELECT:
+      return StatementKind::kSelect;
+    case DUCKDB_STATEMENT_TYPE_EXPLAIN:
+      return StatementKind::kExplain;
+    default:
+      return StatementKind::kOther;
+  }
+}
+
+std::string PreparedStatement::KindName() const {
+  switch (duckdb_prepared_statement_type(prepared_)) {
+    case DUCKDB_STATEMENT_TYPE_SELECT: return "SELECT";
+    case DUCKDB_STATEMENT_TYPE_INSERT: return "INSERT";
+    case DUCKDB_STATEMENT_TYPE_UPDATE: return "UPDATE";
+    case DUCKDB_STATEMENT_TYPE_EXPLAIN: return "EXPLAIN";
+    case DUCKDB_STATEMENT_TYPE_DELETE: return "DELETE";
+    case DUCKDB_STATEMENT_TYPE_PREPARE: return "PREPARE";
+    case DUCKDB_STATEMENT_TYPE_CREATE: return "CREATE";
+    case DUCKDB_STATEMENT_TYPE_EXECUTE: return "EXECUTE";
+    case DUCKDB_STATEMENT_TYPE_ALTER: return "ALTER";
+    case DUCKDB_STATEMENT_TYPE_TRANSACTION: return "transaction";
+    case DUCKDB_STATEMENT_TYPE_COPY: return "COPY";
+    case DUCKDB_STATEMENT_TYPE_ANALYZE: return "ANALYZE";
+    case DUCKDB_STATEMENT_TYPE_VARIABLE_SET: return "SET";
+    case DUCKDB_STATEMENT_TYPE_CREATE_FUNC: return "CREATE FUNCTION";
+    case DUCKDB_STATEMENT_TYPE_DROP: return "DROP";
+    case DUCKDB_STATEMENT_TYPE_EXPORT: return "EXPORT";
+    case DUCKDB_STATEMENT_TYPE_PRAGMA: return "PRAGMA";
+    case DUCKDB_STATEMENT_TYPE_VACUUM: return "VACUUM";
+    case DUCKDB_STATEMENT_TYPE_CALL: return "CALL";
+    case DUCKDB_STATEMENT_TYPE_SET: return "SET";
+    case DUCKDB_STATEMENT_TYPE_LOAD: return "LOAD";
+    case DUCKDB_STATEMENT_TYPE_EXTENSION: return "extension";
+    case DUCKDB_STATEMENT_TYPE_ATTACH: return "ATTACH";
+    case DUCKDB_STATEMENT_TYPE_DETACH: return "DETACH";
+    default: return "unknown";
+  }
+}
+
+Result<QueryResult> PreparedStatement::Execute() {
+  QueryResult result;
+  const duckdb_state state = duckdb_execute_prepared(prepared_, &result.result_);
+  result.valid_ = true;
+  if (state == DuckDBError) {
+    const char* message = duckdb_result_error(&result.result_);
+    return Fail(ErrorKind::kUsage, std::string("DuckDB: ") + (message ? message : "query failed"));
+  }
+  return result;
+}
+
+Status Database::Contain(const std::vector<std::string>& allowed_directories) {
+  auto conn = Connection::Open(*this);
+  if (!conn) return std::unexpected(conn.error());
+  return conn->Execute("SET autoinstall_known_extensions = false; "
+                       "SET autoload_known_extensions = false; "
+                       "SET allow_community_extensions = false; "
+                       "SET allowed_directories = " + ListLiteral(allowed_directories) + "; "
+                       "SET enable_external_access = false");
+}
+
 Result<Database> Database::Open(const std::string& path, bool read_only) {
   Database database;
   duckdb_config config = nullptr;

@@ -11,6 +11,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "common/error.h"
 
@@ -37,11 +38,36 @@ class QueryResult {
 
  private:
   friend class Connection;
+  friend class PreparedStatement;
   duckdb_result result_{};
   bool valid_ = false;
 };
 
 class Database;
+class Connection;
+
+// What a parsed statement does, as DuckDB's parser and binder see it (only the kinds walden
+// distinguishes; the rest are kOther and named by StatementKindName).
+enum class StatementKind { kSelect, kExplain, kOther };
+
+// One statement parsed and bound by DuckDB, ready to run. Prepare refuses text that is not
+// exactly one statement. Thread-safety: as its Connection.
+class PreparedStatement {
+ public:
+  static Result<PreparedStatement> Prepare(Connection& conn, std::string_view sql);
+  PreparedStatement(PreparedStatement&&) noexcept;
+  PreparedStatement& operator=(PreparedStatement&&) noexcept;
+  ~PreparedStatement();
+
+  StatementKind kind() const;
+  // "UPDATE", "COPY", "SET", ... (DuckDB's statement type, for messages).
+  std::string KindName() const;
+  Result<QueryResult> Execute();
+
+ private:
+  PreparedStatement() = default;
+  duckdb_prepared_statement prepared_ = nullptr;
+};
 
 class Connection {
  public:
@@ -56,6 +82,9 @@ class Connection {
   Result<int64_t> ExecuteCount(std::string_view sql);
   // DuckDB's worker threads for the whole database (0: its default, one per core).
   Status SetThreads(int threads);
+  // Stops the statement running on this connection (from any thread); it fails with
+  // DuckDB's "Interrupted" error.
+  void Interrupt() { duckdb_interrupt(conn_); }
   duckdb_connection get() { return conn_; }
 
  private:
@@ -67,6 +96,10 @@ class Database {
  public:
   // path: a file, or ":memory:".
   static Result<Database> Open(const std::string& path, bool read_only = false);
+  // Contains what SQL run on this database may touch outside it: no file outside
+  // `allowed_directories` (DuckDB's enable_external_access = false), no extension installed
+  // or loaded on demand. Walden's own statements are bound by it too. Cannot be undone.
+  Status Contain(const std::vector<std::string>& allowed_directories);
   Database(Database&&) noexcept;
   Database& operator=(Database&&) noexcept;
   ~Database();

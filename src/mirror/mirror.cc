@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <filesystem>
 #include <map>
 
 #include "common/strings.h"
@@ -88,6 +89,12 @@ Result<std::unique_ptr<Mirror>> Mirror::Open(const std::string& path, MirrorOpti
   std::string settings = "SET memory_limit = " + QuoteLiteral(options.memory_limit) + ";";
   if (options.threads > 0) settings += fmt::format("SET threads = {};", options.threads);
   if (auto ok = mirror->conn_->Execute(settings); !ok) return std::unexpected(ok.error());
+  if (options.allowed_directories) {
+    std::vector<std::string> allowed = *options.allowed_directories;
+    // DuckDB's spill files
+    allowed.push_back(std::filesystem::absolute(path + ".tmp").lexically_normal().string());
+    if (auto ok = mirror->database_->Contain(allowed); !ok) return std::unexpected(ok.error());
+  }
   if (auto ok = mirror->conn_->Execute(kSchemaSql); !ok) return std::unexpected(ok.error());
   if (auto ok = mirror->LoadState(); !ok) return std::unexpected(ok.error());
   return mirror;

@@ -72,12 +72,18 @@ struct MirrorChange {
 struct MirrorOptions {
   std::string memory_limit = "512MB";
   int threads = 0;  // 0: DuckDB's default
+  // When set, the database is contained (duck::Database::Contain): SQL on it, walden's and
+  // queries', reaches no file outside these directories.
+  std::optional<std::vector<std::string>> allowed_directories;
 };
 
 class Mirror {
  public:
   // Opens or creates the file (":memory:" in tests).
   static Result<std::unique_ptr<Mirror>> Open(const std::string& path, MirrorOptions options = {});
+  // No setting of the database can change from now on (DuckDB's lock_configuration), for
+  // walden either: call once walden's own tuning (threads during an initial load) is done.
+  Status LockConfiguration() { return conn_->Execute("SET lock_configuration = true"); }
   ~Mirror();
 
   const MirrorWatermark& watermark() const { return watermark_; }

@@ -67,6 +67,28 @@ Status AttachHistory(duck::Connection& conn, const std::vector<HistoryTable>& hi
   return {};
 }
 
+namespace {
+
+constexpr std::string_view kReadOnlyHint =
+    "(walden query runs one read-only statement that returns rows: SELECT, FROM, WITH, VALUES, "
+    "DESCRIBE, SHOW, SUMMARIZE)";
+
+// The statement DuckDB parses from `sql`, if it is one read: checked by DuckDB's own parser
+// and binder, never by looking at the text.
+Result<duck::PreparedStatement> PrepareRead(duck::Connection& conn, std::string_view sql) {
+  auto prepared = duck::PreparedStatement::Prepare(conn, sql);
+  if (!prepared) {
+    return Fail(ErrorKind::kUsage, prepared.error().message + "\n" + std::string(kReadOnlyHint));
+  }
+  if (prepared->kind() != duck::StatementKind::kSelect) {
+    return Fail(ErrorKind::kUsage,
+                "this is a " + prepared->KindName() + " statement; " + std::string(kReadOnlyHint));
+  }
+  return prepared;
+}
+
+}  // namespace
+
 Result<std::string> RunQuery(duck::Database& database, const std::string& sql, OutputFormat format,
                              const std::vector<HistoryTable>& history) {
   auto conn = duck::Connection::Open(database);
@@ -74,17 +96,23 @@ Result<std::string> RunQuery(duck::Database& database, const std::string& sql, O
   if (!history.empty()) {
     if (auto ok = AttachHistory(*conn, history); !ok) return std::unexpected(ok.error());
   }
+  if (auto checked = PrepareRead(*conn, sql); !checked) return std::unexpected(checked.error());
   std::string body = sql;
   while (!body.empty() &&
          (std::isspace(static_cast<unsigned char>(body.back())) || body.back() == ';')) {
     body.pop_back();
   }
-  auto result = conn->Query("SELECT COLUMNS(*)::VARCHAR FROM (" + body + "\n)");
+  // Every type gets its text form from DuckDB's cast; the wrapped text is checked again, and
+  // runs in a transaction that cannot write.
+  auto wrapped = PrepareRead(*conn, "SELECT COLUMNS(*)::VARCHAR FROM (" + body + "\n)");
+  if (!wrapped) return std::unexpected(wrapped.error());
+  if (auto ok = conn->Execute("BEGIN TRANSACTION READ ONLY"); !ok) {
+    return std::unexpected(ok.error());
+  }
+  auto result = wrapped->Execute();
+  (void)conn->Execute("ROLLBACK");
   if (!result) {
-    return Fail(ErrorKind::kUsage,
-                result.error().message +
-                    "\n(walden query runs one read-only statement that returns rows: SELECT, "
-                    "DESCRIBE, SHOW, SUMMARIZE)");
+    return Fail(ErrorKind::kUsage, result.error().message + "\n" + std::string(kReadOnlyHint));
   }
   const size_t columns = result->columns(), rows = result->rows();
   std::vector<std::string> names;
@@ -146,18 +174,67 @@ Result<std::string> RunQuery(duck::Database& database, const std::string& sql, O
   return out;
 }
 
-Status Export(duck::Database& database, const std::string& path, ExportFormat format) {
-  if (fs::exists(path)) {
-    return Fail(ErrorKind::kUsage, path + " exists; export writes a new copy, choose another path");
+Result<duck::Database> OpenReadOnly(const std::string& path,
+                                    const std::vector<std::string>& allowed_directories) {
+  auto database = duck::Database::Open(":memory:");
+  if (!database) return database;
+  {
+    auto conn = duck::Connection::Open(*database);
+    if (!conn) return std::unexpected(conn.error());
+    const std::string name = fs::path(path).stem().string();
+    if (auto ok = conn->Execute(fmt::format("ATTACH {} AS {} (READ_ONLY); USE {}",
+                                            QuoteLiteral(path), QuoteIdent(name),
+                                            QuoteIdent(name)));
+        !ok) {
+      return Fail(ErrorKind::kIo, "cannot open the mirror " + path + ": " + ok.error().message);
+    }
+    if (auto ok = database->Contain(allowed_directories); !ok) return std::unexpected(ok.error());
+    if (auto ok = conn->Execute("SET lock_configuration = true"); !ok) {
+      return std::unexpected(ok.error());
+    }
+  }
+  return database;
+}
+
+Result<std::string> ExportTarget(const std::string& export_dir, const std::string& requested) {
+  if (requested.empty()) {
+    return Fail(ErrorKind::kUsage, "export needs a path under mirror.export_dir (" + export_dir +
+                                       ")");
+  }
+  std::error_code ec;
+  fs::create_directories(export_dir, ec);
+  const fs::path root = fs::weakly_canonical(export_dir, ec);
+  const fs::path asked = fs::path(requested).is_absolute() ? fs::path(requested)
+                                                           : fs::path(export_dir) / requested;
+  const fs::path target = fs::weakly_canonical(asked, ec);
+  const fs::path inside = target.lexically_relative(root);
+  if (ec || root.empty() || inside.empty() || *inside.begin() == ".." || inside == ".") {
+    return Fail(ErrorKind::kUsage,
+                fmt::format("a running walden exports only under mirror.export_dir ({}); {} is "
+                            "outside it: give a path there, set mirror.export_dir, or stop "
+                            "walden and export from the mirror file",
+                            export_dir, requested));
+  }
+  return target.string();
+}
+
+Status Export(duck::Database& database, const std::string& path, ExportFormat format,
+              bool replace) {
+  if (fs::exists(path) && !replace) {
+    return Fail(ErrorKind::kUsage,
+                path + " exists; export writes a new copy: choose another path, or --replace");
+  }
+  const std::string building = path + ".partial";
+  if (fs::exists(building)) {
+    return Fail(ErrorKind::kUsage,
+                building + " exists (an interrupted export?); walden removes only what it "
+                           "created: delete it yourself, then export again");
   }
   auto conn = duck::Connection::Open(database);
   if (!conn) return std::unexpected(conn.error());
   auto current = conn->Query("SELECT current_database()");
   if (!current) return std::unexpected(current.error());
   const std::string source = current->Text(0, 0).value_or("memory");
-  const std::string building = path + ".partial";
-  std::error_code ec;
-  fs::remove_all(building, ec);
   Status done;
   if (format == ExportFormat::kDuckDb) {
     done = conn->Execute(fmt::format(
@@ -167,10 +244,12 @@ Status Export(duck::Database& database, const std::string& path, ExportFormat fo
     done = conn->Execute(fmt::format("EXPORT DATABASE {} (FORMAT parquet, COMPRESSION zstd)",
                                      QuoteLiteral(building)));
   }
+  std::error_code ec;
   if (!done) {
-    fs::remove_all(building, ec);
+    fs::remove_all(building, ec);  // ours: it did not exist before
     return done;
   }
+  if (replace && fs::is_directory(path)) fs::remove_all(path, ec);  // asked for explicitly
   fs::rename(building, path, ec);
   if (ec) return Fail(ErrorKind::kIo, "cannot move the export to " + path + ": " + ec.message());
   return {};

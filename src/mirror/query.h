@@ -1,10 +1,12 @@
 // Read-only SQL over the mirror for `walden query` and the HTTP API, and consistent
 // published copies for other tools (`walden mirror export`).
 //
-// Queries run wrapped as `SELECT COLUMNS(*)::VARCHAR FROM (<sql>)`: only statements that
-// produce rows (SELECT, DESCRIBE, SHOW, SUMMARIZE, ...) pass, so a query cannot change the
-// mirror, and every type has a text form. Each call uses its own connection: DuckDB's MVCC
-// gives it the last committed state while merges go on. Thread-safety: any thread.
+// A query is exactly one statement that DuckDB's parser and binder call a SELECT (SELECT,
+// FROM, WITH, VALUES, DESCRIBE, SHOW, SUMMARIZE); it runs in a READ ONLY transaction on a
+// database walden contains (duck::Database::Contain, docs/security.md), cast to text with
+// `SELECT COLUMNS(*)::VARCHAR FROM (<sql>)`, which is checked the same way. Each call uses
+// its own connection: DuckDB's MVCC gives it the last committed state while merges go on.
+// Thread-safety: any thread.
 #pragma once
 
 #include <string>
@@ -30,12 +32,25 @@ struct HistoryTable {
 Result<std::string> RunQuery(duck::Database& database, const std::string& sql, OutputFormat format,
                              const std::vector<HistoryTable>& history = {});
 
+// A database for queries over the mirror file at `path` while no walden runs: an in-memory
+// DuckDB with the file attached READ_ONLY under its usual catalog name, contained to
+// `allowed_directories`, settings locked.
+Result<duck::Database> OpenReadOnly(const std::string& path,
+                                    const std::vector<std::string>& allowed_directories);
+
 enum class ExportFormat { kDuckDb, kParquet };
 Result<ExportFormat> ParseExportFormat(std::string_view text);
 
 // Writes a consistent copy of every mirror table (and walden's state) to `path`: a new
 // DuckDB file, or a directory of Parquet files (DuckDB's EXPORT DATABASE layout). The copy
-// appears under `path` only once complete; an existing `path` is refused.
-Status Export(duck::Database& database, const std::string& path, ExportFormat format);
+// is built at `<path>.partial` and appears under `path` only once complete. An existing
+// `path` is refused unless `replace`; an existing `<path>.partial` is always refused:
+// walden removes only what it created itself.
+Status Export(duck::Database& database, const std::string& path, ExportFormat format,
+              bool replace = false);
+
+// Where an export asked for through the HTTP API goes: `requested` (absolute, or relative
+// to `export_dir`) when it lies inside `export_dir` (created if missing), else an error.
+Result<std::string> ExportTarget(const std::string& export_dir, const std::string& requested);
 
 }  // namespace walden::mirror

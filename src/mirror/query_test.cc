@@ -1,8 +1,11 @@
 #include "mirror/query.h"
 
+#include <fmt/core.h>
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <fstream>
 
 namespace walden::mirror {
 namespace {
@@ -43,10 +46,9 @@ TEST_F(QueryTest, OnlyStatementsThatReturnRowsRun) {
   auto refused = RunQuery(*database_, "DELETE FROM public.t", OutputFormat::kTable);
   ASSERT_FALSE(refused);
   EXPECT_EQ(refused.error().kind, ErrorKind::kUsage);
-  EXPECT_TRUE(refused.error().message.ends_with(
-      "(walden query runs one read-only statement that returns rows: SELECT, DESCRIBE, SHOW, "
-      "SUMMARIZE)"))
-      << refused.error().message;
+  EXPECT_EQ(refused.error().message,
+            "this is a DELETE statement; (walden query runs one read-only statement that returns "
+            "rows: SELECT, FROM, WITH, VALUES, DESCRIBE, SHOW, SUMMARIZE)");
   EXPECT_EQ(*RunQuery(*database_, "SELECT count(*) AS n FROM public.t", OutputFormat::kCsv),
             "n\n2\n");
   EXPECT_FALSE(ParseOutputFormat("xml"));
@@ -87,7 +89,94 @@ TEST_F(QueryTest, ExportsAConsistentDuckDbFileOrParquetAndRefusesToOverwrite) {
   auto again = Export(*database_, dir + "/parquet", ExportFormat::kParquet);
   ASSERT_FALSE(again);
   EXPECT_EQ(again.error().message,
-            dir + "/parquet exists; export writes a new copy, choose another path");
+            dir + "/parquet exists; export writes a new copy: choose another path, or --replace");
+  ASSERT_TRUE(Export(*database_, dir + "/parquet", ExportFormat::kParquet, /*replace=*/true));
+  EXPECT_TRUE(std::filesystem::exists(dir + "/parquet/schema.sql"));
+  // A .partial walden did not create is never removed.
+  std::filesystem::create_directories(dir + "/mine.duckdb.partial");
+  std::ofstream(dir + "/mine.duckdb.partial/keep") << "x";
+  auto partial = Export(*database_, dir + "/mine.duckdb", ExportFormat::kDuckDb);
+  ASSERT_FALSE(partial);
+  EXPECT_EQ(partial.error().message,
+            dir + "/mine.duckdb.partial exists (an interrupted export?); walden removes only what "
+                  "it created: delete it yourself, then export again");
+  EXPECT_TRUE(std::filesystem::exists(dir + "/mine.duckdb.partial/keep"));
+}
+
+TEST(ExportTarget, OnlyInsideTheExportDirectory) {
+  const std::string dir =
+      std::filesystem::path(::testing::TempDir() + "/export_dir").lexically_normal().string();
+  std::filesystem::remove_all(dir);
+  EXPECT_EQ(*ExportTarget(dir, "copy.duckdb"), dir + "/copy.duckdb");
+  EXPECT_EQ(*ExportTarget(dir, dir + "/sub/../copy.duckdb"), dir + "/copy.duckdb");
+  const std::string outside =
+      "a running walden exports only under mirror.export_dir (" + dir +
+      "); {} is outside it: give a path there, set mirror.export_dir, or stop walden and export "
+      "from the mirror file";
+  for (const std::string& bad : {std::string("/etc/passwd"), std::string("../x"), dir,
+                                 std::string(dir + "/.."), std::string(dir + "-evil/x")}) {
+    auto refused = ExportTarget(dir, bad);
+    ASSERT_FALSE(refused) << bad;
+    EXPECT_EQ(refused.error().message, fmt::format(fmt::runtime(outside), bad));
+  }
+  std::filesystem::create_directory_symlink("/tmp", dir + "/link");
+  EXPECT_FALSE(ExportTarget(dir, "link/x.duckdb"));
+  EXPECT_EQ(ExportTarget(dir, "").error().message,
+            "export needs a path under mirror.export_dir (" + dir + ")");
+}
+
+// Everything found by running the old wrapper as a hostile user (issue: "the read-only query
+// runs any statement"): each is refused by DuckDB's parser, binder or containment, and the
+// mirror is unchanged afterwards.
+TEST(QueryContainment, EscapesWritesAndFileReadsAreRefused) {
+  const std::string dir =
+      std::filesystem::path(::testing::TempDir() + "/contained").lexically_normal().string();
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir + "/allowed");
+  auto database = duck::Database::Open(dir + "/mirror.duckdb");
+  ASSERT_TRUE(database);
+  auto conn = duck::Connection::Open(*database);
+  ASSERT_TRUE(conn->Execute("CREATE SCHEMA walden; CREATE TABLE walden.state (lsn BIGINT); "
+                            "INSERT INTO walden.state VALUES (7); CREATE SEQUENCE s"));
+  ASSERT_TRUE(database->Contain({dir + "/allowed"}));
+  ASSERT_TRUE(conn->Execute("SET lock_configuration = true"));
+  const std::string hint =
+      "(walden query runs one read-only statement that returns rows: SELECT, FROM, WITH, "
+      "VALUES, DESCRIBE, SHOW, SUMMARIZE)";
+  auto error = [&](const std::string& sql) {
+    auto result = RunQuery(*database, sql, OutputFormat::kCsv);
+    return result ? "ran: " + *result : result.error().message;
+  };
+  const std::string escape = error("SELECT 1 AS a); COPY (SELECT 'x') TO '" + dir +
+                                  "/owned' (HEADER false); SELECT * FROM (SELECT 1 AS b");
+  EXPECT_THAT(escape, ::testing::StartsWith("DuckDB: Parser Error: syntax error at or near \")\""));
+  EXPECT_THAT(escape, ::testing::EndsWith(hint));
+  EXPECT_FALSE(std::filesystem::exists(dir + "/owned"));
+  EXPECT_EQ(error("SELECT 1; SELECT 2"), "the text holds 2 statements; give exactly one\n" + hint);
+  EXPECT_EQ(error("UPDATE walden.state SET lsn = 99"), "this is a UPDATE statement; " + hint);
+  EXPECT_EQ(error("ATTACH '" + dir + "/allowed/x.duckdb' AS x"),
+            "this is a ATTACH statement; " + hint);
+  EXPECT_EQ(error("SET memory_limit = '1MB'"), "this is a SET statement; " + hint);
+  EXPECT_EQ(error("PRAGMA threads = 1"), "this is a SET statement; " + hint);
+  EXPECT_EQ(error("COPY walden.state TO '" + dir + "/allowed/x.csv'"),
+            "this is a COPY statement; " + hint);
+  EXPECT_EQ(error("INSTALL httpfs"), "this is a LOAD statement; " + hint);
+  EXPECT_EQ(error("CHECKPOINT"), "this is a CALL statement; " + hint);
+  EXPECT_THAT(error("SELECT nextval('s')"),
+              ::testing::StartsWith("DuckDB: TransactionContext Error: Cannot write to database"));
+  for (const std::string& read : {std::string("SELECT * FROM read_text('/etc/passwd')"),
+                                  std::string("SELECT * FROM read_csv('/etc/passwd')"),
+                                  std::string("SELECT * FROM glob('/root/*')"),
+                                  "SELECT * FROM read_text('" + dir + "/allowed/../../../etc/passwd')"}) {
+    EXPECT_THAT(error(read), ::testing::HasSubstr("file system operations are disabled by "
+                                                  "configuration"))
+        << read;
+  }
+  EXPECT_EQ(*RunQuery(*database, "SELECT lsn FROM walden.state", OutputFormat::kCsv),
+            "lsn\n7\n");
+  EXPECT_EQ(*RunQuery(*database, "SELECT current_setting('memory_limit') <> '1.0 MiB' AS kept",
+                      OutputFormat::kCsv),
+            "kept\ntrue\n");
 }
 
 }  // namespace

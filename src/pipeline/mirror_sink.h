@@ -30,6 +30,8 @@ struct MirrorSinkOptions {
   std::string path;
   std::chrono::microseconds apply_interval{100000};
   std::string memory_limit = "128MB";  // mirror.memory_limit's default
+  // Contains the mirror's database to these directories (mirror::MirrorOptions).
+  std::optional<std::vector<std::string>> allowed_directories;
   // Called per merged transaction with its source commit time and the time the merge made
   // it visible (µs since 1970), e.g. for exact percentiles in benchmarks.
   std::function<void(int64_t commit_us, int64_t visible_us)> on_visible;

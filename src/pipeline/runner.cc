@@ -47,28 +47,32 @@ Result<std::unique_ptr<server::HttpServer>> StartServer(
     auto format = mirror::ParseOutputFormat(
         request.params.contains("format") ? request.params.at("format") : "table");
     if (!format) return {.status = 400, .body = format.error().message};
-    auto history = HistoryFor(request.body, config.archive, config.data_dir + "/history");
+    auto history = HistoryFor(request.body, config.archive, HistoryCache(config));
     if (!history) return {.status = 503, .body = history.error().message};
     auto output = mirror::RunQuery(database, request.body, *format, *history);
     if (!output) return {.status = 400, .body = output.error().message};
     return {.body = std::move(*output)};
   };
-  auto publish = [&database](const server::Request& request) -> server::Response {
-    auto format = mirror::ParseExportFormat(
-        request.params.contains("format") ? request.params.at("format") : "duckdb");
+  auto publish = [&database, &config](const server::Request& request) -> server::Response {
+    auto param = [&](const char* name, std::string fallback) {
+      return request.params.contains(name) ? request.params.at(name) : fallback;
+    };
+    auto format = mirror::ParseExportFormat(param("format", "duckdb"));
     if (!format) return {.status = 400, .body = format.error().message};
-    const std::string path = request.params.contains("path") ? request.params.at("path") : "";
-    if (path.empty()) return {.status = 400, .body = "export needs a path"};
-    if (auto done = mirror::Export(database, path, *format); !done) {
+    auto path = mirror::ExportTarget(config.mirror.export_dir, param("path", ""));
+    if (!path) return {.status = 400, .body = path.error().message};
+    if (auto done = mirror::Export(database, *path, *format, param("replace", "") == "true");
+        !done) {
       return {.status = 400, .body = done.error().message};
     }
-    return {.body = "exported the mirror to " + path + "\n"};
+    return {.body = "exported the mirror to " + *path + "\n"};
   };
   auto server = server::HttpServer::Start(
       config.server_listen,
       {{.method = "GET",
         .path = "/healthz",
-        .handler = [](const server::Request&) { return server::Response{.body = "ok\n"}; }},
+        .handler = [](const server::Request&) { return server::Response{.body = "ok\n"}; },
+        .open = true},
        {.method = "GET",
         .path = "/readyz",
         .handler =
@@ -84,7 +88,8 @@ Result<std::unique_ptr<server::HttpServer>> StartServer(
                     .body = fmt::format("canary stale: stuck at the {}\n", status.canary.stuck)};
               }
               return server::Response{.body = "ready\n"};
-            }},
+            },
+        .open = true},
        {.method = "GET",
         .path = "/api/status",
         .handler =
@@ -113,8 +118,15 @@ Result<std::unique_ptr<server::HttpServer>> StartServer(
               const bool taken = answer.starts_with("job ");
               return server::Response{.status = taken ? 200 : 400, .body = std::move(answer)};
             }},
-       {.method = "POST", .path = "/api/mirror/export", .handler = publish}});
+       {.method = "POST", .path = "/api/mirror/export", .handler = publish}},
+      {.token = config.server_token, .public_name = config.server_public_name});
   if (!server) return server;
+  if (!IsLoopbackListen(config.server_listen)) {
+    spdlog::warn(
+        "run: serving {} beyond this machine; every client needs server.token, and the "
+        "token travels in clear over plain HTTP: put a TLS proxy in front for other networks",
+        config.server_listen);
+  }
   const std::string file = ServerFile(config.data_dir);
   std::ofstream(file + ".tmp")
       << nlohmann::json{{"address", (*server)->address()}, {"pid", getpid()}}.dump() << "\n";
@@ -135,6 +147,22 @@ Result<std::string> RunningAddress(const std::string& data_dir) {
                                             " but has not published its address yet; try again");
   }
   return server["address"].get<std::string>();
+}
+
+std::string HistoryCache(const Config& config) {
+  return (fs::absolute(config.data_dir) / "history").lexically_normal().string();
+}
+
+std::vector<std::string> QueryableDirectories(const Config& config) {
+  const fs::path data = fs::absolute(config.data_dir).lexically_normal();
+  std::vector<std::string> dirs = {(data / "segments").string(), HistoryCache(config),
+                                   config.mirror.export_dir};
+  if (config.archive.url.starts_with("file://")) dirs.push_back(config.archive.url.substr(7));
+  for (const std::string& dir : dirs) {
+    std::error_code ec;
+    fs::create_directories(dir, ec);
+  }
+  return dirs;
 }
 
 // DuckDB's memory_limit setting for a size in bytes.
@@ -168,6 +196,8 @@ class Pipeline {
   Status OpenSinks();
   // The initial load when it is due; the online snapshot engine (resuming a job).
   Status PrepareSnapshot();
+  // From here on no SQL, walden's or a query's, changes the mirror database's settings.
+  Status LockSettings() { return mirror_->mirror().LockConfiguration(); }
   Status StartCapture();
   // One round: receive for up to 100 ms, merge/flush what is due, confirm, housekeeping.
   Status Step();
@@ -251,7 +281,8 @@ Status Pipeline::OpenSinks() {
   }
   auto mirror = MirrorSink::Open({.path = config_.mirror.path,
                                   .apply_interval = config_.mirror.apply_interval,
-                                  .memory_limit = DuckMemory(config_.mirror.memory_limit)});
+                                  .memory_limit = DuckMemory(config_.mirror.memory_limit),
+                                  .allowed_directories = QueryableDirectories(config_)});
   if (!mirror) return std::unexpected(mirror.error());
   mirror_ = std::move(*mirror);
   auto server = StartServer(config_, mirror_->mirror().database(), board_, *mirror_, *archive_,
@@ -553,6 +584,7 @@ Status Run(const Config& config, const std::atomic<bool>& stop, const OnRound& o
     Pipeline pipeline(config);
     if (auto ok = pipeline.OpenSinks(); !ok) return ok;
     if (auto ok = pipeline.PrepareSnapshot(); !ok) return ok;
+    if (auto ok = pipeline.LockSettings(); !ok) return ok;
     if (auto ok = pipeline.StartCapture(); !ok) return ok;
     while (!stop) {
       if (auto ok = pipeline.Step(); !ok) return ok;

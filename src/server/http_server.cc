@@ -3,6 +3,10 @@
 #include <fmt/core.h>
 #include <httplib.h>
 
+#include <set>
+
+#include "common/strings.h"
+
 namespace walden::server {
 namespace {
 
@@ -21,14 +25,115 @@ Result<std::pair<std::string, int>> SplitListen(const std::string& listen) {
   return std::pair{listen.substr(0, colon), static_cast<int>(value)};
 }
 
+// Host or Origin authority without its port ("[::1]:8080" → "::1").
+std::string HostName(std::string_view authority) {
+  if (authority.starts_with("[")) {
+    const size_t end = authority.find(']');
+    return std::string(authority.substr(1, end == std::string_view::npos ? 0 : end - 1));
+  }
+  return std::string(authority.substr(0, authority.find(':')));
+}
+
+bool SameSecret(std::string_view given, std::string_view want) {
+  if (given.size() != want.size()) return false;
+  unsigned char diff = 0;
+  for (size_t i = 0; i < want.size(); ++i) diff |= given[i] ^ want[i];
+  return diff == 0;
+}
+
+std::string CookieValue(const std::string& cookies, std::string_view name) {
+  for (const std::string& part : Split(cookies, ';')) {
+    const std::string_view item = Trim(part);
+    if (item.starts_with(name) && item.size() > name.size() && item[name.size()] == '=') {
+      return std::string(item.substr(name.size() + 1));
+    }
+  }
+  return "";
+}
+
+class Guard {
+ public:
+  Guard(Security security, std::string bound_host, std::set<std::string> open_paths)
+      : security_(std::move(security)), open_paths_(std::move(open_paths)) {
+    hosts_ = {"localhost", "127.0.0.1", "::1"};
+    if (bound_host != "0.0.0.0" && bound_host != "::" && !bound_host.empty()) {
+      hosts_.insert(HostName(bound_host));
+    }
+    if (!security_.public_name.empty()) hosts_.insert(AsciiLower(security_.public_name));
+  }
+
+  // True when the request is refused (the response then says why).
+  bool Refuse(const httplib::Request& in, httplib::Response& out) const {
+    const std::string host = AsciiLower(HostName(in.get_header_value("Host")));
+    if (!hosts_.contains(host)) {
+      return Deny(out, 421,
+                  "walden: Host \"" + in.get_header_value("Host") +
+                      "\" is not served here; use a loopback address or set server.public_name");
+    }
+    if (in.has_header("Origin")) {
+      const std::string origin = in.get_header_value("Origin");
+      const size_t scheme = origin.find("://");
+      if (scheme == std::string::npos ||
+          !hosts_.contains(AsciiLower(HostName(origin.substr(scheme + 3))))) {
+        return Deny(out, 403, "walden: requests from " + origin + " are not served");
+      }
+    }
+    if (!security_.token.empty() && !open_paths_.contains(in.path) && !Authorized(in)) {
+      return Deny(out, 401,
+                  "walden: this endpoint needs server.token (send \"Authorization: Bearer "
+                  "<token>\" or the walden_token cookie)");
+    }
+    if (in.method == "POST" && !in.has_header(std::string(kClientHeader).c_str())) {
+      return Deny(out, 403,
+                  "walden: POST requests need the " + std::string(kClientHeader) +
+                      " header (walden's own clients send it; web pages of other sites cannot)");
+    }
+    return false;
+  }
+
+ private:
+  bool Authorized(const httplib::Request& in) const {
+    const std::string header = in.get_header_value("Authorization");
+    if (header.starts_with("Bearer ") && SameSecret(header.substr(7), security_.token)) {
+      return true;
+    }
+    return SameSecret(CookieValue(in.get_header_value("Cookie"), "walden_token"),
+                      security_.token);
+  }
+  static bool Deny(httplib::Response& out, int status, const std::string& why) {
+    out.status = status;
+    out.set_content(why + "\n", "text/plain; charset=utf-8");
+    return true;
+  }
+
+  Security security_;
+  std::set<std::string> open_paths_;
+  std::set<std::string> hosts_;
+};
+
 }  // namespace
 
 Result<std::unique_ptr<HttpServer>> HttpServer::Start(const std::string& listen,
-                                                      std::vector<Route> routes) {
+                                                      std::vector<Route> routes,
+                                                      Security security) {
   auto host_port = SplitListen(listen);
   if (!host_port) return std::unexpected(host_port.error());
   std::unique_ptr<HttpServer> server(new HttpServer());
   server->server_ = std::make_unique<httplib::Server>();
+  std::set<std::string> open_paths;
+  for (const Route& route : routes) {
+    if (route.open) open_paths.insert(route.path);
+  }
+  auto guard = std::make_shared<Guard>(std::move(security), host_port->first, open_paths);
+  server->server_->set_pre_routing_handler(
+      [guard](const httplib::Request& in, httplib::Response& out) {
+        return guard->Refuse(in, out) ? httplib::Server::HandlerResponse::Handled
+                                      : httplib::Server::HandlerResponse::Unhandled;
+      });
+  server->server_->set_payload_max_length(size_t{1} << 20);
+  server->server_->set_read_timeout(10, 0);
+  server->server_->set_write_timeout(60, 0);
+  server->server_->set_keep_alive_timeout(5);
   // httplib's default adds SO_REUSEPORT, which lets a second process share the port.
   server->server_->set_socket_options([](socket_t sock) {
     int yes = 1;
@@ -69,12 +174,23 @@ HttpServer::~HttpServer() {
   if (thread_.joinable()) thread_.join();
 }
 
-Result<Response> Get(const std::string& address, const std::string& path) {
+namespace {
+
+httplib::Headers ClientHeaders(const std::string& token) {
+  httplib::Headers headers{{std::string(kClientHeader), "walden"}};
+  if (!token.empty()) headers.emplace("Authorization", "Bearer " + token);
+  return headers;
+}
+
+}  // namespace
+
+Result<Response> Get(const std::string& address, const std::string& path,
+                     const std::string& token) {
   auto host_port = SplitListen(address);
   if (!host_port) return std::unexpected(host_port.error());
   httplib::Client client(host_port->first, host_port->second);
   client.set_read_timeout(60, 0);
-  auto result = client.Get(path);
+  auto result = client.Get(path, ClientHeaders(token));
   if (!result) {
     return Fail(ErrorKind::kConnection, fmt::format("cannot reach walden at {}: {}", address,
                                                     httplib::to_string(result.error())));
@@ -83,14 +199,15 @@ Result<Response> Get(const std::string& address, const std::string& path) {
 }
 
 Result<Response> Post(const std::string& address, const std::string& path,
-                      const std::map<std::string, std::string>& params, const std::string& body) {
+                      const std::map<std::string, std::string>& params, const std::string& body,
+                      const std::string& token) {
   auto host_port = SplitListen(address);
   if (!host_port) return std::unexpected(host_port.error());
   httplib::Client client(host_port->first, host_port->second);
   client.set_read_timeout(600, 0);
   httplib::Params query(params.begin(), params.end());
   const std::string target = httplib::append_query_params(path, query);
-  auto result = client.Post(target, body, "text/plain");
+  auto result = client.Post(target, ClientHeaders(token), body, "text/plain");
   if (!result) {
     return Fail(ErrorKind::kConnection, fmt::format("cannot reach walden at {}: {}", address,
                                                     httplib::to_string(result.error())));

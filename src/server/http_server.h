@@ -2,6 +2,13 @@
 // `walden run` serves the mirror's query and export API here (and, with the operations
 // issue, /metrics and the health checks); `walden query` talks to it while walden runs.
 //
+// Who may ask (docs/security.md): every request must name a loopback host or
+// `public_name` in Host (DNS rebinding), carry no foreign Origin, and, when a token is set,
+// present it (Authorization: Bearer, or the walden_token cookie) unless its route is open.
+// A POST also needs the X-Walden-Client header, which a browser sends to another site only
+// after a CORS preflight this server never grants, so a web page cannot post forms here.
+// Bodies are limited to 1 MiB, reads and writes time out after 10 s / 60 s.
+//
 // Thread-safety: handlers run on the server's threads, concurrently; they must be
 // thread-safe. Start/Stop from one thread. The server stops when destroyed.
 #pragma once
@@ -10,6 +17,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -34,13 +42,22 @@ struct Route {
   std::string method;  // "GET" or "POST"
   std::string path;
   std::function<Response(const Request&)> handler;
+  bool open = false;  // served without the token (health checks)
 };
+
+struct Security {
+  std::string token;        // empty: none asked (loopback listeners only; config checks)
+  std::string public_name;  // accepted in Host besides loopback names and the bound host
+};
+
+inline constexpr std::string_view kClientHeader = "X-Walden-Client";
 
 class HttpServer {
  public:
   // listen: "host:port"; port 0 picks a free one.
   static Result<std::unique_ptr<HttpServer>> Start(const std::string& listen,
-                                                   std::vector<Route> routes);
+                                                   std::vector<Route> routes,
+                                                   Security security = {});
   ~HttpServer();
 
   // "host:port" actually bound.
@@ -53,11 +70,14 @@ class HttpServer {
   std::string address_;
 };
 
-// GETs http://<address><path>; returns the response or a kConnection error.
-Result<Response> Get(const std::string& address, const std::string& path);
+// GETs http://<address><path> (with the token when not empty); returns the response or a
+// kConnection error.
+Result<Response> Get(const std::string& address, const std::string& path,
+                     const std::string& token = "");
 
 // POSTs `body` to http://<address><path>; returns the response or a kConnection error.
 Result<Response> Post(const std::string& address, const std::string& path,
-                      const std::map<std::string, std::string>& params, const std::string& body);
+                      const std::map<std::string, std::string>& params, const std::string& body,
+                      const std::string& token = "");
 
 }  // namespace walden::server
