@@ -12,11 +12,13 @@ flags="$flags -Wno-macro-redefined -D__cpp_concepts=202002L"
 CC=clang-16 CXX=clang++-16 cmake -S . -B "$build" -G Ninja -DWALDEN_FUZZ=ON \
   -DWALDEN_BUILD_TESTS=OFF -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_FLAGS="$flags" \
   -DCMAKE_EXE_LINKER_FLAGS="-fsanitize=address,undefined" >/dev/null
-cmake --build "$build" --target pgoutput_fuzz
-mkdir -p "$build/findings" "$build/corpus/pgoutput"
+cmake --build "$build" --target pgoutput_fuzz redact_fuzz
+mkdir -p "$build/findings" "$build/corpus/pgoutput" "$build/corpus/redact"
 cp -n fuzz/corpus/pgoutput/* "$build/corpus/pgoutput/"
-echo "== fuzz pgoutput_fuzz for ${seconds}s =="
-"$build/fuzz/pgoutput_fuzz" -max_total_time="$seconds" -timeout=5 -rss_limit_mb=2048 \
-  -artifact_prefix="$build/findings/" -print_final_stats=1 "$build/corpus/pgoutput" \
-  2>"$build/pgoutput_fuzz.log" || { tail -50 "$build/pgoutput_fuzz.log"; exit 1; }
-grep -E '^stat::number_of_executed_units|^Done' "$build/pgoutput_fuzz.log" || true
+for target in pgoutput redact; do
+  echo "== fuzz ${target}_fuzz for ${seconds}s =="
+  "$build/fuzz/${target}_fuzz" -max_total_time="$seconds" -timeout=5 -rss_limit_mb=2048 \
+    -artifact_prefix="$build/findings/" -print_final_stats=1 "$build/corpus/$target" \
+    2>"$build/${target}_fuzz.log" || { tail -50 "$build/${target}_fuzz.log"; exit 1; }
+  grep -E '^stat::number_of_executed_units|^Done' "$build/${target}_fuzz.log" || true
+done

@@ -68,7 +68,8 @@ int QueryCommand(const Config& config, const std::string& sql, const std::string
         if (!history) return std::unexpected(history.error());
         auto db = mirror::OpenReadOnly(config.mirror.path, pipeline::QueryableDirectories(config));
         if (!db) return std::unexpected(db.error());
-        return mirror::RunQuery(*db, sql, *parsed, *history);
+        return mirror::RunQuery(*db, sql, *parsed, *history,
+                                mirror::MirrorCatalog(config.mirror.path));
       },
       "/api/query", {{"format", format}}, sql);
 }

@@ -1,5 +1,8 @@
 #include "common/redact.h"
 
+#include <algorithm>
+#include <vector>
+
 #include "common/strings.h"
 
 namespace walden {
@@ -7,77 +10,137 @@ namespace {
 
 constexpr std::string_view kMask = "***";
 
-bool IsUrl(std::string_view s) {
-  return s.starts_with("postgresql://") || s.starts_with("postgres://");
+bool IsSpace(char c) {
+  return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
+}
+// Where one key=value pair may end and the next begin, in keyword strings and URL queries.
+bool IsSeparator(char c) { return IsSpace(c) || c == '&' || c == '?' || c == ';'; }
+
+int HexValue(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
 }
 
-// Masks `password=value` occurrences; in a URL query the value ends at '&', in a keyword
-// string at unquoted white space (a quoted value may contain spaces and \' escapes).
-std::string MaskPasswordParams(std::string_view s, bool url_query) {
+std::string PercentDecode(std::string_view s) {
   std::string out;
-  size_t pos = 0;
-  while (pos < s.size()) {
-    const size_t hit = s.find("password", pos);
-    if (hit == std::string_view::npos) break;
-    size_t eq = hit + 8;
-    while (!url_query && eq < s.size() && s[eq] == ' ') ++eq;
-    const bool at_key_start = hit == 0 || s[hit - 1] == ' ' || s[hit - 1] == '?' ||
-                              s[hit - 1] == '&' || s[hit - 1] == '\t';
-    if (eq >= s.size() || s[eq] != '=' || !at_key_start) {
-      out.append(s.substr(pos, hit + 8 - pos));
-      pos = hit + 8;
-      continue;
-    }
-    size_t value = eq + 1;
-    while (!url_query && value < s.size() && s[value] == ' ') ++value;
-    size_t end = value;
-    if (url_query) {
-      while (end < s.size() && s[end] != '&') ++end;
-    } else if (end < s.size() && s[end] == '\'') {
-      ++end;
-      while (end < s.size() && s[end] != '\'') end += s[end] == '\\' ? 2 : 1;
-      end = std::min(end + 1, s.size());
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '%' && i + 2 < s.size() && HexValue(s[i + 1]) >= 0 && HexValue(s[i + 2]) >= 0) {
+      out += static_cast<char>(HexValue(s[i + 1]) * 16 + HexValue(s[i + 2]));
+      i += 2;
     } else {
-      while (end < s.size() && s[end] != ' ' && s[end] != '\t') ++end;
+      out += s[i];
     }
-    out.append(s.substr(pos, value - pos));
-    out.append(kMask);
-    pos = end;
   }
-  out.append(s.substr(std::min(pos, s.size())));
   return out;
 }
+
+// Collects what to hide and builds the masked text. Anything that could be a connection
+// string is treated as one, whatever libpq would make of it: every "scheme:/..." authority
+// with user:password@, and every key=value pair whose key (any case, percent-decoded) ends
+// in "password", separated by white space of any kind, '&', '?' or ';'.
+class Redactor {
+ public:
+  explicit Redactor(std::string_view text) : text_(text) {}
+
+  std::string Run() {
+    MaskAuthorities();
+    MaskParams();
+    std::ranges::sort(spans_);
+    std::string out;
+    size_t pos = 0;
+    for (const auto& [begin, end] : spans_) {
+      if (begin < pos) continue;  // overlapping: already masked
+      out.append(text_.substr(pos, begin - pos)).append(kMask);
+      pos = end;
+    }
+    return out.append(text_.substr(std::min(pos, text_.size())));
+  }
+  std::vector<std::string> Secrets() const {
+    std::vector<std::string> secrets;
+    for (const auto& [begin, end] : spans_) {
+      std::string_view value = text_.substr(begin, end - begin);
+      if (value.size() >= 2 && value.front() == '\'' && value.back() == '\'') {
+        value = value.substr(1, value.size() - 2);
+      }
+      if (!value.empty()) {
+        secrets.emplace_back(value);
+        secrets.push_back(PercentDecode(value));
+      }
+    }
+    return secrets;
+  }
+
+ private:
+  void MaskAuthorities() {
+    for (size_t colon = text_.find(":/"); colon != std::string_view::npos;
+         colon = text_.find(":/", colon + 2)) {
+      size_t start = colon + 1;
+      while (start < text_.size() && text_[start] == '/') ++start;
+      size_t end = start;
+      while (end < text_.size() && !IsSpace(text_[end]) && text_[end] != '/' &&
+             text_[end] != '?' && text_[end] != '#' && text_[end] != '"' && text_[end] != '\'') {
+        ++end;
+      }
+      const std::string_view authority = text_.substr(start, end - start);
+      const size_t at = authority.rfind('@');
+      if (at == std::string_view::npos) continue;
+      const size_t user_colon = authority.substr(0, at).find(':');
+      if (user_colon == std::string_view::npos) continue;
+      spans_.emplace_back(start + user_colon + 1, start + at);
+    }
+  }
+
+  void MaskParams() {
+    for (size_t key = 0; key < text_.size(); ++key) {
+      if (key > 0 && !IsSeparator(text_[key - 1])) continue;
+      size_t eq = key;
+      while (eq < text_.size() && text_[eq] != '=' && !IsSeparator(text_[eq])) ++eq;
+      size_t name_end = eq;
+      while (eq < text_.size() && IsSpace(text_[eq])) ++eq;  // "password = x"
+      if (eq >= text_.size() || text_[eq] != '=') continue;
+      const std::string name = AsciiLower(PercentDecode(text_.substr(key, name_end - key)));
+      if (!name.ends_with("password")) continue;
+      size_t value = eq + 1;
+      while (value < text_.size() && IsSpace(text_[value])) ++value;
+      size_t end = value;
+      if (end < text_.size() && text_[end] == '\'') {
+        ++end;
+        while (end < text_.size() && text_[end] != '\'') end += text_[end] == '\\' ? 2 : 1;
+        end = std::min(end + 1, text_.size());
+      } else {
+        while (end < text_.size() && !IsSpace(text_[end]) && text_[end] != '&' &&
+               text_[end] != '#') {
+          ++end;
+        }
+      }
+      if (end > value) spans_.emplace_back(value, end);
+    }
+  }
+
+  std::string_view text_;
+  std::vector<std::pair<size_t, size_t>> spans_;
+};
 
 }  // namespace
 
-std::string RedactConninfo(std::string_view conninfo) {
-  if (!IsUrl(conninfo)) return MaskPasswordParams(conninfo, false);
-  const size_t scheme_end = conninfo.find("://") + 3;
-  const size_t authority_end = conninfo.find_first_of("/?", scheme_end);
-  const std::string_view authority = conninfo.substr(scheme_end, authority_end - scheme_end);
-  std::string out(conninfo.substr(0, scheme_end));
-  const size_t at = authority.rfind('@');
-  if (at != std::string_view::npos) {
-    const std::string_view userinfo = authority.substr(0, at);
-    const size_t colon = userinfo.find(':');
-    out.append(userinfo.substr(0, colon));
-    if (colon != std::string_view::npos) out.append(":").append(kMask);
-    out.append(authority.substr(at));
-  } else {
-    out.append(authority);
-  }
-  if (authority_end != std::string_view::npos) {
-    out.append(MaskPasswordParams(conninfo.substr(authority_end), true));
-  }
-  return out;
-}
+std::string RedactConninfo(std::string_view conninfo) { return Redactor(conninfo).Run(); }
 
 std::string ScrubConninfo(std::string message, std::string_view conninfo) {
   if (conninfo.empty()) return message;
-  const std::string redacted = RedactConninfo(conninfo);
+  Redactor redactor(conninfo);
+  const std::string redacted = redactor.Run();
   for (size_t at = message.find(conninfo); at != std::string::npos;
        at = message.find(conninfo, at + redacted.size())) {
     message.replace(at, conninfo.size(), redacted);
+  }
+  // libpq may quote a piece of the string, or decode it: its secrets go wherever they are.
+  for (const std::string& secret : redactor.Secrets()) {
+    for (size_t at = message.find(secret); at != std::string::npos;
+         at = message.find(secret, at + kMask.size())) {
+      message.replace(at, secret.size(), kMask);
+    }
   }
   return message;
 }

@@ -90,9 +90,14 @@ Result<duck::PreparedStatement> PrepareRead(duck::Connection& conn, std::string_
 }  // namespace
 
 Result<std::string> RunQuery(duck::Database& database, const std::string& sql, OutputFormat format,
-                             const std::vector<HistoryTable>& history) {
+                             const std::vector<HistoryTable>& history, const std::string& catalog) {
   auto conn = duck::Connection::Open(database);
   if (!conn) return std::unexpected(conn.error());
+  if (!catalog.empty()) {
+    if (auto ok = conn->Execute("USE " + QuoteIdent(catalog)); !ok) {
+      return std::unexpected(ok.error());
+    }
+  }
   if (!history.empty()) {
     if (auto ok = AttachHistory(*conn, history); !ok) return std::unexpected(ok.error());
   }
@@ -174,6 +179,8 @@ Result<std::string> RunQuery(duck::Database& database, const std::string& sql, O
   return out;
 }
 
+std::string MirrorCatalog(const std::string& path) { return fs::path(path).stem().string(); }
+
 Result<duck::Database> OpenReadOnly(const std::string& path,
                                     const std::vector<std::string>& allowed_directories) {
   auto database = duck::Database::Open(":memory:");
@@ -181,7 +188,7 @@ Result<duck::Database> OpenReadOnly(const std::string& path,
   {
     auto conn = duck::Connection::Open(*database);
     if (!conn) return std::unexpected(conn.error());
-    const std::string name = fs::path(path).stem().string();
+    const std::string name = MirrorCatalog(path);
     if (auto ok = conn->Execute(fmt::format("ATTACH {} AS {} (READ_ONLY); USE {}",
                                             QuoteLiteral(path), QuoteIdent(name),
                                             QuoteIdent(name)));

@@ -28,15 +28,19 @@ struct HistoryTable {
 };
 
 // `history` adds views history.<schema>.<table> (every change, in the archive's layout) for
-// queries that name them.
+// queries that name them. `catalog`: the database unqualified names resolve in (the
+// mirror's name in an OpenReadOnly database); empty: the database's own.
 Result<std::string> RunQuery(duck::Database& database, const std::string& sql, OutputFormat format,
-                             const std::vector<HistoryTable>& history = {});
+                             const std::vector<HistoryTable>& history = {},
+                             const std::string& catalog = "");
 
 // A database for queries over the mirror file at `path` while no walden runs: an in-memory
-// DuckDB with the file attached READ_ONLY under its usual catalog name, contained to
-// `allowed_directories`, settings locked.
+// DuckDB with the file attached READ_ONLY under its usual catalog name (MirrorCatalog),
+// contained to `allowed_directories`, settings locked.
 Result<duck::Database> OpenReadOnly(const std::string& path,
                                     const std::vector<std::string>& allowed_directories);
+
+std::string MirrorCatalog(const std::string& path);
 
 enum class ExportFormat { kDuckDb, kParquet };
 Result<ExportFormat> ParseExportFormat(std::string_view text);
