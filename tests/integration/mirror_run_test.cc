@@ -42,7 +42,7 @@ class MirrorTest : public PgTest {
     return {"run",           "--server-listen",
             "127.0.0.1:0",   "--source",
             AdminConninfo(), "--data-dir",
-            dir() + "/data", "--archive-flush-interval",
+            dir() + "/data", "--mirror-export-dir", dir() + "/exports", "--archive-flush-interval",
             "300ms",         "--mirror-apply-interval",
             apply_interval,  "--source-slot",
             "mirror_slot",   "--source-status-interval",
@@ -171,12 +171,12 @@ TEST_F(MirrorTest, QueriesAndExportsSeeWholeTransactionsWhileMergesContinue) {
   }
   // Other processes cannot open the file while walden writes it; a published copy they can.
   EXPECT_FALSE(duck::Database::Open(mirror(), /*read_only=*/true));
-  const CommandResult exported = walden({"mirror", "export", dir() + "/copy.duckdb"});
+  const CommandResult exported = walden({"mirror", "export", dir() + "/exports/copy.duckdb"});
   ASSERT_EQ(exported.exit_code, 0) << exported.output;
-  EXPECT_EQ(exported.output, "exported the mirror to " + dir() + "/copy.duckdb\n");
-  EXPECT_EQ(DuckRows(dir() + "/copy.duckdb", "SELECT sum(balance) FROM public.bank"),
+  EXPECT_EQ(exported.output, "exported the mirror to " + dir() + "/exports/copy.duckdb\n");
+  EXPECT_EQ(DuckRows(dir() + "/exports/copy.duckdb", "SELECT sum(balance) FROM public.bank"),
             (std::vector<Row>{{"100000"}}));
-  const CommandResult again = walden({"mirror", "export", dir() + "/copy.duckdb"});
+  const CommandResult again = walden({"mirror", "export", dir() + "/exports/copy.duckdb"});
   EXPECT_EQ(again.exit_code, 2);
   EXPECT_THAT(again.output, ::testing::HasSubstr("copy.duckdb exists; export writes a new copy"));
   const CommandResult refused = walden({"query", "DROP TABLE public.bank"});
