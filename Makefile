@@ -1,5 +1,5 @@
 # Thin wrappers over scripts/; see README.md.
-.PHONY: demo test build clean bench bench-quick bench-capture bench-storage bench-mirror bench-snapshot
+.PHONY: demo test build clean fuzz bench bench-quick bench-capture bench-storage bench-mirror bench-snapshot
 
 demo:
 	scripts/demo.sh $(DEMO_ARGS)
@@ -14,6 +14,11 @@ build:
 
 clean:
 	rm -rf build
+
+# Each libFuzzer target (wire decoder, connection-string redactor) for 10 minutes.
+fuzz:
+	scripts/setup.sh
+	WALDEN_FUZZ_SECONDS=$${WALDEN_FUZZ_SECONDS:-600} scripts/fuzz.sh
 
 # Every end-to-end scenario beside its reference; rewrites docs/benchmarks.md and .png.
 bench:

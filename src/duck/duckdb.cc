@@ -185,6 +185,58 @@ Result<QueryResult> PreparedStatement::Execute() {
   return result;
 }
 
+Status PreparedStatement::StreamText(
+    const std::function<Status(std::vector<std::string>)>& on_names,
+    const std::function<Status(Cells)>& on_row) {
+  QueryResult result;
+  const duckdb_state state = duckdb_execute_prepared_streaming(prepared_, &result.result_);
+  result.valid_ = true;
+  auto failed = [&result]() -> std::optional<std::string> {
+    const char* message = duckdb_result_error(&result.result_);
+    if (!message) return std::nullopt;
+    return std::string("DuckDB: ") + message;
+  };
+  if (state == DuckDBError) return Fail(ErrorKind::kUsage, failed().value_or("query failed"));
+  const idx_t columns = duckdb_column_count(&result.result_);
+  std::vector<std::string> names;
+  for (idx_t c = 0; c < columns; ++c) {
+    if (duckdb_column_type(&result.result_, c) != DUCKDB_TYPE_VARCHAR) {
+      return Fail(ErrorKind::kInternal, "StreamText needs VARCHAR columns");
+    }
+    names.emplace_back(duckdb_column_name(&result.result_, c));
+  }
+  if (auto ok = on_names(std::move(names)); !ok) return ok;
+  std::vector<std::optional<std::string_view>> cells(columns);
+  while (true) {
+    duckdb_data_chunk chunk = duckdb_fetch_chunk(result.result_);
+    if (!chunk) break;
+    std::unique_ptr<std::remove_pointer_t<duckdb_data_chunk>, void (*)(duckdb_data_chunk)> owned(
+        chunk, [](duckdb_data_chunk c) { duckdb_destroy_data_chunk(&c); });
+    const idx_t rows = duckdb_data_chunk_get_size(chunk);
+    if (rows == 0) break;
+    std::vector<duckdb_string_t*> data(columns);
+    std::vector<uint64_t*> validity(columns);
+    for (idx_t c = 0; c < columns; ++c) {
+      duckdb_vector vector = duckdb_data_chunk_get_vector(chunk, c);
+      data[c] = static_cast<duckdb_string_t*>(duckdb_vector_get_data(vector));
+      validity[c] = duckdb_vector_get_validity(vector);
+    }
+    for (idx_t r = 0; r < rows; ++r) {
+      for (idx_t c = 0; c < columns; ++c) {
+        if (validity[c] && !duckdb_validity_row_is_valid(validity[c], r)) {
+          cells[c] = std::nullopt;
+        } else {
+          cells[c] = std::string_view(duckdb_string_t_data(&data[c][r]),
+                                      duckdb_string_t_length(data[c][r]));
+        }
+      }
+      if (auto ok = on_row(cells); !ok) return ok;
+    }
+  }
+  if (auto error = failed()) return Fail(ErrorKind::kUsage, *error);
+  return {};
+}
+
 Status Database::Contain(const std::vector<std::string>& allowed_directories) {
   auto conn = Connection::Open(*this);
   if (!conn) return std::unexpected(conn.error());

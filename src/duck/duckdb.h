@@ -7,8 +7,10 @@
 
 #include <duckdb.h>
 
+#include <functional>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -63,6 +65,13 @@ class PreparedStatement {
   // "UPDATE", "COPY", "SET", ... (DuckDB's statement type, for messages).
   std::string KindName() const;
   Result<QueryResult> Execute();
+  // Runs it with the result streamed chunk by chunk, never materialized: `on_names` gets the
+  // column names once, `on_row` each row's values (nullopt for NULL; the views live until
+  // `on_row` returns). Every result column must be VARCHAR. An error from a callback stops
+  // the statement and is returned.
+  using Cells = std::span<const std::optional<std::string_view>>;
+  Status StreamText(const std::function<Status(std::vector<std::string>)>& on_names,
+                    const std::function<Status(Cells)>& on_row);
 
  private:
   PreparedStatement() = default;

@@ -3,6 +3,9 @@
 #include <fmt/core.h>
 
 #include <algorithm>
+#include <condition_variable>
+#include <mutex>
+#include <thread>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
@@ -39,13 +42,6 @@ Result<OutputFormat> ParseOutputFormat(std::string_view text) {
   if (text == "json") return OutputFormat::kJsonLines;
   return Fail(ErrorKind::kUsage,
               fmt::format("unknown format \"{}\"; use table, csv or json", text));
-}
-
-Result<ExportFormat> ParseExportFormat(std::string_view text) {
-  if (text == "duckdb") return ExportFormat::kDuckDb;
-  if (text == "parquet") return ExportFormat::kParquet;
-  return Fail(ErrorKind::kUsage,
-              fmt::format("unknown export format \"{}\"; use duckdb or parquet", text));
 }
 
 Status AttachHistory(duck::Connection& conn, const std::vector<HistoryTable>& history) {
@@ -87,19 +83,136 @@ Result<duck::PreparedStatement> PrepareRead(duck::Connection& conn, std::string_
   return prepared;
 }
 
+// Formats rows as they stream; the table format needs every row for its widths.
+class Output {
+ public:
+  Output(OutputFormat format, size_t max_bytes) : format_(format), max_bytes_(max_bytes) {}
+
+  Status Names(std::vector<std::string> names) {
+    names_ = std::move(names);
+    widths_.clear();
+    for (const std::string& name : names_) widths_.push_back(Width(name));
+    if (format_ == OutputFormat::kCsv) {
+      std::vector<std::optional<std::string_view>> cells(names_.begin(), names_.end());
+      CsvLine(cells);
+    }
+    return {};
+  }
+  Status Row(duck::PreparedStatement::Cells cells) {
+    ++rows_;
+    if (format_ == OutputFormat::kCsv) {
+      CsvLine(cells);
+    } else if (format_ == OutputFormat::kJsonLines) {
+      nlohmann::ordered_json line = nlohmann::ordered_json::object();
+      for (size_t c = 0; c < cells.size(); ++c) {
+        line[names_[c]] = cells[c] ? nlohmann::ordered_json(std::string(*cells[c]))
+                                   : nlohmann::ordered_json(nullptr);
+      }
+      out_ += line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+    } else {
+      std::vector<std::string> row;
+      for (size_t c = 0; c < cells.size(); ++c) {
+        row.emplace_back(cells[c] ? *cells[c] : "NULL");
+        widths_[c] = std::max(widths_[c], Width(row.back()));
+        table_bytes_ += row.back().size() + 3;
+      }
+      table_.push_back(std::move(row));
+    }
+    if (out_.size() + table_bytes_ > max_bytes_) {
+      return Fail(ErrorKind::kUsage,
+                  fmt::format("the result is larger than {} MiB after {} rows; narrow it (WHERE, "
+                              "LIMIT, fewer columns), or copy the mirror with `walden mirror "
+                              "export`",
+                              max_bytes_ >> 20, rows_));
+    }
+    return {};
+  }
+  std::string Finish() {
+    if (format_ != OutputFormat::kTable) return std::move(out_);
+    out_ += Line(names_);
+    std::string rule;
+    for (size_t c = 0; c < widths_.size(); ++c) {
+      if (c) rule += "-+-";
+      rule.append(widths_[c], '-');
+    }
+    out_ += rule + "\n";
+    for (const auto& row : table_) out_ += Line(row);
+    out_ += fmt::format("({} row{})\n", rows_, rows_ == 1 ? "" : "s");
+    return std::move(out_);
+  }
+
+ private:
+  void CsvLine(duck::PreparedStatement::Cells cells) {
+    for (size_t c = 0; c < cells.size(); ++c) {
+      if (c) out_ += ',';
+      out_ += Csv(cells[c] ? std::optional<std::string>(*cells[c]) : std::nullopt);
+    }
+    out_ += "\n";
+  }
+  std::string Line(const std::vector<std::string>& values) const {
+    std::string text;
+    for (size_t c = 0; c < values.size(); ++c) {
+      if (c) text += " | ";
+      text += Pad(values[c], widths_[c]);
+    }
+    while (!text.empty() && text.back() == ' ') text.pop_back();
+    return text + "\n";
+  }
+
+  OutputFormat format_;
+  size_t max_bytes_;
+  std::vector<std::string> names_;
+  std::vector<size_t> widths_;
+  std::vector<std::vector<std::string>> table_;
+  size_t table_bytes_ = 0;
+  size_t rows_ = 0;
+  std::string out_;
+};
+
+// Interrupts the connection's statement once `timeout` passed, unless stopped first.
+class Watchdog {
+ public:
+  Watchdog(duck::Connection& conn, std::chrono::milliseconds timeout)
+      : thread_([this, &conn, timeout] {
+          std::unique_lock lock(mutex_);
+          if (!stopped_cv_.wait_for(lock, timeout, [this] { return stopped_; })) {
+            fired_ = true;
+            conn.Interrupt();
+          }
+        }) {}
+  ~Watchdog() { Stop(); }
+  // True when it interrupted the statement.
+  bool Stop() {
+    {
+      std::lock_guard lock(mutex_);
+      stopped_ = true;
+    }
+    stopped_cv_.notify_all();
+    if (thread_.joinable()) thread_.join();
+    return fired_;
+  }
+
+ private:
+  std::mutex mutex_;
+  std::condition_variable stopped_cv_;
+  bool stopped_ = false;
+  bool fired_ = false;
+  std::thread thread_;
+};
+
 }  // namespace
 
 Result<std::string> RunQuery(duck::Database& database, const std::string& sql, OutputFormat format,
-                             const std::vector<HistoryTable>& history, const std::string& catalog) {
+                             const QueryOptions& options) {
   auto conn = duck::Connection::Open(database);
   if (!conn) return std::unexpected(conn.error());
-  if (!catalog.empty()) {
-    if (auto ok = conn->Execute("USE " + QuoteIdent(catalog)); !ok) {
+  if (!options.catalog.empty()) {
+    if (auto ok = conn->Execute("USE " + QuoteIdent(options.catalog)); !ok) {
       return std::unexpected(ok.error());
     }
   }
-  if (!history.empty()) {
-    if (auto ok = AttachHistory(*conn, history); !ok) return std::unexpected(ok.error());
+  if (!options.history.empty()) {
+    if (auto ok = AttachHistory(*conn, options.history); !ok) return std::unexpected(ok.error());
   }
   if (auto checked = PrepareRead(*conn, sql); !checked) return std::unexpected(checked.error());
   std::string body = sql;
@@ -114,152 +227,27 @@ Result<std::string> RunQuery(duck::Database& database, const std::string& sql, O
   if (auto ok = conn->Execute("BEGIN TRANSACTION READ ONLY"); !ok) {
     return std::unexpected(ok.error());
   }
-  auto result = wrapped->Execute();
+  Output output(format, options.max_bytes);
+  Watchdog watchdog(*conn, options.timeout);
+  Status streamed = wrapped->StreamText(
+      [&](std::vector<std::string> names) { return output.Names(std::move(names)); },
+      [&](duck::PreparedStatement::Cells cells) { return output.Row(cells); });
+  const bool timed_out = watchdog.Stop();
   (void)conn->Execute("ROLLBACK");
-  if (!result) {
-    return Fail(ErrorKind::kUsage, result.error().message + "\n" + std::string(kReadOnlyHint));
-  }
-  const size_t columns = result->columns(), rows = result->rows();
-  std::vector<std::string> names;
-  for (size_t c = 0; c < columns; ++c) names.push_back(result->ColumnName(c));
-  std::string out;
-  if (format == OutputFormat::kJsonLines) {
-    for (size_t r = 0; r < rows; ++r) {
-      nlohmann::ordered_json line = nlohmann::ordered_json::object();
-      for (size_t c = 0; c < columns; ++c) {
-        auto value = result->Text(r, c);
-        line[names[c]] = value ? nlohmann::ordered_json(*value) : nlohmann::ordered_json(nullptr);
-      }
-      out += line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
-    }
-    return out;
-  }
-  if (format == OutputFormat::kCsv) {
-    for (size_t c = 0; c < columns; ++c) {
-      if (c) out += ',';
-      out += Csv(names[c]);
-    }
-    out += "\n";
-    for (size_t r = 0; r < rows; ++r) {
-      for (size_t c = 0; c < columns; ++c) {
-        if (c) out += ',';
-        out += Csv(result->Text(r, c));
-      }
-      out += "\n";
-    }
-    return out;
-  }
-  std::vector<size_t> widths;
-  for (const std::string& name : names) widths.push_back(Width(name));
-  std::vector<std::vector<std::string>> cells(rows);
-  for (size_t r = 0; r < rows; ++r) {
-    for (size_t c = 0; c < columns; ++c) {
-      cells[r].push_back(result->Text(r, c).value_or("NULL"));
-      widths[c] = std::max(widths[c], Width(cells[r].back()));
-    }
-  }
-  auto line = [&](const std::vector<std::string>& values) {
-    std::string text;
-    for (size_t c = 0; c < columns; ++c) {
-      if (c) text += " | ";
-      text += Pad(values[c], widths[c]);
-    }
-    while (!text.empty() && text.back() == ' ') text.pop_back();
-    return text + "\n";
-  };
-  out += line(names);
-  std::string rule;
-  for (size_t c = 0; c < columns; ++c) {
-    if (c) rule += "-+-";
-    rule.append(widths[c], '-');
-  }
-  out += rule + "\n";
-  for (const auto& row : cells) out += line(row);
-  out += fmt::format("({} row{})\n", rows, rows == 1 ? "" : "s");
-  return out;
-}
-
-std::string MirrorCatalog(const std::string& path) { return fs::path(path).stem().string(); }
-
-Result<duck::Database> OpenReadOnly(const std::string& path,
-                                    const std::vector<std::string>& allowed_directories) {
-  auto database = duck::Database::Open(":memory:");
-  if (!database) return database;
-  {
-    auto conn = duck::Connection::Open(*database);
-    if (!conn) return std::unexpected(conn.error());
-    const std::string name = MirrorCatalog(path);
-    if (auto ok = conn->Execute(fmt::format("ATTACH {} AS {} (READ_ONLY); USE {}",
-                                            QuoteLiteral(path), QuoteIdent(name),
-                                            QuoteIdent(name)));
-        !ok) {
-      return Fail(ErrorKind::kIo, "cannot open the mirror " + path + ": " + ok.error().message);
-    }
-    if (auto ok = database->Contain(allowed_directories); !ok) return std::unexpected(ok.error());
-    if (auto ok = conn->Execute("SET lock_configuration = true"); !ok) {
-      return std::unexpected(ok.error());
-    }
-  }
-  return database;
-}
-
-Result<std::string> ExportTarget(const std::string& export_dir, const std::string& requested) {
-  if (requested.empty()) {
-    return Fail(ErrorKind::kUsage, "export needs a path under mirror.export_dir (" + export_dir +
-                                       ")");
-  }
-  std::error_code ec;
-  fs::create_directories(export_dir, ec);
-  const fs::path root = fs::weakly_canonical(export_dir, ec);
-  const fs::path asked = fs::path(requested).is_absolute() ? fs::path(requested)
-                                                           : fs::path(export_dir) / requested;
-  const fs::path target = fs::weakly_canonical(asked, ec);
-  const fs::path inside = target.lexically_relative(root);
-  if (ec || root.empty() || inside.empty() || *inside.begin() == ".." || inside == ".") {
+  if (timed_out) {
     return Fail(ErrorKind::kUsage,
-                fmt::format("a running walden exports only under mirror.export_dir ({}); {} is "
-                            "outside it: give a path there, set mirror.export_dir, or stop "
-                            "walden and export from the mirror file",
-                            export_dir, requested));
+                fmt::format("the query ran longer than {} s and was stopped; narrow it (WHERE, "
+                            "LIMIT), or query a copy from `walden mirror export`",
+                            std::chrono::duration_cast<std::chrono::seconds>(options.timeout)
+                                .count()));
   }
-  return target.string();
-}
-
-Status Export(duck::Database& database, const std::string& path, ExportFormat format,
-              bool replace) {
-  if (fs::exists(path) && !replace) {
-    return Fail(ErrorKind::kUsage,
-                path + " exists; export writes a new copy: choose another path, or --replace");
+  if (!streamed) {
+    if (streamed.error().message.starts_with("the result is larger")) {
+      return std::unexpected(streamed.error());
+    }
+    return Fail(ErrorKind::kUsage, streamed.error().message + "\n" + std::string(kReadOnlyHint));
   }
-  const std::string building = path + ".partial";
-  if (fs::exists(building)) {
-    return Fail(ErrorKind::kUsage,
-                building + " exists (an interrupted export?); walden removes only what it "
-                           "created: delete it yourself, then export again");
-  }
-  auto conn = duck::Connection::Open(database);
-  if (!conn) return std::unexpected(conn.error());
-  auto current = conn->Query("SELECT current_database()");
-  if (!current) return std::unexpected(current.error());
-  const std::string source = current->Text(0, 0).value_or("memory");
-  Status done;
-  if (format == ExportFormat::kDuckDb) {
-    done = conn->Execute(fmt::format(
-        "ATTACH {} AS walden_export; COPY FROM DATABASE {} TO walden_export; DETACH walden_export",
-        QuoteLiteral(building), QuoteIdent(source)));
-  } else {
-    done = conn->Execute(fmt::format("EXPORT DATABASE {} (FORMAT parquet, COMPRESSION zstd)",
-                                     QuoteLiteral(building)));
-  }
-  std::error_code ec;
-  if (!done) {
-    fs::remove_all(building, ec);  // ours: it did not exist before
-    return done;
-  }
-  if (replace && fs::is_directory(path)) fs::remove_all(path, ec);  // asked for explicitly
-  fs::rename(building, path, ec);
-  if (ec) return Fail(ErrorKind::kIo, "cannot move the export to " + path + ": " + ec.message());
-  return {};
+  return output.Finish();
 }
 
 }  // namespace walden::mirror

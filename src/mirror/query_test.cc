@@ -1,5 +1,7 @@
 #include "mirror/query.h"
 
+#include "mirror/export.h"
+
 #include <fmt/core.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -70,7 +72,7 @@ TEST_F(QueryTest, HistoryViewsReadTheArchivedFiles) {
       {.name = {"Sales EU", "t"}, .files = {dir + "/a.parquet", dir + "/b.parquet"}}};
   EXPECT_EQ(
       *RunQuery(*database_, "SELECT _walden_op, extra FROM history.\"Sales EU\".t ORDER BY ALL",
-                OutputFormat::kCsv, history),
+                OutputFormat::kCsv, {.history = history}),
       "_walden_op,extra\nc,\nd,x\nu,\n");
 }
 
@@ -177,6 +179,24 @@ TEST(QueryContainment, EscapesWritesAndFileReadsAreRefused) {
   EXPECT_EQ(*RunQuery(*database, "SELECT current_setting('memory_limit') <> '1.0 MiB' AS kept",
                       OutputFormat::kCsv),
             "kept\ntrue\n");
+}
+
+TEST_F(QueryTest, ResultsAreBoundedInSizeAndTime) {
+  auto big = RunQuery(*database_, "SELECT repeat('x', 1000) AS v FROM range(5000)",
+                      OutputFormat::kCsv, {.max_bytes = size_t{1} << 20});
+  ASSERT_FALSE(big);
+  EXPECT_EQ(big.error().message,
+            "the result is larger than 1 MiB after 1048 rows; narrow it (WHERE, LIMIT, fewer "
+            "columns), or copy the mirror with `walden mirror export`");
+  auto slow = RunQuery(*database_, "SELECT count(*) FROM range(1000000000000) a",
+                       OutputFormat::kCsv, {.timeout = std::chrono::milliseconds(300)});
+  ASSERT_FALSE(slow);
+  EXPECT_EQ(slow.error().message,
+            "the query ran longer than 0 s and was stopped; narrow it (WHERE, LIMIT), or query a "
+            "copy from `walden mirror export`");
+  // The connection is usable again and nothing leaked into the next query.
+  EXPECT_EQ(*RunQuery(*database_, "SELECT count(*) AS n FROM public.t", OutputFormat::kCsv),
+            "n\n2\n");
 }
 
 }  // namespace

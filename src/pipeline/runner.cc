@@ -12,12 +12,14 @@
 #include <future>
 #include <mutex>
 #include <nlohmann/json.hpp>
+#include <semaphore>
 #include <set>
 #include <sstream>
 #include <thread>
 
 #include "archive/maintenance.h"
 #include "common/units.h"
+#include "mirror/export.h"
 #include "mirror/query.h"
 #include "pg/capture.h"
 #include "pg/catalog.h"
@@ -38,20 +40,33 @@ namespace {
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
 
+constexpr std::ptrdiff_t kMaxQueries = 4;
+
 // Serves the mirror's read API while the pipeline writes (mirror/query.h), and leaves its
 // address in the data directory for `walden query`.
 Result<std::unique_ptr<server::HttpServer>> StartServer(
     const Config& config, duck::Database& database, const StatusBoard& board, MirrorSink& mirror,
     ArchiveSink& archive, std::function<std::string(const std::string&)> on_snapshot) {
-  auto query = [&database, &config](const server::Request& request) -> server::Response {
+  // Queries take at most half of the HTTP threads: health checks and status never wait.
+  auto running = std::make_shared<std::counting_semaphore<kMaxQueries>>(kMaxQueries);
+  auto query = [&database, &config, running](const server::Request& request) {
     auto format = mirror::ParseOutputFormat(
         request.params.contains("format") ? request.params.at("format") : "table");
-    if (!format) return {.status = 400, .body = format.error().message};
+    if (!format) return server::Response{.status = 400, .body = format.error().message};
+    if (!running->try_acquire()) {
+      return server::Response{
+          .status = 503,
+          .body = fmt::format("walden: {} queries are running; try again when one finished\n",
+                              kMaxQueries)};
+    }
     auto history = HistoryFor(request.body, config.archive, HistoryCache(config));
-    if (!history) return {.status = 503, .body = history.error().message};
-    auto output = mirror::RunQuery(database, request.body, *format, *history);
-    if (!output) return {.status = 400, .body = output.error().message};
-    return {.body = std::move(*output)};
+    auto output = history ? mirror::RunQuery(database, request.body, *format,
+                                             {.history = std::move(*history)})
+                          : Result<std::string>(std::unexpected(history.error()));
+    running->release();
+    if (!history) return server::Response{.status = 503, .body = history.error().message};
+    if (!output) return server::Response{.status = 400, .body = output.error().message};
+    return server::Response{.body = std::move(*output)};
   };
   auto publish = [&database, &config](const server::Request& request) -> server::Response {
     auto param = [&](const char* name, std::string fallback) {

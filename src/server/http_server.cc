@@ -134,6 +134,9 @@ Result<std::unique_ptr<HttpServer>> HttpServer::Start(const std::string& listen,
   server->server_->set_read_timeout(10, 0);
   server->server_->set_write_timeout(60, 0);
   server->server_->set_keep_alive_timeout(5);
+  // More threads than running queries may take (the pipeline allows 4), so health checks
+  // and status are always served.
+  server->server_->new_task_queue = [] { return new httplib::ThreadPool(16); };
   // httplib's default adds SO_REUSEPORT, which lets a second process share the port.
   server->server_->set_socket_options([](socket_t sock) {
     int yes = 1;
