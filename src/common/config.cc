@@ -209,8 +209,13 @@ class Typer {
   }
 
   Duration DurationValue(std::string_view path) {
-    return Duration(Positive(path, "duration", "10s",
-                             [](std::string_view text) { return ParseDuration(text); }));
+    const Duration value = Duration(
+        Positive(path, "duration", "10s", [](std::string_view text) { return ParseDuration(text); }));
+    const ConfigKey& key = *FindConfigKey(path);
+    if (key.min > 0 && value.count() < key.min) {
+      Bad(path, Get(path), "expected at least " + FormatDuration(Duration(key.min)));
+    }
+    return value;
   }
 
   int64_t Size(std::string_view path) {
@@ -313,6 +318,13 @@ bool IsBucketName(std::string_view name) {
   return name.front() != '-' && name.front() != '.' && name.back() != '-' && name.back() != '.';
 }
 
+// Never throws: an empty path (already reported as an error) stays empty.
+std::filesystem::path Absolute(const std::filesystem::path& path) {
+  std::error_code ec;
+  std::filesystem::path absolute = std::filesystem::absolute(path, ec);
+  return ec ? path : absolute;
+}
+
 bool IsHostPort(std::string_view text) {
   const size_t colon = text.rfind(':');
   if (colon == std::string_view::npos || colon == 0) return false;
@@ -336,7 +348,7 @@ std::string NormalizeArchiveUrl(Typer& typer, const std::string& url, const std:
   const RawValue raw = typer.Get("archive.url");
   if (url.empty()) {
     return "file://" +
-           (std::filesystem::absolute(data_dir) / "archive").lexically_normal().string();
+           (Absolute(data_dir) / "archive").lexically_normal().string();
   }
   if (url.starts_with("s3://")) {
     const std::string rest = url.substr(5);
@@ -366,7 +378,7 @@ std::string NormalizeArchiveUrl(Typer& typer, const std::string& url, const std:
     typer.Fail("archive.url", raw, "expected a directory after file://");
     return {};
   }
-  return "file://" + std::filesystem::absolute(path).lexically_normal().string();
+  return "file://" + Absolute(path).lexically_normal().string();
 }
 
 void ReadSource(Typer& t, Config& c) {
@@ -450,12 +462,17 @@ void ReadRest(Typer& t, Config& c) {
   }
   c.mirror.export_dir = t.String("mirror.export_dir");
   if (c.mirror.export_dir.empty()) {
-    c.mirror.export_dir = (std::filesystem::absolute(c.data_dir) / "exports").lexically_normal();
+    c.mirror.export_dir = (Absolute(c.data_dir) / "exports").lexically_normal();
   } else {
-    c.mirror.export_dir = std::filesystem::absolute(c.mirror.export_dir).lexically_normal();
+    c.mirror.export_dir = Absolute(c.mirror.export_dir).lexically_normal();
   }
   c.canary.interval = t.DurationValue("canary.interval");
   c.canary.stale_after = t.DurationValue("canary.stale_after");
+  if (c.canary.stale_after < 2 * c.canary.interval) {
+    t.Fail("canary.stale_after", t.Get("canary.stale_after"),
+           "expected at least twice canary.interval (" + FormatDuration(c.canary.interval) +
+               "), or every heartbeat would look late");
+  }
   c.log_level = t.Enum("log.level");
   c.log_format = t.Enum("log.format");
 }
@@ -465,6 +482,11 @@ void ReadRest(Typer& t, Config& c) {
 Result<Config> LoadConfig(const ConfigSources& sources) {
   RawConfig raw;
   if (sources.file) {
+    std::error_code ec;
+    if (std::filesystem::is_directory(*sources.file, ec)) {
+      return Fail(ErrorKind::kConfig, "config: " + *sources.file +
+                                          " is a directory; pass a TOML file with --config");
+    }
     std::ifstream in(*sources.file);
     if (!in) {
       return Fail(ErrorKind::kConfig, "config: cannot read " + *sources.file + ": " +

@@ -142,7 +142,9 @@ Status Capture::StartStreaming() {
           "--takeover to terminate that backend)",
           options_.slot, pid);
     }
-    std::this_thread::sleep_for(backoff_.Next());
+    if (!Pause(backoff_.Next())) {
+      return Fail(ErrorKind::kConnection, "stopped while waiting for slot " + options_.slot);
+    }
   }
   backoff_.Reset();
   last_status_ = last_message_ = sender_moved_ = std::chrono::steady_clock::now();
@@ -161,7 +163,9 @@ Status Capture::Reconnect(const Error& cause) {
     const auto delay = backoff_.Next();
     spdlog::warn("replication connection lost ({}); reconnecting in {} ms", cause.message,
                  delay.count());
-    std::this_thread::sleep_for(delay);
+    if (!Pause(delay)) {
+      return Fail(ErrorKind::kConnection, "stopped while PostgreSQL was unreachable");
+    }
     auto conn = ReplicationConnection::Open(options_.conninfo);
     if (!conn) {
       if (conn.error().kind != ErrorKind::kConnection) return std::unexpected(conn.error());
@@ -183,6 +187,17 @@ Status Capture::Reconnect(const Error& cause) {
     spdlog::info("replication resumed from {}", durable_.ToString());
     return {};
   }
+}
+
+bool Capture::Pause(std::chrono::milliseconds delay) const {
+  const auto until = std::chrono::steady_clock::now() + delay;
+  while (!stop_requested()) {
+    const auto left = until - std::chrono::steady_clock::now();
+    if (left <= std::chrono::milliseconds(0)) return true;
+    std::this_thread::sleep_for(std::min<std::chrono::steady_clock::duration>(
+        left, std::chrono::milliseconds(50)));
+  }
+  return false;
 }
 
 Status Capture::HandleXLogData(const XLogData& data, const OnCommit& on_commit) {
@@ -254,7 +269,10 @@ Status Capture::SendStatus(bool reply) {
 Status Capture::Flush() { return SendStatus(false); }
 
 Result<Lsn> Capture::CurrentWalLsn() {
-  auto text = catalog_.QueryValue("SELECT pg_catalog.pg_current_wal_lsn()");
+  // The insert position, not pg_current_wal_lsn() (the write position): with
+  // synchronous_commit = off a commit returns before its record is written, and a stop right
+  // after it must still wait for that record.
+  auto text = catalog_.QueryValue("SELECT pg_catalog.pg_current_wal_insert_lsn()");
   if (!text) return std::unexpected(text.error());
   auto lsn = Lsn::Parse(*text);
   if (!lsn) return Fail(ErrorKind::kProtocol, "unexpected WAL position \"" + *text + "\"");

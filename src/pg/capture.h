@@ -11,6 +11,7 @@
 // reply requests are answered at once. Thread-safety: one thread drives Poll and Confirm.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <functional>
 #include <memory>
@@ -50,6 +51,9 @@ struct CaptureOptions {
   size_t memory_limit = 64u << 20;
   std::string spill_dir;
   std::chrono::milliseconds status_interval{10000};
+  // When it turns true, waits for the server or for the slot end at once (with an error:
+  // stop_requested() then says why), so a stop request is honoured in every state.
+  const std::atomic<bool>* stop = nullptr;
 };
 
 struct CaptureStats {
@@ -73,7 +77,8 @@ class Capture {
   // Sends the current position now (e.g. before exiting).
   Status Flush();
 
-  // For a clean stop: the server's WAL position now, and whether every transaction that
+  // For a clean stop: the server's WAL insert position now (every committed transaction's
+  // record lies before it, even with synchronous_commit = off), and whether every transaction that
   // committed before `target` has been handed out (the stream has passed it and no
   // transaction is open). RequestProgress asks the server to report how far it has sent.
   Result<Lsn> CurrentWalLsn();
@@ -95,6 +100,7 @@ class Capture {
   Result<int64_t> CheckLag(int64_t threshold);
 
   const CaptureStats& stats() const { return stats_; }
+  bool stop_requested() const { return options_.stop && options_.stop->load(); }
   const SlotState& slot() const { return slot_; }
   size_t spilled_bytes() const { return assembler_.spilled_bytes(); }
   int protocol_version() const { return protocol_version_; }
@@ -107,6 +113,8 @@ class Capture {
   Status StartStreaming();
   Status Reconnect(const Error& cause);
   Status SendStatus(bool reply);
+  // Sleeps up to `delay`; false (at once) when a stop was requested.
+  bool Pause(std::chrono::milliseconds delay) const;
 
   ReplicationConnection conn_;
   Connection catalog_;  // normal connection: catalog look-ups and lag

@@ -68,6 +68,15 @@ Result<SystemIdentity> ReplicationConnection::IdentifySystem() {
 
 Status ReplicationConnection::EnsurePublication(const std::string& name,
                                                 const std::vector<QualifiedName>& tables) {
+  // Checked before anything is created: a source that cannot decode is left as it was.
+  auto level = conn_.QueryValue("SHOW wal_level");
+  if (!level) return std::unexpected(level.error());
+  if (*level != "logical") {
+    return Fail(ErrorKind::kConfig,
+                "wal_level is " + *level +
+                    "; logical decoding needs logical: ALTER SYSTEM SET wal_level = logical; "
+                    "then restart PostgreSQL (`walden doctor` checks everything walden needs)");
+  }
   const std::string quoted = QuoteIdent(name);
   // Replication connections speak only the simple query protocol: no parameters.
   auto existing = conn_.Exec("SELECT puballtables FROM pg_catalog.pg_publication WHERE pubname = " +
@@ -188,8 +197,10 @@ Result<std::optional<CopyMessage>> ReplicationConnection::Receive(
       PGresult* end = PQgetResult(raw);
       std::string message = end ? OneLine(PQresultErrorMessage(end)) : "";
       PQclear(end);
-      return Fail(ErrorKind::kConnection, "the server ended the replication stream" +
-                                              (message.empty() ? std::string() : ": " + message));
+      return Fail(ErrorKind::kConnection,
+                  message.empty() ? "PostgreSQL closed the replication connection (the server "
+                                    "shut down or restarted, or the connection was cut)"
+                                  : "PostgreSQL ended the replication stream: " + message);
     }
     const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
         deadline - std::chrono::steady_clock::now());

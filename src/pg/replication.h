@@ -80,7 +80,8 @@ class ReplicationConnection {
   static Result<ReplicationConnection> Open(const std::string& conninfo);
 
   Result<SystemIdentity> IdentifySystem();
-  // Creates the publication for `tables` (every table when empty) or adds missing tables.
+  // Creates the publication for `tables` (every table when empty) or adds missing tables;
+  // refuses (changing nothing) when the server's wal_level is not logical.
   Status EnsurePublication(const std::string& name, const std::vector<QualifiedName>& tables);
   // Creates the slot or checks that the existing one is a usable pgoutput slot here.
   Result<SlotState> EnsureSlot(const SlotOptions& options);

@@ -206,7 +206,7 @@ namespace {
 // server stops before the mirror it reads closes).
 class Pipeline {
  public:
-  explicit Pipeline(const Config& config) : config_(config) {}
+  Pipeline(const Config& config, const std::atomic<bool>& stop) : config_(config), stop_(stop) {}
 
   Status OpenSinks();
   // The initial load when it is due; the online snapshot engine (resuming a job).
@@ -217,8 +217,10 @@ class Pipeline {
   // One round: receive for up to 100 ms, merge/flush what is due, confirm, housekeeping.
   Status Step();
   RunView View() { return {board_, *mirror_}; }
-  // Flushes both sinks and confirms everything they hold.
+  // Flushes both sinks and confirms everything they hold (when PostgreSQL can be told).
   Status Drain();
+  // A stop requested before streaming started: the sinks keep what they hold.
+  Status StopBeforeStreaming();
 
  private:
   // Both sinks must hold a transaction before the slot may forget it.
@@ -237,6 +239,7 @@ class Pipeline {
   Status FlushArchiveIfDue();
 
   const Config& config_;
+  const std::atomic<bool>& stop_;
   StatusBoard board_;
   int64_t started_at_ = UnixNowMicros();
   int64_t slot_lag_bytes_ = -1;
@@ -253,7 +256,7 @@ class Pipeline {
   std::mutex requests_mutex_;
   struct Request {
     std::vector<TableSelector> selectors;  // empty: every published table
-    std::promise<std::string> job;         // the job id that takes it
+    std::promise<Result<std::string>> job;  // the job id that takes it, or why none does
   };
   std::vector<Request> requests_;
   std::set<QualifiedName> auto_requested_;
@@ -351,7 +354,7 @@ std::string Pipeline::QueueSnapshot(const std::string& body) {
   if (config_.snapshot.mode == SnapshotMode::kNever) {
     return "snapshot.mode = never: this walden takes no snapshots; set snapshot.mode = online\n";
   }
-  std::future<std::string> job;
+  std::future<Result<std::string>> job;
   {
     std::lock_guard lock(requests_mutex_);
     requests_.push_back({.selectors = std::move(selectors)});
@@ -362,7 +365,8 @@ std::string Pipeline::QueueSnapshot(const std::string& body) {
     return "walden did not take the request within 30 s; see its log\n";
   }
   try {
-    return "job " + job.get() + "\n";
+    Result<std::string> taken = job.get();
+    return (taken ? "job " + *taken : taken.error().message) + "\n";
   } catch (const std::future_error&) {
     return "walden stopped before taking the request\n";
   }
@@ -396,6 +400,16 @@ Status Pipeline::SnapshotStep() {
                                 [&](const TableSelector& s) { return s.Matches(name); })) {
           tables.push_back(name);
         }
+      }
+      // A typo must not report a snapshot that never happens.
+      auto missing = std::ranges::find_if(request.selectors, [&](const TableSelector& s) {
+        return std::ranges::none_of(tables, [&](const QualifiedName& n) { return s.Matches(n); });
+      });
+      if (missing != request.selectors.end()) {
+        request.job.set_value(Fail(ErrorKind::kNotFound,
+                                   missing->Display() + " is not captured (publication " +
+                                       config_.source.publication + ")"));
+        continue;
       }
       if (auto ok = snapshot_->Request(tables, "requested"); !ok) return ok;
       request.job.set_value(snapshot_->progress().job);
@@ -441,7 +455,8 @@ Status Pipeline::StartCapture() {
                           .memory_limit = static_cast<size_t>(source.memory_limit),
                           .spill_dir = config_.data_dir + "/spill",
                           .status_interval = std::chrono::duration_cast<std::chrono::milliseconds>(
-                              source.status_interval)});
+                              source.status_interval),
+                          .stop = &stop_});
   if (!capture) return std::unexpected(capture.error());
   capture_ = std::move(*capture);
   last_confirmed_ = Durable();
@@ -569,24 +584,40 @@ Status Pipeline::Housekeeping() {
 Status Pipeline::Drain() {
   // Everything committed before the stop request goes into both sinks: read on until the
   // stream passes the WAL position of that moment (bounded; the rest stays in the slot).
+  // With PostgreSQL gone there is nothing more to read: the sinks keep what they hold.
   if (auto target = capture_->CurrentWalLsn()) {
     const auto deadline = Clock::now() + std::chrono::seconds(15);
     while (!capture_->CaughtUpTo(*target) && Clock::now() < deadline) {
       (void)capture_->RequestProgress();
-      if (auto polled = Receive(std::chrono::milliseconds(50)); !polled) return polled;
+      if (auto polled = Receive(std::chrono::milliseconds(50)); !polled) {
+        if (!capture_->stop_requested()) return polled;
+        break;
+      }
       if (auto merged = mirror_->FlushIfDue(); !merged) return merged;
     }
     if (!capture_->CaughtUpTo(*target)) {
       spdlog::warn("run: stopping before reaching {}; later changes stay in the slot",
                    target->ToString());
     }
+  } else {
+    spdlog::warn("run: stopping without reading on: {}", target.error().message);
   }
   spdlog::info("run: stopping; flushing the mirror and the archive");
   if (auto flushed = FlushBoth(*archive_, *mirror_); !flushed) return flushed;
   capture_->Confirm(Durable());
-  if (auto sent = capture_->Flush(); !sent) return sent;
+  if (auto sent = capture_->Flush(); !sent) {
+    // Not an error: the slot keeps these changes and the next run skips what the sinks hold.
+    spdlog::warn("run: could not confirm {} to PostgreSQL ({}); the next run resumes from the "
+                 "sinks' watermarks",
+                 Durable().ToString(), sent.error().message);
+  }
   spdlog::info("run: stopped at {}", Durable().ToString());
   return {};
+}
+
+Status Pipeline::StopBeforeStreaming() {
+  spdlog::info("run: stopped before streaming began");
+  return FlushBoth(*archive_, *mirror_);
 }
 
 }  // namespace
@@ -596,13 +627,16 @@ Status Run(const Config& config, const std::atomic<bool>& stop, const OnRound& o
   auto lock = lock_fd >= 0 ? Result<int>(lock_fd) : LockDataDir(config.data_dir);
   if (!lock) return std::unexpected(lock.error());
   Status status = [&]() -> Status {
-    Pipeline pipeline(config);
+    Pipeline pipeline(config, stop);
     if (auto ok = pipeline.OpenSinks(); !ok) return ok;
     if (auto ok = pipeline.PrepareSnapshot(); !ok) return ok;
     if (auto ok = pipeline.LockSettings(); !ok) return ok;
-    if (auto ok = pipeline.StartCapture(); !ok) return ok;
+    if (auto ok = pipeline.StartCapture(); !ok) {
+      return stop ? pipeline.StopBeforeStreaming() : ok;
+    }
     while (!stop) {
-      if (auto ok = pipeline.Step(); !ok) return ok;
+      // A step that failed because a stop interrupted its wait is the stop, not a failure.
+      if (auto ok = pipeline.Step(); !ok && !stop) return ok;
       if (on_round) on_round(pipeline.View());
     }
     return pipeline.Drain();

@@ -203,6 +203,7 @@ TEST_F(MirrorTest, MetricsAndStatusCountWhatTheWorkloadDid) {
   std::vector<std::string> args = RunArgs();
   // One heartbeat (at start) and no more: a transaction with one message.
   for (const std::string& arg : {std::string("--canary-interval"), std::string("1h"),
+                                 std::string("--canary-stale-after"), std::string("3h"),
                                  std::string("--archive-url"), std::string("s3://walden-metrics/a"),
                                  std::string("--archive-endpoint"), (*s3)->endpoint()}) {
     args.push_back(arg);

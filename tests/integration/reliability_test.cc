@@ -1,0 +1,141 @@
+// Operations of the reliability issue: stops honoured in every state, refusals that change
+// nothing, configuration that cannot be wrong silently, and a stop right after an
+// asynchronous commit. Each case failed on the landed main before this file existed.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <thread>
+
+#include "tests/support/duck_reader.h"
+#include "tests/support/pg_fixture.h"
+#include "tests/support/walden_process.h"
+
+namespace walden::testing {
+namespace {
+
+using namespace std::chrono_literals;
+using ::testing::HasSubstr;
+
+class ReliabilityTest : public PgTest {
+ protected:
+  std::string dir() const { return ScratchDir(); }
+  std::vector<std::string> RunArgs(const std::string& conninfo, const std::string& slot) {
+    return {"run",          "--server-listen", "127.0.0.1:0",   "--source",
+            conninfo,       "--data-dir",      dir() + "/data", "--source-slot",
+            slot,           "--archive-flush-interval", "200ms"};
+  }
+  // SIGTERM, then the exit code if walden exits within `limit`, else -1.
+  static int StopWithin(WaldenProcess& run, std::chrono::milliseconds limit) {
+    run.process().Signal(SIGTERM);
+    return run.Wait(limit);
+  }
+};
+
+TEST_F(ReliabilityTest, SigtermWhilePostgresIsDownExitsAtOnce) {
+  std::filesystem::remove_all(dir());
+  auto own = pg::LocalServer::Start({});
+  ASSERT_TRUE(own) << own.error().message;
+  WaldenProcess run(RunArgs((*own)->AdminConninfo(), "down_slot"));
+  ASSERT_TRUE(run.WaitForLog("run: streaming slot", 30s)) << run.Stderr();
+  ASSERT_TRUE((*own)->Stop());
+  ASSERT_TRUE(run.WaitForLog("reconnecting in", 30s)) << run.Stderr();
+  EXPECT_EQ(StopWithin(run, 2s), 0) << run.Stderr();
+  EXPECT_THAT(run.Stderr(), HasSubstr("PostgreSQL closed the replication connection (the server "
+                                      "shut down or restarted, or the connection was cut)"));
+}
+
+TEST_F(ReliabilityTest, SigtermWhileWaitingForABusySlotExitsAtOnce) {
+  std::filesystem::remove_all(dir());
+  Exec("CREATE TABLE t (id int PRIMARY KEY)");
+  WaldenProcess holder({"tail", "--source", AdminConninfo(), "--persistent", "--source-slot",
+                        "busy_slot", "--data-dir", dir() + "/tail"});
+  ASSERT_TRUE(holder.WaitForLog("tail: streaming from slot", 30s)) << holder.Stderr();
+  WaldenProcess run(RunArgs(AdminConninfo(), "busy_slot"));
+  ASSERT_TRUE(run.WaitForLog("is in use by PID", 30s)) << run.Stderr();
+  EXPECT_EQ(StopWithin(run, 2s), 0) << run.Stderr();
+  holder.process().Signal(SIGTERM);
+  holder.Wait(10s);
+  DropSlot("busy_slot");
+}
+
+TEST_F(ReliabilityTest, ASnapshotOfATableThatIsNotCapturedIsRefused) {
+  std::filesystem::remove_all(dir());
+  Exec("CREATE TABLE t (id int PRIMARY KEY)");
+  WaldenProcess run(RunArgs(AdminConninfo(), "snap_slot"));
+  ASSERT_TRUE(run.WaitForLog("run: streaming slot", 30s)) << run.Stderr();
+  const CommandResult refused =
+      RunWalden({"snapshot", "--table", "public.nosuch", "--data-dir", dir() + "/data"});
+  EXPECT_EQ(refused.exit_code, 2);
+  EXPECT_THAT(refused.output, HasSubstr("walden: public.nosuch is not captured (publication "
+                                        "walden)"));
+  EXPECT_EQ(StopWithin(run, 30s), 0) << run.Stderr();
+  DropSlot("snap_slot");
+}
+
+TEST_F(ReliabilityTest, ValuesThatCannotWorkAreConfigErrors) {
+  auto check = [](std::vector<std::string> args) {
+    args.insert(args.begin(), {"config", "check", "--source", "postgresql://w@db/shop"});
+    return RunWalden(args);
+  };
+  const std::vector<std::pair<std::vector<std::string>, std::string>> cases = {
+      {{"--canary-stale-after", "6s"},
+       "walden: config: canary.stale_after = \"6s\" (flag --canary-stale-after): expected at "
+       "least twice canary.interval (5s), or every heartbeat would look late\n"},
+      {{"--mirror-apply-interval", "1us"},
+       "walden: config: mirror.apply_interval = \"1us\" (flag --mirror-apply-interval): "
+       "expected at least 10ms\n"},
+      {{"--archive-flush-size", "1B"},
+       "walden: config: archive.flush_size = \"1B\" (flag --archive-flush-size): expected at "
+       "least 1MB\n"},
+      {{"--config", "/tmp"}, "walden: config: /tmp is a directory; pass a TOML file with --config\n"},
+  };
+  for (const auto& [args, message] : cases) {
+    const CommandResult result = check(args);
+    EXPECT_EQ(result.exit_code, 2) << args[0];
+    EXPECT_EQ(result.output, message) << args[0];
+  }
+  const CommandResult empty = RunWalden({"status", "--data-dir", ""});
+  EXPECT_EQ(empty.exit_code, 2) << empty.output;
+  EXPECT_THAT(empty.output, HasSubstr("data_dir"));
+}
+
+TEST_F(ReliabilityTest, ReplicaWalLevelIsRefusedBeforeAnythingIsCreated) {
+  auto replica = pg::LocalServer::Start({.settings = {{"wal_level", "replica"}}});
+  ASSERT_TRUE(replica) << replica.error().message;
+  auto conn = pg::Connection::Open((*replica)->AdminConninfo());
+  ASSERT_TRUE(conn->Exec("CREATE TABLE t (id int PRIMARY KEY)"));
+  std::filesystem::remove_all(dir());
+  const CommandResult run = RunWalden(RunArgs((*replica)->AdminConninfo(), "replica_slot"));
+  EXPECT_EQ(run.exit_code, 2) << run.output;
+  EXPECT_THAT(run.output, HasSubstr("wal_level is replica; logical decoding needs logical: "
+                                    "ALTER SYSTEM SET wal_level = logical; then restart "
+                                    "PostgreSQL (`walden doctor` checks everything walden needs)"));
+  auto publications = conn->QueryValue("SELECT count(*) FROM pg_publication");
+  ASSERT_TRUE(publications);
+  EXPECT_EQ(*publications, "0");
+}
+
+// With synchronous_commit = off a commit returns before its WAL record is written; a stop
+// right after it must still wait for that record.
+TEST_F(ReliabilityTest, StopRightAfterAnAsynchronousCommitKeepsIt) {
+  std::filesystem::remove_all(dir());
+  Exec("CREATE TABLE t (id int PRIMARY KEY)");
+  auto writer = pg::Connection::Open(AdminConninfo());
+  ASSERT_TRUE(writer->Exec("SET synchronous_commit = off"));
+  for (int round = 1; round <= 5; ++round) {
+    WaldenProcess run(RunArgs(AdminConninfo(), "async_slot"));
+    ASSERT_TRUE(run.WaitForLog("run: streaming slot", 30s)) << run.Stderr();
+    ASSERT_TRUE(writer->Exec("INSERT INTO t SELECT " + std::to_string(round * 1000) +
+                             " + g FROM generate_series(1, 500) g"));
+    EXPECT_EQ(StopWithin(run, 30s), 0) << run.Stderr();
+    EXPECT_EQ(DuckRows(dir() + "/data/mirror.duckdb", "SELECT count(*) FROM public.t"),
+              (std::vector<Row>{{std::to_string(round * 500)}}))
+        << "round " << round << "\n"
+        << run.Stderr();
+  }
+  DropSlot("async_slot");
+}
+
+}  // namespace
+}  // namespace walden::testing
