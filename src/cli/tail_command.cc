@@ -1,4 +1,6 @@
 #include <fmt/core.h>
+
+#include <filesystem>
 #include <spdlog/spdlog.h>
 #include <sys/resource.h>
 #include <unistd.h>
@@ -7,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
+#include "pipeline/positions.h"
 #include "cli/stop_signal.h"
 #include "common/lsn.h"
 #include "common/units.h"
@@ -110,6 +113,18 @@ int TailCommand(const Config& config, const TailOptions& options) {
     if (!selector)
       return ReportError({ErrorKind::kUsage, "tail: --table " + selector.error().message});
     filter.push_back(*selector);
+  }
+  // The slot of a `walden run` on this data directory: confirming changes here would take
+  // them away from its mirror and archive for good.
+  if (options.persistent && (std::filesystem::exists(pipeline::ConfirmedPath(config.data_dir)) ||
+                             std::filesystem::exists(config.mirror.path))) {
+    return ReportError(
+        {ErrorKind::kUsage,
+         fmt::format("tail --persistent: slot {} belongs to `walden run` (data_dir {} holds its "
+                     "sinks); reading it here would take changes away from them. Drop "
+                     "--persistent (tail then reads a temporary slot), or name another slot "
+                     "with --source-slot and --data-dir",
+                     config.source.slot, config.data_dir)});
   }
   auto conn = pg::Connection::Open(config.source.url);
   if (!conn) return ReportError(conn.error());

@@ -105,7 +105,7 @@ Result<std::unique_ptr<Capture>> Capture::Start(const CaptureOptions& options) {
     slot = *ensured;
   }
   capture->slot_ = slot;
-  capture->durable_ = capture->handed_out_ = slot.confirmed_flush;
+  capture->durable_ = capture->handed_out_ = capture->noted_ = slot.confirmed_flush;
   capture->stats_.confirmed = slot.confirmed_flush;
   capture->protocol_version_ = ProtocolVersionFor(capture->conn_.server_version());
   if (auto started = capture->StartStreaming(); !started) return std::unexpected(started.error());
@@ -261,6 +261,14 @@ Status Capture::SendStatus(bool reply) {
   // Nothing handed out is waiting for a sink and no transaction is open: everything up to
   // the server's WAL end is either confirmed or irrelevant to the publication.
   if (durable_ >= handed_out_ && assembler_.idle() && server_end_ > flush) flush = server_end_;
+  if (options_.before_confirm && flush > noted_) {
+    if (auto noted = options_.before_confirm(flush); noted) {
+      noted_ = flush;
+    } else {
+      spdlog::warn("not confirming {} yet: {}", flush.ToString(), noted.error().message);
+      flush = std::min(flush, noted_);
+    }
+  }
   last_status_ = std::chrono::steady_clock::now();
   stats_.confirmed = std::max(stats_.confirmed, flush);
   return conn_.SendStatus(std::max(stats_.received, flush), flush, reply);

@@ -54,6 +54,9 @@ struct CaptureOptions {
   // When it turns true, waits for the server or for the slot end at once (with an error:
   // stop_requested() then says why), so a stop request is honoured in every state.
   const std::atomic<bool>* stop = nullptr;
+  // Called before a status message confirms a position past every earlier one; when it
+  // fails, that position is not confirmed (yet). walden run records it (runner.h).
+  std::function<Status(Lsn)> before_confirm;
 };
 
 struct CaptureStats {
@@ -126,6 +129,7 @@ class Capture {
   Lsn handed_out_;  // end LSN of the last transaction given to on_commit
   Lsn durable_;     // what the caller confirmed
   Lsn server_end_;  // WAL end from the last keepalive
+  Lsn noted_;       // highest position before_confirm accepted
   std::chrono::steady_clock::time_point last_status_{};
   std::chrono::steady_clock::time_point last_message_{};  // anything from the server
   Lsn sender_sent_;                                      // walsender's sent_lsn, last seen

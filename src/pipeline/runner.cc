@@ -27,6 +27,7 @@
 #include "pipeline/canary.h"
 #include "pipeline/initial_load.h"
 #include "pipeline/mirror_sink.h"
+#include "pipeline/positions.h"
 #include "pipeline/rebuild.h"
 #include "pipeline/status.h"
 #include "server/http_server.h"
@@ -214,6 +215,8 @@ class Pipeline {
   // From here on no SQL, walden's or a query's, changes the mirror database's settings.
   Status LockSettings() { return mirror_->mirror().LockConfiguration(); }
   Status StartCapture();
+  // The slot, the mirror and the archive still agree (positions.h).
+  Status CheckPositions();
   // One round: receive for up to 100 ms, merge/flush what is due, confirm, housekeeping.
   Status Step();
   RunView View() { return {board_, *mirror_}; }
@@ -456,9 +459,13 @@ Status Pipeline::StartCapture() {
                           .spill_dir = config_.data_dir + "/spill",
                           .status_interval = std::chrono::duration_cast<std::chrono::milliseconds>(
                               source.status_interval),
-                          .stop = &stop_});
+                          .stop = &stop_,
+                          .before_confirm = [this](Lsn lsn) {
+                            return RecordConfirmed(config_.data_dir, lsn);
+                          }});
   if (!capture) return std::unexpected(capture.error());
   capture_ = std::move(*capture);
+  if (auto ok = CheckPositions(); !ok) return ok;
   last_confirmed_ = Durable();
   spdlog::info(
       "run: streaming slot {} from {} into {} (archive watermark {}) and {} (mirror watermark {})",
@@ -466,6 +473,27 @@ Status Pipeline::StartCapture() {
       archive_->state().watermark.commit_lsn.ToString(), config_.mirror.path,
       mirror_->mirror().watermark().commit_lsn.ToString());
   return {};
+}
+
+Status Pipeline::CheckPositions() {
+  if (capture_->slot().created) return {};  // a new slot has nothing to disagree with
+  StartPositions at{.slot_name = config_.source.slot,
+                    .slot = capture_->slot().confirmed_flush,
+                    .confirmed = ReadConfirmed(config_.data_dir),
+                    .archive_end = archive_->durable_end(),
+                    .mirror_end = mirror_->durable_end(),
+                    .mirror_commit = mirror_->mirror().watermark().commit_lsn,
+                    .mirror_path = config_.mirror.path,
+                    .mirrored = {}};
+  for (const mirror::TableStatus& table : mirror_->mirror().Tables()) {
+    if (table.state == mirror::kStateStreaming || table.state == mirror::kStateAppendOnly) {
+      at.mirrored.insert(table.def.name);
+    }
+  }
+  if (!at.confirmed && archive_->state().last_sequence == 0 && mirror_->mirror().empty()) {
+    return {};  // new sinks: the snapshot brings them to the slot
+  }
+  return CheckStartPositions(at, archive_->state());
 }
 
 Status Pipeline::Receive(std::chrono::milliseconds timeout) {

@@ -137,5 +137,66 @@ TEST_F(ReliabilityTest, StopRightAfterAnAsynchronousCommitKeepsIt) {
   DropSlot("async_slot");
 }
 
+// Another reader consumed changes of walden's slot: the next run refuses instead of
+// starting past them, and tail refuses the slot of a run on the same data directory.
+TEST_F(ReliabilityTest, ASlotAdvancedByAnotherReaderIsRefusedNotSkipped) {
+  std::filesystem::remove_all(dir());
+  Exec("CREATE TABLE t (id int PRIMARY KEY)");
+  {
+    WaldenProcess run(RunArgs(AdminConninfo(), "gap_slot"));
+    ASSERT_TRUE(run.WaitForLog("run: streaming slot", 30s)) << run.Stderr();
+    Exec("INSERT INTO t VALUES (1)");
+    ASSERT_TRUE(WaitForCaughtUp("gap_slot"));
+    EXPECT_EQ(StopWithin(run, 30s), 0) << run.Stderr();
+  }
+  const CommandResult own_tail =
+      RunWalden({"tail", "--source", AdminConninfo(), "--persistent", "--source-slot", "gap_slot",
+                 "--data-dir", dir() + "/data", "--limit", "1"});
+  EXPECT_EQ(own_tail.exit_code, 2);
+  EXPECT_THAT(own_tail.output, HasSubstr("tail --persistent: slot gap_slot belongs to `walden "
+                                         "run`"));
+  Exec("INSERT INTO t SELECT generate_series(2, 11)");
+  // Another reader (here: by hand) moves the slot past the insert.
+  Exec("SELECT pg_replication_slot_advance('gap_slot', pg_current_wal_lsn())");
+  const CommandResult refused = RunWalden(RunArgs(AdminConninfo(), "gap_slot"));
+  EXPECT_EQ(refused.exit_code, 1) << refused.output;
+  EXPECT_THAT(refused.output, HasSubstr("another reader (walden tail --persistent, a second "
+                                        "walden run, pg_replication_slot_advance) consumed the "
+                                        "changes in between"));
+  EXPECT_THAT(refused.output, HasSubstr("Run `walden resync`"));
+  DropSlot("gap_slot");
+}
+
+// An older mirror file put back (a backup, an export) would never get the changes the slot
+// already confirmed: walden refuses it and names the rebuild, which brings it back.
+TEST_F(ReliabilityTest, AnOlderMirrorPutBackIsRefusedAndRebuildRecoversIt) {
+  std::filesystem::remove_all(dir());
+  Exec("CREATE TABLE t (id int PRIMARY KEY, v int)");
+  Exec("INSERT INTO t SELECT g, 0 FROM generate_series(1, 25) g");
+  const std::string mirror = dir() + "/data/mirror.duckdb";
+  for (int round = 0; round < 2; ++round) {
+    WaldenProcess run(RunArgs(AdminConninfo(), "old_slot"));
+    ASSERT_TRUE(run.WaitForLog("run: streaming slot", 30s)) << run.Stderr();
+    if (round == 1) Exec("UPDATE t SET v = v + 1");
+    ASSERT_TRUE(WaitForCaughtUp("old_slot"));
+    EXPECT_EQ(StopWithin(run, 30s), 0) << run.Stderr();
+    if (round == 0) std::filesystem::copy_file(mirror, dir() + "/backup.duckdb");
+  }
+  std::filesystem::copy_file(dir() + "/backup.duckdb", mirror,
+                             std::filesystem::copy_options::overwrite_existing);
+  const CommandResult refused = RunWalden(RunArgs(AdminConninfo(), "old_slot"));
+  EXPECT_EQ(refused.exit_code, 1) << refused.output;
+  EXPECT_THAT(refused.output, HasSubstr("the mirror is an older copy put back. Run `walden "
+                                        "mirror rebuild`"));
+  const CommandResult rebuilt = RunWalden({"mirror", "rebuild", "--data-dir", dir() + "/data"});
+  ASSERT_EQ(rebuilt.exit_code, 0) << rebuilt.output;
+  WaldenProcess run(RunArgs(AdminConninfo(), "old_slot"));
+  ASSERT_TRUE(run.WaitForLog("run: streaming slot", 30s)) << run.Stderr();
+  EXPECT_EQ(StopWithin(run, 30s), 0) << run.Stderr();
+  EXPECT_EQ(DuckRows(mirror, "SELECT count(*), sum(v) FROM public.t"),
+            (std::vector<Row>{{"25", "25"}}));
+  DropSlot("old_slot");
+}
+
 }  // namespace
 }  // namespace walden::testing
