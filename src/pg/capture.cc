@@ -277,10 +277,16 @@ Status Capture::SendStatus(bool reply) {
 Status Capture::Flush() { return SendStatus(false); }
 
 Result<Lsn> Capture::CurrentWalLsn() {
-  // The insert position, not pg_current_wal_lsn() (the write position): with
-  // synchronous_commit = off a commit returns before its record is written, and a stop right
-  // after it must still wait for that record.
-  auto text = catalog_.QueryValue("SELECT pg_catalog.pg_current_wal_insert_lsn()");
+  // Every transaction committed so far lies before the flush position once a synchronous
+  // commit of our own went through: with synchronous_commit = off a commit returns before
+  // its record is written (and pg_current_wal_lsn() may be before it), and the insert
+  // position may point past a page header the stream never reaches.
+  for (const char* sql :
+       {"SET synchronous_commit = on",
+        "SELECT pg_catalog.pg_logical_emit_message(true, 'walden_drain', '')"}) {
+    if (auto ok = catalog_.Exec(sql); !ok) return std::unexpected(ok.error());
+  }
+  auto text = catalog_.QueryValue("SELECT pg_catalog.pg_current_wal_flush_lsn()");
   if (!text) return std::unexpected(text.error());
   auto lsn = Lsn::Parse(*text);
   if (!lsn) return Fail(ErrorKind::kProtocol, "unexpected WAL position \"" + *text + "\"");

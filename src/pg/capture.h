@@ -80,8 +80,9 @@ class Capture {
   // Sends the current position now (e.g. before exiting).
   Status Flush();
 
-  // For a clean stop: the server's WAL insert position now (every committed transaction's
-  // record lies before it, even with synchronous_commit = off), and whether every transaction that
+  // For a clean stop: a WAL position every transaction committed so far lies before (after
+  // a synchronous commit of a 'walden_drain' message, which the sinks ignore, even when the
+  // source runs with synchronous_commit = off), and whether every transaction that
   // committed before `target` has been handed out (the stream has passed it and no
   // transaction is open). RequestProgress asks the server to report how far it has sent.
   Result<Lsn> CurrentWalLsn();
