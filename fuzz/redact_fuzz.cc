@@ -12,11 +12,11 @@
 namespace {
 
 constexpr std::string_view kShapes[] = {
-    "postgresql://u:{}@db/shop",   "POSTGRES://u:{}@db:5432/shop?sslmode=require",
-    "postgresq://u:{}@db/shop",    "postgresql:/u:{}@db/shop",
-    "jdbc:postgresql://u:{}@db/x", "postgresql://db/x?a=1&password={}&b=2",
+    "postgresql://u:{}@db/shop",       "POSTGRES://u:{}@db:5432/shop?sslmode=require",
+    "postgresq://u:{}@db/shop",        "postgresql:/u:{}@db/shop",
+    "jdbc:postgresql://u:{}@db/x",     "postgresql://db/x?a=1&password={}&b=2",
     "postgresql://db/x?%70assword={}", "host=db{sep}password={}{sep}user=w",
-    "host=db{sep}password = {}",   "password={}",
+    "host=db{sep}password = {}",       "password={}",
     "dbname=x{sep}sslpassword={}"};
 constexpr char kSeparators[] = {' ', '\t', '\n', '\r', '\f', '\v'};
 
@@ -50,8 +50,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string_view shape = kShapes[data[0] % std::size(kShapes)];
   const std::string conninfo = Fill(shape, secret, kSeparators[data[1] % std::size(kSeparators)]);
   const std::string redacted = walden::RedactConninfo(conninfo);
-  const std::string scrubbed = walden::ScrubConninfo("error in \"" + conninfo + "\": " + secret,
-                                                     conninfo);
+  const std::string scrubbed =
+      walden::ScrubConninfo("error in \"" + conninfo + "\": " + secret, conninfo);
   if (redacted.find(secret) != std::string::npos || scrubbed.find(secret) != std::string::npos) {
     std::abort();
   }

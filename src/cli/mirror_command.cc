@@ -69,9 +69,9 @@ int QueryCommand(const Config& config, const std::string& sql, const std::string
         if (!history) return std::unexpected(history.error());
         auto db = mirror::OpenReadOnly(config.mirror.path, pipeline::QueryableDirectories(config));
         if (!db) return std::unexpected(db.error());
-        return mirror::RunQuery(*db, sql, *parsed,
-                                {.history = std::move(*history),
-                                 .catalog = mirror::MirrorCatalog(config.mirror.path)});
+        return mirror::RunQuery(
+            *db, sql, *parsed,
+            {.history = std::move(*history), .catalog = mirror::MirrorCatalog(config.mirror.path)});
       },
       "/api/query", {{"format", format}}, sql);
 }

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <filesystem>
 #include <nlohmann/json.hpp>
 #include <thread>
 
@@ -13,6 +14,7 @@
 #include "pg/catalog.h"
 #include "pg/replication.h"
 #include "pipeline/initial_load.h"
+#include "pipeline/positions.h"
 #include "pipeline/runner.h"
 #include "server/http_server.h"
 #include "snapshot/job.h"
@@ -207,6 +209,9 @@ int ResyncCommand(const Config& config) {
   }
   auto tables = Selected(config, {}, /*create_slot=*/true);
   if (!tables) return fail(tables.error());
+  // What walden confirmed belongs to the old slot; the snapshot re-reads every table.
+  std::error_code ec;
+  std::filesystem::remove(pipeline::ConfirmedPath(config.data_dir), ec);
   if (auto queued = Enqueue(config, *tables, "resync"); !queued) return fail(queued.error());
   spdlog::info("resync: new slot {}; snapshotting {} tables while streaming", config.source.slot,
                tables->size());

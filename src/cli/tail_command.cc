@@ -1,20 +1,19 @@
 #include <fmt/core.h>
-
-#include <filesystem>
 #include <spdlog/spdlog.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
 #include <atomic>
+#include <filesystem>
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
-#include "pipeline/positions.h"
 #include "cli/stop_signal.h"
 #include "common/lsn.h"
 #include "common/units.h"
 #include "pg/capture.h"
 #include "pg/catalog.h"
+#include "pipeline/positions.h"
 
 namespace walden::cli {
 namespace {

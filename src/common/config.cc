@@ -209,8 +209,8 @@ class Typer {
   }
 
   Duration DurationValue(std::string_view path) {
-    const Duration value = Duration(
-        Positive(path, "duration", "10s", [](std::string_view text) { return ParseDuration(text); }));
+    const Duration value = Duration(Positive(
+        path, "duration", "10s", [](std::string_view text) { return ParseDuration(text); }));
     const ConfigKey& key = *FindConfigKey(path);
     if (key.min > 0 && value.count() < key.min) {
       Bad(path, Get(path), "expected at least " + FormatDuration(Duration(key.min)));
@@ -347,8 +347,7 @@ namespace {
 std::string NormalizeArchiveUrl(Typer& typer, const std::string& url, const std::string& data_dir) {
   const RawValue raw = typer.Get("archive.url");
   if (url.empty()) {
-    return "file://" +
-           (Absolute(data_dir) / "archive").lexically_normal().string();
+    return "file://" + (Absolute(data_dir) / "archive").lexically_normal().string();
   }
   if (url.starts_with("s3://")) {
     const std::string rest = url.substr(5);
@@ -484,8 +483,8 @@ Result<Config> LoadConfig(const ConfigSources& sources) {
   if (sources.file) {
     std::error_code ec;
     if (std::filesystem::is_directory(*sources.file, ec)) {
-      return Fail(ErrorKind::kConfig, "config: " + *sources.file +
-                                          " is a directory; pass a TOML file with --config");
+      return Fail(ErrorKind::kConfig,
+                  "config: " + *sources.file + " is a directory; pass a TOML file with --config");
     }
     std::ifstream in(*sources.file);
     if (!in) {

@@ -79,8 +79,8 @@ class Redactor {
       size_t start = colon + 1;
       while (start < text_.size() && text_[start] == '/') ++start;
       size_t end = start;
-      while (end < text_.size() && !IsSpace(text_[end]) && text_[end] != '/' &&
-             text_[end] != '?' && text_[end] != '#' && text_[end] != '"' && text_[end] != '\'') {
+      while (end < text_.size() && !IsSpace(text_[end]) && text_[end] != '/' && text_[end] != '?' &&
+             text_[end] != '#' && text_[end] != '"' && text_[end] != '\'') {
         ++end;
       }
       const std::string_view authority = text_.substr(start, end - start);

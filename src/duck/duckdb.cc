@@ -106,8 +106,8 @@ Result<PreparedStatement> PreparedStatement::Prepare(Connection& conn, std::stri
     return Fail(ErrorKind::kUsage, error ? std::string("DuckDB: ") + error : "no statement");
   }
   if (count != 1) {
-    return Fail(ErrorKind::kUsage, "the text holds " + std::to_string(count) +
-                                       " statements; give exactly one");
+    return Fail(ErrorKind::kUsage,
+                "the text holds " + std::to_string(count) + " statements; give exactly one");
   }
   PreparedStatement statement;
   if (duckdb_prepare_extracted_statement(conn.get(), extracted, 0, &statement.prepared_) ==
@@ -146,31 +146,56 @@ StatementKind PreparedStatement::kind() const {
 
 std::string PreparedStatement::KindName() const {
   switch (duckdb_prepared_statement_type(prepared_)) {
-    case DUCKDB_STATEMENT_TYPE_SELECT: return "SELECT";
-    case DUCKDB_STATEMENT_TYPE_INSERT: return "INSERT";
-    case DUCKDB_STATEMENT_TYPE_UPDATE: return "UPDATE";
-    case DUCKDB_STATEMENT_TYPE_EXPLAIN: return "EXPLAIN";
-    case DUCKDB_STATEMENT_TYPE_DELETE: return "DELETE";
-    case DUCKDB_STATEMENT_TYPE_PREPARE: return "PREPARE";
-    case DUCKDB_STATEMENT_TYPE_CREATE: return "CREATE";
-    case DUCKDB_STATEMENT_TYPE_EXECUTE: return "EXECUTE";
-    case DUCKDB_STATEMENT_TYPE_ALTER: return "ALTER";
-    case DUCKDB_STATEMENT_TYPE_TRANSACTION: return "transaction";
-    case DUCKDB_STATEMENT_TYPE_COPY: return "COPY";
-    case DUCKDB_STATEMENT_TYPE_ANALYZE: return "ANALYZE";
-    case DUCKDB_STATEMENT_TYPE_VARIABLE_SET: return "SET";
-    case DUCKDB_STATEMENT_TYPE_CREATE_FUNC: return "CREATE FUNCTION";
-    case DUCKDB_STATEMENT_TYPE_DROP: return "DROP";
-    case DUCKDB_STATEMENT_TYPE_EXPORT: return "EXPORT";
-    case DUCKDB_STATEMENT_TYPE_PRAGMA: return "PRAGMA";
-    case DUCKDB_STATEMENT_TYPE_VACUUM: return "VACUUM";
-    case DUCKDB_STATEMENT_TYPE_CALL: return "CALL";
-    case DUCKDB_STATEMENT_TYPE_SET: return "SET";
-    case DUCKDB_STATEMENT_TYPE_LOAD: return "LOAD";
-    case DUCKDB_STATEMENT_TYPE_EXTENSION: return "extension";
-    case DUCKDB_STATEMENT_TYPE_ATTACH: return "ATTACH";
-    case DUCKDB_STATEMENT_TYPE_DETACH: return "DETACH";
-    default: return "unknown";
+    case DUCKDB_STATEMENT_TYPE_SELECT:
+      return "SELECT";
+    case DUCKDB_STATEMENT_TYPE_INSERT:
+      return "INSERT";
+    case DUCKDB_STATEMENT_TYPE_UPDATE:
+      return "UPDATE";
+    case DUCKDB_STATEMENT_TYPE_EXPLAIN:
+      return "EXPLAIN";
+    case DUCKDB_STATEMENT_TYPE_DELETE:
+      return "DELETE";
+    case DUCKDB_STATEMENT_TYPE_PREPARE:
+      return "PREPARE";
+    case DUCKDB_STATEMENT_TYPE_CREATE:
+      return "CREATE";
+    case DUCKDB_STATEMENT_TYPE_EXECUTE:
+      return "EXECUTE";
+    case DUCKDB_STATEMENT_TYPE_ALTER:
+      return "ALTER";
+    case DUCKDB_STATEMENT_TYPE_TRANSACTION:
+      return "transaction";
+    case DUCKDB_STATEMENT_TYPE_COPY:
+      return "COPY";
+    case DUCKDB_STATEMENT_TYPE_ANALYZE:
+      return "ANALYZE";
+    case DUCKDB_STATEMENT_TYPE_VARIABLE_SET:
+      return "SET";
+    case DUCKDB_STATEMENT_TYPE_CREATE_FUNC:
+      return "CREATE FUNCTION";
+    case DUCKDB_STATEMENT_TYPE_DROP:
+      return "DROP";
+    case DUCKDB_STATEMENT_TYPE_EXPORT:
+      return "EXPORT";
+    case DUCKDB_STATEMENT_TYPE_PRAGMA:
+      return "PRAGMA";
+    case DUCKDB_STATEMENT_TYPE_VACUUM:
+      return "VACUUM";
+    case DUCKDB_STATEMENT_TYPE_CALL:
+      return "CALL";
+    case DUCKDB_STATEMENT_TYPE_SET:
+      return "SET";
+    case DUCKDB_STATEMENT_TYPE_LOAD:
+      return "LOAD";
+    case DUCKDB_STATEMENT_TYPE_EXTENSION:
+      return "extension";
+    case DUCKDB_STATEMENT_TYPE_ATTACH:
+      return "ATTACH";
+    case DUCKDB_STATEMENT_TYPE_DETACH:
+      return "DETACH";
+    default:
+      return "unknown";
   }
 }
 
@@ -240,11 +265,14 @@ Status PreparedStatement::StreamText(
 Status Database::Contain(const std::vector<std::string>& allowed_directories) {
   auto conn = Connection::Open(*this);
   if (!conn) return std::unexpected(conn.error());
-  return conn->Execute("SET autoinstall_known_extensions = false; "
-                       "SET autoload_known_extensions = false; "
-                       "SET allow_community_extensions = false; "
-                       "SET allowed_directories = " + ListLiteral(allowed_directories) + "; "
-                       "SET enable_external_access = false");
+  return conn->Execute(
+      "SET autoinstall_known_extensions = false; "
+      "SET autoload_known_extensions = false; "
+      "SET allow_community_extensions = false; "
+      "SET allowed_directories = " +
+      ListLiteral(allowed_directories) +
+      "; "
+      "SET enable_external_access = false");
 }
 
 Result<Database> Database::Open(const std::string& path, bool read_only) {

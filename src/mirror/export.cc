@@ -27,9 +27,9 @@ Result<duck::Database> OpenReadOnly(const std::string& path,
     auto conn = duck::Connection::Open(*database);
     if (!conn) return std::unexpected(conn.error());
     const std::string name = MirrorCatalog(path);
-    if (auto ok = conn->Execute(fmt::format("ATTACH {} AS {} (READ_ONLY); USE {}",
-                                            QuoteLiteral(path), QuoteIdent(name),
-                                            QuoteIdent(name)));
+    if (auto ok =
+            conn->Execute(fmt::format("ATTACH {} AS {} (READ_ONLY); USE {}", QuoteLiteral(path),
+                                      QuoteIdent(name), QuoteIdent(name)));
         !ok) {
       return Fail(ErrorKind::kIo, "cannot open the mirror " + path + ": " + ok.error().message);
     }
@@ -43,14 +43,14 @@ Result<duck::Database> OpenReadOnly(const std::string& path,
 
 Result<std::string> ExportTarget(const std::string& export_dir, const std::string& requested) {
   if (requested.empty()) {
-    return Fail(ErrorKind::kUsage, "export needs a path under mirror.export_dir (" + export_dir +
-                                       ")");
+    return Fail(ErrorKind::kUsage,
+                "export needs a path under mirror.export_dir (" + export_dir + ")");
   }
   std::error_code ec;
   fs::create_directories(export_dir, ec);
   const fs::path root = fs::weakly_canonical(export_dir, ec);
-  const fs::path asked = fs::path(requested).is_absolute() ? fs::path(requested)
-                                                           : fs::path(export_dir) / requested;
+  const fs::path asked =
+      fs::path(requested).is_absolute() ? fs::path(requested) : fs::path(export_dir) / requested;
   const fs::path target = fs::weakly_canonical(asked, ec);
   const fs::path inside = target.lexically_relative(root);
   if (ec || root.empty() || inside.empty() || *inside.begin() == ".." || inside == ".") {
@@ -72,8 +72,9 @@ Status Export(duck::Database& database, const std::string& path, ExportFormat fo
   const std::string building = path + ".partial";
   if (fs::exists(building)) {
     return Fail(ErrorKind::kUsage,
-                building + " exists (an interrupted export?); walden removes only what it "
-                           "created: delete it yourself, then export again");
+                building +
+                    " exists (an interrupted export?); walden removes only what it "
+                    "created: delete it yourself, then export again");
   }
   auto conn = duck::Connection::Open(database);
   if (!conn) return std::unexpected(conn.error());

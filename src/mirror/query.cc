@@ -4,10 +4,10 @@
 
 #include <algorithm>
 #include <condition_variable>
-#include <mutex>
-#include <thread>
 #include <filesystem>
+#include <mutex>
 #include <nlohmann/json.hpp>
+#include <thread>
 
 #include "common/identifiers.h"
 
@@ -235,11 +235,11 @@ Result<std::string> RunQuery(duck::Database& database, const std::string& sql, O
   const bool timed_out = watchdog.Stop();
   (void)conn->Execute("ROLLBACK");
   if (timed_out) {
-    return Fail(ErrorKind::kUsage,
-                fmt::format("the query ran longer than {} s and was stopped; narrow it (WHERE, "
-                            "LIMIT), or query a copy from `walden mirror export`",
-                            std::chrono::duration_cast<std::chrono::seconds>(options.timeout)
-                                .count()));
+    return Fail(
+        ErrorKind::kUsage,
+        fmt::format("the query ran longer than {} s and was stopped; narrow it (WHERE, "
+                    "LIMIT), or query a copy from `walden mirror export`",
+                    std::chrono::duration_cast<std::chrono::seconds>(options.timeout).count()));
   }
   if (!streamed) {
     if (streamed.error().message.starts_with("the result is larger")) {

@@ -1,13 +1,13 @@
 #include "mirror/query.h"
 
-#include "mirror/export.h"
-
 #include <fmt/core.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include <filesystem>
 #include <fstream>
+
+#include "mirror/export.h"
 
 namespace walden::mirror {
 namespace {
@@ -100,8 +100,9 @@ TEST_F(QueryTest, ExportsAConsistentDuckDbFileOrParquetAndRefusesToOverwrite) {
   auto partial = Export(*database_, dir + "/mine.duckdb", ExportFormat::kDuckDb);
   ASSERT_FALSE(partial);
   EXPECT_EQ(partial.error().message,
-            dir + "/mine.duckdb.partial exists (an interrupted export?); walden removes only what "
-                  "it created: delete it yourself, then export again");
+            dir +
+                "/mine.duckdb.partial exists (an interrupted export?); walden removes only what "
+                "it created: delete it yourself, then export again");
   EXPECT_TRUE(std::filesystem::exists(dir + "/mine.duckdb.partial/keep"));
 }
 
@@ -138,8 +139,9 @@ TEST(QueryContainment, EscapesWritesAndFileReadsAreRefused) {
   auto database = duck::Database::Open(dir + "/mirror.duckdb");
   ASSERT_TRUE(database);
   auto conn = duck::Connection::Open(*database);
-  ASSERT_TRUE(conn->Execute("CREATE SCHEMA walden; CREATE TABLE walden.state (lsn BIGINT); "
-                            "INSERT INTO walden.state VALUES (7); CREATE SEQUENCE s"));
+  ASSERT_TRUE(
+      conn->Execute("CREATE SCHEMA walden; CREATE TABLE walden.state (lsn BIGINT); "
+                    "INSERT INTO walden.state VALUES (7); CREATE SEQUENCE s"));
   ASSERT_TRUE(database->Contain({dir + "/allowed"}));
   ASSERT_TRUE(conn->Execute("SET lock_configuration = true"));
   const std::string hint =
@@ -150,7 +152,7 @@ TEST(QueryContainment, EscapesWritesAndFileReadsAreRefused) {
     return result ? "ran: " + *result : result.error().message;
   };
   const std::string escape = error("SELECT 1 AS a); COPY (SELECT 'x') TO '" + dir +
-                                  "/owned' (HEADER false); SELECT * FROM (SELECT 1 AS b");
+                                   "/owned' (HEADER false); SELECT * FROM (SELECT 1 AS b");
   EXPECT_THAT(escape, ::testing::StartsWith("DuckDB: Parser Error: syntax error at or near \")\""));
   EXPECT_THAT(escape, ::testing::EndsWith(hint));
   EXPECT_FALSE(std::filesystem::exists(dir + "/owned"));
@@ -166,16 +168,16 @@ TEST(QueryContainment, EscapesWritesAndFileReadsAreRefused) {
   EXPECT_EQ(error("CHECKPOINT"), "this is a CALL statement; " + hint);
   EXPECT_THAT(error("SELECT nextval('s')"),
               ::testing::StartsWith("DuckDB: TransactionContext Error: Cannot write to database"));
-  for (const std::string& read : {std::string("SELECT * FROM read_text('/etc/passwd')"),
-                                  std::string("SELECT * FROM read_csv('/etc/passwd')"),
-                                  std::string("SELECT * FROM glob('/root/*')"),
-                                  "SELECT * FROM read_text('" + dir + "/allowed/../../../etc/passwd')"}) {
+  for (const std::string& read :
+       {std::string("SELECT * FROM read_text('/etc/passwd')"),
+        std::string("SELECT * FROM read_csv('/etc/passwd')"),
+        std::string("SELECT * FROM glob('/root/*')"),
+        "SELECT * FROM read_text('" + dir + "/allowed/../../../etc/passwd')"}) {
     EXPECT_THAT(error(read), ::testing::HasSubstr("file system operations are disabled by "
                                                   "configuration"))
         << read;
   }
-  EXPECT_EQ(*RunQuery(*database, "SELECT lsn FROM walden.state", OutputFormat::kCsv),
-            "lsn\n7\n");
+  EXPECT_EQ(*RunQuery(*database, "SELECT lsn FROM walden.state", OutputFormat::kCsv), "lsn\n7\n");
   EXPECT_EQ(*RunQuery(*database, "SELECT current_setting('memory_limit') <> '1.0 MiB' AS kept",
                       OutputFormat::kCsv),
             "kept\ntrue\n");

@@ -44,8 +44,9 @@ Result<int64_t> Capture::SlotLagBytes() {
     sender_moved_ = std::chrono::steady_clock::now();
   }
   auto lag = ParseInt64(result->Value(0, 0));
-  if (!lag) return Fail(ErrorKind::kProtocol, "unexpected slot lag \"" +
-                                                  std::string(result->Value(0, 0)) + "\"");
+  if (!lag)
+    return Fail(ErrorKind::kProtocol,
+                "unexpected slot lag \"" + std::string(result->Value(0, 0)) + "\"");
   return *lag;
 }
 
@@ -194,8 +195,8 @@ bool Capture::Pause(std::chrono::milliseconds delay) const {
   while (!stop_requested()) {
     const auto left = until - std::chrono::steady_clock::now();
     if (left <= std::chrono::milliseconds(0)) return true;
-    std::this_thread::sleep_for(std::min<std::chrono::steady_clock::duration>(
-        left, std::chrono::milliseconds(50)));
+    std::this_thread::sleep_for(
+        std::min<std::chrono::steady_clock::duration>(left, std::chrono::milliseconds(50)));
   }
   return false;
 }
@@ -281,9 +282,8 @@ Result<Lsn> Capture::CurrentWalLsn() {
   // commit of our own went through: with synchronous_commit = off a commit returns before
   // its record is written (and pg_current_wal_lsn() may be before it), and the insert
   // position may point past a page header the stream never reaches.
-  for (const char* sql :
-       {"SET synchronous_commit = on",
-        "SELECT pg_catalog.pg_logical_emit_message(true, 'walden_drain', '')"}) {
+  for (const char* sql : {"SET synchronous_commit = on",
+                          "SELECT pg_catalog.pg_logical_emit_message(true, 'walden_drain', '')"}) {
     if (auto ok = catalog_.Exec(sql); !ok) return std::unexpected(ok.error());
   }
   auto text = catalog_.QueryValue("SELECT pg_catalog.pg_current_wal_flush_lsn()");

@@ -133,7 +133,7 @@ class Capture {
   Lsn noted_;       // highest position before_confirm accepted
   std::chrono::steady_clock::time_point last_status_{};
   std::chrono::steady_clock::time_point last_message_{};  // anything from the server
-  Lsn sender_sent_;                                      // walsender's sent_lsn, last seen
+  Lsn sender_sent_;                                       // walsender's sent_lsn, last seen
   std::chrono::steady_clock::time_point sender_moved_{};  // when it last changed
   bool lag_warned_ = false;
   Backoff backoff_;

@@ -175,9 +175,8 @@ Status ArchiveSink::AppendChange(const pg::TransactionInfo& info, int64_t seq,
 bool ArchiveSink::RememberValues(const pg::Change& change, std::vector<std::optional<Datum>>& row) {
   using Kind = pg::Change::Kind;
   const pg::RelationInfo& relation = *change.relation;
-  const std::string key = ToastCache::KeyOf(relation, change.kind == Kind::kDelete
-                                                          ? change.old_tuple
-                                                          : change.new_tuple);
+  const std::string key = ToastCache::KeyOf(
+      relation, change.kind == Kind::kDelete ? change.old_tuple : change.new_tuple);
   if (change.kind == Kind::kDelete) {
     toast_.Forget(relation.name, key);
     return true;
@@ -275,9 +274,9 @@ bool ArchiveSink::FlushDue() const {
   if (pending_rows() == 0) return false;
   // As for merges (mirror_sink.h): a flush slower than the interval waits as long as the
   // last one took, so catching up writes fewer, larger segments.
-  const bool old_enough = std::chrono::steady_clock::now() - first_pending_ >=
-                          std::max<std::chrono::steady_clock::duration>(options_.flush_interval,
-                                                                       last_cost_);
+  const bool old_enough =
+      std::chrono::steady_clock::now() - first_pending_ >=
+      std::max<std::chrono::steady_clock::duration>(options_.flush_interval, last_cost_);
   return old_enough || pending_bytes_ >= options_.flush_size;
 }
 

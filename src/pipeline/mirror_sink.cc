@@ -50,10 +50,9 @@ mirror::TableDef TableDefOf(const pg::RelationInfo& relation) {
 
 Result<std::unique_ptr<MirrorSink>> MirrorSink::Open(MirrorSinkOptions options) {
   std::unique_ptr<MirrorSink> sink(new MirrorSink(std::move(options)));
-  auto opened =
-      mirror::Mirror::Open(sink->options_.path,
-                           {.memory_limit = sink->options_.memory_limit,
-                            .allowed_directories = sink->options_.allowed_directories});
+  auto opened = mirror::Mirror::Open(sink->options_.path,
+                                     {.memory_limit = sink->options_.memory_limit,
+                                      .allowed_directories = sink->options_.allowed_directories});
   if (!opened) return std::unexpected(opened.error());
   sink->mirror_ = std::move(*opened);
   sink->durable_ = sink->pending_ = sink->mirror_->watermark();

@@ -22,24 +22,26 @@ std::optional<Lsn> ReadConfirmed(const std::string& data_dir) {
 }
 
 Status CheckStartPositions(const StartPositions& at, const archive::ArchiveState& archive) {
+  if (!at.confirmed) return {};  // nothing recorded: a first run, or after a resync
   const Lsn sinks = std::max(at.archive_end, at.mirror_end);
-  if (at.confirmed && at.slot > std::max(*at.confirmed, sinks)) {
-    return Fail(ErrorKind::kNotFound,
-                fmt::format("replication slot {} stands at {}, past everything walden confirmed "
-                            "({}): another reader (walden tail --persistent, a second walden "
-                            "run, pg_replication_slot_advance) consumed the changes in between, "
-                            "and the mirror and the archive never saw them. Run `walden resync` "
-                            "(a new slot and an online snapshot of every table)",
-                            at.slot_name, at.slot.ToString(),
-                            std::max(*at.confirmed, sinks).ToString()));
+  if (at.slot > std::max(*at.confirmed, sinks)) {
+    return Fail(
+        ErrorKind::kNotFound,
+        fmt::format("replication slot {} stands at {}, past everything walden confirmed "
+                    "({}): another reader (walden tail --persistent, a second walden "
+                    "run, pg_replication_slot_advance) consumed the changes in between, "
+                    "and the mirror and the archive never saw them. Run `walden resync` "
+                    "(a new slot and an online snapshot of every table)",
+                    at.slot_name, at.slot.ToString(), std::max(*at.confirmed, sinks).ToString()));
   }
-  // Changes of a followed table that the archive holds, that the mirror lacks, and that the
-  // slot will not send again (they lie below its position).
+  // Changes of a followed table that the archive holds, that the mirror lacks, and that
+  // walden confirmed (so the slot will not send them again).
+  const Lsn gone = std::min(at.slot, *at.confirmed);
   for (const auto& [key, file] : archive.live) {
     if (!at.mirrored.contains(file.table)) continue;
     const Lsn first{file.first_lsn}, last{file.last_lsn};
-    const bool missed = (last > at.mirror_commit && last < at.slot) ||
-                        (first > at.mirror_commit && first < at.slot);
+    const bool missed = (last > at.mirror_commit && last < gone) ||
+                        (first > at.mirror_commit && first < gone);
     if (!missed) continue;
     return Fail(ErrorKind::kNotFound,
                 fmt::format("the mirror {} ends at {}, but {} changed after that (archived up to "

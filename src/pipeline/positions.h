@@ -9,7 +9,9 @@
 //  * the mirror lacks changes of tables it follows that the archive holds below the slot's
 //    position: an older mirror file was put back (`walden mirror rebuild`).
 // A crash between a sink's write and the next confirm never trips either: walden confirms
-// only what both sinks made durable. Thread-safety: plain functions.
+// only what both sinks made durable. Without a recorded position (a first run, an older
+// walden's data_dir, right after `walden resync` made a new slot) nothing is checked.
+// Thread-safety: plain functions.
 #pragma once
 
 #include <optional>

@@ -409,9 +409,9 @@ Status Pipeline::SnapshotStep() {
         return std::ranges::none_of(tables, [&](const QualifiedName& n) { return s.Matches(n); });
       });
       if (missing != request.selectors.end()) {
-        request.job.set_value(Fail(ErrorKind::kNotFound,
-                                   missing->Display() + " is not captured (publication " +
-                                       config_.source.publication + ")"));
+        request.job.set_value(Fail(ErrorKind::kNotFound, missing->Display() +
+                                                             " is not captured (publication " +
+                                                             config_.source.publication + ")"));
         continue;
       }
       if (auto ok = snapshot_->Request(tables, "requested"); !ok) return ok;
@@ -448,21 +448,19 @@ Status Pipeline::StartCapture() {
   auto tables = pg::ResolveTables(*conn, config_.source.tables);
   if (!tables) return std::unexpected(tables.error());
   const SourceConfig& source = config_.source;
-  auto capture =
-      pg::Capture::Start({.conninfo = source.url,
-                          .slot = source.slot,
-                          .publication = source.publication,
-                          .tables = *tables,
-                          .failover = source.failover,
-                          .binary = source.binary,
-                          .memory_limit = static_cast<size_t>(source.memory_limit),
-                          .spill_dir = config_.data_dir + "/spill",
-                          .status_interval = std::chrono::duration_cast<std::chrono::milliseconds>(
-                              source.status_interval),
-                          .stop = &stop_,
-                          .before_confirm = [this](Lsn lsn) {
-                            return RecordConfirmed(config_.data_dir, lsn);
-                          }});
+  auto capture = pg::Capture::Start(
+      {.conninfo = source.url,
+       .slot = source.slot,
+       .publication = source.publication,
+       .tables = *tables,
+       .failover = source.failover,
+       .binary = source.binary,
+       .memory_limit = static_cast<size_t>(source.memory_limit),
+       .spill_dir = config_.data_dir + "/spill",
+       .status_interval =
+           std::chrono::duration_cast<std::chrono::milliseconds>(source.status_interval),
+       .stop = &stop_,
+       .before_confirm = [this](Lsn lsn) { return RecordConfirmed(config_.data_dir, lsn); }});
   if (!capture) return std::unexpected(capture.error());
   capture_ = std::move(*capture);
   if (auto ok = CheckPositions(); !ok) return ok;
@@ -594,8 +592,8 @@ Status Pipeline::Housekeeping() {
   }
   // Heartbeats are written but none arrives: if the stream is silent too, it is dead.
   if (canary_state_.enabled && !canary_state_.fresh && canary_state_.stuck == "capture") {
-    const auto quiet = std::chrono::duration_cast<std::chrono::milliseconds>(
-        config_.canary.stale_after);
+    const auto quiet =
+        std::chrono::duration_cast<std::chrono::milliseconds>(config_.canary.stale_after);
     if (auto ok = capture_->ReconnectIfStalled(quiet); !ok) return ok;
   }
   if (Clock::now() - last_lease_ > std::chrono::seconds(20)) {
@@ -635,9 +633,10 @@ Status Pipeline::Drain() {
   capture_->Confirm(Durable());
   if (auto sent = capture_->Flush(); !sent) {
     // Not an error: the slot keeps these changes and the next run skips what the sinks hold.
-    spdlog::warn("run: could not confirm {} to PostgreSQL ({}); the next run resumes from the "
-                 "sinks' watermarks",
-                 Durable().ToString(), sent.error().message);
+    spdlog::warn(
+        "run: could not confirm {} to PostgreSQL ({}); the next run resumes from the "
+        "sinks' watermarks",
+        Durable().ToString(), sent.error().message);
   }
   spdlog::info("run: stopped at {}", Durable().ToString());
   return {};

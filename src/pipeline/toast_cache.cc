@@ -25,8 +25,7 @@ size_t ApproxBytes(const Datum& value) {
 
 }  // namespace
 
-std::string ToastCache::KeyOf(const pg::RelationInfo& relation,
-                              const pg::pgoutput::Tuple& tuple) {
+std::string ToastCache::KeyOf(const pg::RelationInfo& relation, const pg::pgoutput::Tuple& tuple) {
   std::string key;
   for (size_t i = 0; i < relation.columns.size() && i < tuple.size(); ++i) {
     if (!relation.columns[i].is_key()) continue;

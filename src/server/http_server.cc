@@ -97,8 +97,7 @@ class Guard {
     if (header.starts_with("Bearer ") && SameSecret(header.substr(7), security_.token)) {
       return true;
     }
-    return SameSecret(CookieValue(in.get_header_value("Cookie"), "walden_token"),
-                      security_.token);
+    return SameSecret(CookieValue(in.get_header_value("Cookie"), "walden_token"), security_.token);
   }
   static bool Deny(httplib::Response& out, int status, const std::string& why) {
     out.status = status;

@@ -45,22 +45,23 @@ TEST(HttpServer, BadListenValuesAndUnreachableServersSaySo) {
 class GuardTest : public ::testing::Test {
  protected:
   void Start(Security security) {
-    auto started = HttpServer::Start(
-        "127.0.0.1:0",
-        {{.method = "GET",
-          .path = "/healthz",
-          .handler = [](const Request&) { return Response{.body = "ok"}; },
-          .open = true},
-         {.method = "GET",
-          .path = "/api/status",
-          .handler = [](const Request&) { return Response{.body = "status"}; }},
-         {.method = "POST",
-          .path = "/api/query",
-          .handler = [this](const Request&) {
-            ++posts_;
-            return Response{.body = "ran"};
-          }}},
-        std::move(security));
+    auto started =
+        HttpServer::Start("127.0.0.1:0",
+                          {{.method = "GET",
+                            .path = "/healthz",
+                            .handler = [](const Request&) { return Response{.body = "ok"}; },
+                            .open = true},
+                           {.method = "GET",
+                            .path = "/api/status",
+                            .handler = [](const Request&) { return Response{.body = "status"}; }},
+                           {.method = "POST",
+                            .path = "/api/query",
+                            .handler =
+                                [this](const Request&) {
+                                  ++posts_;
+                                  return Response{.body = "ran"};
+                                }}},
+                          std::move(security));
     ASSERT_TRUE(started) << started.error().message;
     server_ = std::move(*started);
     const std::string& address = server_->address();
@@ -86,8 +87,8 @@ TEST_F(GuardTest, FormPostsForeignOriginsAndForeignHostsAreRefused) {
             std::pair(403, std::string("walden: POST requests need the X-Walden-Client header "
                                        "(walden's own clients send it; web pages of other sites "
                                        "cannot)\n")));
-  EXPECT_EQ(Send("POST", "/api/query", {{"Origin", "https://evil.example"}, {"X-Walden-Client", "x"}},
-                 "text/plain"),
+  EXPECT_EQ(Send("POST", "/api/query",
+                 {{"Origin", "https://evil.example"}, {"X-Walden-Client", "x"}}, "text/plain"),
             std::pair(403, std::string("walden: requests from https://evil.example are not "
                                        "served\n")));
   // DNS rebinding: the page's own host name in Host.
@@ -97,8 +98,9 @@ TEST_F(GuardTest, FormPostsForeignOriginsAndForeignHostsAreRefused) {
   EXPECT_EQ(posts_, 0);
   EXPECT_EQ(Send("POST", "/api/query", {{"X-Walden-Client", "walden"}}, "text/plain"),
             std::pair(200, std::string("ran")));
-  EXPECT_EQ(Send("GET", "/api/status", {{"Host", "localhost"}, {"Origin", "http://localhost:3000"}}),
-            std::pair(200, std::string("status")));
+  EXPECT_EQ(
+      Send("GET", "/api/status", {{"Host", "localhost"}, {"Origin", "http://localhost:3000"}}),
+      std::pair(200, std::string("status")));
   EXPECT_EQ(posts_, 1);
 }
 
@@ -111,9 +113,10 @@ TEST_F(GuardTest, TheTokenIsNeededExceptForOpenRoutes) {
   EXPECT_EQ(Send("GET", "/api/status", {{"Authorization", "Bearer 0123456789abcdef-secreT"}}),
             std::pair(401, missing));
   EXPECT_EQ(Send("GET", "/healthz", {}), std::pair(200, std::string("ok")));
-  EXPECT_EQ(Send("GET", "/api/status",
-                 {{"Authorization", "Bearer 0123456789abcdef-secret"}, {"Host", "walden.internal"}}),
-            std::pair(200, std::string("status")));
+  EXPECT_EQ(
+      Send("GET", "/api/status",
+           {{"Authorization", "Bearer 0123456789abcdef-secret"}, {"Host", "walden.internal"}}),
+      std::pair(200, std::string("status")));
   EXPECT_EQ(Send("GET", "/api/status", {{"Cookie", "a=b; walden_token=0123456789abcdef-secret"}}),
             std::pair(200, std::string("status")));
   // walden's own client sends both the token and the POST header.

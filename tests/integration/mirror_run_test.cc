@@ -39,13 +39,22 @@ class MirrorTest : public PgTest {
   std::string dir() const { return ScratchDir(); }
   std::string mirror() const { return dir() + "/data/mirror.duckdb"; }
   std::vector<std::string> RunArgs(const std::string& apply_interval = "100ms") {
-    return {"run",           "--server-listen",
-            "127.0.0.1:0",   "--source",
-            AdminConninfo(), "--data-dir",
-            dir() + "/data", "--mirror-export-dir", dir() + "/exports", "--archive-flush-interval",
-            "300ms",         "--mirror-apply-interval",
-            apply_interval,  "--source-slot",
-            "mirror_slot",   "--source-status-interval",
+    return {"run",
+            "--server-listen",
+            "127.0.0.1:0",
+            "--source",
+            AdminConninfo(),
+            "--data-dir",
+            dir() + "/data",
+            "--mirror-export-dir",
+            dir() + "/exports",
+            "--archive-flush-interval",
+            "300ms",
+            "--mirror-apply-interval",
+            apply_interval,
+            "--source-slot",
+            "mirror_slot",
+            "--source-status-interval",
             "200ms"};
   }
   // Starts walden once so the slot exists before the workload.
@@ -202,10 +211,10 @@ TEST_F(MirrorTest, MetricsAndStatusCountWhatTheWorkloadDid) {
   ASSERT_TRUE(s3) << s3.error().message;
   std::vector<std::string> args = RunArgs();
   // One heartbeat (at start) and no more: a transaction with one message.
-  for (const std::string& arg : {std::string("--canary-interval"), std::string("1h"),
-                                 std::string("--canary-stale-after"), std::string("3h"),
-                                 std::string("--archive-url"), std::string("s3://walden-metrics/a"),
-                                 std::string("--archive-endpoint"), (*s3)->endpoint()}) {
+  for (const std::string& arg :
+       {std::string("--canary-interval"), std::string("1h"), std::string("--canary-stale-after"),
+        std::string("3h"), std::string("--archive-url"), std::string("s3://walden-metrics/a"),
+        std::string("--archive-endpoint"), (*s3)->endpoint()}) {
     args.push_back(arg);
   }
   const std::vector<std::pair<std::string, std::string>> credentials = {

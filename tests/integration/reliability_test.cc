@@ -21,9 +21,10 @@ class ReliabilityTest : public PgTest {
  protected:
   std::string dir() const { return ScratchDir(); }
   std::vector<std::string> RunArgs(const std::string& conninfo, const std::string& slot) {
-    return {"run",          "--server-listen", "127.0.0.1:0",   "--source",
-            conninfo,       "--data-dir",      dir() + "/data", "--source-slot",
-            slot,           "--archive-flush-interval", "200ms"};
+    return {
+        "run",        "--server-listen", "127.0.0.1:0",   "--source", conninfo,
+        "--data-dir", dir() + "/data",   "--source-slot", slot,       "--archive-flush-interval",
+        "200ms"};
   }
   // SIGTERM, then the exit code if walden exits within `limit`, else -1.
   static int StopWithin(WaldenProcess& run, std::chrono::milliseconds limit) {
@@ -88,7 +89,8 @@ TEST_F(ReliabilityTest, ValuesThatCannotWorkAreConfigErrors) {
       {{"--archive-flush-size", "1B"},
        "walden: config: archive.flush_size = \"1B\" (flag --archive-flush-size): expected at "
        "least 1MB\n"},
-      {{"--config", "/tmp"}, "walden: config: /tmp is a directory; pass a TOML file with --config\n"},
+      {{"--config", "/tmp"},
+       "walden: config: /tmp is a directory; pass a TOML file with --config\n"},
   };
   for (const auto& [args, message] : cases) {
     const CommandResult result = check(args);

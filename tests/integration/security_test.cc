@@ -34,10 +34,10 @@ class SecurityTest : public PgTest {
  protected:
   std::string dir() const { return ScratchDir(); }
   std::vector<std::string> RunArgs() {
-    return {"run",           "--server-listen",       "127.0.0.1:0",
-            "--source",      AdminConninfo(),         "--data-dir",
-            dir() + "/data", "--mirror-export-dir",   dir() + "/exports",
-            "--source-slot", "security_slot",         "--archive-flush-interval",
+    return {"run",           "--server-listen",     "127.0.0.1:0",
+            "--source",      AdminConninfo(),       "--data-dir",
+            dir() + "/data", "--mirror-export-dir", dir() + "/exports",
+            "--source-slot", "security_slot",       "--archive-flush-interval",
             "200ms"};
   }
   std::string Address() {
@@ -61,9 +61,8 @@ TEST_F(SecurityTest, TheHttpApiRunsOnlyReadsAndWritesOnlyUnderTheExportDirectory
   ASSERT_TRUE(run.WaitForLog("run: streaming slot", 30s)) << run.Stderr();
   ASSERT_TRUE(WaitForCaughtUp("security_slot"));
   // The bracket escape that overwrote files as root.
-  const auto escape =
-      Query("SELECT 1 AS a); COPY (SELECT 'x') TO '" + dir() +
-            "/victim/keep' (HEADER false); SELECT * FROM (SELECT 1 AS b");
+  const auto escape = Query("SELECT 1 AS a); COPY (SELECT 'x') TO '" + dir() +
+                            "/victim/keep' (HEADER false); SELECT * FROM (SELECT 1 AS b");
   EXPECT_EQ(escape.first, 400);
   EXPECT_THAT(escape.second, HasSubstr("Parser Error: syntax error at or near \")\""));
   EXPECT_EQ(Query("UPDATE walden.state SET commit_lsn = 0"),
@@ -72,9 +71,9 @@ TEST_F(SecurityTest, TheHttpApiRunsOnlyReadsAndWritesOnlyUnderTheExportDirectory
             std::pair(400, "this is a SET statement; " + std::string(kHint)));
   EXPECT_EQ(Query("ATTACH '" + dir() + "/exports/x.duckdb' AS x"),
             std::pair(400, "this is a ATTACH statement; " + std::string(kHint)));
-  for (const std::string read : {"SELECT * FROM read_text('/etc/passwd')",
-                                 "SELECT * FROM read_csv('/etc/passwd')",
-                                 "SELECT * FROM glob('/root/*')"}) {
+  for (const std::string read :
+       {"SELECT * FROM read_text('/etc/passwd')", "SELECT * FROM read_csv('/etc/passwd')",
+        "SELECT * FROM glob('/root/*')"}) {
     const auto refused = Query(read);
     EXPECT_EQ(refused.first, 400) << read;
     EXPECT_THAT(refused.second, HasSubstr("file system operations are disabled by configuration"))
@@ -92,8 +91,8 @@ TEST_F(SecurityTest, TheHttpApiRunsOnlyReadsAndWritesOnlyUnderTheExportDirectory
                         dir()));
   std::filesystem::create_directories(dir() + "/exports/copy.duckdb.partial");
   std::ofstream(dir() + "/exports/copy.duckdb.partial/theirs") << "x";
-  const CommandResult partial =
-      RunWalden({"mirror", "export", dir() + "/exports/copy.duckdb", "--data-dir", dir() + "/data"});
+  const CommandResult partial = RunWalden(
+      {"mirror", "export", dir() + "/exports/copy.duckdb", "--data-dir", dir() + "/data"});
   EXPECT_EQ(partial.exit_code, 2);
   EXPECT_THAT(partial.output, HasSubstr("copy.duckdb.partial exists (an interrupted export?)"));
   EXPECT_TRUE(std::filesystem::exists(dir() + "/exports/copy.duckdb.partial/theirs"));
