@@ -93,8 +93,16 @@ Result<OrphanReport> CollectOrphans(store::ObjectStore& store, const ArchiveStat
       report.too_young.push_back(object.key);
       continue;
     }
+    if (!state.retired.contains(object.key)) {
+      auto data = store.Get(object.key);
+      if (!data) return std::unexpected(data.error());
+      const std::string kept = std::string(kQuarantinePrefix) + object.key;
+      if (auto ok = store.Put(kept, *data); !ok) return std::unexpected(ok.error());
+      report.quarantined.push_back(object.key);
+    } else {
+      report.deleted.push_back(object.key);
+    }
     if (auto ok = store.Delete(object.key); !ok) return std::unexpected(ok.error());
-    report.deleted.push_back(object.key);
   }
   return report;
 }

@@ -21,10 +21,18 @@
 namespace walden::archive {
 
 struct OrphanReport {
-  std::vector<std::string> deleted;
+  std::vector<std::string> deleted;      // retired by a commit: deleted
+  std::vector<std::string> quarantined;  // named by no commit: moved under kQuarantinePrefix
   std::vector<std::string> too_young;
 };
 
+inline constexpr std::string_view kQuarantinePrefix = "_walden/quarantine/";
+
+// Files under tables/ that no live file is, older than `grace`. A file a commit retired
+// (compaction replaced it) is deleted. A file no commit ever named is what a flush killed
+// between upload and commit leaves, or what remains of a commit that was lost: it is never
+// deleted on that inference alone, but moved to _walden/quarantine/<key>, where
+// `walden archive verify` lists it and the operator decides.
 Result<OrphanReport> CollectOrphans(store::ObjectStore& store, const ArchiveState& state,
                                     std::chrono::microseconds grace);
 

@@ -103,7 +103,10 @@ Result<ArchiveState> Manifest::Load() {
                                               "{}); the archive is damaged",
                                               object.key, state.last_sequence + 1));
     }
-    for (const std::string& key : commit->removed) state.live.erase(key);
+    for (const std::string& key : commit->removed) {
+      state.live.erase(key);
+      state.retired.insert(key);
+    }
     for (SegmentFile& file : commit->added) state.live[file.key] = std::move(file);
     state.last_sequence = commit->sequence;
     state.watermark = commit->watermark;
@@ -128,7 +131,10 @@ Status Manifest::Commit(ArchiveState& state, const Watermark& watermark,
     return std::unexpected(existing.error());
   }
   if (auto ok = store_.Put(key, ToJson(commit)); !ok) return ok;
-  for (const std::string& removed_key : commit.removed) state.live.erase(removed_key);
+  for (const std::string& removed_key : commit.removed) {
+    state.live.erase(removed_key);
+    state.retired.insert(removed_key);
+  }
   for (SegmentFile& file : commit.added) {
     file.local_path.clear();
     state.live[file.key] = std::move(file);

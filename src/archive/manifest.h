@@ -12,6 +12,7 @@
 #include <chrono>
 #include <cstdint>
 #include <map>
+#include <set>
 #include <memory>
 #include <optional>
 #include <string>
@@ -43,6 +44,7 @@ struct ArchiveState {
   uint64_t last_sequence = 0;
   Watermark watermark;
   std::map<std::string, SegmentFile> live;  // by key
+  std::set<std::string> retired;            // keys a commit removed (compaction's inputs)
 };
 
 class Manifest {

@@ -3,6 +3,7 @@
 #include <fmt/core.h>
 
 #include <algorithm>
+#include <charconv>
 #include <chrono>
 #include <filesystem>
 
@@ -57,6 +58,18 @@ std::string SegmentKey(const QualifiedName& table, const std::string& day, uint6
                        uint64_t last_lsn) {
   return fmt::format("tables/{}/{}/dt={}/{:016X}-{:016X}.parquet", EncodePathSegment(table.schema),
                      EncodePathSegment(table.name), day, first_lsn, last_lsn);
+}
+
+std::optional<uint64_t> SegmentFirstLsn(std::string_view key) {
+  const size_t slash = key.rfind('/');
+  const std::string_view name = key.substr(slash == std::string_view::npos ? 0 : slash + 1);
+  if (name.size() != 16 + 1 + 16 + 8 || name[16] != '-' || !name.ends_with(".parquet")) {
+    return std::nullopt;
+  }
+  uint64_t lsn = 0;
+  const auto [end, ec] = std::from_chars(name.data(), name.data() + 16, lsn, 16);
+  if (ec != std::errc() || end != name.data() + 16) return std::nullopt;
+  return lsn;
 }
 
 Result<std::unique_ptr<Spool>> Spool::Open(const std::string& path,

@@ -62,6 +62,9 @@ struct SegmentFile {
 // with '%', '/' and control characters percent-encoded so every name is one path segment.
 std::string SegmentKey(const QualifiedName& table, const std::string& day, uint64_t first_lsn,
                        uint64_t last_lsn);
+// The first commit LSN a segment key names ("…/<first>-<last>.parquet"); nullopt for keys
+// of another shape.
+std::optional<uint64_t> SegmentFirstLsn(std::string_view key);
 std::string EncodePathSegment(std::string_view name);
 
 // Writes the rows of `select_sql` (columns c0..cN: the table's columns, in order) as changes

@@ -102,10 +102,12 @@ int ArchiveCompactCommand(const Config& config) {
   auto orphans = archive::CollectOrphans(**store, *state, config.archive.orphan_grace);
   (void)manifest.ReleaseLease(owner);
   if (!orphans) return ReportError(orphans.error());
-  fmt::print("compacted {} files ({}) into {} ({}); removed {} orphans, {} younger than {}\n",
-             report->files_in, FormatSize(report->bytes_in), report->files_out,
-             FormatSize(report->bytes_out), orphans->deleted.size(), orphans->too_young.size(),
-             FormatDuration(config.archive.orphan_grace));
+  fmt::print(
+      "compacted {} files ({}) into {} ({}); removed {} replaced files, quarantined {} that no "
+      "commit names, {} younger than {}\n",
+      report->files_in, FormatSize(report->bytes_in), report->files_out,
+      FormatSize(report->bytes_out), orphans->deleted.size(), orphans->quarantined.size(),
+      orphans->too_young.size(), FormatDuration(config.archive.orphan_grace));
   return 0;
 }
 

@@ -217,6 +217,7 @@ class Pipeline {
   Status StartCapture();
   // The slot, the mirror and the archive still agree (positions.h).
   Status CheckPositions();
+  Status RefuseLostCommits(const std::vector<std::string>& quarantined);
   // One round: receive for up to 100 ms, merge/flush what is due, confirm, housekeeping.
   Status Step();
   RunView View() { return {board_, *mirror_}; }
@@ -289,8 +290,11 @@ Status Pipeline::OpenSinks() {
   archive_ = std::move(*archive);
   // Holding the lease, every file no commit names is a leftover of a killed flush.
   if (auto orphans = archive::CollectOrphans(*store_, archive_->state(), std::chrono::seconds(0));
-      orphans && !orphans->deleted.empty()) {
-    spdlog::info("archive: removed {} files of an interrupted flush", orphans->deleted.size());
+      orphans && !orphans->quarantined.empty()) {
+    spdlog::warn("archive: moved {} files no commit names to {} (a flush interrupted before its "
+                 "commit leaves such files)",
+                 orphans->quarantined.size(), archive::kQuarantinePrefix);
+    if (auto ok = RefuseLostCommits(orphans->quarantined); !ok) return ok;
   }
   // A lost mirror comes back from the archive before streaming resumes at its watermark.
   if (!fs::exists(config_.mirror.path) && archive_->state().last_sequence > 0) {
@@ -470,6 +474,31 @@ Status Pipeline::StartCapture() {
       source.slot, capture_->slot().confirmed_flush.ToString(), store_->url(),
       archive_->state().watermark.commit_lsn.ToString(), config_.mirror.path,
       mirror_->mirror().watermark().commit_lsn.ToString());
+  return {};
+}
+
+// An interrupted flush's files hold only changes walden never confirmed (it confirms after
+// the commit), an interrupted compaction's only changes live files hold; a file with changes
+// walden confirmed that no live file holds is what is left of a lost commit.
+Status Pipeline::RefuseLostCommits(const std::vector<std::string>& quarantined) {
+  const std::optional<Lsn> confirmed = ReadConfirmed(config_.data_dir);
+  if (!confirmed) return {};
+  for (const std::string& key : quarantined) {
+    const std::optional<uint64_t> first = archive::SegmentFirstLsn(key);
+    if (!first || Lsn{*first} >= *confirmed) continue;
+    // A compaction killed before its commit leaves a file whose changes live files still hold.
+    const bool compacted = std::ranges::any_of(archive_->state().live, [&](const auto& live) {
+      return live.second.first_lsn <= *first && *first <= live.second.last_lsn;
+    });
+    if (compacted) continue;
+    return Fail(ErrorKind::kIo,
+                fmt::format("archive: {} holds changes from {} on, which walden confirmed, but no "
+                            "commit names it: a commit file under _walden/commits/ was lost. "
+                            "The file is kept at {}{}; restore the bucket's _walden/commits/ "
+                            "from a backup and move the file back, or run `walden resync` to "
+                            "start the history over",
+                            key, Lsn{*first}.ToString(), archive::kQuarantinePrefix, key));
+  }
   return {};
 }
 

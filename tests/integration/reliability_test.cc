@@ -4,6 +4,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <thread>
 
@@ -198,6 +199,41 @@ TEST_F(ReliabilityTest, AnOlderMirrorPutBackIsRefusedAndRebuildRecoversIt) {
   EXPECT_EQ(DuckRows(mirror, "SELECT count(*), sum(v) FROM public.t"),
             (std::vector<Row>{{"25", "25"}}));
   DropSlot("old_slot");
+}
+
+// A lost commit file leaves data files no commit names: they used to be deleted as "an
+// interrupted flush" and walden went on with a hole in the history. Now they are kept
+// aside, and since they hold changes walden confirmed, walden refuses to start.
+TEST_F(ReliabilityTest, ALostCommitIsQuarantinedAndRefusedNotDeleted) {
+  std::filesystem::remove_all(dir());
+  Exec("CREATE TABLE t (id int PRIMARY KEY)");
+  const std::string archive = dir() + "/data/archive";
+  {
+    WaldenProcess run(RunArgs(AdminConninfo(), "lost_slot"));
+    ASSERT_TRUE(run.WaitForLog("run: streaming slot", 30s)) << run.Stderr();
+    Exec("INSERT INTO t SELECT generate_series(1, 10)");
+    ASSERT_TRUE(WaitForCaughtUp("lost_slot"));
+    EXPECT_EQ(StopWithin(run, 30s), 0) << run.Stderr();
+  }
+  std::vector<std::filesystem::path> commits;
+  for (const auto& entry : std::filesystem::directory_iterator(archive + "/_walden/commits")) {
+    commits.push_back(entry.path());
+  }
+  std::ranges::sort(commits);
+  ASSERT_FALSE(commits.empty());
+  std::filesystem::remove(commits.back());
+  const CommandResult refused = RunWalden(RunArgs(AdminConninfo(), "lost_slot"));
+  EXPECT_EQ(refused.exit_code, 1) << refused.output;
+  EXPECT_THAT(refused.output, HasSubstr("files no commit names to _walden/quarantine/"));
+  EXPECT_THAT(refused.output, HasSubstr("which walden confirmed, but no commit names it: a "
+                                        "commit file under _walden/commits/ was lost"));
+  size_t kept = 0;
+  for (const auto& entry :
+       std::filesystem::recursive_directory_iterator(archive + "/_walden/quarantine")) {
+    kept += entry.path().extension() == ".parquet";
+  }
+  EXPECT_GE(kept, 1u);
+  DropSlot("lost_slot");
 }
 
 }  // namespace
