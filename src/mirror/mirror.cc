@@ -77,10 +77,16 @@ Result<std::unique_ptr<Mirror>> Mirror::Open(const std::string& path, MirrorOpti
   std::unique_ptr<Mirror> mirror(new Mirror());
   auto database = duck::Database::Open(path);
   if (!database) {
-    return Fail(database.error().kind, "cannot open the mirror " + path + ": " +
-                                           database.error().message +
-                                           " (is another walden using it? only one process may "
-                                           "write a DuckDB file)");
+    const std::string& why = database.error().message;
+    const bool damaged = why.find("orrupt") != std::string::npos ||
+                         why.find("checksum") != std::string::npos ||
+                         why.find("not a valid DuckDB database") != std::string::npos;
+    return Fail(database.error().kind,
+                "cannot open the mirror " + path + ": " + why +
+                    (damaged ? " (the file is damaged: move it away and run `walden mirror "
+                               "rebuild`, which replays the archive)"
+                             : " (is another walden using it? only one process may write a "
+                               "DuckDB file)"));
   }
   mirror->database_ = std::make_unique<duck::Database>(std::move(*database));
   auto conn = duck::Connection::Open(*mirror->database_);

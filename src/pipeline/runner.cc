@@ -18,6 +18,7 @@
 #include <thread>
 
 #include "archive/maintenance.h"
+#include "common/strings.h"
 #include "common/units.h"
 #include "mirror/export.h"
 #include "mirror/query.h"
@@ -50,7 +51,9 @@ Result<std::unique_ptr<server::HttpServer>> StartServer(
     ArchiveSink& archive, std::function<std::string(const std::string&)> on_snapshot) {
   // Queries take at most half of the HTTP threads: health checks and status never wait.
   auto running = std::make_shared<std::counting_semaphore<kMaxQueries>>(kMaxQueries);
-  auto query = [&database, &config, running](const server::Request& request) {
+  // A query that hit a damaged block: the mirror cannot be trusted, so walden is not ready.
+  auto damaged = std::make_shared<std::atomic<bool>>(false);
+  auto query = [&database, &config, running, damaged](const server::Request& request) {
     auto format = mirror::ParseOutputFormat(
         request.params.contains("format") ? request.params.at("format") : "table");
     if (!format) return server::Response{.status = 400, .body = format.error().message};
@@ -66,7 +69,16 @@ Result<std::unique_ptr<server::HttpServer>> StartServer(
                           : Result<std::string>(std::unexpected(history.error()));
     running->release();
     if (!history) return server::Response{.status = 503, .body = history.error().message};
-    if (!output) return server::Response{.status = 400, .body = output.error().message};
+    if (!output) {
+      const std::string& why = output.error().message;
+      if (why.find("orrupt") != std::string::npos || why.find("checksum") != std::string::npos) {
+        damaged->store(true);
+        spdlog::error("mirror: a query found damaged data ({}); stop walden, move {} away and "
+                      "run `walden mirror rebuild`",
+                      OneLine(why), config.mirror.path);
+      }
+      return server::Response{.status = 400, .body = why};
+    }
     return server::Response{.body = std::move(*output)};
   };
   auto publish = [&database, &config](const server::Request& request) -> server::Response {
@@ -92,8 +104,14 @@ Result<std::unique_ptr<server::HttpServer>> StartServer(
        {.method = "GET",
         .path = "/readyz",
         .handler =
-            [&board](const server::Request&) {
-              // Streaming (the run loop published lately) and the canary fresh.
+            [&board, damaged](const server::Request&) {
+              // Streaming (the run loop published lately), the canary fresh, the mirror whole.
+              if (damaged->load()) {
+                return server::Response{
+                    .status = 503,
+                    .body = "mirror damaged: a query read a corrupt block; stop walden and run "
+                            "`walden mirror rebuild`\n"};
+              }
               const RunStatus status = board.Latest();
               if (UnixNowMicros() - status.updated_at > 5000000) {
                 return server::Response{.status = 503, .body = "not streaming\n"};

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <fstream>
 #include <thread>
 
 #include "tests/support/duck_reader.h"
@@ -234,6 +235,29 @@ TEST_F(ReliabilityTest, ALostCommitIsQuarantinedAndRefusedNotDeleted) {
   }
   EXPECT_GE(kept, 1u);
   DropSlot("lost_slot");
+}
+
+// A damaged mirror file is named, and so is the command that brings it back.
+TEST_F(ReliabilityTest, ADamagedMirrorNamesTheRebuild) {
+  std::filesystem::remove_all(dir());
+  Exec("CREATE TABLE t (id int PRIMARY KEY)");
+  {
+    WaldenProcess run(RunArgs(AdminConninfo(), "damaged_slot"));
+    ASSERT_TRUE(run.WaitForLog("run: streaming slot", 30s)) << run.Stderr();
+    Exec("INSERT INTO t SELECT generate_series(1, 100)");
+    ASSERT_TRUE(WaitForCaughtUp("damaged_slot"));
+    EXPECT_EQ(StopWithin(run, 30s), 0) << run.Stderr();
+  }
+  const std::string mirror = dir() + "/data/mirror.duckdb";
+  {
+    std::fstream file(mirror, std::ios::in | std::ios::out | std::ios::binary);
+    file.seekp(0);
+    file << std::string(4096, 'x');  // the header DuckDB checks first
+  }
+  const CommandResult refused = RunWalden(RunArgs(AdminConninfo(), "damaged_slot"));
+  EXPECT_NE(refused.exit_code, 0);
+  EXPECT_THAT(refused.output, HasSubstr("move it away and run `walden mirror rebuild`"));
+  DropSlot("damaged_slot");
 }
 
 }  // namespace
