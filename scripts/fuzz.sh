@@ -15,6 +15,7 @@ CC=clang-16 CXX=clang++-16 cmake -S . -B "$build" -G Ninja -DWALDEN_FUZZ=ON \
 cmake --build "$build" --target pgoutput_fuzz redact_fuzz
 mkdir -p "$build/findings" "$build/corpus/pgoutput" "$build/corpus/redact"
 cp -n fuzz/corpus/pgoutput/* "$build/corpus/pgoutput/"
+cp -n fuzz/corpus/redact/* "$build/corpus/redact/"
 for target in pgoutput redact; do
   echo "== fuzz ${target}_fuzz for ${seconds}s =="
   "$build/fuzz/${target}_fuzz" -max_total_time="$seconds" -timeout=5 -rss_limit_mb=2048 \

@@ -93,8 +93,12 @@ int MirrorExportCommand(const Config& config, const std::string& path, const std
         }
         return "exported the mirror to " + absolute + "\n";
       },
+      // A running walden writes under mirror.export_dir: a relative path means a place there.
       "/api/mirror/export",
-      {{"path", absolute}, {"format", format}, {"replace", replace ? "true" : "false"}}, "");
+      {{"path", std::filesystem::path(path).is_absolute() ? absolute : path},
+       {"format", format},
+       {"replace", replace ? "true" : "false"}},
+      "");
 }
 
 }  // namespace walden::cli

@@ -97,6 +97,9 @@ class Redactor {
       if (key > 0 && !IsSeparator(text_[key - 1])) continue;
       size_t eq = key;
       while (eq < text_.size() && text_[eq] != '=' && !IsSeparator(text_[eq])) ++eq;
+      // No key starts at a separator: each run of white space is then skipped once, by the
+      // key before it (linear time; the fuzzer found the quadratic version).
+      if (eq == key) continue;
       size_t name_end = eq;
       while (eq < text_.size() && IsSpace(text_[eq])) ++eq;  // "password = x"
       if (eq >= text_.size() || text_[eq] != '=') continue;
@@ -136,13 +139,25 @@ std::string ScrubConninfo(std::string message, std::string_view conninfo) {
     message.replace(at, conninfo.size(), redacted);
   }
   // libpq may quote a piece of the string, or decode it: its secrets go wherever they are.
-  for (const std::string& secret : redactor.Secrets()) {
-    for (size_t at = message.find(secret); at != std::string::npos;
-         at = message.find(secret, at + kMask.size())) {
-      message.replace(at, secret.size(), kMask);
+  // One pass over the message, longest secret first, so a mask never feeds the next search
+  // (a secret of '*'s grew the message without bound; found by the fuzzer).
+  std::vector<std::string> secrets = redactor.Secrets();
+  std::ranges::sort(secrets, [](const std::string& a, const std::string& b) {
+    return a.size() > b.size();
+  });
+  std::string out;
+  for (size_t at = 0; at < message.size();) {
+    auto hit = std::ranges::find_if(secrets, [&](const std::string& secret) {
+      return std::string_view(message).substr(at).starts_with(secret);
+    });
+    if (hit == secrets.end()) {
+      out += message[at++];
+    } else {
+      out += kMask;
+      at += hit->size();
     }
   }
-  return message;
+  return out;
 }
 
 bool ConninfoHasPassword(std::string_view conninfo) { return RedactConninfo(conninfo) != conninfo; }

@@ -46,6 +46,11 @@ TEST(Redact, MasksWhateverLibpqThinksOfTheString) {
             "user=a password=*** postgresql://b:***@h");
 }
 
+TEST(Redact, APasswordOfMaskCharactersDoesNotFeedItself) {
+  const std::string conninfo = "password=** host=h";
+  EXPECT_EQ(ScrubConninfo(std::string(8, '*') + " x", conninfo), "************ x");
+}
+
 TEST(Redact, ScrubsPiecesAndDecodedCopiesOfThePassword) {
   const std::string url = "postgresql://u:p%40ss@db/x";
   EXPECT_EQ(ScrubConninfo("password authentication failed near \"p@ss\" and p%40ss", url),
