@@ -436,6 +436,8 @@ void ReadRest(Typer& t, Config& c) {
   c.mirror.path = t.String("mirror.path");
   if (c.mirror.path.empty()) {
     c.mirror.path = (std::filesystem::path(c.data_dir) / "mirror.duckdb").lexically_normal();
+  } else {
+    c.mirror.path = Absolute(c.mirror.path).lexically_normal();
   }
   c.mirror.apply_interval = t.DurationValue("mirror.apply_interval");
   c.mirror.memory_limit = t.Size("mirror.memory_limit");
@@ -510,6 +512,9 @@ Result<Config> LoadConfig(const ConfigSources& sources) {
   Config config;
   config.data_dir = typer.String("data_dir");
   if (config.data_dir.empty()) typer.Fail("data_dir", typer.Get("data_dir"), "expected a path");
+  // Absolute from here on: the mirror's contained DuckDB accepts only absolute paths inside
+  // its allowed directories, and messages name one place whatever the working directory.
+  if (!config.data_dir.empty()) config.data_dir = Absolute(config.data_dir).lexically_normal();
   ReadSource(typer, config);
   ReadArchive(typer, config);
   ReadRest(typer, config);

@@ -3,6 +3,7 @@
 // asynchronous commit. Each case failed on the landed main before this file existed.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <filesystem>
@@ -258,6 +259,39 @@ TEST_F(ReliabilityTest, ADamagedMirrorNamesTheRebuild) {
   EXPECT_NE(refused.exit_code, 0);
   EXPECT_THAT(refused.output, HasSubstr("move it away and run `walden mirror rebuild`"));
   DropSlot("damaged_slot");
+}
+
+// The default data_dir is relative (./walden-data): the contained mirror must still read
+// the initial load's segments and the history, and exports must land.
+TEST_F(ReliabilityTest, ARelativeDataDirectoryWorksEverywhere) {
+  const std::string relative = "walden-rel-" + std::to_string(getpid());
+  std::filesystem::remove_all(relative);
+  Exec("CREATE TABLE t (id int PRIMARY KEY, v text)");
+  Exec("INSERT INTO t SELECT g, 'v' || g FROM generate_series(1, 1000) g");
+  WaldenProcess run({"run", "--server-listen", "127.0.0.1:0", "--source", AdminConninfo(),
+                     "--data-dir", relative, "--source-slot", "rel_slot",
+                     "--archive-flush-interval", "200ms"});
+  ASSERT_TRUE(run.WaitForLog("run: streaming slot", 60s)) << run.Stderr();
+  Exec("UPDATE t SET v = 'w' WHERE id <= 10");
+  ASSERT_TRUE(WaitForCaughtUp("rel_slot"));
+  ASSERT_TRUE(run.WaitForLog("archive: commit", 30s)) << run.Stderr();
+  auto walden = [&](std::vector<std::string> args) {
+    args.insert(args.end(), {"--data-dir", relative});
+    return RunWalden(args);
+  };
+  const CommandResult rows = walden({"query", "SELECT count(*) AS n FROM public.t", "--format",
+                                     "csv"});
+  EXPECT_EQ(rows.output, "n\n1000\n");
+  const CommandResult history = walden(
+      {"query", "SELECT count(*) AS u FROM history.public.t WHERE _walden_op = 'u'", "--format",
+       "csv"});
+  EXPECT_EQ(history.output, "u\n10\n");
+  const CommandResult exported = walden({"mirror", "export", "copy.duckdb"});
+  EXPECT_EQ(exported.exit_code, 0) << exported.output;
+  EXPECT_TRUE(std::filesystem::exists(relative + "/exports/copy.duckdb"));
+  EXPECT_EQ(StopWithin(run, 30s), 0) << run.Stderr();
+  std::filesystem::remove_all(relative);
+  DropSlot("rel_slot");
 }
 
 }  // namespace
