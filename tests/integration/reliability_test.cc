@@ -34,6 +34,15 @@ class ReliabilityTest : public PgTest {
     run.process().Signal(SIGTERM);
     return run.Wait(limit);
   }
+  // One `walden run` on the test database that streams what `sql` changes, catches up and
+  // stops cleanly.
+  void RunOnce(const std::string& slot, const std::string& sql) {
+    WaldenProcess run(RunArgs(AdminConninfo(), slot));
+    ASSERT_TRUE(run.WaitForLog("run: streaming slot", 30s)) << run.Stderr();
+    Exec(sql);
+    ASSERT_TRUE(WaitForCaughtUp(slot));
+    EXPECT_EQ(StopWithin(run, 30s), 0) << run.Stderr();
+  }
 };
 
 TEST_F(ReliabilityTest, SigtermWhilePostgresIsDownExitsAtOnce) {
@@ -147,13 +156,7 @@ TEST_F(ReliabilityTest, StopRightAfterAnAsynchronousCommitKeepsIt) {
 TEST_F(ReliabilityTest, ASlotAdvancedByAnotherReaderIsRefusedNotSkipped) {
   std::filesystem::remove_all(dir());
   Exec("CREATE TABLE t (id int PRIMARY KEY)");
-  {
-    WaldenProcess run(RunArgs(AdminConninfo(), "gap_slot"));
-    ASSERT_TRUE(run.WaitForLog("run: streaming slot", 30s)) << run.Stderr();
-    Exec("INSERT INTO t VALUES (1)");
-    ASSERT_TRUE(WaitForCaughtUp("gap_slot"));
-    EXPECT_EQ(StopWithin(run, 30s), 0) << run.Stderr();
-  }
+  RunOnce("gap_slot", "INSERT INTO t VALUES (1)");
   const CommandResult own_tail =
       RunWalden({"tail", "--source", AdminConninfo(), "--persistent", "--source-slot", "gap_slot",
                  "--data-dir", dir() + "/data", "--limit", "1"});
@@ -179,14 +182,9 @@ TEST_F(ReliabilityTest, AnOlderMirrorPutBackIsRefusedAndRebuildRecoversIt) {
   Exec("CREATE TABLE t (id int PRIMARY KEY, v int)");
   Exec("INSERT INTO t SELECT g, 0 FROM generate_series(1, 25) g");
   const std::string mirror = dir() + "/data/mirror.duckdb";
-  for (int round = 0; round < 2; ++round) {
-    WaldenProcess run(RunArgs(AdminConninfo(), "old_slot"));
-    ASSERT_TRUE(run.WaitForLog("run: streaming slot", 30s)) << run.Stderr();
-    if (round == 1) Exec("UPDATE t SET v = v + 1");
-    ASSERT_TRUE(WaitForCaughtUp("old_slot"));
-    EXPECT_EQ(StopWithin(run, 30s), 0) << run.Stderr();
-    if (round == 0) std::filesystem::copy_file(mirror, dir() + "/backup.duckdb");
-  }
+  RunOnce("old_slot", "SELECT 1");
+  std::filesystem::copy_file(mirror, dir() + "/backup.duckdb");
+  RunOnce("old_slot", "UPDATE t SET v = v + 1");
   std::filesystem::copy_file(dir() + "/backup.duckdb", mirror,
                              std::filesystem::copy_options::overwrite_existing);
   const CommandResult refused = RunWalden(RunArgs(AdminConninfo(), "old_slot"));
@@ -210,13 +208,7 @@ TEST_F(ReliabilityTest, ALostCommitIsQuarantinedAndRefusedNotDeleted) {
   std::filesystem::remove_all(dir());
   Exec("CREATE TABLE t (id int PRIMARY KEY)");
   const std::string archive = dir() + "/data/archive";
-  {
-    WaldenProcess run(RunArgs(AdminConninfo(), "lost_slot"));
-    ASSERT_TRUE(run.WaitForLog("run: streaming slot", 30s)) << run.Stderr();
-    Exec("INSERT INTO t SELECT generate_series(1, 10)");
-    ASSERT_TRUE(WaitForCaughtUp("lost_slot"));
-    EXPECT_EQ(StopWithin(run, 30s), 0) << run.Stderr();
-  }
+  RunOnce("lost_slot", "INSERT INTO t SELECT generate_series(1, 10)");
   std::vector<std::filesystem::path> commits;
   for (const auto& entry : std::filesystem::directory_iterator(archive + "/_walden/commits")) {
     commits.push_back(entry.path());
@@ -242,13 +234,7 @@ TEST_F(ReliabilityTest, ALostCommitIsQuarantinedAndRefusedNotDeleted) {
 TEST_F(ReliabilityTest, ADamagedMirrorNamesTheRebuild) {
   std::filesystem::remove_all(dir());
   Exec("CREATE TABLE t (id int PRIMARY KEY)");
-  {
-    WaldenProcess run(RunArgs(AdminConninfo(), "damaged_slot"));
-    ASSERT_TRUE(run.WaitForLog("run: streaming slot", 30s)) << run.Stderr();
-    Exec("INSERT INTO t SELECT generate_series(1, 100)");
-    ASSERT_TRUE(WaitForCaughtUp("damaged_slot"));
-    EXPECT_EQ(StopWithin(run, 30s), 0) << run.Stderr();
-  }
+  RunOnce("damaged_slot", "INSERT INTO t SELECT generate_series(1, 100)");
   const std::string mirror = dir() + "/data/mirror.duckdb";
   {
     std::fstream file(mirror, std::ios::in | std::ios::out | std::ios::binary);
