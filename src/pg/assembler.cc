@@ -65,6 +65,7 @@ Assembler::~Assembler() = default;
 void Assembler::DiscardOpenTransactions() {
   current_.reset();
   streams_.clear();
+  stream_relations_.clear();
   in_stream_ = false;
   buffered_bytes_ = 0;
 }
@@ -106,9 +107,30 @@ Status Assembler::SpillIfNeeded() {
   return {};
 }
 
+RelationCache& Assembler::Relations(bool for_update) {
+  if (!in_stream_) return relations_;
+  auto it = stream_relations_.find(stream_xid_);
+  if (it == stream_relations_.end()) {
+    if (!for_update) return relations_;
+    it = stream_relations_.emplace(stream_xid_, StreamRelations{relations_, {}}).first;
+  }
+  return it->second.cache;
+}
+
+void Assembler::EndStream(uint32_t xid, bool committed) {
+  auto it = stream_relations_.find(xid);
+  if (it == stream_relations_.end()) return;
+  // Committed, its definitions are the current ones (PostgreSQL sends them again anyway).
+  if (committed) {
+    for (uint32_t id : it->second.redefined) relations_.Adopt(it->second.cache, id);
+  }
+  stream_relations_.erase(it);
+}
+
 Result<std::optional<CommittedTransaction>> Assembler::OnRelation(
     const pgoutput::Relation& message) {
-  RelationCache::UpdateResult updated = relations_.Update(message);
+  RelationCache::UpdateResult updated = Relations(true).Update(message);
+  if (in_stream_) stream_relations_[stream_xid_].redefined.insert(message.relation_id);
   if (!updated.change) return std::nullopt;
   // A schema change travels with the transaction that first uses the new definition, so
   // sinks apply it in order.
@@ -122,7 +144,7 @@ Result<std::optional<CommittedTransaction>> Assembler::OnRelation(
 Result<std::optional<CommittedTransaction>> Assembler::Add(pgoutput::Decoded message) {
   using Out = Result<std::optional<CommittedTransaction>>;
   auto relation = [&](uint32_t id) -> Result<std::shared_ptr<const RelationInfo>> {
-    auto rel = relations_.Find(id);
+    auto rel = Relations(false).Find(id);
     if (!rel) return OutOfOrder(fmt::format("change for relation {} before its Relation", id));
     return rel;
   };
@@ -152,7 +174,7 @@ Result<std::optional<CommittedTransaction>> Assembler::Add(pgoutput::Decoded mes
           },
           [&](pgoutput::Relation& m) -> Out { return OnRelation(m); },
           [&](pgoutput::Type& m) -> Out {
-            relations_.UpdateType(m);
+            Relations(true).UpdateType(m);
             return std::nullopt;
           },
           [&](pgoutput::Insert& m) -> Out {
@@ -216,6 +238,7 @@ Result<std::optional<CommittedTransaction>> Assembler::Add(pgoutput::Decoded mes
             }
             std::unique_ptr<TransactionBuffer> buffer = std::move(it->second);
             streams_.erase(it);
+            EndStream(m.xid, /*committed=*/true);
             buffered_bytes_ -= buffer->memory_bytes();
             return CommittedTransaction(
                 TransactionInfo{m.xid, m.commit_lsn, m.end_lsn, m.commit_time, true},
@@ -224,6 +247,7 @@ Result<std::optional<CommittedTransaction>> Assembler::Add(pgoutput::Decoded mes
           [&](pgoutput::StreamAbort& m) -> Out {
             if (in_stream_) return OutOfOrder("Stream Abort inside a stream block");
             auto it = streams_.find(m.xid);
+            if (m.subxid == m.xid) EndStream(m.xid, /*committed=*/false);
             if (it == streams_.end()) return std::nullopt;  // nothing was streamed for it
             if (m.subxid == m.xid) {
               buffered_bytes_ -= it->second->memory_bytes();

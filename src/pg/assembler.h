@@ -2,7 +2,11 @@
 // each with its commit LSN, end LSN, commit time, xid and ordered changes (design §2).
 //
 // Streamed (in-progress) transactions are buffered until Stream Commit and dropped on
-// Stream Abort, including aborted subtransactions. Buffers beyond `memory_limit` spill to
+// Stream Abort, including aborted subtransactions. A Relation or Type message inside a
+// stream describes the relation as that transaction sees it (after its own, uncommitted
+// DDL): it applies to that stream only until its Stream Commit, never to transactions
+// decoded meanwhile (PostgreSQL tracks what it sent per streamed transaction and does not
+// send the definition again to the others). Buffers beyond `memory_limit` spill to
 // files under `spill_dir`, so a transaction of any size needs bounded memory; a committed
 // transaction is replayed from its spill file and memory in order, never materialized.
 // Thread-safety: not thread-safe; owned by the capture thread. A CommittedTransaction may
@@ -126,12 +130,20 @@ class Assembler {
   Status Append(std::optional<uint32_t> xid, Change change);
   Status SpillIfNeeded();
   Result<std::optional<CommittedTransaction>> OnRelation(const pgoutput::Relation& message);
+  // The definitions the current message sees: the open stream's own, once it has any.
+  RelationCache& Relations(bool for_update);
+  void EndStream(uint32_t xid, bool committed);
 
   AssemblerOptions options_;
   RelationCache relations_;
   std::unique_ptr<TransactionBuffer> current_;
   TransactionInfo current_info_;
   std::map<uint32_t, std::unique_ptr<TransactionBuffer>> streams_;
+  struct StreamRelations {
+    RelationCache cache;            // a copy of relations_ with the stream's definitions
+    std::set<uint32_t> redefined;  // relations the stream sent a definition of
+  };
+  std::map<uint32_t, StreamRelations> stream_relations_;  // by streamed transaction's xid
   bool in_stream_ = false;
   uint32_t stream_xid_ = 0;
   size_t buffered_bytes_ = 0;

@@ -128,6 +128,52 @@ TEST_F(AssemblerTest, SchemaChangeTravelsWithTheTransaction) {
   EXPECT_EQ(added, (std::vector<std::string>{"note"}));
 }
 
+// A streamed transaction altered the table (its Relation message inside the stream shows a
+// column more); transactions committed meanwhile still use the old layout and PostgreSQL
+// sends them no new Relation message. Applying the stream's definition to them read their
+// values into the wrong columns (#16 item 7: "cannot read '…' as DECIMAL" on PostgreSQL 17).
+TEST_F(AssemblerTest, AStreamsRelationDefinitionStaysInThatStreamUntilItCommits) {
+  Feed(Rel());
+  Relation altered = Rel();
+  altered.xid = 42;
+  altered.columns.insert(altered.columns.begin(), Column{0, "added_first", 25, -1});
+  Feed(StreamStart{42, true});
+  Feed(altered);
+  Tuple two;
+  two.values = {{ValueKind::kText, 0, 1}, {ValueKind::kText, 1, 2}};
+  two.bytes = "x10";
+  Feed(Insert{42, 7, two});
+  Feed(StreamStop{});
+  Feed(Begin{Lsn{0x30}, 1, 200});
+  Feed(Insert{std::nullopt, 7, Row("5")});
+  auto meanwhile = Feed(Commit{0, Lsn{0x30}, Lsn{0x31}, 1});
+  ASSERT_TRUE(meanwhile);
+  ASSERT_TRUE(meanwhile->ForEach([&](const Change& c) -> Status {
+    EXPECT_EQ(c.relation->columns.size(), 1u);  // the layout its tuple has
+    EXPECT_EQ(c.relation->version, 1);
+    return {};
+  }));
+  auto streamed = Feed(StreamCommit{42, 0, Lsn{0x40}, Lsn{0x41}, 2});
+  ASSERT_TRUE(streamed);
+  size_t inserts = 0;
+  ASSERT_TRUE(streamed->ForEach([&](const Change& c) -> Status {
+    EXPECT_EQ(c.relation->columns.size(), 2u);
+    inserts += c.kind == Change::Kind::kInsert;
+    return {};
+  }));
+  EXPECT_EQ(inserts, 1u);
+  // Committed: its definition is the current one for what follows.
+  EXPECT_EQ(assembler_.relations().Find(7)->columns.size(), 2u);
+  // An aborted stream's definition is forgotten.
+  Relation again = Rel();
+  again.xid = 50;
+  Feed(StreamStart{50, true});
+  Feed(again);
+  Feed(StreamStop{});
+  Feed(StreamAbort{50, 50});
+  EXPECT_EQ(assembler_.relations().Find(7)->columns.size(), 2u);
+}
+
 TEST_F(AssemblerTest, OutOfOrderStreamsAreErrorsNotCrashes) {
   EXPECT_EQ(assembler_.Add(Commit{}).error().message,
             "pgoutput stream out of order: Commit without Begin");

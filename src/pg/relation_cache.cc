@@ -151,6 +151,11 @@ std::shared_ptr<const RelationInfo> RelationCache::Find(uint32_t relation_id) co
   return it == relations_.end() ? nullptr : it->second;
 }
 
+void RelationCache::Adopt(const RelationCache& other, uint32_t relation_id) {
+  if (auto found = other.Find(relation_id)) relations_[relation_id] = std::move(found);
+  for (const auto& [oid, name] : other.types_) types_[oid] = name;
+}
+
 std::string RelationCache::TypeName(uint32_t type_oid) const {
   auto it = types_.find(type_oid);
   return it == types_.end() ? std::string() : it->second;

@@ -89,6 +89,8 @@ class RelationCache {
   void UpdateType(const pgoutput::Type& message);
 
   std::shared_ptr<const RelationInfo> Find(uint32_t relation_id) const;
+  // Takes another cache's definition of that relation (and the type names it knows).
+  void Adopt(const RelationCache& other, uint32_t relation_id);
   // "schema.name" of a user-defined type seen in a Type message; empty if unknown.
   std::string TypeName(uint32_t type_oid) const;
 
