@@ -44,9 +44,10 @@ Result<int64_t> Capture::SlotLagBytes() {
     sender_moved_ = std::chrono::steady_clock::now();
   }
   auto lag = ParseInt64(result->Value(0, 0));
-  if (!lag)
+  if (!lag) {
     return Fail(ErrorKind::kProtocol,
                 "unexpected slot lag \"" + std::string(result->Value(0, 0)) + "\"");
+  }
   return *lag;
 }
 
