@@ -1,5 +1,5 @@
 # Thin wrappers over scripts/; see README.md.
-.PHONY: demo test build clean fuzz bench bench-quick bench-capture bench-storage bench-mirror bench-snapshot
+.PHONY: demo test build clean fuzz soak bench bench-quick bench-capture bench-storage bench-mirror bench-snapshot
 
 demo:
 	scripts/demo.sh $(DEMO_ARGS)
@@ -14,6 +14,10 @@ build:
 
 clean:
 	rm -rf build
+
+# kill -9 soak (not in `make test`): the kill tests with many more kills on 17 and 15.
+soak:
+	scripts/soak.sh
 
 # Each libFuzzer target (wire decoder, connection-string redactor) for 10 minutes.
 fuzz:
