@@ -463,7 +463,7 @@ void ReadRest(Typer& t, Config& c) {
   }
   c.mirror.export_dir = t.String("mirror.export_dir");
   if (c.mirror.export_dir.empty()) {
-    c.mirror.export_dir = (Absolute(c.data_dir) / "exports").lexically_normal();
+    c.mirror.export_dir = (std::filesystem::path(c.data_dir) / "exports").lexically_normal();
   } else {
     c.mirror.export_dir = Absolute(c.mirror.export_dir).lexically_normal();
   }

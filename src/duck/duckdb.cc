@@ -6,6 +6,12 @@ namespace walden::duck {
 
 std::string LibraryVersion() { return duckdb_library_version(); }
 
+bool IsDamage(std::string_view message) {
+  return message.find("orrupt") != std::string_view::npos ||
+         message.find("checksum") != std::string_view::npos ||
+         message.find("not a valid DuckDB database") != std::string_view::npos;
+}
+
 QueryResult::QueryResult(QueryResult&& other) noexcept
     : result_(other.result_), valid_(std::exchange(other.valid_, false)) {}
 

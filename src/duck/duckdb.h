@@ -22,6 +22,10 @@ namespace walden::duck {
 // "v1.4.4"
 std::string LibraryVersion();
 
+// DuckDB's error text says the database file is damaged (a corrupt block, a checksum that
+// does not match, not a DuckDB file at all).
+bool IsDamage(std::string_view message);
+
 class QueryResult {
  public:
   QueryResult() = default;

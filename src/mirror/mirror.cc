@@ -78,9 +78,7 @@ Result<std::unique_ptr<Mirror>> Mirror::Open(const std::string& path, MirrorOpti
   auto database = duck::Database::Open(path);
   if (!database) {
     const std::string& why = database.error().message;
-    const bool damaged = why.find("orrupt") != std::string::npos ||
-                         why.find("checksum") != std::string::npos ||
-                         why.find("not a valid DuckDB database") != std::string::npos;
+    const bool damaged = duck::IsDamage(why);
     return Fail(database.error().kind,
                 "cannot open the mirror " + path + ": " + why +
                     (damaged ? " (the file is damaged: move it away and run `walden mirror "

@@ -278,7 +278,7 @@ Status Capture::SendStatus(bool reply) {
 
 Status Capture::Flush() { return SendStatus(false); }
 
-Result<Lsn> Capture::CurrentWalLsn() {
+Result<Lsn> Capture::DrainTarget() {
   // Every transaction committed so far lies before the flush position once a synchronous
   // commit of our own went through: with synchronous_commit = off a commit returns before
   // its record is written (and pg_current_wal_lsn() may be before it), and the insert

@@ -85,7 +85,7 @@ class Capture {
   // source runs with synchronous_commit = off), and whether every transaction that
   // committed before `target` has been handed out (the stream has passed it and no
   // transaction is open). RequestProgress asks the server to report how far it has sent.
-  Result<Lsn> CurrentWalLsn();
+  Result<Lsn> DrainTarget();
   bool CaughtUpTo(Lsn target) const {
     return std::max(stats_.received, server_end_) >= target && assembler_.idle();
   }

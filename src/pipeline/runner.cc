@@ -71,7 +71,7 @@ Result<std::unique_ptr<server::HttpServer>> StartServer(
     if (!history) return server::Response{.status = 503, .body = history.error().message};
     if (!output) {
       const std::string& why = output.error().message;
-      if (why.find("orrupt") != std::string::npos || why.find("checksum") != std::string::npos) {
+      if (duck::IsDamage(why)) {
         damaged->store(true);
         spdlog::error("mirror: a query found damaged data ({}); stop walden, move {} away and "
                       "run `walden mirror rebuild`",
@@ -183,13 +183,11 @@ Result<std::string> RunningAddress(const std::string& data_dir) {
   return server["address"].get<std::string>();
 }
 
-std::string HistoryCache(const Config& config) {
-  return (fs::absolute(config.data_dir) / "history").lexically_normal().string();
-}
+// config.data_dir is absolute (LoadConfig), as the contained mirror needs.
+std::string HistoryCache(const Config& config) { return config.data_dir + "/history"; }
 
 std::vector<std::string> QueryableDirectories(const Config& config) {
-  const fs::path data = fs::absolute(config.data_dir).lexically_normal();
-  std::vector<std::string> dirs = {(data / "segments").string(), HistoryCache(config),
+  std::vector<std::string> dirs = {config.data_dir + "/segments", HistoryCache(config),
                                    config.mirror.export_dir};
   if (config.archive.url.starts_with("file://")) dirs.push_back(config.archive.url.substr(7));
   for (const std::string& dir : dirs) {
@@ -658,7 +656,7 @@ Status Pipeline::Drain() {
   // Everything committed before the stop request goes into both sinks: read on until the
   // stream passes the WAL position of that moment (bounded; the rest stays in the slot).
   // With PostgreSQL gone there is nothing more to read: the sinks keep what they hold.
-  if (auto target = capture_->CurrentWalLsn()) {
+  if (auto target = capture_->DrainTarget()) {
     const auto deadline = Clock::now() + std::chrono::seconds(15);
     while (!capture_->CaughtUpTo(*target) && Clock::now() < deadline) {
       (void)capture_->RequestProgress();
