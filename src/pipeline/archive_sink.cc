@@ -153,14 +153,11 @@ Status ArchiveSink::AppendChange(const pg::TransactionInfo& info, int64_t seq,
   for (size_t i = 0; i < row->size(); ++i) {
     if (!(*row)[i]) unchanged.push_back(relation.columns[i].name);
   }
+  // Unchanged TOAST values: filled from what this run saw, else below from the spool and
+  // the archived files; either way the names are recorded in _walden_unchanged.
   const bool filled = RememberValues(change, *row);
   for (auto& value : *row) out.values.push_back(value ? std::move(*value) : Datum(Null{}));
-  if (filled) {
-    out.unchanged = std::move(unchanged);
-    unchanged.clear();
-  } else {
-    out.unchanged = unchanged;  // filled below from the spool and the archived files
-  }
+  out.unchanged = std::move(unchanged);
   if (change.kind == Kind::kUpdate && change.old_kind) {
     out.before = BeforeJson(relation, change.old_tuple);
   }
@@ -169,7 +166,7 @@ Status ArchiveSink::AppendChange(const pg::TransactionInfo& info, int64_t seq,
       !ok) {
     return ok;
   }
-  return unchanged.empty() ? Status{} : FillUnchanged(change, out);
+  return filled ? Status{} : FillUnchanged(change, out);
 }
 
 bool ArchiveSink::RememberValues(const pg::Change& change, std::vector<std::optional<Datum>>& row) {
@@ -212,7 +209,6 @@ Status ArchiveSink::FillUnchanged(const pg::Change& change, const archive::Archi
   std::vector<std::string> unfilled = out.unchanged;
   if (!keys.empty()) {
     auto history = HistoryFiles(relation.name);
-
     if (!history) return std::unexpected(history.error());
     auto result = spool_->FillUnchanged(SchemaOf(change.relation, Lsn{out.commit_lsn}), keys,
                                         out.unchanged, out.commit_lsn, out.seq, *history);

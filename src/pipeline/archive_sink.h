@@ -93,7 +93,8 @@ class ArchiveSink {
   Result<std::vector<std::string>> HistoryFiles(const QualifiedName& table);
   Status FillUnchanged(const pg::Change& change, const archive::ArchiveChange& out);
   // Keeps the row's TOAST-able values for later unchanged markers of its key, and fills
-  // the row's own markers from earlier values; false when some stayed unknown.
+  // the row's own markers from earlier values; false when some stayed unknown (true when
+  // the row has none).
   bool RememberValues(const pg::Change& change, std::vector<std::optional<Datum>>& row);
   // Records the table definition a relation version uses when it differs from the last one
   // recorded for its table.

@@ -196,7 +196,7 @@ Status MirrorSink::Flush() {
   if (auto ok = mirror_->Commit(pending_); !ok) return ok;
   last_write_ = Clock::now();
   last_cost_ = last_write_ - started;
-  merge_duration_.Observe(std::chrono::duration<double>(last_write_ - started).count());
+  merge_duration_.Observe(std::chrono::duration<double>(last_cost_).count());
   durable_ = pending_;
   const int64_t now = UnixNowMicros();
   last_merge_ = now;
