@@ -29,6 +29,7 @@ Capture::Capture(ReplicationConnection conn, Connection catalog, const CaptureOp
            .relation_lookup = [this](uint32_t id) { return LookupAttributes(catalog_, id); }}) {}
 
 Result<int64_t> Capture::SlotLagBytes() {
+  if (auto catalog = EnsureCatalog(); !catalog) return std::unexpected(catalog.error());
   auto result = catalog_.Exec(
       "SELECT pg_catalog.pg_wal_lsn_diff(pg_catalog.pg_current_wal_lsn(), s.confirmed_flush_lsn)"
       "::bigint, r.sent_lsn FROM pg_catalog.pg_replication_slots s LEFT JOIN "
@@ -53,7 +54,7 @@ Result<int64_t> Capture::SlotLagBytes() {
 
 Status Capture::ReconnectIfStalled(std::chrono::milliseconds quiet) {
   const auto now = std::chrono::steady_clock::now();
-  if (options_.temporary_slot || now - last_message_ < quiet || now - sender_moved_ < quiet) {
+  if (!connected_ || options_.temporary_slot || now - last_message_ < quiet || now - sender_moved_ < quiet) {
     return {};
   }
   const int pid = PQbackendPID(conn_.sql().get());
@@ -65,8 +66,10 @@ Status Capture::ReconnectIfStalled(std::chrono::milliseconds quiet) {
       options_.slot, seconds.count(), pid, sender_sent_.ToString());
   // Our own backend: ending it frees the slot for the new connection (when it can run).
   (void)catalog_.Exec("SELECT pg_catalog.pg_terminate_backend(" + std::to_string(pid) + ")");
-  return Reconnect(Error{ErrorKind::kConnection,
-                         "the stream stalled for " + std::to_string(seconds.count()) + " s"});
+  Disconnected(Error{ErrorKind::kConnection,
+                     "the stream stalled for " + std::to_string(seconds.count()) + " s"},
+               /*at_once=*/true);
+  return {};
 }
 
 Result<int64_t> Capture::CheckLag(int64_t threshold) {
@@ -114,7 +117,7 @@ Result<std::unique_ptr<Capture>> Capture::Start(const CaptureOptions& options) {
   return capture;
 }
 
-Status Capture::StartStreaming() {
+Status Capture::StartStreaming(bool wait_for_slot) {
   while (true) {
     auto started = conn_.StartStreaming({.slot = options_.slot,
                                          .publication = options_.publication,
@@ -144,6 +147,8 @@ Status Capture::StartStreaming() {
           "--takeover to terminate that backend)",
           options_.slot, pid);
     }
+    // While streaming, the caller's loop schedules the next attempt instead of waiting here.
+    if (!wait_for_slot) return Fail(ErrorKind::kConnection, "slot " + options_.slot + " is busy");
     if (!Pause(backoff_.Next())) {
       return Fail(ErrorKind::kConnection, "stopped while waiting for slot " + options_.slot);
     }
@@ -153,42 +158,48 @@ Status Capture::StartStreaming() {
   return {};
 }
 
+void Capture::Disconnected(const Error& cause, bool at_once) {
+  connected_ = false;
+  assembler_.DiscardOpenTransactions();
+  const auto delay = at_once ? std::chrono::milliseconds(0) : backoff_.Next();
+  next_attempt_ = std::chrono::steady_clock::now() + delay;
+  spdlog::warn("replication connection lost ({}); reconnecting in {} ms", cause.message,
+               delay.count());
+}
+
 // Starts over from what the sinks made durable; the relation cache survives, so schema
 // changes made during the outage are still detected. Transactions already handed out are
-// skipped when they arrive again.
-Status Capture::Reconnect(const Error& cause) {
-  if (options_.temporary_slot) {
-    return Wrap(cause, "the temporary slot is gone with the connection");
-  }
-  assembler_.DiscardOpenTransactions();
-  while (true) {
-    const auto delay = backoff_.Next();
-    spdlog::warn("replication connection lost ({}); reconnecting in {} ms", cause.message,
-                 delay.count());
-    if (!Pause(delay)) {
-      return Fail(ErrorKind::kConnection, "stopped while PostgreSQL was unreachable");
-    }
+// skipped when they arrive again. One attempt: a failure schedules the next one.
+Status Capture::TryReconnect() {
+  auto attempt = [this]() -> Status {
     auto conn = ReplicationConnection::Open(options_.conninfo);
-    if (!conn) {
-      if (conn.error().kind != ErrorKind::kConnection) return std::unexpected(conn.error());
-      continue;
-    }
+    if (!conn) return std::unexpected(conn.error());
     conn_ = std::move(*conn);
-    auto catalog = Connection::Open(options_.conninfo);
-    if (catalog) catalog_ = std::move(*catalog);
+    if (auto catalog = EnsureCatalog(); !catalog) return catalog;
     auto slot = conn_.EnsureSlot({.name = options_.slot, .failover = options_.failover});
-    if (!slot) {
-      if (slot.error().kind != ErrorKind::kConnection) return std::unexpected(slot.error());
-      continue;
-    }
-    if (auto started = StartStreaming(); !started) {
-      if (started.error().kind != ErrorKind::kConnection) return started;
-      continue;
-    }
-    ++stats_.reconnects;
-    spdlog::info("replication resumed from {}", durable_.ToString());
+    if (!slot) return std::unexpected(slot.error());
+    return StartStreaming(/*wait_for_slot=*/false);
+  };
+  if (auto ok = attempt(); !ok) {
+    if (ok.error().kind != ErrorKind::kConnection) return ok;
+    const auto delay = backoff_.Next();
+    next_attempt_ = std::chrono::steady_clock::now() + delay;
+    spdlog::debug("reconnect failed ({}); next attempt in {} ms", ok.error().message,
+                  delay.count());
     return {};
   }
+  connected_ = true;
+  ++stats_.reconnects;
+  spdlog::info("replication resumed from {}", durable_.ToString());
+  return {};
+}
+
+Status Capture::EnsureCatalog() {
+  if (PQstatus(catalog_.get()) == CONNECTION_OK) return {};
+  auto catalog = Connection::Open(options_.conninfo);
+  if (!catalog) return std::unexpected(catalog.error());
+  catalog_ = std::move(*catalog);
+  return {};
 }
 
 bool Capture::Pause(std::chrono::milliseconds delay) const {
@@ -246,11 +257,32 @@ Status Capture::PollOnce(std::chrono::steady_clock::time_point deadline, const O
 Status Capture::Poll(std::chrono::milliseconds timeout, const OnCommit& on_commit) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   while (true) {
+    if (!connected_) {
+      if (options_.temporary_slot) {
+        return Fail(ErrorKind::kConnection, "the temporary slot is gone with the connection");
+      }
+      // Waits for the next attempt only until the deadline: the caller's loop goes on.
+      const auto wake = std::min(deadline, next_attempt_);
+      if (!Pause(std::chrono::duration_cast<std::chrono::milliseconds>(
+              wake - std::chrono::steady_clock::now()))) {
+        return {};
+      }
+      if (std::chrono::steady_clock::now() >= next_attempt_) {
+        if (auto ok = TryReconnect(); !ok) return ok;
+      }
+      if (!connected_) {
+        if (std::chrono::steady_clock::now() >= deadline) return {};
+        continue;
+      }
+    }
     bool done = false;
     auto ok = PollOnce(deadline, on_commit, done);
     if (!ok) {
       if (ok.error().kind != ErrorKind::kConnection) return ok;
-      if (auto reconnected = Reconnect(ok.error()); !reconnected) return reconnected;
+      if (options_.temporary_slot) {
+        return Wrap(ok.error(), "the temporary slot is gone with the connection");
+      }
+      Disconnected(ok.error(), /*at_once=*/false);
     }
     if (done || std::chrono::steady_clock::now() >= deadline) return {};
   }
@@ -259,6 +291,7 @@ Status Capture::Poll(std::chrono::milliseconds timeout, const OnCommit& on_commi
 void Capture::Confirm(Lsn end_lsn) { durable_ = std::max(durable_, end_lsn); }
 
 Status Capture::SendStatus(bool reply) {
+  if (!connected_) return Fail(ErrorKind::kConnection, "not connected to PostgreSQL");
   Lsn flush = durable_;
   // Nothing handed out is waiting for a sink and no transaction is open: everything up to
   // the server's WAL end is either confirmed or irrelevant to the publication.
@@ -285,6 +318,7 @@ Result<Lsn> Capture::DrainTarget() {
   // position may point past a page header the stream never reaches.
   for (const char* sql : {"SET synchronous_commit = on",
                           "SELECT pg_catalog.pg_logical_emit_message(true, 'walden_drain', '')"}) {
+    if (!connected_) return Fail(ErrorKind::kConnection, "not connected to PostgreSQL");
     if (auto ok = catalog_.Exec(sql); !ok) return std::unexpected(ok.error());
   }
   auto text = catalog_.QueryValue("SELECT pg_catalog.pg_current_wal_flush_lsn()");

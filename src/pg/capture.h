@@ -3,7 +3,9 @@
 //
 // Resilience: a lost connection or a restarted server is retried with backoff and jitter,
 // resuming from what the caller confirmed; transactions already handed out are not handed
-// out again. A slot held by another reader is waited for (or taken over with `takeover`).
+// out again. Poll never waits past its timeout for a reconnect: while PostgreSQL is away
+// it returns with nothing, one attempt is made when it is due, and the caller's loop runs
+// on (merges, flushes, stop requests). A slot held by another reader is waited for (or taken over with `takeover`).
 //
 // Feedback (design §2): flush is only what the caller confirmed durable (`Confirm`); when
 // every handed-out transaction is confirmed and nothing is open, the keepalive's WAL end is
@@ -27,7 +29,8 @@
 
 namespace walden::pg {
 
-// Exponential backoff with jitter for reconnects: 500 ms doubling to 30 s.
+// Exponential backoff with jitter for reconnects: 500 ms doubling to 5 s (the cap is how
+// long walden may stay behind once PostgreSQL is back).
 class Backoff {
  public:
   std::chrono::milliseconds Next();
@@ -36,7 +39,7 @@ class Backoff {
  private:
   std::chrono::milliseconds initial_{500};
   std::chrono::milliseconds current_{500};
-  std::chrono::milliseconds max_{30000};
+  std::chrono::milliseconds max_{5000};
 };
 
 struct CaptureOptions {
@@ -114,8 +117,16 @@ class Capture {
   Status HandleXLogData(const XLogData& data, const OnCommit& on_commit);
   Status PollOnce(std::chrono::steady_clock::time_point deadline, const OnCommit& on_commit,
                   bool& done);
-  Status StartStreaming();
-  Status Reconnect(const Error& cause);
+  // `wait_for_slot`: while another reader holds the slot, wait (backing off) instead of
+  // failing with a kConnection error.
+  Status StartStreaming(bool wait_for_slot = true);
+  // The stream is gone: open transactions are dropped, the next attempt is scheduled (at
+  // once, or after the backoff).
+  void Disconnected(const Error& cause, bool at_once);
+  // One reconnect attempt when it is due; fails only when retrying cannot help.
+  Status TryReconnect();
+  // Reopens the catalog connection when it was lost.
+  Status EnsureCatalog();
   Status SendStatus(bool reply);
   // Sleeps up to `delay`; false (at once) when a stop was requested.
   bool Pause(std::chrono::milliseconds delay) const;
@@ -137,6 +148,8 @@ class Capture {
   std::chrono::steady_clock::time_point sender_moved_{};  // when it last changed
   bool lag_warned_ = false;
   Backoff backoff_;
+  bool connected_ = true;
+  std::chrono::steady_clock::time_point next_attempt_{};  // of a reconnect, while !connected_
 };
 
 }  // namespace walden::pg

@@ -257,6 +257,9 @@ class Pipeline {
   // to the run loop; returns "job <id>" once it is queued there, else why not.
   std::string QueueSnapshot(const std::string& body);
   Status FlushArchiveIfDue();
+  // A side task lost PostgreSQL (or the store): counted, logged at most every 10 s per
+  // task, tried again on a later round. Only the loop decides; nothing exits for it.
+  void Retrying(const std::string& task, const Error& error);
 
   const Config& config_;
   const std::atomic<bool>& stop_;
@@ -288,7 +291,19 @@ class Pipeline {
   Lsn last_confirmed_;
   Clock::time_point last_lag_check_ = Clock::now();
   Clock::time_point last_lease_ = Clock::now();
+  std::map<std::string, Clock::time_point> last_retry_warning_;
 };
+
+void Pipeline::Retrying(const std::string& task, const Error& error) {
+  ++errors_[task + "/" + KindName(error.kind)];
+  Clock::time_point& last = last_retry_warning_[task];
+  if (Clock::now() - last < std::chrono::seconds(10)) {
+    spdlog::debug("{}: {}; will retry", task, error.message);
+    return;
+  }
+  last = Clock::now();
+  spdlog::warn("{}: {}; will retry", task, error.message);
+}
 
 Status Pipeline::OpenSinks() {
   auto store = store::OpenStore(config_.archive);
@@ -406,7 +421,7 @@ Status Pipeline::SnapshotStep() {
   if (!requests.empty() || scan || snapshot_everything_) {
     last_snapshot_scan_ = Clock::now();
     if (!snapshot_catalog_) {
-      auto conn = pg::Connection::Open(config_.source.url);
+      auto conn = pg::Connection::Open(config_.source.url, {.connect_timeout_seconds = 2});
       if (!conn) return std::unexpected(conn.error());
       snapshot_catalog_ = std::make_unique<pg::Connection>(std::move(*conn));
     }
@@ -567,7 +582,10 @@ Status Pipeline::Step() {
     }
   }
   Heartbeat();
-  if (auto ok = SnapshotStep(); !ok) return ok;
+  if (auto ok = SnapshotStep(); !ok) {
+    if (ok.error().kind != ErrorKind::kConnection) return ok;
+    Retrying("snapshot", ok.error());
+  }
   if (Clock::now() - last_publish_ > std::chrono::milliseconds(250)) Publish();
   return Housekeeping();
 }
@@ -582,7 +600,7 @@ void Pipeline::Heartbeat() {
   const int64_t now = UnixNowMicros();
   if (auto beat = canary_.Due(now)) {
     if (!canary_conn_) {
-      auto conn = pg::Connection::Open(config_.source.url);
+      auto conn = pg::Connection::Open(config_.source.url, {.connect_timeout_seconds = 2});
       if (conn) canary_conn_ = std::make_unique<pg::Connection>(std::move(*conn));
     }
     const std::string sql =

@@ -1,0 +1,188 @@
+// PostgreSQL outages under a steady workload (issue #15): restarts, a minute-long stop and a
+// stop request while the source is down. walden must never exit on its own, and afterwards
+// the mirror equals the source and the archive holds every change exactly once.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <fmt/core.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <filesystem>
+#include <random>
+#include <thread>
+
+#include "common/strings.h"
+#include "tests/support/duck_reader.h"
+#include "tests/support/mirror_compare.h"
+#include "tests/support/pg_fixture.h"
+#include "tests/support/walden_process.h"
+
+namespace walden::testing {
+namespace {
+
+using namespace std::chrono_literals;
+
+class OutageTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto own = pg::LocalServer::Start({});
+    ASSERT_TRUE(own) << own.error().message;
+    server_ = std::move(*own);
+    const auto* test = ::testing::UnitTest::GetInstance()->current_test_info();
+    dir_ = (std::filesystem::path(::testing::TempDir()) /
+            fmt::format("walden-{}-outage-{}", getpid(), test->name()))
+               .string();
+    std::filesystem::remove_all(dir_);
+    Exec(
+        "CREATE TABLE accounts (id int PRIMARY KEY, balance bigint NOT NULL, note text);"
+        "INSERT INTO accounts SELECT g, 0, repeat('n', 3000) FROM generate_series(1, 50) g;"
+        "CREATE TABLE ledger (id bigserial PRIMARY KEY, account int, amount int)");
+  }
+  std::string conninfo() const { return server_->AdminConninfo(); }
+  std::string mirror() const { return dir_ + "/data/mirror.duckdb"; }
+  void Exec(const std::string& sql) {
+    auto conn = pg::Connection::Open(conninfo());
+    ASSERT_TRUE(conn) << conn.error().message;
+    auto done = conn->Exec(sql);
+    ASSERT_TRUE(done) << done.error().message;
+  }
+  std::vector<std::string> RunArgs() const {
+    return {"run",        "--server-listen",          "127.0.0.1:0", "--source", conninfo(),
+            "--data-dir", dir_ + "/data",             "--source-slot", "outage_slot",
+            "--archive-flush-interval", "500ms", "--canary-interval", "1s"};
+  }
+  // One transaction per few milliseconds while `stop_` is false; failures (the server is
+  // away) are retried on a new connection, as an application would.
+  void StartWriter() {
+    writer_ = std::thread([this] {
+      std::mt19937 random(7);
+      std::optional<pg::Connection> conn;
+      while (!stop_) {
+        if (!conn) {
+          auto opened = pg::Connection::Open(conninfo());
+          if (!opened) {
+            std::this_thread::sleep_for(50ms);
+            continue;
+          }
+          conn.emplace(std::move(*opened));
+        }
+        const int account = 1 + static_cast<int>(random() % 50);
+        const int amount = static_cast<int>(random() % 1000);
+        std::string sql = fmt::format(
+            "BEGIN; INSERT INTO ledger (account, amount) VALUES ({0}, {1});"
+            "UPDATE accounts SET balance = balance + {1} WHERE id = {0};",
+            account, amount);
+        if (random() % 10 == 0) {
+          sql += fmt::format("UPDATE accounts SET note = repeat('{}', 3000) WHERE id = {};",
+                             static_cast<char>('a' + random() % 26), account);
+        }
+        if (conn->Exec(sql + "COMMIT")) {
+          ++transactions_;
+        } else {
+          conn.reset();
+        }
+        std::this_thread::sleep_for(3ms);
+      }
+    });
+  }
+  void StopWriter() {
+    stop_ = true;
+    if (writer_.joinable()) writer_.join();
+  }
+  void TearDown() override { StopWriter(); }
+  bool WaitForCaughtUp(std::chrono::seconds timeout) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (std::chrono::steady_clock::now() < deadline) {
+      auto conn = pg::Connection::Open(conninfo());
+      if (conn) {
+        auto done = conn->QueryValue(
+            "SELECT confirmed_flush_lsn >= pg_current_wal_lsn() FROM pg_replication_slots "
+            "WHERE slot_name = 'outage_slot'");
+        if (done && *done == "t") return true;
+      }
+      std::this_thread::sleep_for(100ms);
+    }
+    return false;
+  }
+  static bool WaitForLogCount(WaldenProcess& run, const std::string& text, int count) {
+    const auto deadline = std::chrono::steady_clock::now() + 30s;
+    while (std::chrono::steady_clock::now() < deadline && run.process().Running()) {
+      const std::string log = run.Stderr();
+      int seen = 0;
+      for (size_t at = log.find(text); at != std::string::npos; at = log.find(text, at + 1)) {
+        ++seen;
+      }
+      if (seen >= count) return true;
+      std::this_thread::sleep_for(50ms);
+    }
+    return false;
+  }
+  // Waits until the writer committed `count` more transactions (PostgreSQL is back).
+  void WaitForWrites(int count) {
+    const int until = transactions_ + count;
+    while (transactions_ < until) std::this_thread::sleep_for(10ms);
+  }
+
+  std::unique_ptr<pg::LocalServer> server_;
+  std::string dir_;
+  std::atomic<bool> stop_{false};
+  std::atomic<int> transactions_{0};
+  std::thread writer_;
+};
+
+TEST_F(OutageTest, RestartsAndAMinuteDownNeverStopWaldenAndLoseNothing) {
+  WaldenProcess run(RunArgs());
+  ASSERT_TRUE(run.WaitForLog("run: streaming slot", 30s)) << run.Stderr();
+  StartWriter();
+  for (int i = 0; i < 5; ++i) {
+    WaitForWrites(100);
+    ASSERT_TRUE(server_->Restart()) << i;
+    // walden is streaming again before the next restart.
+    ASSERT_TRUE(WaitForLogCount(run, "replication resumed from", i + 1)) << run.Stderr();
+  }
+  WaitForWrites(100);
+  ASSERT_TRUE(server_->Stop());
+  // Down for a minute: walden waits (and keeps serving), it does not give up.
+  const auto down_until = std::chrono::steady_clock::now() + 60s;
+  while (std::chrono::steady_clock::now() < down_until) {
+    ASSERT_TRUE(run.process().Running()) << run.Stderr();
+    std::this_thread::sleep_for(500ms);
+  }
+  ASSERT_TRUE(server_->Restart());
+  ASSERT_TRUE(WaitForLogCount(run, "replication resumed from", 6)) << run.Stderr();
+  WaitForWrites(200);
+  StopWriter();
+  ASSERT_TRUE(WaitForCaughtUp(120s)) << run.Stderr();
+  run.process().Signal(SIGTERM);
+  ASSERT_EQ(run.Wait(30s), 0) << run.Stderr();
+  EXPECT_THAT(run.Stderr(), ::testing::HasSubstr("replication resumed from"));
+  for (const char* table : {"accounts", "ledger"}) {
+    EXPECT_EQ(MirrorDiff(conninfo(), mirror(), {"public", table}), "") << table;
+  }
+  // Every ledger row reached the archive once: as the initial load's read or as an insert.
+  auto conn = pg::Connection::Open(conninfo());
+  ASSERT_TRUE(conn);
+  const std::string source = conn->QueryValue("SELECT count(*) FROM ledger").value();
+  const auto archived = DuckRows(
+      mirror(), "SELECT count(*), count(DISTINCT id) FROM read_parquet('" + dir_ +
+                    "/data/archive/tables/public/ledger/*/*.parquet') WHERE _walden_op IN "
+                    "('r', 'c')");
+  ASSERT_EQ(archived.size(), 1u);
+  EXPECT_EQ(archived[0], (Row{source, source}));
+}
+
+TEST_F(OutageTest, SigtermWhileTheSourceIsDownExitsWithinTwoSeconds) {
+  WaldenProcess run(RunArgs());
+  ASSERT_TRUE(run.WaitForLog("run: streaming slot", 30s)) << run.Stderr();
+  ASSERT_TRUE(server_->Stop());
+  std::this_thread::sleep_for(3s);  // every connection has noticed, backoffs are running
+  ASSERT_TRUE(run.process().Running()) << run.Stderr();
+  const auto asked = std::chrono::steady_clock::now();
+  run.process().Signal(SIGTERM);
+  EXPECT_EQ(run.Wait(5s), 0) << run.Stderr();
+  EXPECT_LT(std::chrono::steady_clock::now() - asked, 2s);
+}
+
+}  // namespace
+}  // namespace walden::testing
