@@ -102,7 +102,7 @@ Spool::Spooled* Spool::Find(const TableSchema& table) {
 
 Result<Spool::Spooled*> Spool::EnsureTable(const TableSchema& table) {
   if (Spooled* spooled = Find(table)) return spooled;
-  const std::string name = "spool_" + std::to_string(tables_.size());
+  const std::string name = "spool_" + std::to_string(next_table_++);
   std::string ddl = "CREATE TABLE " + name + " (";
   for (size_t i = 0; i < table.columns.size(); ++i) {
     ddl += QuoteIdent(table.columns[i]) + " " + table.types[i].DuckDbName() + ", ";
@@ -186,11 +186,39 @@ Status Spool::FlushAppenders() {
 
 Result<std::vector<SegmentFile>> Spool::WriteSegments(const std::string& out_dir) {
   if (auto ok = FlushAppenders(); !ok) return std::unexpected(ok.error());
+  SealedSpool tables;
+  for (const Spooled& spooled : tables_) tables.push_back({spooled.schema, spooled.spool_table});
+  return WriteSpoolSegments(conn_, tables, out_dir);
+}
+
+Result<SealedSpool> Spool::Seal() {
+  if (!sealed_.empty()) return Fail(ErrorKind::kInternal, "the spool is already sealed");
+  if (auto ok = FlushAppenders(); !ok) return std::unexpected(ok.error());
+  for (Spooled& spooled : tables_) {
+    spooled.appender.reset();
+    sealed_.push_back({std::move(spooled.schema), std::move(spooled.spool_table)});
+  }
+  tables_.clear();
+  rows_ = 0;
+  return sealed_;
+}
+
+Status Spool::DropSealed() {
+  for (const SpoolTable& table : sealed_) {
+    if (auto ok = conn_.Execute("DROP TABLE " + table.name); !ok) return ok;
+  }
+  sealed_.clear();
+  return {};
+}
+
+Result<std::vector<SegmentFile>> WriteSpoolSegments(duck::Connection& conn,
+                                                    const SealedSpool& tables,
+                                                    const std::string& out_dir) {
   // All schema versions of a table spooled in one flush go into the same files: a
   // transaction that changes rows around an ALTER TABLE has one commit LSN for both
   // versions, and one file name per table-day-range must hold them all.
-  std::vector<std::pair<QualifiedName, std::vector<const Spooled*>>> by_table;
-  for (const Spooled& spooled : tables_) {
+  std::vector<std::pair<QualifiedName, std::vector<const SpoolTable*>>> by_table;
+  for (const SpoolTable& spooled : tables) {
     auto it = std::find_if(by_table.begin(), by_table.end(),
                            [&](const auto& entry) { return entry.first == spooled.schema.name; });
     if (it == by_table.end()) {
@@ -204,9 +232,9 @@ Result<std::vector<SegmentFile>> Spool::WriteSegments(const std::string& out_dir
     std::string source;
     int version = 0;
     std::vector<std::string> replaced;
-    for (const Spooled* spooled : versions) {
+    for (const SpoolTable* spooled : versions) {
       source += (source.empty() ? "SELECT * FROM " : " UNION ALL BY NAME SELECT * FROM ") +
-                spooled->spool_table;
+                spooled->name;
       version = std::max(version, spooled->schema.version);
       for (size_t c = 0; c < spooled->schema.columns.size(); ++c) {
         const ColumnType& type = spooled->schema.types[c];
@@ -229,7 +257,7 @@ Result<std::vector<SegmentFile>> Spool::WriteSegments(const std::string& out_dir
       for (const std::string& cast : replaced) list += (list.empty() ? "" : ", ") + cast;
       source = "SELECT * REPLACE (" + list + ") FROM (" + source + ")";
     }
-    auto days = conn_.Query(
+    auto days = conn.Query(
         "SELECT strftime(_walden_commit_ts, '%Y-%m-%d') AS day, min(_walden_lsn)::VARCHAR, "
         "max(_walden_lsn)::VARCHAR, count(*)::VARCHAR, "
         "min(epoch_us(_walden_commit_ts))::VARCHAR, max(epoch_us(_walden_commit_ts))::VARCHAR "
@@ -255,7 +283,7 @@ Result<std::vector<SegmentFile>> Spool::WriteSegments(const std::string& out_dir
           ") WHERE strftime(_walden_commit_ts, '%Y-%m-%d') = " + QuoteLiteral(file.day) +
           " ORDER BY _walden_lsn, _walden_seq) TO " + QuoteLiteral(file.local_path) +
           " (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 122880)";
-      if (auto ok = conn_.Execute(copy); !ok) return std::unexpected(ok.error());
+      if (auto ok = conn.Execute(copy); !ok) return std::unexpected(ok.error());
       file.bytes = static_cast<int64_t>(fs::file_size(file.local_path));
       files.push_back(std::move(file));
     }
@@ -273,11 +301,12 @@ Result<std::vector<std::string>> Spool::FillUnchanged(const TableSchema& table,
   if (!target) return Fail(ErrorKind::kInternal, "no spool for " + table.name.Display());
   // Earlier row images of the same table, whatever their schema version.
   std::string sources;
-  for (const Spooled& spooled : tables_) {
-    if (spooled.schema.name != table.name) continue;
-    sources += (sources.empty() ? "SELECT * FROM " : " UNION ALL BY NAME SELECT * FROM ") +
-               spooled.spool_table;
-  }
+  auto add = [&](const TableSchema& schema, const std::string& name) {
+    if (schema.name != table.name) return;
+    sources += (sources.empty() ? "SELECT * FROM " : " UNION ALL BY NAME SELECT * FROM ") + name;
+  };
+  for (const SpoolTable& sealed : sealed_) add(sealed.schema, sealed.name);
+  for (const Spooled& spooled : tables_) add(spooled.schema, spooled.spool_table);
   if (!history.empty()) {
     std::string files;
     for (const std::string& path : history)
@@ -312,6 +341,7 @@ Result<std::vector<std::string>> Spool::FillUnchanged(const TableSchema& table,
 }
 
 Status Spool::Clear() {
+  if (auto ok = DropSealed(); !ok) return ok;
   for (Spooled& spooled : tables_) {
     spooled.appender.reset();  // an appender must not outlive its table
     if (auto ok = conn_.Execute("DROP TABLE " + spooled.spool_table); !ok) return ok;

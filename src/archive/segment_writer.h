@@ -76,6 +76,20 @@ Result<SegmentFile> WriteQuerySegment(duck::Connection& conn, const TableSchema&
                                       const std::string& select_sql, const ArchiveChange& change,
                                       const std::string& out_dir);
 
+// Spool tables sealed for a flush: no more appends; another thread may write them as
+// segments (WriteSpoolSegments) over its own connection to the spool's database.
+struct SpoolTable {
+  TableSchema schema;
+  std::string name;  // the table in the spool database
+};
+using SealedSpool = std::vector<SpoolTable>;
+
+// Writes the changes of sealed spool tables as Parquet files under `out_dir` (one per
+// table and commit day). Thread-safety: uses only `conn`.
+Result<std::vector<SegmentFile>> WriteSpoolSegments(duck::Connection& conn,
+                                                    const SealedSpool& tables,
+                                                    const std::string& out_dir);
+
 class Spool {
  public:
   // path: a DuckDB file (":memory:" for tests); memory_limit like "256MB".
@@ -103,6 +117,14 @@ class Spool {
   Result<std::vector<SegmentFile>> WriteSegments(const std::string& out_dir);
   Status Clear();
 
+  // Ends the current generation: its tables take no more appends and are returned for a
+  // flush on another thread; later appends start new tables (rows() starts from 0). Sealed
+  // tables still serve FillUnchanged until DropSealed, which the owner calls once the
+  // manifest commit naming their segments is done. One sealed generation at a time.
+  Result<SealedSpool> Seal();
+  Status DropSealed();
+  bool sealed() const { return !sealed_.empty(); }
+
  private:
   Spool(duck::Database db, duck::Connection conn) : db_(std::move(db)), conn_(std::move(conn)) {}
 
@@ -119,7 +141,9 @@ class Spool {
   Spooled* Find(const TableSchema& table);
   Result<Spooled*> EnsureTable(const TableSchema& table);
   std::vector<Spooled> tables_;
+  SealedSpool sealed_;
   int64_t rows_ = 0;
+  int64_t next_table_ = 0;  // spool table names are never reused
 };
 
 }  // namespace walden::archive

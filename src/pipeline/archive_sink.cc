@@ -242,8 +242,9 @@ Status ArchiveSink::Apply(const pg::CommittedTransaction& txn) {
 void ArchiveSink::Spooled(const pg::TransactionInfo& info, bool added) {
   if (added) pending_commit_times_.push_back(PgTimeToUnixMicros(info.commit_time));
   pending_ = {info.commit_lsn, info.end_lsn};
-  // A transaction that added no rows needs no commit: replaying it writes nothing.
-  if (pending_rows() == 0) {
+  // A transaction that added no rows needs no commit: replaying it writes nothing (unless
+  // a flush in flight has not made the ones before it durable yet).
+  if (pending_rows() == 0 && !job_) {
     durable_ = pending_;
     canaries_.Durable();
   }
@@ -276,53 +277,127 @@ bool ArchiveSink::FlushDue() const {
   return old_enough || pending_bytes_ >= options_.flush_size;
 }
 
-Status ArchiveSink::FlushIfDue() { return FlushDue() ? Flush() : Status{}; }
-
 Status ArchiveSink::RenewLease() {
+  if (job_) return {};  // the flush's worker renews it (the manifest has one user at a time)
   return manifest_.AcquireLease(options_.lease_owner, std::chrono::seconds(60));
 }
 
-Status ArchiveSink::Flush() {
-  if (pending_rows() == 0) {
-    durable_ = pending_;
-    return {};
-  }
+ArchiveSink::~ArchiveSink() {
+  if (job_ && job_->outcome.valid()) job_->outcome.wait();
+}
+
+Status ArchiveSink::StartFlush() {
+  const int64_t rows = pending_rows();
+  auto sealed = spool_->Seal();
+  if (!sealed) return std::unexpected(sealed.error());
+  job_ = std::make_unique<FlushJob>();
+  job_->rows = rows;
+  job_->tables = std::move(*sealed);
+  job_->ready = std::exchange(ready_, {});
+  job_->definitions = std::exchange(pending_definitions_, {});
+  job_->watermark = pending_;
+  job_->commit_times = std::exchange(pending_commit_times_, {});
+  job_->canaries = canaries_.pending_count();
+  pending_bytes_ = 0;
+  Launch();
+  return {};
+}
+
+void ArchiveSink::Launch() {
+  job_->started = std::chrono::steady_clock::now();
+  job_->outcome = std::async(std::launch::async, [this, job = job_.get(), state = state_] {
+    return RunFlush(*job, state);
+  });
+}
+
+Result<std::pair<archive::ArchiveState, size_t>> ArchiveSink::RunFlush(
+    const FlushJob& job, archive::ArchiveState state) {
   if (auto leased = manifest_.AcquireLease(options_.lease_owner, std::chrono::seconds(60));
       !leased) {
-    return leased;
+    return std::unexpected(leased.error());
   }
-  const auto started = std::chrono::steady_clock::now();
-  auto files = spool_->WriteSegments(options_.scratch_dir);
+  auto conn = duck::Connection::Open(spool_->database());
+  if (!conn) return std::unexpected(conn.error());
+  // Segment days are UTC days (a setting of each connection).
+  if (auto ok = conn->Execute("SET TimeZone = 'UTC'"); !ok) return std::unexpected(ok.error());
+  auto files = archive::WriteSpoolSegments(*conn, job.tables, options_.scratch_dir);
   if (!files) return std::unexpected(files.error());
-  files->insert(files->end(), ready_.begin(), ready_.end());
+  files->insert(files->end(), job.ready.begin(), job.ready.end());
   for (const archive::SegmentFile& file : *files) {
-    if (auto ok = store_.PutFile(file.key, file.local_path); !ok) return ok;
+    if (auto ok = store_.PutFile(file.key, file.local_path); !ok) return std::unexpected(ok.error());
   }
-  const size_t count = files->size();
-  for (const auto& [key, json] : pending_definitions_) {
-    if (auto ok = store_.Put(key, json); !ok) return ok;
+  for (const auto& [key, json] : job.definitions) {
+    if (auto ok = store_.Put(key, json); !ok) return std::unexpected(ok.error());
   }
-  pending_definitions_.clear();
-  if (auto ok = manifest_.Commit(state_, pending_, *files); !ok) return ok;
+  if (auto ok = manifest_.Commit(state, job.watermark, *files); !ok) {
+    return std::unexpected(ok.error());
+  }
   for (const archive::SegmentFile& file : *files) {
     std::error_code ec;
     std::filesystem::remove(file.local_path, ec);
   }
-  const int64_t rows = pending_rows();
-  if (auto ok = spool_->Clear(); !ok) return ok;
-  ready_.clear();
-  durable_ = pending_;
-  canaries_.Durable();
-  pending_bytes_ = 0;
+  return std::pair{std::move(state), files->size()};
+}
+
+Status ArchiveSink::Collect(bool wait) {
+  if (!job_ || !job_->outcome.valid()) return {};
+  if (!wait && job_->outcome.wait_for(std::chrono::seconds(0)) != std::future_status::ready) {
+    return {};
+  }
+  auto outcome = job_->outcome.get();
+  if (!outcome) {
+    // The sealed generation stays as it is and is written again: a retry names the same
+    // changes, so its files and commit are the same ones.
+    retry_at_ = std::chrono::steady_clock::now() + std::chrono::seconds(1);
+    return std::unexpected(outcome.error());
+  }
+  state_ = std::move(outcome->first);
+  if (auto ok = spool_->DropSealed(); !ok) return ok;
+  durable_ = job_->watermark;
+  canaries_.DurableFirst(job_->canaries);
+  // Transactions without rows that came during the flight are durable with it.
+  if (pending_rows() == 0) {
+    durable_ = pending_;
+    canaries_.Durable();
+  }
   last_flush_ = UnixNowMicros();
-  last_cost_ = std::chrono::steady_clock::now() - started;
+  last_cost_ = std::chrono::steady_clock::now() - job_->started;
   flush_duration_.Observe(std::chrono::duration<double>(last_cost_).count());
-  for (int64_t commit_time : pending_commit_times_) {
+  for (int64_t commit_time : job_->commit_times) {
     latency_.Observe(static_cast<double>(last_flush_ - commit_time) / 1e6);
   }
-  pending_commit_times_.clear();
   spdlog::info("archive: commit {} with {} files, {} changes, up to {}", state_.last_sequence,
-               count, rows, durable_.commit_lsn.ToString());
+               outcome->second, job_->rows, job_->watermark.commit_lsn.ToString());
+  job_.reset();
+  return {};
+}
+
+Status ArchiveSink::FlushIfDue() {
+  if (job_) {
+    if (job_->outcome.valid()) return Collect(false);
+    if (std::chrono::steady_clock::now() >= retry_at_) Launch();
+    return {};
+  }
+  return FlushDue() ? StartFlush() : Status{};
+}
+
+Status ArchiveSink::Flush(std::optional<std::chrono::steady_clock::time_point> deadline) {
+  // The flush in flight (or a failed one), then what was spooled after it.
+  for (int round = 0; round < 2; ++round) {
+    if (!job_) {
+      if (pending_rows() == 0) {
+        durable_ = pending_;
+        return {};
+      }
+      if (auto ok = StartFlush(); !ok) return ok;
+    } else if (!job_->outcome.valid()) {
+      Launch();
+    }
+    if (deadline && job_->outcome.wait_until(*deadline) != std::future_status::ready) {
+      store_.Interrupt();
+    }
+    if (auto ok = Collect(true); !ok) return ok;
+  }
   return {};
 }
 

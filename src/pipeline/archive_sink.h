@@ -5,14 +5,23 @@
 // archived before (walden restarted) and is skipped. Changes wait in the spool until a
 // flush (every `flush_interval` or `flush_size`, and at shutdown) uploads the segments and
 // writes one manifest commit whose watermark is the last transaction spooled. Only then is
-// that transaction durable for the archive. Every table definition changes are written
+// that transaction durable for the archive.
+//
+// Flushes run on their own thread (FlushIfDue starts one and later adopts its outcome), so
+// Parquet encoding and uploads never hold up the caller's loop: the spool's generation is
+// sealed at the start, new changes go into the next one, and the durable watermark moves
+// to the sealed one's only when its manifest commit is written. A failed flush keeps its
+// sealed generation and is tried again (kConnection: the store is away) without mixing in
+// later changes. Flush() waits for everything. Every table definition changes are written
 // with is recorded under `_walden/schemas/` (see DefinitionKey) before the commit that
 // first uses it, so the archive alone can rebuild a mirror. Thread-safety: one thread.
 #pragma once
 
 #include <chrono>
+#include <future>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -48,6 +57,7 @@ class ArchiveSink {
  public:
   static Result<std::unique_ptr<ArchiveSink>> Open(store::ObjectStore& store,
                                                    ArchiveSinkOptions options);
+  ~ArchiveSink();  // waits for a flush in flight (it uses the sink's spool and store)
 
   // Everything up to and including this end LSN is durable in the archive.
   Lsn durable_end() const { return durable_.end_lsn; }
@@ -74,16 +84,43 @@ class ArchiveSink {
   Status SetThreads(int threads) { return spool_->SetThreads(threads); }
   // Heartbeats a flush made durable (or that needed none) since the last call.
   CanaryRelay& canaries() { return canaries_; }
-  // The interval or the size says flush (FlushIfDue would flush now).
+  // The interval or the size says flush (FlushIfDue would start one now).
   bool FlushDue() const;
+  // Adopts a finished flush (its error, if it failed), retries a failed one after a pause,
+  // starts one when due. Never waits for the store.
   Status FlushIfDue();
-  Status Flush();
+  // Everything spooled so far is durable when it returns (or why not). Past `deadline`
+  // the store is interrupted: the flush then fails with kConnection and its changes stay
+  // unconfirmed in the slot (for a stop that must not wait on an unreachable store).
+  Status Flush(std::optional<std::chrono::steady_clock::time_point> deadline = std::nullopt);
+  bool flushing() const { return job_ != nullptr; }
   // Keeps the single-writer lease while no flush happens (idle sources).
   Status RenewLease();
 
  private:
   ArchiveSink(store::ObjectStore& store, ArchiveSinkOptions options)
       : store_(store), manifest_(store), options_(std::move(options)) {}
+  // A flush: what it writes, what it makes durable, and its outcome (the archive's state
+  // after its commit) once the worker is done.
+  struct FlushJob {
+    archive::SealedSpool tables;
+    std::vector<archive::SegmentFile> ready;
+    std::map<std::string, std::string> definitions;  // key → JSON, written before the commit
+    archive::Watermark watermark;
+    std::vector<int64_t> commit_times;
+    size_t canaries = 0;
+    int64_t rows = 0;
+    std::chrono::steady_clock::time_point started;
+    std::future<Result<std::pair<archive::ArchiveState, size_t>>> outcome;  // state, files
+  };
+  Status StartFlush();
+  void Launch();
+  // Runs on the worker thread: touches only the job, the spool's database through its own
+  // connection, the store and the manifest (the caller renews no lease meanwhile).
+  Result<std::pair<archive::ArchiveState, size_t>> RunFlush(const FlushJob& job,
+                                                            archive::ArchiveState state);
+  // Takes the outcome of the flush in flight (waiting for it when `wait`).
+  Status Collect(bool wait);
   Status AppendChange(const pg::TransactionInfo& info, int64_t seq, const pg::Change& change);
   // Relation versions are immutable: their archive schema is built, and their definition
   // recorded, once (`commit_lsn`: of the first change using it).
@@ -129,6 +166,8 @@ class ArchiveSink {
   // The last definition recorded per table name, and records waiting for the next flush.
   std::map<QualifiedName, mirror::TableDef> recorded_;
   std::map<std::string, std::string> pending_definitions_;  // key → JSON
+  std::unique_ptr<FlushJob> job_;  // in flight, or failed and waiting for retry_at_
+  std::chrono::steady_clock::time_point retry_at_{};
 };
 
 }  // namespace walden::pipeline

@@ -33,9 +33,12 @@ bool CanaryRelay::Offer(std::string_view prefix, std::string_view content) {
   return true;
 }
 
-void CanaryRelay::Durable() {
-  visible_.insert(visible_.end(), pending_.begin(), pending_.end());
-  pending_.clear();
+void CanaryRelay::Durable() { DurableFirst(pending_.size()); }
+
+void CanaryRelay::DurableFirst(size_t count) {
+  const auto end = pending_.begin() + static_cast<std::ptrdiff_t>(std::min(count, pending_.size()));
+  visible_.insert(visible_.end(), pending_.begin(), end);
+  pending_.erase(pending_.begin(), end);
 }
 
 std::optional<CanaryBeat> Canary::Due(int64_t now) {

@@ -36,6 +36,10 @@ class CanaryRelay {
   bool Offer(std::string_view prefix, std::string_view content);
   // Everything offered so far is durable in the sink.
   void Durable();
+  // The first `count` heartbeats still waiting are durable (a flush of what was offered
+  // before it started); pending_count() is that count at the start.
+  void DurableFirst(size_t count);
+  size_t pending_count() const { return pending_.size(); }
   bool waiting() const { return !pending_.empty(); }
   std::vector<CanaryBeat> TakeReceived() { return std::exchange(received_, {}); }
   std::vector<CanaryBeat> TakeVisible() { return std::exchange(visible_, {}); }

@@ -256,7 +256,6 @@ class Pipeline {
   // Takes "schema.table" lines (or "*" for every published table) from POST /api/snapshot
   // to the run loop; returns "job <id>" once it is queued there, else why not.
   std::string QueueSnapshot(const std::string& body);
-  Status FlushArchiveIfDue();
   // A side task lost PostgreSQL (or the store): counted, logged at most every 10 s per
   // task, tried again on a later round. Only the loop decides; nothing exits for it.
   void Retrying(const std::string& task, const Error& error);
@@ -565,12 +564,10 @@ Status Pipeline::Receive(std::chrono::milliseconds timeout) {
 Status Pipeline::Step() {
   if (auto polled = Receive(std::chrono::milliseconds(100)); !polled) return polled;
   if (auto merged = mirror_->FlushIfDue(); !merged) return merged;
-  if (auto flushed = FlushArchiveIfDue(); !flushed) {
+  if (auto flushed = archive_->FlushIfDue(); !flushed) {
     if (flushed.error().kind != ErrorKind::kConnection) return flushed;
     // The store is unreachable: keep the changes, confirm nothing new, try again later.
-    spdlog::warn("archive flush failed, will retry: {}", flushed.error().message);
-    ++errors_[std::string("archive_flush/") + KindName(flushed.error().kind)];
-    std::this_thread::sleep_for(std::chrono::seconds(1));
+    Retrying("archive flush", flushed.error());
   }
   // Tell PostgreSQL as soon as something new is durable: it frees WAL sooner, and a flush
   // that blocks later (a store outage) cannot hold back what was already done.
@@ -588,11 +585,6 @@ Status Pipeline::Step() {
   }
   if (Clock::now() - last_publish_ > std::chrono::milliseconds(250)) Publish();
   return Housekeeping();
-}
-
-Status Pipeline::FlushArchiveIfDue() {
-  if (!archive_->FlushDue()) return {};
-  return FlushBoth(*archive_, *mirror_);
 }
 
 void Pipeline::Heartbeat() {
@@ -675,7 +667,8 @@ Status Pipeline::Drain() {
   // stream passes the WAL position of that moment (bounded; the rest stays in the slot).
   // With PostgreSQL gone there is nothing more to read: the sinks keep what they hold.
   if (auto target = capture_->DrainTarget()) {
-    const auto deadline = Clock::now() + std::chrono::seconds(15);
+    // Bounded so that a stop takes at most ~2 s (a backlog stays in the slot).
+    const auto deadline = Clock::now() + std::chrono::seconds(1);
     while (!capture_->CaughtUpTo(*target) && Clock::now() < deadline) {
       (void)capture_->RequestProgress();
       if (auto polled = Receive(std::chrono::milliseconds(50)); !polled) {
@@ -692,7 +685,14 @@ Status Pipeline::Drain() {
     spdlog::warn("run: stopping without reading on: {}", target.error().message);
   }
   spdlog::info("run: stopping; flushing the mirror and the archive");
-  if (auto flushed = FlushBoth(*archive_, *mirror_); !flushed) return flushed;
+  if (auto merged = mirror_->Flush(); !merged) return merged;
+  if (auto flushed = archive_->Flush(Clock::now() + std::chrono::milliseconds(1500)); !flushed) {
+    if (flushed.error().kind != ErrorKind::kConnection) return flushed;
+    // Not lost: nothing past the archive's watermark is confirmed, the slot sends it again.
+    spdlog::warn("run: the archive could not be flushed before stopping ({}); changes after {} "
+                 "stay in the slot and the next run archives them",
+                 flushed.error().message, archive_->state().watermark.commit_lsn.ToString());
+  }
   capture_->Confirm(Durable());
   if (auto sent = capture_->Flush(); !sent) {
     // Not an error: the slot keeps these changes and the next run skips what the sinks hold.

@@ -7,6 +7,7 @@
 // Thread-safety: implementations are safe to use from several threads at once.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -35,6 +36,16 @@ class ObjectStore {
   virtual Status Delete(std::string_view key) = 0;
   // The store's URL, for messages ("file:///var/lib/walden/archive", "s3://bucket/prefix").
   virtual std::string url() const = 0;
+  // From now on, requests waiting on the network (a transfer, a retry's backoff) give up
+  // at once with kConnection: a stop must not wait for an unreachable store. Local stores
+  // finish what they do (their writes do not wait on a network).
+  void Interrupt() { interrupted_ = true; }
+
+ protected:
+  bool interrupted() const { return interrupted_.load(); }
+
+ private:
+  std::atomic<bool> interrupted_{false};
 };
 
 // file:///path or s3://bucket/prefix (endpoint, region and addressing from the config;

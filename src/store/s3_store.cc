@@ -203,6 +203,13 @@ Result<S3Store::Response> S3Store::Once(const std::string& method, const std::st
   curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1024L);
   curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, 30L);
   curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+  // Called during connects and transfers: an interrupted store abandons the request.
+  curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
+  curl_easy_setopt(h, CURLOPT_XFERINFODATA, this);
+  curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION,
+                   +[](void* store, curl_off_t, curl_off_t, curl_off_t, curl_off_t) -> int {
+                     return static_cast<S3Store*>(store)->interrupted() ? 1 : 0;
+                   });
   if (method == "PUT") {
     curl_easy_setopt(h, CURLOPT_UPLOAD, 1L);
     curl_easy_setopt(h, CURLOPT_READFUNCTION, &ReadBody);
@@ -222,6 +229,7 @@ Result<S3Store::Response> S3Store::Request(const std::string& method, const std:
   static thread_local std::mt19937 random{std::random_device{}()};
   std::chrono::milliseconds backoff{100};
   for (int attempt = 1;; ++attempt) {
+    if (interrupted()) return Fail(ErrorKind::kConnection, "cannot " + what + ": walden is stopping");
     auto response = Once(method, url, body);
     const bool transient = !response || Retryable(response->status);
     if (!transient) {
@@ -255,7 +263,10 @@ Result<S3Store::Response> S3Store::Request(const std::string& method, const std:
     std::uniform_int_distribution<int64_t> jitter(0, backoff.count() / 2);
     const auto delay = backoff + std::chrono::milliseconds(jitter(random));
     spdlog::warn("S3 {} failed ({}); retry {} in {} ms", what, reason, attempt, delay.count());
-    std::this_thread::sleep_for(delay);
+    for (auto until = std::chrono::steady_clock::now() + delay;
+         !interrupted() && std::chrono::steady_clock::now() < until;) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
     backoff = std::min(backoff * 2, options_.max_backoff);
   }
 }

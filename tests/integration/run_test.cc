@@ -172,6 +172,17 @@ TEST_F(RunTest, KillNineAnywhereLosesAndDuplicatesNothing) {
   DropSlot("run_slot");
 }
 
+// A run archiving into s3://walden-run/a at `endpoint`, flushing every 200 ms.
+std::vector<std::string> S3RunArgs(const std::string& conninfo, const std::string& dir,
+                                   const std::string& endpoint) {
+  return {"run",        "--server-listen",  "127.0.0.1:0",
+          "--source",   conninfo,           "--data-dir",
+          dir + "/data", "--archive-url",   "s3://walden-run/a",
+          "--archive-endpoint", endpoint,   "--archive-flush-interval",
+          "200ms",      "--source-slot",    "s3_slot",
+          "--source-status-interval", "200ms"};
+}
+
 int64_t RssKb(pid_t pid) {
   std::ifstream status("/proc/" + std::to_string(pid) + "/status");
   for (std::string line; std::getline(status, line);) {
@@ -188,23 +199,7 @@ TEST_F(RunTest, S3OutageIsRiddenOutWithNothingLost) {
   ASSERT_TRUE(s3) << s3.error().message;
   const std::vector<std::pair<std::string, std::string>> env = {
       {"AWS_ACCESS_KEY_ID", S3Server::kAccessKey}, {"AWS_SECRET_ACCESS_KEY", S3Server::kSecretKey}};
-  std::vector<std::string> args = {"run",
-                                   "--server-listen",
-                                   "127.0.0.1:0",
-                                   "--source",
-                                   AdminConninfo(),
-                                   "--data-dir",
-                                   dir() + "/data",
-                                   "--archive-url",
-                                   "s3://walden-run/a",
-                                   "--archive-endpoint",
-                                   (*s3)->endpoint(),
-                                   "--archive-flush-interval",
-                                   "200ms",
-                                   "--source-slot",
-                                   "s3_slot",
-                                   "--source-status-interval",
-                                   "200ms"};
+  const std::vector<std::string> args = S3RunArgs(AdminConninfo(), dir(), (*s3)->endpoint());
   Exec("CREATE TABLE t (id bigint PRIMARY KEY, v text)");
   WaldenProcess run(args, env);
   ASSERT_TRUE(run.WaitForLog("run: streaming slot", 30s)) << run.Stderr();
@@ -241,7 +236,9 @@ TEST_F(RunTest, S3OutageIsRiddenOutWithNothingLost) {
   ASSERT_TRUE(WaitForCaughtUp("s3_slot"));
   run.process().Signal(SIGTERM);
   ASSERT_EQ(run.Wait(60s), 0) << run.Stderr();
-  EXPECT_THAT(run.Stderr(), ::testing::HasSubstr("archive flush failed, will retry"));
+  EXPECT_THAT(run.Stderr(),
+              ::testing::ContainsRegex("archive flush: cannot .* after [0-9]+ attempts: .*; will "
+                                       "retry"));
   store::S3Options options{.bucket = "walden-run",
                            .prefix = "a",
                            .endpoint = (*s3)->endpoint(),
@@ -255,6 +252,49 @@ TEST_F(RunTest, S3OutageIsRiddenOutWithNothingLost) {
   EXPECT_EQ(counts,
             (std::vector<Row>{{std::to_string(inserted.load()), std::to_string(inserted.load()),
                                "1", std::to_string(inserted.load())}}));
+  DropSlot("s3_slot");
+}
+
+// A stop while the store is unreachable does not wait for it: exit 0 within 2 s, nothing
+// unarchived is confirmed, and the next run archives it once.
+TEST_F(RunTest, SigtermWhileTheStoreIsDownExitsAtOnceAndTheNextRunArchivesTheRest) {
+  std::filesystem::remove_all(dir());
+  auto s3 = S3Server::Start("walden-run");
+  ASSERT_TRUE(s3) << s3.error().message;
+  const std::vector<std::pair<std::string, std::string>> env = {
+      {"AWS_ACCESS_KEY_ID", S3Server::kAccessKey}, {"AWS_SECRET_ACCESS_KEY", S3Server::kSecretKey}};
+  const std::vector<std::string> args = S3RunArgs(AdminConninfo(), dir(), (*s3)->endpoint());
+  Exec("CREATE TABLE t (id bigint PRIMARY KEY, v text)");
+  {
+    WaldenProcess run(args, env);
+    ASSERT_TRUE(run.WaitForLog("run: streaming slot", 30s)) << run.Stderr();
+    Exec("INSERT INTO t SELECT g, 'a' FROM generate_series(1, 100) g");
+    ASSERT_TRUE(WaitForCaughtUp("s3_slot"));
+    (*s3)->Stop();
+    Exec("INSERT INTO t SELECT g, 'b' FROM generate_series(101, 200) g");
+    ASSERT_TRUE(run.WaitForLog("S3 ", 30s)) << run.Stderr();
+    const auto asked = std::chrono::steady_clock::now();
+    run.process().Signal(SIGTERM);
+    EXPECT_EQ(run.Wait(10s), 0) << run.Stderr();
+    EXPECT_LT(std::chrono::steady_clock::now() - asked, 2s) << run.Stderr();
+    EXPECT_THAT(run.Stderr(),
+                ::testing::HasSubstr("run: the archive could not be flushed before stopping"));
+  }
+  ASSERT_TRUE((*s3)->Restart());
+  WaldenProcess again(args, env);
+  ASSERT_TRUE(again.WaitForLog("run: streaming slot", 30s)) << again.Stderr();
+  ASSERT_TRUE(WaitForCaughtUp("s3_slot"));
+  again.process().Signal(SIGTERM);
+  ASSERT_EQ(again.Wait(30s), 0) << again.Stderr();
+  auto s3_store = store::S3Store::Open({.bucket = "walden-run",
+                                        .prefix = "a",
+                                        .endpoint = (*s3)->endpoint(),
+                                        .path_style = true,
+                                        .access_key = S3Server::kAccessKey,
+                                        .secret_key = S3Server::kSecretKey});
+  ASSERT_TRUE(s3_store) << s3_store.error().message;
+  EXPECT_EQ(ArchiveRows("SELECT count(*), count(DISTINCT id) FROM changes", s3_store->get()),
+            (std::vector<Row>{{"200", "200"}}));
   DropSlot("s3_slot");
 }
 
