@@ -1,4 +1,5 @@
 #include "archive/segment_writer.h"
+#include "common/strings.h"
 
 #include <fmt/core.h>
 
@@ -172,7 +173,7 @@ Result<SegmentFile> WriteQuerySegment(duck::Connection& conn, const TableSchema&
     fs::remove(file.local_path, ec);
     return Wrap(written.error(), "archive segment for " + table.name.Display());
   }
-  file.rows = std::stoll(written->Text(0, 0).value_or("0"));
+  file.rows = ParseInt64(written->Text(0, 0).value_or("0")).value_or(0);
   file.bytes = static_cast<int64_t>(fs::file_size(file.local_path, ec));
   return file;
 }
@@ -265,14 +266,22 @@ Result<std::vector<SegmentFile>> WriteSpoolSegments(duck::Connection& conn,
         source + ") GROUP BY day ORDER BY day");
     if (!days) return std::unexpected(days.error());
     for (size_t r = 0; r < days->rows(); ++r) {
+      auto number = [&](size_t column) { return ParseInt64(days->Text(r, column).value_or("")); };
+      auto first = ParseUint64(days->Text(r, 1).value_or(""));
+      auto last = ParseUint64(days->Text(r, 2).value_or(""));
+      auto rows = number(3), min_time = number(4), max_time = number(5);
+      if (!first || !last || !rows || !min_time || !max_time) {
+        return Fail(ErrorKind::kInternal, "archive spool of " + name.Display() +
+                                              ": unexpected positions or times");
+      }
       SegmentFile file{.table = name,
                        .schema_version = version,
                        .day = days->Text(r, 0).value_or(""),
-                       .first_lsn = std::stoull(*days->Text(r, 1)),
-                       .last_lsn = std::stoull(*days->Text(r, 2)),
-                       .rows = std::stoll(*days->Text(r, 3)),
-                       .min_commit_time = std::stoll(*days->Text(r, 4)),
-                       .max_commit_time = std::stoll(*days->Text(r, 5))};
+                       .first_lsn = *first,
+                       .last_lsn = *last,
+                       .rows = *rows,
+                       .min_commit_time = *min_time,
+                       .max_commit_time = *max_time};
       file.key = SegmentKey(file.table, file.day, file.first_lsn, file.last_lsn);
       file.local_path = (fs::path(out_dir) / file.key).string();
       std::error_code ec;

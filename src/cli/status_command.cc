@@ -10,6 +10,7 @@
 #include "pipeline/runner.h"
 #include "server/http_server.h"
 #include "store/object_store.h"
+#include "common/strings.h"
 
 namespace walden::cli {
 namespace {
@@ -74,7 +75,7 @@ Result<json> OfflineStatus(const Config& config) {
   if (watermark && watermark->rows() == 1) {
     out["mirror"] = {
         {"path", config.mirror.path},
-        {"watermark", Lsn{std::stoull(watermark->Text(0, 0).value_or("0"))}.ToString()},
+        {"watermark", Lsn{ParseUint64(watermark->Text(0, 0).value_or("0")).value_or(0)}.ToString()},
         {"last_merge", watermark->Text(0, 1).value_or("")}};
   }
   auto tables = conn->Query(

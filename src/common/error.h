@@ -30,9 +30,17 @@ struct Error {
   std::string message;
 };
 
+// std::expected that must not be ignored: dropping a Result or Status is a compile error
+// (warnings are errors in CI); `(void)` says on purpose.
 template <class T>
-using Result = std::expected<T, Error>;
-using Status = std::expected<void, Error>;
+class [[nodiscard]] Result : public std::expected<T, Error> {
+ public:
+  using Base = std::expected<T, Error>;
+  using Base::Base;
+  Result() = default;
+  Result(Base base) : Base(std::move(base)) {}  // NOLINT: from std::expected's monadic ops
+};
+using Status = Result<void>;
 
 inline std::unexpected<Error> Fail(ErrorKind kind, std::string message) {
   return std::unexpected(Error{kind, std::move(message)});

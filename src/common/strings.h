@@ -30,5 +30,8 @@ std::string OneLine(std::string_view message);
 
 // A whole decimal integer (optional leading '-'); nullopt for anything else, never throws.
 std::optional<int64_t> ParseInt64(std::string_view text);
+// The same for unsigned integers and for decimal numbers ("12", "-1.5e3"; no "inf").
+std::optional<uint64_t> ParseUint64(std::string_view text);
+std::optional<double> ParseDouble(std::string_view text);
 
 }  // namespace walden

@@ -1,4 +1,5 @@
 #include "pg/catalog.h"
+#include "common/strings.h"
 
 #include <spdlog/spdlog.h>
 
@@ -52,7 +53,7 @@ std::vector<CatalogAttribute> LookupAttributes(Connection& catalog, uint32_t rel
   for (int row = 0; row < result->rows(); ++row) {
     CatalogAttribute& column = columns.emplace_back();
     column.name = std::string(result->Value(row, 0));
-    column.attnum = std::stoi(std::string(result->Value(row, 1)));
+    column.attnum = static_cast<int>(ParseInt64(result->Value(row, 1)).value_or(0));
     if (result->Value(row, 2) == "t") column.facts.missing = std::string(result->Value(row, 3));
     column.facts.has_default = result->Value(row, 4) == "t";
     column.dropped = result->Value(row, 5) == "t";
@@ -69,11 +70,17 @@ std::optional<PgTypeInfo> LookupType(Connection& catalog, uint32_t oid) {
     spdlog::warn("type {} not found in the catalog; its values are kept as text", oid);
     return std::nullopt;
   }
-  return PgTypeInfo{
-      .typtype = result->Value(0, 0).empty() ? 'b' : result->Value(0, 0)[0],
-      .base_type = static_cast<uint32_t>(std::stoul(std::string(result->Value(0, 1)))),
-      .base_typmod = std::stoi(std::string(result->Value(0, 2))),
-      .element_type = static_cast<uint32_t>(std::stoul(std::string(result->Value(0, 3))))};
+  auto base = result->Int(0, 1);
+  auto typmod = result->Int(0, 2);
+  auto element = result->Int(0, 3);
+  if (!base || !typmod || !element) {
+    spdlog::warn("type {}: unexpected catalog values; its values are kept as text", oid);
+    return std::nullopt;
+  }
+  return PgTypeInfo{.typtype = result->Value(0, 0).empty() ? 'b' : result->Value(0, 0)[0],
+                    .base_type = static_cast<uint32_t>(*base),
+                    .base_typmod = static_cast<int>(*typmod),
+                    .element_type = static_cast<uint32_t>(*element)};
 }
 
 }  // namespace walden::pg

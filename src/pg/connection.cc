@@ -58,6 +58,18 @@ std::string_view PgResult::Value(int row, int column) const {
                           PQgetlength(result_.get(), row, column));
 }
 
+Result<int64_t> PgResult::Int(int row, int column) const {
+  if (auto value = ParseInt64(Value(row, column))) return *value;
+  return Fail(ErrorKind::kProtocol, "PostgreSQL sent \"" + std::string(Value(row, column)) +
+                                        "\" for " + ColumnName(column) + ", expected an integer");
+}
+
+Result<double> PgResult::Real(int row, int column) const {
+  if (auto value = ParseDouble(Value(row, column))) return *value;
+  return Fail(ErrorKind::kProtocol, "PostgreSQL sent \"" + std::string(Value(row, column)) +
+                                        "\" for " + ColumnName(column) + ", expected a number");
+}
+
 std::optional<std::string_view> PgResult::Get(int row, int column) const {
   if (IsNull(row, column)) return std::nullopt;
   return Value(row, column);

@@ -35,6 +35,10 @@ class PgResult {
   // The value as text; empty for NULL (check IsNull when it matters).
   std::string_view Value(int row, int column) const;
   std::optional<std::string_view> Get(int row, int column) const;
+  // A numeric column's value; a kProtocol error naming the column when the server sent
+  // something else (never throws).
+  Result<int64_t> Int(int row, int column) const;
+  Result<double> Real(int row, int column) const;
   std::string ColumnName(int column) const { return PQfname(result_.get(), column); }
   // Rows an INSERT, UPDATE or DELETE affected.
   int64_t affected() const { return std::atoll(PQcmdTuples(result_.get())); }

@@ -60,7 +60,9 @@ Result<SystemIdentity> ReplicationConnection::IdentifySystem() {
   }
   SystemIdentity id;
   id.system_id = result->Value(0, 0);
-  id.timeline = std::atoi(std::string(result->Value(0, 1)).c_str());
+  auto timeline = result->Int(0, 1);
+  if (!timeline) return std::unexpected(timeline.error());
+  id.timeline = static_cast<int>(*timeline);
   id.wal_position = Lsn::Parse(result->Value(0, 2)).value_or(Lsn{});
   id.database = result->Value(0, 3);
   return id;

@@ -68,12 +68,16 @@ Result<SourceTable> DescribeTable(pg::Connection& conn, const QualifiedName& nam
   }
   SourceTable table{.name = name};
   pg::pgoutput::Relation& relation = table.relation;
-  relation.relation_id = static_cast<uint32_t>(std::stoul(std::string(rel->Value(0, 0))));
+  auto oid = rel->Int(0, 0);
+  auto tuples = rel->Real(0, 2);
+  auto pages = rel->Int(0, 3);
+  if (!oid || !tuples || !pages) return std::unexpected((!oid ? oid : pages).error());
+  relation.relation_id = static_cast<uint32_t>(*oid);
   relation.schema = name.schema;
   relation.name = name.name;
   relation.replica_identity = rel->Value(0, 1).empty() ? 'd' : rel->Value(0, 1)[0];
-  table.estimated_rows = std::max(0.0, std::stod(std::string(rel->Value(0, 2))));
-  table.pages = std::stoll(std::string(rel->Value(0, 3)));
+  table.estimated_rows = std::max(0.0, *tuples);
+  table.pages = *pages;
   const std::vector<int> primary = ParseAttnums(rel->Value(0, 4));
   const std::vector<int> identity = ParseAttnums(rel->Value(0, 5));
   auto columns = conn.Exec(fmt::format(
@@ -86,15 +90,21 @@ Result<SourceTable> DescribeTable(pg::Connection& conn, const QualifiedName& nam
   const std::vector<int>& flagged = relation.replica_identity == 'i' ? identity : primary;
   std::vector<int> attnums;
   for (int row = 0; row < columns->rows(); ++row) {
-    const int attnum = std::stoi(std::string(columns->Value(row, 3)));
+    auto number = columns->Int(row, 3);
+    auto type_oid = columns->Int(row, 1);
+    auto typmod = columns->Int(row, 2);
+    if (!number || !type_oid || !typmod) {
+      return std::unexpected((!number ? number : !type_oid ? type_oid : typmod).error());
+    }
+    const int attnum = static_cast<int>(*number);
     const bool key =
         relation.replica_identity == 'f' ||
         (relation.replica_identity != 'n' && std::ranges::find(flagged, attnum) != flagged.end());
     relation.columns.push_back(
         {.flags = static_cast<uint8_t>(key ? 1 : 0),
          .name = std::string(columns->Value(row, 0)),
-         .type_oid = static_cast<uint32_t>(std::stoul(std::string(columns->Value(row, 1)))),
-         .type_modifier = std::stoi(std::string(columns->Value(row, 2)))});
+         .type_oid = static_cast<uint32_t>(*type_oid),
+         .type_modifier = static_cast<int>(*typmod)});
     attnums.push_back(attnum);
   }
   for (int attnum : primary.empty() ? identity : primary) {
@@ -134,7 +144,7 @@ Result<std::vector<Chunk>> PlanChunks(pg::Connection& conn, const SourceTable& t
     if (rows <= 0 && table.pages > 0) {
       auto counted = conn.QueryValue("SELECT count(*) FROM " + table.name.ToSql());
       if (!counted) return std::unexpected(counted.error());
-      rows = std::stod(*counted);
+      rows = ParseDouble(*counted).value_or(0);
     }
     const double per_page = table.pages > 0 ? std::max(1.0, rows / table.pages) : 1.0;
     const int64_t step =

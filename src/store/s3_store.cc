@@ -1,4 +1,5 @@
 #include "store/s3_store.h"
+#include "common/strings.h"
 
 #include <curl/curl.h>
 #include <fmt/core.h>
@@ -312,7 +313,12 @@ Result<std::vector<ObjectInfo>> S3Store::List(std::string_view prefix) {
     const auto sizes = XmlValues(response->body, "Size");
     const auto modified = XmlValues(response->body, "LastModified");
     for (size_t i = 0; i < keys.size() && i < sizes.size(); ++i) {
-      objects.push_back({keys[i].substr(strip), std::stoll(sizes[i]),
+      auto size = ParseInt64(sizes[i]);
+      if (!size) {
+        return Fail(ErrorKind::kProtocol, "list " + url() + ": the store sent size \"" +
+                                              sizes[i] + "\" for " + keys[i]);
+      }
+      objects.push_back({keys[i].substr(strip), *size,
                          i < modified.size() ? ParseIsoTime(modified[i]) : 0});
     }
     const auto truncated = XmlValues(response->body, "IsTruncated");
