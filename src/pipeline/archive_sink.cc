@@ -381,7 +381,7 @@ Status ArchiveSink::FlushIfDue() {
   return FlushDue() ? StartFlush() : Status{};
 }
 
-Status ArchiveSink::Flush(std::optional<std::chrono::steady_clock::time_point> deadline) {
+Status ArchiveSink::FlushBy(std::optional<std::chrono::steady_clock::time_point> deadline) {
   // The flush in flight (or a failed one), then what was spooled after it.
   for (int round = 0; round < 2; ++round) {
     if (!job_) {

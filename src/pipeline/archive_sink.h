@@ -32,6 +32,7 @@
 #include "mirror/table_def.h"
 #include "pg/assembler.h"
 #include "pipeline/canary.h"
+#include "pipeline/sink.h"
 #include "pipeline/toast_cache.h"
 #include "store/object_store.h"
 
@@ -53,21 +54,23 @@ struct ArchiveSinkOptions {
   std::string lease_owner;
 };
 
-class ArchiveSink {
+class ArchiveSink final : public Sink {
  public:
   static Result<std::unique_ptr<ArchiveSink>> Open(store::ObjectStore& store,
                                                    ArchiveSinkOptions options);
-  ~ArchiveSink();  // waits for a flush in flight (it uses the sink's spool and store)
+  ~ArchiveSink() override;  // waits for a flush in flight (it uses the sink's spool and store)
+
+  std::string_view name() const override { return "archive"; }
 
   // Everything up to and including this end LSN is durable in the archive.
-  Lsn durable_end() const { return durable_.end_lsn; }
+  Lsn durable_end() const override { return durable_.end_lsn; }
   const archive::ArchiveState& state() const { return state_; }
   int64_t last_flush() const { return last_flush_; }  // µs since 1970; 0: none yet
   // Commit→durable in the archive per transaction with rows, and flush durations.
   Histogram& latency() { return latency_; }
   Histogram& flush_duration() { return flush_duration_; }
 
-  Status Apply(const pg::CommittedTransaction& txn);
+  Status Apply(const pg::CommittedTransaction& txn) override;
   // Bulk rows (`r` changes of one transaction) skip the spool: another thread writes them
   // straight into a segment file (archive::WriteQuerySegment, through a connection from
   // OpenSegmentWriter, under scratch_dir()), and AddSegment makes the file part of the
@@ -83,16 +86,18 @@ class ArchiveSink {
   // DuckDB's worker threads for the spool and segment writing (0: one per core).
   Status SetThreads(int threads) { return spool_->SetThreads(threads); }
   // Heartbeats a flush made durable (or that needed none) since the last call.
-  CanaryRelay& canaries() { return canaries_; }
+  CanaryRelay& canaries() override { return canaries_; }
   // The interval or the size says flush (FlushIfDue would start one now).
   bool FlushDue() const;
   // Adopts a finished flush (its error, if it failed), retries a failed one after a pause,
   // starts one when due. Never waits for the store.
-  Status FlushIfDue();
-  // Everything spooled so far is durable when it returns (or why not). Past `deadline`
-  // the store is interrupted: the flush then fails with kConnection and its changes stay
-  // unconfirmed in the slot (for a stop that must not wait on an unreachable store).
-  Status Flush(std::optional<std::chrono::steady_clock::time_point> deadline = std::nullopt);
+  Status FlushIfDue() override;
+  // Everything spooled so far is durable when it returns (or why not).
+  Status Flush() override { return FlushBy(std::nullopt); }
+  // The same, but past `deadline` the store is interrupted: the flush then fails with
+  // kConnection and its changes stay unconfirmed in the slot (for a stop that must not
+  // wait on an unreachable store).
+  Status FlushBy(std::optional<std::chrono::steady_clock::time_point> deadline);
   bool flushing() const { return job_ != nullptr; }
   // Keeps the single-writer lease while no flush happens (idle sources).
   Status RenewLease();

@@ -23,6 +23,7 @@
 #include "mirror/mirror.h"
 #include "pg/assembler.h"
 #include "pipeline/canary.h"
+#include "pipeline/sink.h"
 
 namespace walden::pipeline {
 
@@ -43,26 +44,28 @@ mirror::TableDef TableDefOf(const pg::RelationInfo& relation);
 // when it does not parse (the mirror then treats the default as unknown).
 std::optional<Datum> ParseMissingValue(const ColumnType& type, const std::string& text);
 
-class MirrorSink {
+class MirrorSink final : public Sink {
  public:
   static Result<std::unique_ptr<MirrorSink>> Open(MirrorSinkOptions options);
 
-  Lsn durable_end() const { return durable_.end_lsn; }
+  std::string_view name() const override { return "mirror"; }
+
+  Lsn durable_end() const override { return durable_.end_lsn; }
   mirror::Mirror& mirror() { return *mirror_; }
   Histogram& latency() { return latency_; }
   Histogram& merge_duration() { return merge_duration_; }
   int64_t last_merge() const { return last_merge_; }  // µs since 1970; 0: none yet
 
-  Status Apply(const pg::CommittedTransaction& txn);
+  Status Apply(const pg::CommittedTransaction& txn) override;
   // One source transaction of `r` rows of `relation`, given as a DuckDB SELECT of its
   // columns in order: inserted at the next merge, without merging (mirror::Mirror::Load).
   // Only for initial-load chunks of a table whose copy cannot hold these rows yet.
   Status ApplyBulk(const pg::TransactionInfo& info,
                    const std::shared_ptr<const pg::RelationInfo>& relation, std::string select_sql);
   // Heartbeats seen in transactions since the last call, and those a merge made visible.
-  CanaryRelay& canaries() { return canaries_; }
-  Status FlushIfDue();
-  Status Flush();
+  CanaryRelay& canaries() override { return canaries_; }
+  Status FlushIfDue() override;
+  Status Flush() override;
 
  private:
   explicit MirrorSink(MirrorSinkOptions options) : options_(std::move(options)) {}

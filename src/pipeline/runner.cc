@@ -26,10 +26,12 @@
 #include "pg/catalog.h"
 #include "pipeline/archive_sink.h"
 #include "pipeline/canary.h"
+#include "pipeline/canary_writer.h"
 #include "pipeline/initial_load.h"
 #include "pipeline/mirror_sink.h"
 #include "pipeline/positions.h"
 #include "pipeline/rebuild.h"
+#include "pipeline/snapshot_control.h"
 #include "pipeline/status.h"
 #include "server/http_server.h"
 #include "snapshot/online.h"
@@ -44,158 +46,7 @@ using Clock = std::chrono::steady_clock;
 
 constexpr std::ptrdiff_t kMaxQueries = 4;
 
-// Serves the mirror's read API while the pipeline writes (mirror/query.h), and leaves its
-// address in the data directory for `walden query`.
-Result<std::unique_ptr<server::HttpServer>> StartServer(
-    const Config& config, duck::Database& database, const StatusBoard& board, MirrorSink& mirror,
-    ArchiveSink& archive, std::function<std::string(const std::string&)> on_snapshot) {
-  // Queries take at most half of the HTTP threads: health checks and status never wait.
-  auto running = std::make_shared<std::counting_semaphore<kMaxQueries>>(kMaxQueries);
-  // A query that hit a damaged block: the mirror cannot be trusted, so walden is not ready.
-  auto damaged = std::make_shared<std::atomic<bool>>(false);
-  auto query = [&database, &config, running, damaged](const server::Request& request) {
-    auto format = mirror::ParseOutputFormat(
-        request.params.contains("format") ? request.params.at("format") : "table");
-    if (!format) return server::Response{.status = 400, .body = format.error().message};
-    if (!running->try_acquire()) {
-      return server::Response{
-          .status = 503,
-          .body = fmt::format("walden: {} queries are running; try again when one finished\n",
-                              kMaxQueries)};
-    }
-    auto history = HistoryFor(request.body, config.archive, HistoryCache(config));
-    auto output = history ? mirror::RunQuery(database, request.body, *format,
-                                             {.history = std::move(*history)})
-                          : Result<std::string>(std::unexpected(history.error()));
-    running->release();
-    if (!history) return server::Response{.status = 503, .body = history.error().message};
-    if (!output) {
-      const std::string& why = output.error().message;
-      if (duck::IsDamage(why)) {
-        damaged->store(true);
-        spdlog::error("mirror: a query found damaged data ({}); stop walden, move {} away and "
-                      "run `walden mirror rebuild`",
-                      OneLine(why), config.mirror.path);
-      }
-      return server::Response{.status = 400, .body = why};
-    }
-    return server::Response{.body = std::move(*output)};
-  };
-  auto publish = [&database, &config](const server::Request& request) -> server::Response {
-    auto param = [&](const char* name, std::string fallback) {
-      return request.params.contains(name) ? request.params.at(name) : fallback;
-    };
-    auto format = mirror::ParseExportFormat(param("format", "duckdb"));
-    if (!format) return {.status = 400, .body = format.error().message};
-    auto path = mirror::ExportTarget(config.mirror.export_dir, param("path", ""));
-    if (!path) return {.status = 400, .body = path.error().message};
-    if (auto done = mirror::Export(database, *path, *format, param("replace", "") == "true");
-        !done) {
-      return {.status = 400, .body = done.error().message};
-    }
-    return {.body = "exported the mirror to " + *path + "\n"};
-  };
-  auto server = server::HttpServer::Start(
-      config.server_listen,
-      {{.method = "GET",
-        .path = "/healthz",
-        .handler = [](const server::Request&) { return server::Response{.body = "ok\n"}; },
-        .open = true},
-       {.method = "GET",
-        .path = "/readyz",
-        .handler =
-            [&board, damaged](const server::Request&) {
-              // Streaming (the run loop published lately), the canary fresh, the mirror whole.
-              if (damaged->load()) {
-                return server::Response{
-                    .status = 503,
-                    .body = "mirror damaged: a query read a corrupt block; stop walden and run "
-                            "`walden mirror rebuild`\n"};
-              }
-              const RunStatus status = board.Latest();
-              if (UnixNowMicros() - status.updated_at > 5000000) {
-                return server::Response{.status = 503, .body = "not streaming\n"};
-              }
-              if (!status.canary.fresh) {
-                return server::Response{
-                    .status = 503,
-                    .body = fmt::format("canary stale: stuck at the {}\n", status.canary.stuck)};
-              }
-              return server::Response{.body = "ready\n"};
-            },
-        .open = true},
-       {.method = "GET",
-        .path = "/api/status",
-        .handler =
-            [&board](const server::Request&) {
-              return server::Response{.body = StatusJson(board.Latest()),
-                                      .content_type = "application/json"};
-            }},
-       {.method = "GET",
-        .path = "/metrics",
-        .handler =
-            [&board, &mirror, &archive](const server::Request&) {
-              return server::Response{
-                  .body = PrometheusText(board.Latest(),
-                                         {.commit_to_mirror = mirror.latency().Take(),
-                                          .mirror_merge = mirror.merge_duration().Take(),
-                                          .commit_to_archive = archive.latency().Take(),
-                                          .archive_flush = archive.flush_duration().Take()}),
-                  .content_type = "text/plain; version=0.0.4"};
-            }},
-       {.method = "POST", .path = "/api/query", .handler = query},
-       {.method = "POST",
-        .path = "/api/snapshot",
-        .handler =
-            [on_snapshot](const server::Request& request) {
-              std::string answer = on_snapshot(request.body);
-              const bool taken = answer.starts_with("job ");
-              return server::Response{.status = taken ? 200 : 400, .body = std::move(answer)};
-            }},
-       {.method = "POST", .path = "/api/mirror/export", .handler = publish}},
-      {.token = config.server_token, .public_name = config.server_public_name});
-  if (!server) return server;
-  if (!IsLoopbackListen(config.server_listen)) {
-    spdlog::warn(
-        "run: serving {} beyond this machine; every client needs server.token, and the "
-        "token travels in clear over plain HTTP: put a TLS proxy in front for other networks",
-        config.server_listen);
-  }
-  const std::string file = ServerFile(config.data_dir);
-  std::ofstream(file + ".tmp")
-      << nlohmann::json{{"address", (*server)->address()}, {"pid", getpid()}}.dump() << "\n";
-  fs::rename(file + ".tmp", file);
-  spdlog::info("run: serving http://{}", (*server)->address());
-  return server;
-}
-
 }  // namespace
-
-std::string ServerFile(const std::string& data_dir) { return data_dir + "/server.json"; }
-
-Result<std::string> RunningAddress(const std::string& data_dir) {
-  std::ifstream file(ServerFile(data_dir));
-  const nlohmann::json server = nlohmann::json::parse(file, nullptr, false);
-  if (server.is_discarded() || !server.contains("address") || !server["address"].is_string()) {
-    return Fail(ErrorKind::kConnection, "walden is running with data_dir " + data_dir +
-                                            " but has not published its address yet; try again");
-  }
-  return server["address"].get<std::string>();
-}
-
-// config.data_dir is absolute (LoadConfig), as the contained mirror needs.
-std::string HistoryCache(const Config& config) { return config.data_dir + "/history"; }
-
-std::vector<std::string> QueryableDirectories(const Config& config) {
-  std::vector<std::string> dirs = {config.data_dir + "/segments", HistoryCache(config),
-                                   config.mirror.export_dir};
-  if (config.archive.url.starts_with("file://")) dirs.push_back(config.archive.url.substr(7));
-  for (const std::string& dir : dirs) {
-    std::error_code ec;
-    fs::create_directories(dir, ec);
-  }
-  return dirs;
-}
 
 // DuckDB's memory_limit setting for a size in bytes.
 std::string DuckMemory(int64_t bytes) {
@@ -224,6 +75,8 @@ namespace {
 class Pipeline {
  public:
   Pipeline(const Config& config, const std::atomic<bool>& stop) : config_(config), stop_(stop) {}
+  // The HTTP threads use the snapshot control and the sinks: they stop first.
+  ~Pipeline() { server_.reset(); }
 
   Status OpenSinks();
   // The initial load when it is due; the online snapshot engine (resuming a job).
@@ -243,21 +96,20 @@ class Pipeline {
   Status StopBeforeStreaming();
 
  private:
-  // Both sinks must hold a transaction before the slot may forget it.
-  Lsn Durable() const { return std::min(archive_->durable_end(), mirror_->durable_end()); }
+  // Every sink must hold a transaction before the slot may forget it.
+  Lsn Durable() const {
+    Lsn durable{UINT64_MAX};
+    for (const Sink* sink : sinks_) durable = std::min(durable, sink->durable_end());
+    return durable;
+  }
   Status Housekeeping();
   // Hands committed transactions to both sinks for up to `timeout`.
   Status Receive(std::chrono::milliseconds timeout);
   void Publish();
   void Heartbeat();
-  // Requests from the HTTP endpoint, tables the mirror lost (rewritten by DDL) and tables
-  // new in the capture set become snapshot work; then the next chunk if none is in flight.
-  Status SnapshotStep();
-  // Takes "schema.table" lines (or "*" for every published table) from POST /api/snapshot
-  // to the run loop; returns "job <id>" once it is queued there, else why not.
-  std::string QueueSnapshot(const std::string& body);
-  // A side task lost PostgreSQL (or the store): counted, logged at most every 10 s per
-  // task, tried again on a later round. Only the loop decides; nothing exits for it.
+  // A side task lost PostgreSQL (or the store): counted in errors_ as "<task>/<kind>"
+  // (`task` is a metrics label: "archive_flush"), logged at most every 10 s per task, tried
+  // again on a later round. Only the loop decides; nothing exits for it.
   void Retrying(const std::string& task, const Error& error);
 
   const Config& config_;
@@ -269,20 +121,12 @@ class Pipeline {
   std::unique_ptr<store::ObjectStore> store_;
   std::unique_ptr<ArchiveSink> archive_;
   std::unique_ptr<MirrorSink> mirror_;
+  std::vector<Sink*> sinks_;  // where every committed transaction goes, in this order
   std::unique_ptr<server::HttpServer> server_;
   std::unique_ptr<pg::Capture> capture_;
-  std::unique_ptr<pg::Connection> canary_conn_;
-  std::unique_ptr<snapshot::OnlineSnapshot> snapshot_;
-  std::unique_ptr<pg::Connection> snapshot_catalog_;  // the once-a-second table scan's
-  bool snapshot_everything_ = false;  // new sinks on an existing slot: read every table
-  std::mutex requests_mutex_;
-  struct Request {
-    std::vector<TableSelector> selectors;  // empty: every published table
-    std::promise<Result<std::string>> job;  // the job id that takes it, or why none does
-  };
-  std::vector<Request> requests_;
-  std::set<QualifiedName> auto_requested_;
-  Clock::time_point last_snapshot_scan_{};
+  CanaryWriter canary_writer_{config_.source.url};
+  std::unique_ptr<SnapshotControl> snapshots_;
+  std::atomic<SnapshotControl*> snapshots_ready_{nullptr};  // for the HTTP threads
   Canary canary_{config_.canary.interval, config_.canary.stale_after,
                  config_.archive.flush_interval};
   CanaryState canary_state_;
@@ -296,12 +140,14 @@ class Pipeline {
 void Pipeline::Retrying(const std::string& task, const Error& error) {
   ++errors_[task + "/" + KindName(error.kind)];
   Clock::time_point& last = last_retry_warning_[task];
+  std::string what = task;
+  std::ranges::replace(what, '_', ' ');
   if (Clock::now() - last < std::chrono::seconds(10)) {
-    spdlog::debug("{}: {}; will retry", task, error.message);
+    spdlog::debug("{}: {}; will retry", what, error.message);
     return;
   }
   last = Clock::now();
-  spdlog::warn("{}: {}; will retry", task, error.message);
+  spdlog::warn("{}: {}; will retry", what, error.message);
 }
 
 Status Pipeline::OpenSinks() {
@@ -340,8 +186,13 @@ Status Pipeline::OpenSinks() {
                                   .allowed_directories = QueryableDirectories(config_)});
   if (!mirror) return std::unexpected(mirror.error());
   mirror_ = std::move(*mirror);
-  auto server = StartServer(config_, mirror_->mirror().database(), board_, *mirror_, *archive_,
-                            [this](const std::string& body) { return QueueSnapshot(body); });
+  sinks_ = {archive_.get(), mirror_.get()};
+  auto server = StartHttpApi(config_, mirror_->mirror().database(), board_, *mirror_, *archive_,
+                            [this](const std::string& body) -> std::string {
+                              SnapshotControl* snapshots = snapshots_ready_.load();
+                              if (!snapshots) return "walden is starting; try again shortly\n";
+                              return snapshots->Queue(body);
+                            });
   if (!server) return std::unexpected(server.error());
   server_ = std::move(*server);
   return {};
@@ -363,11 +214,12 @@ Status Pipeline::PrepareSnapshot() {
                             "snapshot of every table)",
                             config_.source.slot, Durable().ToString()));
   }
+  bool everything = false;  // new sinks on an existing slot: read every table
   if (config_.snapshot.mode != SnapshotMode::kNever && fresh && !fs::exists(job_path)) {
     if (!*exists && config_.snapshot.mode == SnapshotMode::kInitial) {
       if (auto loaded = InitialLoad(config_, *archive_, *mirror_); !loaded) return loaded;
     } else {
-      snapshot_everything_ = true;
+      everything = true;
     }
   }
   auto online = snapshot::OnlineSnapshot::Open({.conninfo = config_.source.url,
@@ -375,105 +227,9 @@ Status Pipeline::PrepareSnapshot() {
                                                 .chunk_rows = config_.snapshot.chunk_rows},
                                                Durable());
   if (!online) return std::unexpected(online.error());
-  snapshot_ = std::move(*online);
+  snapshots_ = std::make_unique<SnapshotControl>(config_, std::move(*online), everything);
+  snapshots_ready_ = snapshots_.get();
   return {};
-}
-
-std::string Pipeline::QueueSnapshot(const std::string& body) {
-  std::vector<TableSelector> selectors;
-  std::istringstream lines(body);
-  for (std::string line; std::getline(lines, line);) {
-    if (line.empty() || line == "*") continue;
-    auto selector = ParseTableSelector(line);
-    if (!selector) return selector.error().message + "\n";
-    selectors.push_back(std::move(*selector));
-  }
-  if (config_.snapshot.mode == SnapshotMode::kNever) {
-    return "snapshot.mode = never: this walden takes no snapshots; set snapshot.mode = online\n";
-  }
-  std::future<Result<std::string>> job;
-  {
-    std::lock_guard lock(requests_mutex_);
-    requests_.push_back({.selectors = std::move(selectors)});
-    job = requests_.back().job.get_future();
-  }
-  // The run loop takes requests between rounds (well under a second).
-  if (job.wait_for(std::chrono::seconds(30)) != std::future_status::ready) {
-    return "walden did not take the request within 30 s; see its log\n";
-  }
-  try {
-    Result<std::string> taken = job.get();
-    return (taken ? "job " + *taken : taken.error().message) + "\n";
-  } catch (const std::future_error&) {
-    return "walden stopped before taking the request\n";
-  }
-}
-
-Status Pipeline::SnapshotStep() {
-  if (config_.snapshot.mode == SnapshotMode::kNever) return {};
-  std::vector<Request> requests;
-  {
-    std::lock_guard lock(requests_mutex_);
-    requests.swap(requests_);
-  }
-  const bool scan = Clock::now() - last_snapshot_scan_ > std::chrono::seconds(1);
-  if (!requests.empty() || scan || snapshot_everything_) {
-    last_snapshot_scan_ = Clock::now();
-    if (!snapshot_catalog_) {
-      auto conn = pg::Connection::Open(config_.source.url, {.connect_timeout_seconds = 2});
-      if (!conn) return std::unexpected(conn.error());
-      snapshot_catalog_ = std::make_unique<pg::Connection>(std::move(*conn));
-    }
-    auto published = snapshot::PublishedTables(*snapshot_catalog_, config_.source.publication);
-    if (!published) {
-      snapshot_catalog_.reset();  // a fresh connection next time
-      return std::unexpected(published.error());
-    }
-    for (Request& request : requests) {
-      std::vector<QualifiedName> tables;
-      for (const QualifiedName& name : *published) {
-        if (request.selectors.empty() ||
-            std::ranges::any_of(request.selectors,
-                                [&](const TableSelector& s) { return s.Matches(name); })) {
-          tables.push_back(name);
-        }
-      }
-      // A typo must not report a snapshot that never happens.
-      auto missing = std::ranges::find_if(request.selectors, [&](const TableSelector& s) {
-        return std::ranges::none_of(tables, [&](const QualifiedName& n) { return s.Matches(n); });
-      });
-      if (missing != request.selectors.end()) {
-        request.job.set_value(Fail(ErrorKind::kNotFound, missing->Display() +
-                                                             " is not captured (publication " +
-                                                             config_.source.publication + ")"));
-        continue;
-      }
-      if (auto ok = snapshot_->Request(tables, "requested"); !ok) return ok;
-      request.job.set_value(snapshot_->progress().job);
-    }
-    if (snapshot_everything_) {
-      snapshot_everything_ = false;
-      if (auto ok = snapshot_->Request(*published, "first start"); !ok) return ok;
-    }
-    // Tables the mirror stopped following, and captured tables it has never seen.
-    std::set<QualifiedName> mirrored;
-    std::vector<QualifiedName> due;
-    for (const mirror::TableStatus& table : mirror_->mirror().Tables()) {
-      mirrored.insert(table.def.name);
-      if (table.state == mirror::kStateResync && auto_requested_.insert(table.def.name).second) {
-        due.push_back(table.def.name);
-      }
-    }
-    for (const QualifiedName& name : *published) {
-      if (!mirrored.contains(name) && auto_requested_.insert(name).second) due.push_back(name);
-    }
-    std::erase_if(due, [&](const QualifiedName& name) { return snapshot_->Queued(name); });
-    if (!due.empty()) {
-      if (auto ok = snapshot_->Request(due, "rewritten or new"); !ok) return ok;
-    }
-  }
-  if (auto ok = snapshot_->Durable(Durable()); !ok) return ok;
-  return snapshot_->Tick();
 }
 
 Status Pipeline::StartCapture() {
@@ -555,19 +311,23 @@ Status Pipeline::CheckPositions() {
 
 Status Pipeline::Receive(std::chrono::milliseconds timeout) {
   return capture_->Poll(timeout, [&](pg::CommittedTransaction&& txn) -> Status {
-    if (auto ok = snapshot_->Observe(txn); !ok) return ok;
-    if (auto ok = archive_->Apply(txn); !ok) return ok;
-    return mirror_->Apply(txn);
+    if (auto ok = snapshots_->Observe(txn); !ok) return ok;
+    for (Sink* sink : sinks_) {
+      if (auto ok = sink->Apply(txn); !ok) return ok;
+    }
+    return Status{};
   });
 }
 
 Status Pipeline::Step() {
   if (auto polled = Receive(std::chrono::milliseconds(100)); !polled) return polled;
-  if (auto merged = mirror_->FlushIfDue(); !merged) return merged;
-  if (auto flushed = archive_->FlushIfDue(); !flushed) {
-    if (flushed.error().kind != ErrorKind::kConnection) return flushed;
-    // The store is unreachable: keep the changes, confirm nothing new, try again later.
-    Retrying("archive flush", flushed.error());
+  // Each sink does what is due without waiting for the others (the archive's flushes run
+  // on its own thread). A store that is away only holds back what it must make durable.
+  for (Sink* sink : sinks_) {
+    if (auto done = sink->FlushIfDue(); !done) {
+      if (done.error().kind != ErrorKind::kConnection) return done;
+      Retrying(std::string(sink->name()) + "_flush", done.error());
+    }
   }
   // Tell PostgreSQL as soon as something new is durable: it frees WAL sooner, and a flush
   // that blocks later (a store outage) cannot hold back what was already done.
@@ -579,7 +339,7 @@ Status Pipeline::Step() {
     }
   }
   Heartbeat();
-  if (auto ok = SnapshotStep(); !ok) {
+  if (auto ok = snapshots_->Step(mirror_->mirror(), Durable()); !ok) {
     if (ok.error().kind != ErrorKind::kConnection) return ok;
     Retrying("snapshot", ok.error());
   }
@@ -591,21 +351,7 @@ void Pipeline::Heartbeat() {
   if (config_.canary.interval.count() <= 0) return;
   const int64_t now = UnixNowMicros();
   if (auto beat = canary_.Due(now)) {
-    if (!canary_conn_) {
-      auto conn = pg::Connection::Open(config_.source.url, {.connect_timeout_seconds = 2});
-      if (conn) canary_conn_ = std::make_unique<pg::Connection>(std::move(*conn));
-    }
-    const std::string sql =
-        fmt::format("SELECT pg_logical_emit_message(true, {}, {})", QuoteLiteral(kCanaryPrefix),
-                    QuoteLiteral(CanaryContent(*beat)));
-    auto sent = canary_conn_ ? canary_conn_->Exec(sql)
-                             : Result<pg::PgResult>(Fail(ErrorKind::kConnection, "not connected"));
-    if (!sent) {
-      // Reconnect at the next heartbeat; staleness tells the rest.
-      if (canary_conn_) spdlog::warn("canary: cannot write a heartbeat: {}", sent.error().message);
-      ++errors_[std::string("canary/") + KindName(sent.error().kind)];
-      canary_conn_.reset();
-    }
+    if (auto sent = canary_writer_.Write(*beat); !sent) Retrying("canary", sent.error());
   }
   for (const CanaryBeat& beat : mirror_->canaries().TakeReceived()) canary_.Received(beat);
   for (const CanaryBeat& beat : mirror_->canaries().TakeVisible()) canary_.MirrorVisible(beat, now);
@@ -637,7 +383,7 @@ void Pipeline::Publish() {
                   .tables = mirror_->mirror().Tables(),
                   .canary = canary_state_,
                   .errors = errors_,
-                  .snapshot = snapshot_->progress()});
+                  .snapshot = snapshots_->progress()});
 }
 
 Status Pipeline::Housekeeping() {
@@ -655,8 +401,7 @@ Status Pipeline::Housekeeping() {
     last_lease_ = Clock::now();
     if (auto renewed = archive_->RenewLease(); !renewed) {
       if (renewed.error().kind != ErrorKind::kConnection) return renewed;
-      spdlog::warn("archive lease renewal failed, will retry: {}", renewed.error().message);
-      ++errors_[std::string("archive_lease/") + KindName(renewed.error().kind)];
+      Retrying("archive_lease", renewed.error());
     }
   }
   return {};
@@ -686,7 +431,7 @@ Status Pipeline::Drain() {
   }
   spdlog::info("run: stopping; flushing the mirror and the archive");
   if (auto merged = mirror_->Flush(); !merged) return merged;
-  if (auto flushed = archive_->Flush(Clock::now() + std::chrono::milliseconds(1500)); !flushed) {
+  if (auto flushed = archive_->FlushBy(Clock::now() + std::chrono::milliseconds(1500)); !flushed) {
     if (flushed.error().kind != ErrorKind::kConnection) return flushed;
     // Not lost: nothing past the archive's watermark is confirmed, the slot sends it again.
     spdlog::warn("run: the archive could not be flushed before stopping ({}); changes after {} "

@@ -13,6 +13,7 @@
 
 #include "common/config.h"
 #include "common/error.h"
+#include "pipeline/http_api.h"
 
 namespace walden::pipeline {
 
@@ -36,15 +37,5 @@ Status Run(const Config& config, const std::atomic<bool>& stop, const OnRound& o
 // Takes the data directory's exclusive lock (one walden per data directory); returns the
 // descriptor to keep open, or a kUsage error saying another walden runs there.
 Result<int> LockDataDir(const std::string& data_dir);
-
-// Where a running walden leaves {"address": "host:port", "pid": N} of its HTTP endpoint.
-std::string ServerFile(const std::string& data_dir);
-// The directories SQL on the mirror may read or write (docs/security.md): walden's own
-// segment and history files, the archive when it is local, and mirror.export_dir.
-std::vector<std::string> QueryableDirectories(const Config& config);
-// Where history queries keep local copies of archived files (absolute).
-std::string HistoryCache(const Config& config);
-// The address a running walden published there, or a kConnection error saying it has not.
-Result<std::string> RunningAddress(const std::string& data_dir);
 
 }  // namespace walden::pipeline

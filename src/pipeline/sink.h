@@ -1,0 +1,37 @@
+// What the run loop needs of a sink (design §1, §2), and all it knows of one: committed
+// transactions go in, in commit order; the sink makes them durable at its own cadence and
+// reports how far it got. The loop confirms to PostgreSQL the minimum of every sink's
+// durable end, so each sink alone decides when its changes are safe.
+//
+// Contract: Apply skips a transaction whose commit LSN is at or below the sink's durable
+// watermark (it was applied before a restart) and applies every other one exactly once,
+// all of it or none of it; durable_end never goes back; FlushIfDue does what is due
+// without waiting for the sink's store or for other sinks; Flush returns once everything
+// applied so far is durable. Sinks never see each other. Thread-safety: the loop's thread
+// drives a sink; a sink may run its own work on other threads.
+#pragma once
+
+#include <string_view>
+
+#include "common/error.h"
+#include "common/lsn.h"
+#include "pg/assembler.h"
+#include "pipeline/canary.h"
+
+namespace walden::pipeline {
+
+class Sink {
+ public:
+  virtual ~Sink() = default;
+  // For logs and metrics labels ("archive", "mirror").
+  virtual std::string_view name() const = 0;
+  virtual Status Apply(const pg::CommittedTransaction& txn) = 0;
+  // Everything up to and including this end LSN is durable in the sink.
+  virtual Lsn durable_end() const = 0;
+  virtual Status FlushIfDue() = 0;
+  virtual Status Flush() = 0;
+  // Heartbeats the sink received, and those it made durable (visible).
+  virtual CanaryRelay& canaries() = 0;
+};
+
+}  // namespace walden::pipeline

@@ -1,0 +1,109 @@
+#include "pipeline/snapshot_control.h"
+
+#include <algorithm>
+#include <sstream>
+
+#include "snapshot/source.h"
+
+namespace walden::pipeline {
+
+using Clock = std::chrono::steady_clock;
+
+std::string SnapshotControl::Queue(const std::string& body) {
+  std::vector<TableSelector> selectors;
+  std::istringstream lines(body);
+  for (std::string line; std::getline(lines, line);) {
+    if (line.empty() || line == "*") continue;
+    auto selector = ParseTableSelector(line);
+    if (!selector) return selector.error().message + "\n";
+    selectors.push_back(std::move(*selector));
+  }
+  if (config_.snapshot.mode == SnapshotMode::kNever) {
+    return "snapshot.mode = never: this walden takes no snapshots; set snapshot.mode = online\n";
+  }
+  std::future<Result<std::string>> job;
+  {
+    std::lock_guard lock(mutex_);
+    requests_.push_back({.selectors = std::move(selectors)});
+    job = requests_.back().job.get_future();
+  }
+  // The run loop takes requests between rounds (well under a second).
+  if (job.wait_for(std::chrono::seconds(30)) != std::future_status::ready) {
+    return "walden did not take the request within 30 s; see its log\n";
+  }
+  try {
+    Result<std::string> taken = job.get();
+    return (taken ? "job " + *taken : taken.error().message) + "\n";
+  } catch (const std::future_error&) {
+    return "walden stopped before taking the request\n";
+  }
+}
+
+Status SnapshotControl::Step(const mirror::Mirror& mirror, Lsn durable) {
+  if (config_.snapshot.mode == SnapshotMode::kNever) return {};
+  std::vector<Request> requests;
+  {
+    std::lock_guard lock(mutex_);
+    requests.swap(requests_);
+  }
+  const bool scan = Clock::now() - last_scan_ > std::chrono::seconds(1);
+  if (!requests.empty() || scan || everything_) {
+    last_scan_ = Clock::now();
+    if (!catalog_) {
+      auto conn = pg::Connection::Open(config_.source.url, {.connect_timeout_seconds = 2});
+      if (!conn) return std::unexpected(conn.error());
+      catalog_ = std::make_unique<pg::Connection>(std::move(*conn));
+    }
+    auto published = snapshot::PublishedTables(*catalog_, config_.source.publication);
+    if (!published) {
+      catalog_.reset();  // a fresh connection next time
+      return std::unexpected(published.error());
+    }
+    for (Request& request : requests) {
+      std::vector<QualifiedName> tables;
+      for (const QualifiedName& name : *published) {
+        if (request.selectors.empty() ||
+            std::ranges::any_of(request.selectors,
+                                [&](const TableSelector& s) { return s.Matches(name); })) {
+          tables.push_back(name);
+        }
+      }
+      // A typo must not report a snapshot that never happens.
+      auto missing = std::ranges::find_if(request.selectors, [&](const TableSelector& s) {
+        return std::ranges::none_of(tables, [&](const QualifiedName& n) { return s.Matches(n); });
+      });
+      if (missing != request.selectors.end()) {
+        request.job.set_value(Fail(ErrorKind::kNotFound, missing->Display() +
+                                                             " is not captured (publication " +
+                                                             config_.source.publication + ")"));
+        continue;
+      }
+      if (auto ok = engine_->Request(tables, "requested"); !ok) return ok;
+      request.job.set_value(engine_->progress().job);
+    }
+    if (everything_) {
+      everything_ = false;
+      if (auto ok = engine_->Request(*published, "first start"); !ok) return ok;
+    }
+    // Tables the mirror stopped following, and captured tables it has never seen.
+    std::set<QualifiedName> mirrored;
+    std::vector<QualifiedName> due;
+    for (const mirror::TableStatus& table : mirror.Tables()) {
+      mirrored.insert(table.def.name);
+      if (table.state == mirror::kStateResync && auto_requested_.insert(table.def.name).second) {
+        due.push_back(table.def.name);
+      }
+    }
+    for (const QualifiedName& name : *published) {
+      if (!mirrored.contains(name) && auto_requested_.insert(name).second) due.push_back(name);
+    }
+    std::erase_if(due, [&](const QualifiedName& name) { return engine_->Queued(name); });
+    if (!due.empty()) {
+      if (auto ok = engine_->Request(due, "rewritten or new"); !ok) return ok;
+    }
+  }
+  if (auto ok = engine_->Durable(durable); !ok) return ok;
+  return engine_->Tick();
+}
+
+}  // namespace walden::pipeline

@@ -1,0 +1,59 @@
+// Snapshot work of `walden run` besides the initial load (design §5): requests from the
+// HTTP API (`walden snapshot`), tables the mirror stopped following (rewritten by DDL),
+// captured tables it has never seen and a first start on an existing slot become jobs of
+// the online snapshot engine, which the run loop ticks one chunk at a time.
+// Thread-safety: Queue is called from HTTP threads and waits for the loop; everything else
+// runs on the loop's thread.
+#pragma once
+
+#include <chrono>
+#include <future>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "common/config.h"
+#include "common/error.h"
+#include "common/lsn.h"
+#include "mirror/mirror.h"
+#include "pg/connection.h"
+#include "snapshot/online.h"
+
+namespace walden::pipeline {
+
+class SnapshotControl {
+ public:
+  // `everything`: new sinks on an existing slot, so every published table is read first.
+  SnapshotControl(const Config& config, std::unique_ptr<snapshot::OnlineSnapshot> engine,
+                  bool everything)
+      : config_(config), engine_(std::move(engine)), everything_(everything) {}
+
+  // Takes "schema.table" lines (or "*" for every published table) from POST /api/snapshot
+  // to the run loop; returns "job <id>" once it is queued there, else why not.
+  std::string Queue(const std::string& body);
+  // Turns requests and the once-a-second scan of the publication into jobs, then reads the
+  // next chunk if none is in flight. kConnection: PostgreSQL is away, try again later.
+  Status Step(const mirror::Mirror& mirror, Lsn durable);
+  // Every committed transaction passes here before the sinks (watermarks, chunk windows).
+  Status Observe(pg::CommittedTransaction& txn) { return engine_->Observe(txn); }
+  snapshot::Progress progress() const { return engine_->progress(); }
+
+ private:
+  struct Request {
+    std::vector<TableSelector> selectors;  // empty: every published table
+    std::promise<Result<std::string>> job;  // the job id that takes it, or why none does
+  };
+
+  const Config& config_;
+  std::unique_ptr<snapshot::OnlineSnapshot> engine_;
+  bool everything_;
+  std::unique_ptr<pg::Connection> catalog_;  // the once-a-second table scan's
+  std::mutex mutex_;
+  std::vector<Request> requests_;
+  std::set<QualifiedName> auto_requested_;
+  std::chrono::steady_clock::time_point last_scan_{};
+};
+
+}  // namespace walden::pipeline
