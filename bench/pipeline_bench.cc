@@ -11,11 +11,13 @@
 //   big_txn     one transaction of M inserted rows: peak RSS of a fresh walden process.
 //
 // walden runs with its defaults except `archive.flush_interval = 1s` (the default 10 s would
-// dominate commit→archive and the tail of a throughput run).
+// dominate commit→archive and the tail of a throughput run); latency runs once per value of
+// --flush-intervals (archive flushes must not disturb commit→mirror at any cadence).
 //
 //   pipeline_bench [--changes=N] [--rates=1000,5000,20000] [--seconds=S] [--big-txn=M]
 //                  [--json=FILE]     (one JSON object per scenario, appended)
 //                  [--only=throughput|latency|big_txn]   (throughput includes replay)
+//                  [--flush-intervals=1s,10s]   (archive.flush_interval of the latency runs)
 #include <fmt/core.h>
 #include <unistd.h>
 
@@ -50,7 +52,11 @@ struct Options {
   int64_t big_txn = 5000000;
   std::string json;
   std::string only;  // one scenario (big_txn, latency) instead of all
+  std::vector<std::string> flush_intervals = {"1s"};
 };
+
+// archive.flush_interval of the walden processes started from now on.
+std::string flush_interval = "1s";
 
 double Seconds(Clock::time_point since) {
   return std::chrono::duration<double>(Clock::now() - since).count();
@@ -95,7 +101,7 @@ Subprocess StartWalden(const pg::LocalServer& server, const std::string& data_di
                   {.argv = {WALDEN_BINARY, "run", "--source", server.AdminConninfo(), "--data-dir",
                             data_dir, "--source-slot", slot, "--source-publication", "bench",
                             "--snapshot-mode", "never", "--server-listen", "127.0.0.1:0",
-                            "--archive-flush-interval", "1s"},
+                            "--archive-flush-interval", flush_interval},
                    .stdout_path = data_dir + ".log"}),
               "start walden");
 }
@@ -258,6 +264,7 @@ Options Parse(int argc, char** argv) {
     if (arg.starts_with("--big-txn=")) options.big_txn = std::stoll(value);
     if (arg.starts_with("--json=")) options.json = value;
     if (arg.starts_with("--only=")) options.only = value;
+    if (arg.starts_with("--flush-intervals=")) options.flush_intervals = Split(value, ',');
     if (arg.starts_with("--rates=")) {
       options.rates.clear();
       for (const std::string& rate : Split(value, ',')) options.rates.push_back(std::stoll(rate));
@@ -284,9 +291,14 @@ int main(int argc, char** argv) {
     Must(conn.Exec("SELECT pg_create_logical_replication_slot('walden', 'pgoutput')"), "slot");
   }
   if (options.only.empty() || options.only == "latency") {
-    for (int64_t rate : options.rates) {
-      results.push_back(Latency(*server, conn, dir, rate, options.seconds));
+    for (const std::string& interval : options.flush_intervals) {
+      flush_interval = interval;
+      for (int64_t rate : options.rates) {
+        results.push_back(Latency(*server, conn, dir, rate, options.seconds));
+        results.back()["flush_interval"] = interval;
+      }
     }
+    flush_interval = "1s";
   }
   if (options.only.empty() || options.only == "big_txn") {
     results.push_back(BigTransaction(*server, conn, dir, options.big_txn));

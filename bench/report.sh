@@ -22,13 +22,17 @@ t_ratio=$(pick throughput .ratio)
 row "Capture throughput ($t_changes changes, archive + mirror)" "$(fmt_rate "$t_w") changes/s" \
   "pg_recvlogical $(fmt_rate "$t_r") changes/s" "$(printf %.2f "$t_ratio")×" "≥ 0.9×" \
   "$(verdict "$t_ratio" 0.9 min)"
-while read -r rate p50 p90 p99 max a50 a99 achieved; do
+while read -r rate p50 p90 p99 max a50 a99 achieved flush; do
   target="—"; status="—"
-  if [[ $rate == 5000 ]]; then target="p99 ≤ 250 ms"; status=$(verdict "$p99" 0.25 max); fi
-  row "Latency at $rate changes/s (achieved $(printf %.0f "$achieved"))" \
+  if [[ $rate == 5000 ]]; then
+    target="p50 ≤ 100 ms, p99 ≤ 250 ms"
+    status=$(verdict "$p99" 0.25 max)
+    [[ $(verdict "$p50" 0.1 max) == met ]] || status="**not met**"
+  fi
+  row "Latency at $rate changes/s, archive flush every $flush (achieved $(printf %.0f "$achieved"))" \
     "commit→mirror p50 $(ms "$p50"), p90 $(ms "$p90"), p99 $(ms "$p99"), max ≤ $(ms "$max")" \
     "commit→archive p50 $(ms "$a50"), p99 $(ms "$a99")" "—" "$target" "$status"
-done < <(pick latency '[.target_changes_per_s, .commit_to_mirror_seconds.p50, .commit_to_mirror_seconds.p90, .commit_to_mirror_seconds.p99, .commit_to_mirror_seconds.max_le, .commit_to_archive_seconds.p50, .commit_to_archive_seconds.p99, .achieved_changes_per_s] | @tsv')
+done < <(pick latency '[.target_changes_per_s, .commit_to_mirror_seconds.p50, .commit_to_mirror_seconds.p90, .commit_to_mirror_seconds.p99, .commit_to_mirror_seconds.max_le, .commit_to_archive_seconds.p50, .commit_to_archive_seconds.p99, .achieved_changes_per_s, (.flush_interval // "1s")] | @tsv')
 while read -r table n pg archive ratio; do
   row "Storage, $table ($n rows)" "archive $archive B/row" "PostgreSQL $pg B/row" \
     "$(printf %.1f "$ratio")× smaller" "≥ 7.5×" "$(verdict "$ratio" 7.5 min)"
@@ -59,7 +63,7 @@ echo "$table"
 # Chart: commit→mirror latency quantiles per rate, and throughput beside the reference.
 data=$(mktemp)
 trap 'rm -f "$data"' EXIT
-pick latency '[.target_changes_per_s, .commit_to_mirror_seconds.p50 * 1000, .commit_to_mirror_seconds.p90 * 1000, .commit_to_mirror_seconds.p99 * 1000, .commit_to_archive_seconds.p50 * 1000] | @tsv' >"$data"
+pick latency 'select((.flush_interval // "1s") == "1s") | [.target_changes_per_s, .commit_to_mirror_seconds.p50 * 1000, .commit_to_mirror_seconds.p90 * 1000, .commit_to_mirror_seconds.p99 * 1000, .commit_to_archive_seconds.p50 * 1000] | @tsv' >"$data"
 gnuplot <<GNUPLOT
 set terminal pngcairo size 1100,420 font "sans,10" noenhanced
 set output "$out/benchmarks.png"

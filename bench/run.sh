@@ -12,7 +12,8 @@ build=${BENCH_BUILD_DIR:-build/release}
 case $mode in
   full)
     out=docs
-    pipeline_args=(--changes=2000000 --rates=1000,5000,20000 --seconds=60 --big-txn=5000000)
+    pipeline_args=(--changes=2000000 --rates=1000,5000,20000 --seconds=60 --big-txn=5000000
+      --flush-intervals=1s,10s)
     snapshot_args=(--rows=1000000 --workers=2)
     storage_args=(--rows=1000000)
     ;;

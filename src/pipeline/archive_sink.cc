@@ -8,7 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/units.h"
-#include "pipeline/mirror_sink.h"
+#include "pipeline/table_definition.h"
 
 namespace walden::pipeline {
 namespace {

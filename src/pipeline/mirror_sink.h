@@ -24,6 +24,7 @@
 #include "pg/assembler.h"
 #include "pipeline/canary.h"
 #include "pipeline/sink.h"
+#include "pipeline/table_definition.h"
 
 namespace walden::pipeline {
 
@@ -38,11 +39,6 @@ struct MirrorSinkOptions {
   std::function<void(int64_t commit_us, int64_t visible_us)> on_visible;
 };
 
-// The mirror's view of a captured relation (columns, keys, catalog facts).
-mirror::TableDef TableDefOf(const pg::RelationInfo& relation);
-// The value of pg_attribute.attmissingval's text ("{7}") for a column of `type`; nullopt
-// when it does not parse (the mirror then treats the default as unknown).
-std::optional<Datum> ParseMissingValue(const ColumnType& type, const std::string& text);
 
 class MirrorSink final : public Sink {
  public:
