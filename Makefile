@@ -37,28 +37,28 @@ bench-quick:
 # Decode + assembly throughput beside pg_recvlogical (see docs/benchmarks.md).
 bench-capture:
 	scripts/setup.sh
-	cmake -S . -B build/release -G Ninja -DCMAKE_BUILD_TYPE=Release
-	cmake --build build/release --target capture_bench
-	build/release/bench/capture_bench --changes=1000000 --benchmark_min_time=2
+	cmake -S . -B build/bench -G Ninja -DCMAKE_BUILD_TYPE=Release -DWALDEN_BUILD_TESTS=ON
+	cmake --build build/bench --target capture_bench
+	build/bench/bench/capture_bench --changes=1000000 --benchmark_min_time=2
 
 # Archive bytes per change versus PostgreSQL bytes per row (see docs/benchmarks.md).
 bench-storage:
 	scripts/setup.sh
-	cmake -S . -B build/release -G Ninja -DCMAKE_BUILD_TYPE=Release
-	cmake --build build/release --target storage_bench
-	build/release/bench/storage_bench --rows=1000000
+	cmake -S . -B build/bench -G Ninja -DCMAKE_BUILD_TYPE=Release -DWALDEN_BUILD_TESTS=ON
+	cmake --build build/bench --target storage_bench
+	build/bench/bench/storage_bench --rows=1000000
 
 # Merge throughput by op mix beside DuckDB's appender; commit→mirror latency at 5,000
 # changes/s beside commit→received (see docs/benchmarks.md).
 bench-mirror:
 	scripts/setup.sh
-	cmake -S . -B build/release -G Ninja -DCMAKE_BUILD_TYPE=Release
-	cmake --build build/release --target mirror_bench
-	build/release/bench/mirror_bench --changes=1000000 --batch=5000 --rate=5000 --seconds=60
+	cmake -S . -B build/bench -G Ninja -DCMAKE_BUILD_TYPE=Release -DWALDEN_BUILD_TESTS=ON
+	cmake --build build/bench --target mirror_bench
+	build/bench/bench/mirror_bench --changes=1000000 --batch=5000 --rate=5000 --seconds=60
 
 # Initial-load rows/s beside COPY ... TO STDOUT of the same table (see docs/benchmarks.md).
 bench-snapshot:
 	scripts/setup.sh
-	cmake -S . -B build/release -G Ninja -DCMAKE_BUILD_TYPE=Release
-	cmake --build build/release --target snapshot_bench
-	build/release/bench/snapshot_bench --rows=1000000 --workers=2
+	cmake -S . -B build/bench -G Ninja -DCMAKE_BUILD_TYPE=Release -DWALDEN_BUILD_TESTS=ON
+	cmake --build build/bench --target snapshot_bench
+	build/bench/bench/snapshot_bench --rows=1000000 --workers=2

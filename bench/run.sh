@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 
 mode=${1:-full}
 # BENCH_BUILD_DIR: an existing build to use as it is (the test suite's); default: a Release build.
-build=${BENCH_BUILD_DIR:-build/release}
+build=${BENCH_BUILD_DIR:-build/bench}
 case $mode in
   full)
     out=docs
@@ -29,7 +29,7 @@ case $mode in
     ;;
 esac
 
-[[ -n ${BENCH_BUILD_DIR:-} ]] || cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
+[[ -n ${BENCH_BUILD_DIR:-} ]] || cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DWALDEN_BUILD_TESTS=ON >/dev/null
 cmake --build "$build" --target walden pipeline_bench snapshot_bench storage_bench >/dev/null
 mkdir -p "$out"
 results=$(mktemp)

@@ -287,10 +287,14 @@ Result<std::vector<SegmentFile>> WriteSpoolSegments(duck::Connection& conn,
       std::error_code ec;
       fs::create_directories(fs::path(file.local_path).parent_path(), ec);
       if (ec) return Fail(ErrorKind::kIo, "cannot create " + file.local_path + ": " + ec.message());
+      // One spool table holds its changes in commit order already (appended in stream
+      // order; DuckDB keeps insertion order): sorting a large flush again would cost a
+      // sort's memory and time. Several schema versions are put back in order.
       const std::string copy =
           "COPY (SELECT * FROM (" + source +
           ") WHERE strftime(_walden_commit_ts, '%Y-%m-%d') = " + QuoteLiteral(file.day) +
-          " ORDER BY _walden_lsn, _walden_seq) TO " + QuoteLiteral(file.local_path) +
+          (versions.size() > 1 ? " ORDER BY _walden_lsn, _walden_seq" : "") + ") TO " +
+          QuoteLiteral(file.local_path) +
           " (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 122880)";
       if (auto ok = conn.Execute(copy); !ok) return std::unexpected(ok.error());
       file.bytes = static_cast<int64_t>(fs::file_size(file.local_path));

@@ -90,7 +90,7 @@ constexpr std::array kKeys = {
               "HTTP API writes nowhere else). Empty: <data_dir>/exports."},
     ConfigKey{"mirror.apply_interval",
               kDuration,
-              "100ms",
+              "50ms",
               "How often committed transactions are merged into the mirror.",
               {},
               10000},

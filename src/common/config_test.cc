@@ -62,7 +62,7 @@ listen = "127.0.0.1:8080"
   EXPECT_EQ(config->source.tables.size(), 3u);
   EXPECT_EQ(config->source.tables[2], (TableSelector{"Weird Schema", "Select"}));
   EXPECT_EQ(config->archive.url, "s3://bucket/prefix");
-  EXPECT_EQ(config->mirror.apply_interval, std::chrono::milliseconds(100));
+  EXPECT_EQ(config->mirror.apply_interval, std::chrono::milliseconds(50));
   EXPECT_EQ(config->archive.flush_interval, std::chrono::seconds(10));
   EXPECT_EQ(config->archive.flush_size, 64 << 20);
   EXPECT_EQ(config->snapshot.workers, 2);

@@ -175,7 +175,11 @@ Status Capture::TryReconnect() {
     auto conn = ReplicationConnection::Open(options_.conninfo);
     if (!conn) return std::unexpected(conn.error());
     conn_ = std::move(*conn);
-    if (auto catalog = EnsureCatalog(); !catalog) return catalog;
+    // The catalog session most likely died with the stream (a restart ends every session),
+    // even though libpq reports it as fine until its next query.
+    auto catalog = Connection::Open(options_.conninfo);
+    if (!catalog) return std::unexpected(catalog.error());
+    catalog_ = std::move(*catalog);
     auto slot = conn_.EnsureSlot({.name = options_.slot, .failover = options_.failover});
     if (!slot) return std::unexpected(slot.error());
     return StartStreaming(/*wait_for_slot=*/false);

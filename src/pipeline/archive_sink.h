@@ -83,7 +83,9 @@ class ArchiveSink final : public Sink {
   Status AddSegment(const pg::TransactionInfo& info,
                     const std::shared_ptr<const pg::RelationInfo>& relation,
                     archive::SegmentFile file, int64_t source_bytes);
-  // DuckDB's worker threads for the spool and segment writing (0: one per core).
+  // DuckDB's worker threads for the spool and segment writing (0: one per core);
+  // kFlushThreads while streaming.
+  static constexpr int kFlushThreads = 1;
   Status SetThreads(int threads) { return spool_->SetThreads(threads); }
   // Heartbeats a flush made durable (or that needed none) since the last call.
   CanaryRelay& canaries() override { return canaries_; }

@@ -282,7 +282,7 @@ Status InitialLoad(const Config& config, ArchiveSink& archive, MirrorSink& mirro
     ArchiveSink& archive;
     MirrorSink& mirror;
     ~RestoreThreads() {
-      (void)archive.SetThreads(0);
+      (void)archive.SetThreads(ArchiveSink::kFlushThreads);
       (void)mirror.mirror().SetThreads(0);
     }
   } restore{archive, mirror};

@@ -60,7 +60,16 @@ void ToastCache::Remember(const pg::RelationInfo& relation, const std::string& k
     previous = std::move(found->second->cells);
     Erase(found->second);
   }
-  Entry entry{.id = id, .table = relation.name, .cells = {}, .bytes = id.size()};
+  // What an entry really holds, not only its values (small rows are mostly overhead): the
+  // id twice (entry and index), the list and hash nodes, the table name and every cell.
+  Entry entry{.id = id,
+              .table = relation.name,
+              .cells = {},
+              .bytes = sizeof(Entry) + 2 * id.size() + 4 * sizeof(void*) + 64 +
+                       relation.name.schema.size() + relation.name.name.size()};
+  const auto cell_bytes = [&](const std::string& column, const Datum& value) {
+    return sizeof(Cell) - sizeof(Datum) + column.size() + ApproxBytes(value);
+  };
   for (size_t i = 0; i < row.size() && i < relation.columns.size(); ++i) {
     const std::string& column = relation.columns[i].name;
     if (!row[i]) {  // unchanged: what was known stays known
@@ -68,12 +77,12 @@ void ToastCache::Remember(const pg::RelationInfo& relation, const std::string& k
         return c.column == column && c.type == relation.types[i];
       });
       if (kept == previous.end()) continue;
-      entry.bytes += ApproxBytes(kept->value);
+      entry.bytes += cell_bytes(column, kept->value);
       entry.cells.push_back(std::move(*kept));
       continue;
     }
     if (!Toastable(*row[i])) continue;
-    entry.bytes += ApproxBytes(*row[i]);
+    entry.bytes += cell_bytes(column, *row[i]);
     entry.cells.push_back({column, relation.types[i], *row[i]});
   }
   if (entry.cells.empty() || entry.bytes > byte_limit_) return;

@@ -229,9 +229,20 @@ TEST_F(MirrorTest, MetricsAndStatusCountWhatTheWorkloadDid) {
   const auto server = nlohmann::json::parse(file);
   const std::string address = server["address"];
   std::string metrics;
-  for (int i = 0; i < 100; ++i) {  // the run loop publishes every 250 ms
+  auto watermark = [&](const char* sink) {
+    const std::string key = std::string("walden_sink_watermark_lsn_bytes{sink=\"") + sink + "\"} ";
+    const size_t at = metrics.find(key);
+    return at == std::string::npos
+               ? std::string("?")
+               : metrics.substr(at + key.size(), metrics.find('\n', at) - at - key.size());
+  };
+  // The run loop publishes every 250 ms; the archive's flush finishes on its own thread.
+  for (int i = 0; i < 100; ++i) {
     metrics = server::Get(address, "/metrics").value_or(server::Response{}).body;
-    if (metrics.find("op=\"delete\"} 2\n") != std::string::npos) break;
+    if (metrics.find("op=\"delete\"} 2\n") != std::string::npos &&
+        watermark("archive") == watermark("mirror")) {
+      break;
+    }
     std::this_thread::sleep_for(100ms);
   }
   for (const char* line :
@@ -244,13 +255,6 @@ TEST_F(MirrorTest, MetricsAndStatusCountWhatTheWorkloadDid) {
     EXPECT_THAT(metrics, ::testing::HasSubstr(line));
   }
   // Both sinks hold the last source commit.
-  auto watermark = [&](const char* sink) {
-    const std::string key = std::string("walden_sink_watermark_lsn_bytes{sink=\"") + sink + "\"} ";
-    const size_t at = metrics.find(key);
-    return at == std::string::npos
-               ? std::string("?")
-               : metrics.substr(at + key.size(), metrics.find('\n', at) - at - key.size());
-  };
   EXPECT_EQ(watermark("archive"), watermark("mirror"));
   EXPECT_NE(watermark("mirror"), "0");
   // Heartbeats are source transactions too (one message each), besides the workload's 3.
