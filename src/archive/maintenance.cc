@@ -7,6 +7,7 @@
 #include <fstream>
 #include <map>
 
+#include "common/checksum.h"
 #include "common/units.h"
 #include "duck/duckdb.h"
 
@@ -72,7 +73,7 @@ Result<SegmentFile> Merge(store::ObjectStore& store, duck::Connection& conn,
                              QuoteLiteral(merged.local_path) +
                              " (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 122880)");
   if (!copied) return std::unexpected(copied.error());
-  merged.bytes = static_cast<int64_t>(fs::file_size(merged.local_path));
+  if (auto ok = Fingerprint(merged); !ok) return std::unexpected(ok.error());
   if (auto uploaded = store.PutFile(merged.key, merged.local_path); !uploaded) {
     return std::unexpected(uploaded.error());
   }
@@ -145,6 +146,53 @@ Result<CompactionReport> Compact(store::ObjectStore& store, Manifest& manifest, 
   for (const std::string& key : removed) {
     if (auto ok = store.Delete(key); !ok) return std::unexpected(ok.error());
   }
+  return report;
+}
+
+Status CheckFile(const SegmentFile& file, const std::string& path) {
+  std::error_code ec;
+  const auto size = std::filesystem::file_size(path, ec);
+  const std::string recover =
+      "; restore it from a backup of the bucket, or run `walden resync` to start the history "
+      "over (walden archive verify lists every damaged file)";
+  if (ec) return Fail(ErrorKind::kIo, "archive file " + file.key + " is missing" + recover);
+  if (static_cast<int64_t>(size) != file.bytes) {
+    return Fail(ErrorKind::kIo, fmt::format("archive file {} has {} bytes, its commit says {}{}",
+                                            file.key, size, file.bytes, recover));
+  }
+  if (file.sha256.empty()) return {};
+  auto digest = Sha256OfFile(path);
+  if (!digest) return std::unexpected(digest.error());
+  if (*digest != file.sha256) {
+    return Fail(ErrorKind::kIo, "archive file " + file.key +
+                                    " does not match the checksum its commit recorded (its bytes "
+                                    "changed after it was written)" +
+                                    recover);
+  }
+  return {};
+}
+
+Result<VerifyReport> Verify(store::ObjectStore& store, const ArchiveState& state,
+                            const std::string& cache_dir) {
+  VerifyReport report{.commits = state.last_sequence};
+  for (const auto& [key, file] : state.live) {
+    ++report.files;
+    report.bytes += file.bytes;
+    if (file.sha256.empty()) ++report.without_checksum;
+    auto path = store::LocalPath(store, key, cache_dir);
+    Status checked = path ? CheckFile(file, *path) : Status(std::unexpected(path.error()));
+    if (!checked) {
+      if (checked.error().kind == ErrorKind::kConnection) return std::unexpected(checked.error());
+      if (checked.error().kind == ErrorKind::kNotFound) {
+        report.problems.push_back("archive file " + key + " is missing");
+      } else {
+        report.problems.push_back(checked.error().message);
+      }
+    }
+  }
+  auto quarantined = store.List(kQuarantinePrefix);
+  if (!quarantined) return std::unexpected(quarantined.error());
+  for (const store::ObjectInfo& object : *quarantined) report.quarantined.push_back(object.key);
   return report;
 }
 

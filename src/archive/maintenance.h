@@ -51,4 +51,23 @@ struct CompactionReport {
 Result<CompactionReport> Compact(store::ObjectStore& store, Manifest& manifest, ArchiveState& state,
                                  const CompactionOptions& options);
 
+// The stored object at `path` (store::LocalPath) is the file its commit names: same size,
+// and the same SHA-256 when the commit recorded one. A kIo error names the file and the
+// way to recover otherwise.
+Status CheckFile(const SegmentFile& file, const std::string& path);
+
+struct VerifyReport {
+  uint64_t commits = 0;
+  size_t files = 0;
+  int64_t bytes = 0;
+  size_t without_checksum = 0;  // named by commits of a walden that recorded none
+  std::vector<std::string> problems;     // one line each: what, and how to recover
+  std::vector<std::string> quarantined;  // keys under kQuarantinePrefix
+};
+
+// Every live file checked (CheckFile; remote files are downloaded into `cache_dir`), and
+// what lies in quarantine. The manifest itself was checked by Manifest::Load.
+Result<VerifyReport> Verify(store::ObjectStore& store, const ArchiveState& state,
+                            const std::string& cache_dir);
+
 }  // namespace walden::archive

@@ -31,6 +31,7 @@ json FileJson(const SegmentFile& f) {
           {"day", f.day},
           {"rows", f.rows},
           {"bytes", f.bytes},
+          {"sha256", f.sha256},
           {"min_commit_lsn", Lsn{f.first_lsn}.ToString()},
           {"max_commit_lsn", Lsn{f.last_lsn}.ToString()},
           {"min_commit_time", f.min_commit_time},
@@ -48,7 +49,8 @@ SegmentFile FileFromJson(const json& j) {
       .bytes = j.at("bytes").get<int64_t>(),
       .min_commit_time = j.at("min_commit_time").get<int64_t>(),
       .max_commit_time = j.at("max_commit_time").get<int64_t>(),
-      .key = j.at("key").get<std::string>()};
+      .key = j.at("key").get<std::string>(),
+      .sha256 = j.value("sha256", std::string())};
 }
 
 }  // namespace
@@ -107,7 +109,27 @@ Result<ArchiveState> Manifest::Load() {
       state.live.erase(key);
       state.retired.insert(key);
     }
-    for (SegmentFile& file : commit->added) state.live[file.key] = std::move(file);
+    // A commit's watermark is its last transaction: never behind the one before it, never
+    // behind a change its files hold. Anything else was edited and would skip changes.
+    if (commit->watermark.commit_lsn < state.watermark.commit_lsn) {
+      return Fail(ErrorKind::kIo,
+                  fmt::format("manifest commit {} moves the watermark back from {} to {}; the "
+                              "archive is damaged: restore _walden/commits/ from a backup, then "
+                              "run `walden archive verify`",
+                              object.key, state.watermark.commit_lsn.ToString(),
+                              commit->watermark.commit_lsn.ToString()));
+    }
+    for (SegmentFile& file : commit->added) {
+      if (Lsn{file.last_lsn} > commit->watermark.commit_lsn) {
+        return Fail(ErrorKind::kIo,
+                    fmt::format("manifest commit {} names {} with changes up to {}, past its "
+                                "watermark {}; the archive is damaged: restore _walden/commits/ "
+                                "from a backup, then run `walden archive verify`",
+                                object.key, file.key, Lsn{file.last_lsn}.ToString(),
+                                commit->watermark.commit_lsn.ToString()));
+      }
+      state.live[file.key] = std::move(file);
+    }
     state.last_sequence = commit->sequence;
     state.watermark = commit->watermark;
   }

@@ -1,5 +1,4 @@
 #include "archive/segment_writer.h"
-#include "common/strings.h"
 
 #include <fmt/core.h>
 
@@ -7,6 +6,9 @@
 #include <charconv>
 #include <chrono>
 #include <filesystem>
+
+#include "common/checksum.h"
+#include "common/strings.h"
 
 namespace walden::archive {
 namespace {
@@ -174,8 +176,19 @@ Result<SegmentFile> WriteQuerySegment(duck::Connection& conn, const TableSchema&
     return Wrap(written.error(), "archive segment for " + table.name.Display());
   }
   file.rows = ParseInt64(written->Text(0, 0).value_or("0")).value_or(0);
-  file.bytes = static_cast<int64_t>(fs::file_size(file.local_path, ec));
+  if (auto ok = Fingerprint(file); !ok) return std::unexpected(ok.error());
   return file;
+}
+
+Status Fingerprint(SegmentFile& file) {
+  std::error_code ec;
+  const auto size = fs::file_size(file.local_path, ec);
+  if (ec) return Fail(ErrorKind::kIo, "cannot read " + file.local_path + ": " + ec.message());
+  auto digest = Sha256OfFile(file.local_path);
+  if (!digest) return std::unexpected(digest.error());
+  file.bytes = static_cast<int64_t>(size);
+  file.sha256 = std::move(*digest);
+  return {};
 }
 
 Status Spool::FlushAppenders() {
@@ -297,7 +310,7 @@ Result<std::vector<SegmentFile>> WriteSpoolSegments(duck::Connection& conn,
           QuoteLiteral(file.local_path) +
           " (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 122880)";
       if (auto ok = conn.Execute(copy); !ok) return std::unexpected(ok.error());
-      file.bytes = static_cast<int64_t>(fs::file_size(file.local_path));
+      if (auto ok = Fingerprint(file); !ok) return std::unexpected(ok.error());
       files.push_back(std::move(file));
     }
   }

@@ -56,7 +56,12 @@ struct SegmentFile {
   int64_t max_commit_time = 0;
   std::string key;         // object key in the archive
   std::string local_path;  // the written file, until uploaded
+  std::string sha256;      // of the file's bytes, hex; empty in commits of older walden
 };
+
+// Records the written file's size and SHA-256 (what readers and `walden archive verify`
+// check the stored object against).
+Status Fingerprint(SegmentFile& file);
 
 // "tables/<schema>/<table>/dt=<day>/<first>-<last>.parquet"; names are kept readable,
 // with '%', '/' and control characters percent-encoded so every name is one path segment.

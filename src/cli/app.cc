@@ -156,6 +156,8 @@ int Main(int argc, char** argv) {
   archive_ls->add_flag("--json", archive_json, "Print JSON");
   CLI::App* archive_compact = archive_cmd->add_subcommand(
       "compact", "Merge each table-day's small files and remove orphans past the grace period");
+  CLI::App* archive_verify = archive_cmd->add_subcommand(
+      "verify", "Check every file the manifest names (present, size, checksum) and the commits");
   CLI::App* mirror_cmd = app.add_subcommand("mirror", "Recover or publish the DuckDB mirror");
   mirror_cmd->require_subcommand(1);
   CLI::App* mirror_rebuild = mirror_cmd->add_subcommand(
@@ -178,7 +180,8 @@ int Main(int argc, char** argv) {
       "query", "Run read-only SQL over the mirror (through walden when it runs)");
   query->add_option("sql", query_sql, "One statement that returns rows")->required();
   query->add_option("--format", query_format, "table, csv or json (JSON lines)");
-  for (CLI::App* sub : {doctor, config_check, demo, tail, archive_ls, archive_compact, run,
+  for (CLI::App* sub : {doctor, config_check, demo, tail, archive_ls, archive_compact,
+                        archive_verify, run,
                         mirror_rebuild, mirror_export, query, status, snapshot, resync}) {
     flags.AddTo(sub);
   }
@@ -215,6 +218,7 @@ int Main(int argc, char** argv) {
   if (run->parsed()) return RunPipelineCommand(*config);
   if (archive_ls->parsed()) return ArchiveListCommand(*config, archive_json);
   if (archive_compact->parsed()) return ArchiveCompactCommand(*config);
+  if (archive_verify->parsed()) return ArchiveVerifyCommand(*config);
   if (mirror_rebuild->parsed()) return MirrorRebuildCommand(*config);
   if (mirror_export->parsed()) {
     return MirrorExportCommand(*config, export_path, export_format, export_replace);

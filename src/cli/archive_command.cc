@@ -111,4 +111,32 @@ int ArchiveCompactCommand(const Config& config) {
   return 0;
 }
 
+int ArchiveVerifyCommand(const Config& config) {
+  auto store = store::OpenStore(config.archive);
+  if (!store) return ReportError(store.error());
+  archive::Manifest manifest(**store);
+  auto state = manifest.Load();  // sequence, readability and watermarks of every commit
+  if (!state) return ReportError(state.error());
+  auto report = archive::Verify(**store, *state, config.data_dir + "/history");
+  if (!report) return ReportError(report.error());
+  for (const std::string& problem : report->problems) fmt::print("damaged: {}\n", problem);
+  for (const std::string& key : report->quarantined) {
+    fmt::print("quarantined: {} (no commit names it: a flush interrupted before its commit, or "
+               "what remains of a lost commit; delete it once you know which)\n",
+               key);
+  }
+  fmt::print("archive {}: {} commits, {} files ({}), watermark {}: {}\n", (*store)->url(),
+             report->commits, report->files, FormatSize(report->bytes),
+             state->watermark.commit_lsn.ToString(),
+             report->problems.empty()
+                 ? "verified"
+                 : fmt::format("{} damaged files", report->problems.size()));
+  if (report->without_checksum > 0) {
+    fmt::print("{} files were written before walden recorded checksums: only their size was "
+               "checked\n",
+               report->without_checksum);
+  }
+  return report->problems.empty() ? 0 : 1;
+}
+
 }  // namespace walden::cli

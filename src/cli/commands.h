@@ -36,6 +36,9 @@ int ArchiveListCommand(const Config& config, bool json);
 // `lock_fd`: the data directory's lock when the caller holds it already (see pipeline::Run).
 int RunPipelineCommand(const Config& config, int lock_fd = -1);
 int ArchiveCompactCommand(const Config& config);
+// Exit 0 when every live file is present and matches its commit, 1 with one line per
+// problem otherwise (and for a manifest that does not load).
+int ArchiveVerifyCommand(const Config& config);
 int MirrorRebuildCommand(const Config& config);
 int MirrorExportCommand(const Config& config, const std::string& path, const std::string& format,
                         bool replace);

@@ -6,11 +6,11 @@
 
 #include "archive/manifest.h"
 #include "cli/commands.h"
+#include "common/strings.h"
 #include "duck/duckdb.h"
 #include "pipeline/runner.h"
 #include "server/http_server.h"
 #include "store/object_store.h"
-#include "common/strings.h"
 
 namespace walden::cli {
 namespace {

@@ -8,6 +8,13 @@
 #include "common/strings.h"
 
 namespace walden::pg {
+namespace {
+
+// Connection attempts made from the run loop (reconnects): an unreachable host must not
+// hold the loop for libpq's usual 10 s.
+constexpr int kReconnectTimeoutSeconds = 2;
+
+}  // namespace
 
 std::chrono::milliseconds Backoff::Next() {
   static thread_local std::mt19937 random{std::random_device{}()};
@@ -172,12 +179,13 @@ void Capture::Disconnected(const Error& cause, bool at_once) {
 // skipped when they arrive again. One attempt: a failure schedules the next one.
 Status Capture::TryReconnect() {
   auto attempt = [this]() -> Status {
-    auto conn = ReplicationConnection::Open(options_.conninfo);
+    auto conn = ReplicationConnection::Open(options_.conninfo, kReconnectTimeoutSeconds);
     if (!conn) return std::unexpected(conn.error());
     conn_ = std::move(*conn);
     // The catalog session most likely died with the stream (a restart ends every session),
     // even though libpq reports it as fine until its next query.
-    auto catalog = Connection::Open(options_.conninfo);
+    auto catalog =
+        Connection::Open(options_.conninfo, {.connect_timeout_seconds = kReconnectTimeoutSeconds});
     if (!catalog) return std::unexpected(catalog.error());
     catalog_ = std::move(*catalog);
     auto slot = conn_.EnsureSlot({.name = options_.slot, .failover = options_.failover});
@@ -200,7 +208,8 @@ Status Capture::TryReconnect() {
 
 Status Capture::EnsureCatalog() {
   if (PQstatus(catalog_.get()) == CONNECTION_OK) return {};
-  auto catalog = Connection::Open(options_.conninfo);
+  auto catalog =
+      Connection::Open(options_.conninfo, {.connect_timeout_seconds = kReconnectTimeoutSeconds});
   if (!catalog) return std::unexpected(catalog.error());
   catalog_ = std::move(*catalog);
   return {};

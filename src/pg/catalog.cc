@@ -1,9 +1,10 @@
 #include "pg/catalog.h"
-#include "common/strings.h"
 
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+
+#include "common/strings.h"
 
 namespace walden::pg {
 

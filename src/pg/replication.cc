@@ -44,10 +44,12 @@ Result<StreamEvent> ParseCopyData(std::string_view bytes) {
                                         std::to_string(bytes.size()) + " bytes)");
 }
 
-Result<ReplicationConnection> ReplicationConnection::Open(const std::string& conninfo) {
+Result<ReplicationConnection> ReplicationConnection::Open(const std::string& conninfo,
+                                                          int connect_timeout_seconds) {
   // Fixed session settings make the text form of values predictable (types.h).
-  auto conn =
-      Connection::Open(conninfo, {.replication = true, .options = kReplicationSessionOptions});
+  auto conn = Connection::Open(conninfo, {.replication = true,
+                                          .connect_timeout_seconds = connect_timeout_seconds,
+                                          .options = kReplicationSessionOptions});
   if (!conn) return std::unexpected(conn.error());
   return ReplicationConnection(std::move(*conn));
 }

@@ -77,7 +77,10 @@ Result<StreamEvent> ParseCopyData(std::string_view bytes);
 
 class ReplicationConnection {
  public:
-  static Result<ReplicationConnection> Open(const std::string& conninfo);
+  // `connect_timeout_seconds`: how long a connection attempt may wait (a reconnect from the
+  // run loop keeps it short, so that an unreachable host does not hold the loop).
+  static Result<ReplicationConnection> Open(const std::string& conninfo,
+                                            int connect_timeout_seconds = 10);
 
   Result<SystemIdentity> IdentifySystem();
   // Creates the publication for `tables` (every table when empty) or adds missing tables;

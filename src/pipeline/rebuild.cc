@@ -10,6 +10,7 @@
 #include <map>
 #include <set>
 
+#include "archive/maintenance.h"
 #include "archive/manifest.h"
 #include "common/strings.h"
 #include "mirror/mirror.h"
@@ -172,6 +173,13 @@ Result<RebuildResult> RebuildMirror(store::ObjectStore& store, const std::string
   if (state->last_sequence == 0) {
     return Fail(ErrorKind::kNotFound, "the archive at " + store.url() +
                                           " has no commits; there is nothing to rebuild from");
+  }
+  // A damaged file would rebuild a wrong mirror without a word: every file is checked
+  // against its commit before anything is replayed.
+  for (const auto& [key, file] : state->live) {
+    auto path = store::LocalPath(store, key, scratch_dir + "/rebuild");
+    if (!path) return std::unexpected(path.error());
+    if (auto ok = archive::CheckFile(file, *path); !ok) return std::unexpected(ok.error());
   }
   auto periods = LoadPeriods(store, state->watermark.commit_lsn);
   if (!periods) return std::unexpected(periods.error());

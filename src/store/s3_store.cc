@@ -1,9 +1,7 @@
 #include "store/s3_store.h"
-#include "common/strings.h"
 
 #include <curl/curl.h>
 #include <fmt/core.h>
-#include <openssl/sha.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -15,16 +13,11 @@
 #include <sstream>
 #include <thread>
 
+#include "common/checksum.h"
+#include "common/strings.h"
+
 namespace walden::store {
 namespace {
-
-std::string Sha256Hex(std::string_view data) {
-  unsigned char digest[SHA256_DIGEST_LENGTH];
-  SHA256(reinterpret_cast<const unsigned char*>(data.data()), data.size(), digest);
-  std::string hex;
-  for (unsigned char byte : digest) hex += fmt::format("{:02x}", byte);
-  return hex;
-}
 
 std::string EncodeQueryValue(std::string_view value) {
   std::string out;

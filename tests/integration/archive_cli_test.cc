@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <fstream>
 #include <nlohmann/json.hpp>
 #include <random>
 #include <thread>
@@ -78,6 +79,10 @@ void ListAndCompact(const std::vector<std::string>& archive_flags,
   EXPECT_EQ(report["tables"][0]["min_commit_lsn"], "0/100");
   EXPECT_EQ(report["tables"][0]["min_commit_time"], "2026-11-21T12:00:00Z");
   EXPECT_EQ(report["tables"][0]["max_commit_time"], "2026-11-21T12:00:00Z");
+  const CommandResult verified = with({"archive", "verify"});
+  EXPECT_EQ(verified.exit_code, 0) << verified.output;
+  EXPECT_THAT(verified.output, HasSubstr("archive " + url + ": 4 commits, 1 files ("));
+  EXPECT_THAT(verified.output, HasSubstr("), watermark 0/300: verified\n"));
 }
 
 TEST(ArchiveCli, ListsAndCompactsALocalArchive) {
@@ -104,6 +109,54 @@ TEST(ArchiveCli, ListsAndCompactsAnS3Archive) {
                  {{"AWS_ACCESS_KEY_ID", S3Server::kAccessKey},
                   {"AWS_SECRET_ACCESS_KEY", S3Server::kSecretKey}},
                  "s3://walden-cli/prod");
+}
+
+// Damage that still parses (issue #16, item 10): changed bytes in a data file, and a
+// commit whose watermark was edited. verify names the damage; a rebuild refuses it.
+TEST(ArchiveCli, DamageThatStillParsesIsFoundByVerifyAndRefusedByRebuild) {
+  const std::string dir =
+      std::filesystem::path(::testing::TempDir() + "/archive-cli-damage").lexically_normal();
+  std::filesystem::remove_all(dir);
+  WriteArchive({.url = "file://" + dir + "/archive"}, dir + "/scratch");
+  const std::vector<std::string> flags = {"--archive-url", "file://" + dir + "/archive",
+                                          "--data-dir", dir + "/data"};
+  auto with = [&](std::vector<std::string> args) {
+    args.insert(args.end(), flags.begin(), flags.end());
+    return RunWalden(args);
+  };
+  ASSERT_EQ(with({"archive", "verify"}).exit_code, 0);
+  // Four bytes in the middle of the first flush's file: still a readable Parquet file.
+  const std::string key =
+      "tables/Sales Dept/Orders/dt=2026-11-21/0000000000000100-0000000000000100.parquet";
+  const std::string path = dir + "/archive/" + key;
+  ASSERT_TRUE(std::filesystem::exists(path));
+  {
+    std::fstream file(path, std::ios::in | std::ios::out | std::ios::binary);
+    file.seekp(static_cast<std::streamoff>(std::filesystem::file_size(path) / 2));
+    file.write("\x5a\x5a\x5a\x5a", 4);
+  }
+  const CommandResult verify = with({"archive", "verify"});
+  EXPECT_EQ(verify.exit_code, 1) << verify.output;
+  const std::string damage = "archive file " + key +
+                             " does not match the checksum its commit recorded (its bytes "
+                             "changed after it was written); restore it from a backup of the "
+                             "bucket, or run `walden resync` to start the history over (walden "
+                             "archive verify lists every damaged file)";
+  EXPECT_THAT(verify.output, HasSubstr("damaged: " + damage + "\n"));
+  EXPECT_THAT(verify.output, HasSubstr(": 1 damaged files\n"));
+  const CommandResult rebuild = with({"mirror", "rebuild"});
+  EXPECT_EQ(rebuild.exit_code, 1) << rebuild.output;
+  EXPECT_THAT(rebuild.output, HasSubstr(damage));
+  // A commit edited to move the watermark back: every start and command refuses it.
+  const std::string commit = dir + "/archive/_walden/commits/00000000000000000003.json";
+  auto json = nlohmann::json::parse(std::ifstream(commit));
+  json["watermark"]["commit_lsn"] = "0/80";
+  std::ofstream(commit) << json.dump();
+  const CommandResult edited = with({"archive", "verify"});
+  EXPECT_EQ(edited.exit_code, 1) << edited.output;
+  EXPECT_THAT(edited.output,
+              HasSubstr("manifest commit _walden/commits/00000000000000000003.json moves the "
+                        "watermark back from 0/200 to 0/80; the archive is damaged"));
 }
 
 TEST(ArchiveCli, MissingCredentialsAndBucketAreOneLine) {

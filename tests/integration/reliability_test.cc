@@ -252,6 +252,12 @@ TEST_F(ReliabilityTest, ADamagedMirrorNamesTheRebuild) {
 TEST_F(ReliabilityTest, ARelativeDataDirectoryWorksEverywhere) {
   const std::string relative = "walden-rel-" + std::to_string(getpid());
   std::filesystem::remove_all(relative);
+  // Relative to the working directory (the source tree when run by hand): gone even when
+  // an assertion ends the test early.
+  struct Cleanup {
+    std::string dir;
+    ~Cleanup() { std::filesystem::remove_all(dir); }
+  } cleanup{relative};
   Exec("CREATE TABLE t (id int PRIMARY KEY, v text)");
   Exec("INSERT INTO t SELECT g, 'v' || g FROM generate_series(1, 1000) g");
   WaldenProcess run({"run", "--server-listen", "127.0.0.1:0", "--source", AdminConninfo(),
@@ -276,7 +282,6 @@ TEST_F(ReliabilityTest, ARelativeDataDirectoryWorksEverywhere) {
   EXPECT_EQ(exported.exit_code, 0) << exported.output;
   EXPECT_TRUE(std::filesystem::exists(relative + "/exports/copy.duckdb"));
   EXPECT_EQ(StopWithin(run, 30s), 0) << run.Stderr();
-  std::filesystem::remove_all(relative);
   DropSlot("rel_slot");
 }
 
