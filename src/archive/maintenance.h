@@ -60,7 +60,7 @@ struct VerifyReport {
   uint64_t commits = 0;
   size_t files = 0;
   int64_t bytes = 0;
-  size_t without_checksum = 0;  // named by commits of a walden that recorded none
+  size_t without_checksum = 0;           // named by commits of a walden that recorded none
   std::vector<std::string> problems;     // one line each: what, and how to recover
   std::vector<std::string> quarantined;  // keys under kQuarantinePrefix
 };

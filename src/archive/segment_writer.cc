@@ -247,8 +247,8 @@ Result<std::vector<SegmentFile>> WriteSpoolSegments(duck::Connection& conn,
     int version = 0;
     std::vector<std::string> replaced;
     for (const SpoolTable* spooled : versions) {
-      source += (source.empty() ? "SELECT * FROM " : " UNION ALL BY NAME SELECT * FROM ") +
-                spooled->name;
+      source +=
+          (source.empty() ? "SELECT * FROM " : " UNION ALL BY NAME SELECT * FROM ") + spooled->name;
       version = std::max(version, spooled->schema.version);
       for (size_t c = 0; c < spooled->schema.columns.size(); ++c) {
         const ColumnType& type = spooled->schema.types[c];
@@ -284,8 +284,8 @@ Result<std::vector<SegmentFile>> WriteSpoolSegments(duck::Connection& conn,
       auto last = ParseUint64(days->Text(r, 2).value_or(""));
       auto rows = number(3), min_time = number(4), max_time = number(5);
       if (!first || !last || !rows || !min_time || !max_time) {
-        return Fail(ErrorKind::kInternal, "archive spool of " + name.Display() +
-                                              ": unexpected positions or times");
+        return Fail(ErrorKind::kInternal,
+                    "archive spool of " + name.Display() + ": unexpected positions or times");
       }
       SegmentFile file{.table = name,
                        .schema_version = version,

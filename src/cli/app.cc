@@ -180,9 +180,9 @@ int Main(int argc, char** argv) {
       "query", "Run read-only SQL over the mirror (through walden when it runs)");
   query->add_option("sql", query_sql, "One statement that returns rows")->required();
   query->add_option("--format", query_format, "table, csv or json (JSON lines)");
-  for (CLI::App* sub : {doctor, config_check, demo, tail, archive_ls, archive_compact,
-                        archive_verify, run,
-                        mirror_rebuild, mirror_export, query, status, snapshot, resync}) {
+  for (CLI::App* sub :
+       {doctor, config_check, demo, tail, archive_ls, archive_compact, archive_verify, run,
+        mirror_rebuild, mirror_export, query, status, snapshot, resync}) {
     flags.AddTo(sub);
   }
   for (auto& [sub, name] : later) {

@@ -121,20 +121,21 @@ int ArchiveVerifyCommand(const Config& config) {
   if (!report) return ReportError(report.error());
   for (const std::string& problem : report->problems) fmt::print("damaged: {}\n", problem);
   for (const std::string& key : report->quarantined) {
-    fmt::print("quarantined: {} (no commit names it: a flush interrupted before its commit, or "
-               "what remains of a lost commit; delete it once you know which)\n",
-               key);
+    fmt::print(
+        "quarantined: {} (no commit names it: a flush interrupted before its commit, or "
+        "what remains of a lost commit; delete it once you know which)\n",
+        key);
   }
   fmt::print("archive {}: {} commits, {} files ({}), watermark {}: {}\n", (*store)->url(),
              report->commits, report->files, FormatSize(report->bytes),
              state->watermark.commit_lsn.ToString(),
-             report->problems.empty()
-                 ? "verified"
-                 : fmt::format("{} damaged files", report->problems.size()));
+             report->problems.empty() ? "verified"
+                                      : fmt::format("{} damaged files", report->problems.size()));
   if (report->without_checksum > 0) {
-    fmt::print("{} files were written before walden recorded checksums: only their size was "
-               "checked\n",
-               report->without_checksum);
+    fmt::print(
+        "{} files were written before walden recorded checksums: only their size was "
+        "checked\n",
+        report->without_checksum);
   }
   return report->problems.empty() ? 0 : 1;
 }

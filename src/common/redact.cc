@@ -142,9 +142,8 @@ std::string ScrubConninfo(std::string message, std::string_view conninfo) {
   // One pass over the message, longest secret first, so a mask never feeds the next search
   // (a secret of '*'s grew the message without bound; found by the fuzzer).
   std::vector<std::string> secrets = redactor.Secrets();
-  std::ranges::sort(secrets, [](const std::string& a, const std::string& b) {
-    return a.size() > b.size();
-  });
+  std::ranges::sort(secrets,
+                    [](const std::string& a, const std::string& b) { return a.size() > b.size(); });
   std::string out;
   for (size_t at = 0; at < message.size();) {
     auto hit = std::ranges::find_if(secrets, [&](const std::string& secret) {

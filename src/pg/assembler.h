@@ -140,7 +140,7 @@ class Assembler {
   TransactionInfo current_info_;
   std::map<uint32_t, std::unique_ptr<TransactionBuffer>> streams_;
   struct StreamRelations {
-    RelationCache cache;            // a copy of relations_ with the stream's definitions
+    RelationCache cache;           // a copy of relations_ with the stream's definitions
     std::set<uint32_t> redefined;  // relations the stream sent a definition of
   };
   std::map<uint32_t, StreamRelations> stream_relations_;  // by streamed transaction's xid

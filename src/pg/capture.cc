@@ -61,7 +61,8 @@ Result<int64_t> Capture::SlotLagBytes() {
 
 Status Capture::ReconnectIfStalled(std::chrono::milliseconds quiet) {
   const auto now = std::chrono::steady_clock::now();
-  if (!connected_ || options_.temporary_slot || now - last_message_ < quiet || now - sender_moved_ < quiet) {
+  if (!connected_ || options_.temporary_slot || now - last_message_ < quiet ||
+      now - sender_moved_ < quiet) {
     return {};
   }
   const int pid = PQbackendPID(conn_.sql().get());

@@ -5,7 +5,8 @@
 // resuming from what the caller confirmed; transactions already handed out are not handed
 // out again. Poll never waits past its timeout for a reconnect: while PostgreSQL is away
 // it returns with nothing, one attempt is made when it is due, and the caller's loop runs
-// on (merges, flushes, stop requests). A slot held by another reader is waited for (or taken over with `takeover`).
+// on (merges, flushes, stop requests). A slot held by another reader is waited for (or taken over
+// with `takeover`).
 //
 // Feedback (design §2): flush is only what the caller confirmed durable (`Confirm`); when
 // every handed-out transaction is confirmed and nothing is open, the keepalive's WAL end is

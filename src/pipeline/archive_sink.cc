@@ -327,7 +327,8 @@ Result<std::pair<archive::ArchiveState, size_t>> ArchiveSink::RunFlush(
   if (!files) return std::unexpected(files.error());
   files->insert(files->end(), job.ready.begin(), job.ready.end());
   for (const archive::SegmentFile& file : *files) {
-    if (auto ok = store_.PutFile(file.key, file.local_path); !ok) return std::unexpected(ok.error());
+    if (auto ok = store_.PutFile(file.key, file.local_path); !ok)
+      return std::unexpected(ok.error());
   }
   for (const auto& [key, json] : job.definitions) {
     if (auto ok = store_.Put(key, json); !ok) return std::unexpected(ok.error());

@@ -98,12 +98,11 @@ pg::CommittedTransaction Insert(const std::shared_ptr<const pg::RelationInfo>& r
   tuple.values = {{pg::pgoutput::ValueKind::kText, 0, static_cast<uint32_t>(id.size())}};
   std::vector<pg::Change> changes;
   changes.push_back({.kind = pg::Change::Kind::kInsert, .relation = relation, .new_tuple = tuple});
-  return pg::CommittedTransaction(
-      {.xid = static_cast<uint32_t>(n),
-       .commit_lsn = Lsn{static_cast<uint64_t>(100 * n)},
-       .end_lsn = Lsn{static_cast<uint64_t>(100 * n + 8)},
-       .commit_time = 0},
-      std::move(changes));
+  return pg::CommittedTransaction({.xid = static_cast<uint32_t>(n),
+                                   .commit_lsn = Lsn{static_cast<uint64_t>(100 * n)},
+                                   .end_lsn = Lsn{static_cast<uint64_t>(100 * n + 8)},
+                                   .commit_time = 0},
+                                  std::move(changes));
 }
 
 class ArchiveSinkTest : public ::testing::Test {
@@ -139,9 +138,10 @@ class ArchiveSinkTest : public ::testing::Test {
     }
     auto db = duck::Database::Open(":memory:");
     auto conn = duck::Connection::Open(*db);
-    auto rows = conn->Query("SELECT coalesce(string_agg(id::VARCHAR, ',' ORDER BY id), '') FROM "
-                            "read_parquet([" +
-                            files + "])");
+    auto rows = conn->Query(
+        "SELECT coalesce(string_agg(id::VARCHAR, ',' ORDER BY id), '') FROM "
+        "read_parquet([" +
+        files + "])");
     if (!rows) return "";
     return rows->Text(0, 0).value_or("");
   }
@@ -155,8 +155,9 @@ TEST_F(ArchiveSinkTest, AFailedUploadConfirmsNothingAndItsRetryWritesOnce) {
   auto sink = Open();
   Apply(*sink, 1, 3);
   store_->FailOn("putfile:tables/");
-  EXPECT_EQ(sink->Flush().error().message, "injected failure of tables/public/items/dt=2000-01-01/"
-                                           "0000000000000064-000000000000012C.parquet");
+  EXPECT_EQ(sink->Flush().error().message,
+            "injected failure of tables/public/items/dt=2000-01-01/"
+            "0000000000000064-000000000000012C.parquet");
   EXPECT_EQ(sink->durable_end(), Lsn{});
   Apply(*sink, 4, 4);  // arrives while the failed flush waits for its retry
   store_->FailOn("");

@@ -13,9 +13,9 @@ Status CanaryWriter::Write(const CanaryBeat& beat) {
     if (!conn) return std::unexpected(conn.error());
     conn_ = std::make_unique<pg::Connection>(std::move(*conn));
   }
-  auto sent = conn_->Exec(fmt::format("SELECT pg_logical_emit_message(true, {}, {})",
-                                      QuoteLiteral(kCanaryPrefix),
-                                      QuoteLiteral(CanaryContent(beat))));
+  auto sent =
+      conn_->Exec(fmt::format("SELECT pg_logical_emit_message(true, {}, {})",
+                              QuoteLiteral(kCanaryPrefix), QuoteLiteral(CanaryContent(beat))));
   if (!sent) {
     conn_.reset();
     return std::unexpected(sent.error());

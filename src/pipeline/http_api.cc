@@ -53,9 +53,10 @@ Result<std::unique_ptr<server::HttpServer>> StartHttpApi(
       const std::string& why = output.error().message;
       if (duck::IsDamage(why)) {
         damaged->store(true);
-        spdlog::error("mirror: a query found damaged data ({}); stop walden, move {} away and "
-                      "run `walden mirror rebuild`",
-                      OneLine(why), config.mirror.path);
+        spdlog::error(
+            "mirror: a query found damaged data ({}); stop walden, move {} away and "
+            "run `walden mirror rebuild`",
+            OneLine(why), config.mirror.path);
       }
       return server::Response{.status = 400, .body = why};
     }
@@ -89,8 +90,9 @@ Result<std::unique_ptr<server::HttpServer>> StartHttpApi(
               if (damaged->load()) {
                 return server::Response{
                     .status = 503,
-                    .body = "mirror damaged: a query read a corrupt block; stop walden and run "
-                            "`walden mirror rebuild`\n"};
+                    .body =
+                        "mirror damaged: a query read a corrupt block; stop walden and run "
+                        "`walden mirror rebuild`\n"};
               }
               const RunStatus status = board.Latest();
               if (UnixNowMicros() - status.updated_at > 5000000) {

@@ -39,7 +39,6 @@ struct MirrorSinkOptions {
   std::function<void(int64_t commit_us, int64_t visible_us)> on_visible;
 };
 
-
 class MirrorSink final : public Sink {
  public:
   static Result<std::unique_ptr<MirrorSink>> Open(MirrorSinkOptions options);

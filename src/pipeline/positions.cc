@@ -40,8 +40,8 @@ Status CheckStartPositions(const StartPositions& at, const archive::ArchiveState
   for (const auto& [key, file] : archive.live) {
     if (!at.mirrored.contains(file.table)) continue;
     const Lsn first{file.first_lsn}, last{file.last_lsn};
-    const bool missed = (last > at.mirror_commit && last < gone) ||
-                        (first > at.mirror_commit && first < gone);
+    const bool missed =
+        (last > at.mirror_commit && last < gone) || (first > at.mirror_commit && first < gone);
     if (!missed) continue;
     return Fail(ErrorKind::kNotFound,
                 fmt::format("the mirror {} ends at {}, but {} changed after that (archived up to "

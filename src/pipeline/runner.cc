@@ -167,9 +167,10 @@ Status Pipeline::OpenSinks() {
   // Holding the lease, every file no commit names is a leftover of a killed flush.
   if (auto orphans = archive::CollectOrphans(*store_, archive_->state(), std::chrono::seconds(0));
       orphans && !orphans->quarantined.empty()) {
-    spdlog::warn("archive: moved {} files no commit names to {} (a flush interrupted before its "
-                 "commit leaves such files)",
-                 orphans->quarantined.size(), archive::kQuarantinePrefix);
+    spdlog::warn(
+        "archive: moved {} files no commit names to {} (a flush interrupted before its "
+        "commit leaves such files)",
+        orphans->quarantined.size(), archive::kQuarantinePrefix);
     if (auto ok = RefuseLostCommits(orphans->quarantined); !ok) return ok;
   }
   // A lost mirror comes back from the archive before streaming resumes at its watermark.
@@ -188,11 +189,11 @@ Status Pipeline::OpenSinks() {
   mirror_ = std::move(*mirror);
   sinks_ = {archive_.get(), mirror_.get()};
   auto server = StartHttpApi(config_, mirror_->mirror().database(), board_, *mirror_, *archive_,
-                            [this](const std::string& body) -> std::string {
-                              SnapshotControl* snapshots = snapshots_ready_.load();
-                              if (!snapshots) return "walden is starting; try again shortly\n";
-                              return snapshots->Queue(body);
-                            });
+                             [this](const std::string& body) -> std::string {
+                               SnapshotControl* snapshots = snapshots_ready_.load();
+                               if (!snapshots) return "walden is starting; try again shortly\n";
+                               return snapshots->Queue(body);
+                             });
   if (!server) return std::unexpected(server.error());
   server_ = std::move(*server);
   return {};
@@ -434,9 +435,10 @@ Status Pipeline::Drain() {
   if (auto flushed = archive_->FlushBy(Clock::now() + std::chrono::milliseconds(1500)); !flushed) {
     if (flushed.error().kind != ErrorKind::kConnection) return flushed;
     // Not lost: nothing past the archive's watermark is confirmed, the slot sends it again.
-    spdlog::warn("run: the archive could not be flushed before stopping ({}); changes after {} "
-                 "stay in the slot and the next run archives them",
-                 flushed.error().message, archive_->state().watermark.commit_lsn.ToString());
+    spdlog::warn(
+        "run: the archive could not be flushed before stopping ({}); changes after {} "
+        "stay in the slot and the next run archives them",
+        flushed.error().message, archive_->state().watermark.commit_lsn.ToString());
   }
   capture_->Confirm(Durable());
   if (auto sent = capture_->Flush(); !sent) {

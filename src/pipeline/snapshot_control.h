@@ -42,7 +42,7 @@ class SnapshotControl {
 
  private:
   struct Request {
-    std::vector<TableSelector> selectors;  // empty: every published table
+    std::vector<TableSelector> selectors;   // empty: every published table
     std::promise<Result<std::string>> job;  // the job id that takes it, or why none does
   };
 

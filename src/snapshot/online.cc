@@ -142,9 +142,9 @@ Status OnlineSnapshot::Tick() {
   if (!job_ || flight_) return {};
   // PostgreSQL restarted since the last chunk: a new session (kConnection while it is away).
   if (PQstatus(conn_.get()) != CONNECTION_OK) {
-    auto conn = pg::Connection::Open(options_.conninfo,
-                                     {.connect_timeout_seconds = 2,
-                                      .options = pg::kReplicationSessionOptions});
+    auto conn = pg::Connection::Open(
+        options_.conninfo,
+        {.connect_timeout_seconds = 2, .options = pg::kReplicationSessionOptions});
     if (!conn) return std::unexpected(conn.error());
     conn_ = std::move(*conn);
   }

@@ -100,11 +100,10 @@ Result<SourceTable> DescribeTable(pg::Connection& conn, const QualifiedName& nam
     const bool key =
         relation.replica_identity == 'f' ||
         (relation.replica_identity != 'n' && std::ranges::find(flagged, attnum) != flagged.end());
-    relation.columns.push_back(
-        {.flags = static_cast<uint8_t>(key ? 1 : 0),
-         .name = std::string(columns->Value(row, 0)),
-         .type_oid = static_cast<uint32_t>(*type_oid),
-         .type_modifier = static_cast<int>(*typmod)});
+    relation.columns.push_back({.flags = static_cast<uint8_t>(key ? 1 : 0),
+                                .name = std::string(columns->Value(row, 0)),
+                                .type_oid = static_cast<uint32_t>(*type_oid),
+                                .type_modifier = static_cast<int>(*typmod)});
     attnums.push_back(attnum);
   }
   for (int attnum : primary.empty() ? identity : primary) {

@@ -200,10 +200,11 @@ Result<S3Store::Response> S3Store::Once(const std::string& method, const std::st
   // Called during connects and transfers: an interrupted store abandons the request.
   curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
   curl_easy_setopt(h, CURLOPT_XFERINFODATA, this);
-  curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION,
-                   +[](void* store, curl_off_t, curl_off_t, curl_off_t, curl_off_t) -> int {
-                     return static_cast<S3Store*>(store)->interrupted() ? 1 : 0;
-                   });
+  curl_easy_setopt(
+      h, CURLOPT_XFERINFOFUNCTION,
+      +[](void* store, curl_off_t, curl_off_t, curl_off_t, curl_off_t) -> int {
+        return static_cast<S3Store*>(store)->interrupted() ? 1 : 0;
+      });
   if (method == "PUT") {
     curl_easy_setopt(h, CURLOPT_UPLOAD, 1L);
     curl_easy_setopt(h, CURLOPT_READFUNCTION, &ReadBody);
@@ -223,7 +224,8 @@ Result<S3Store::Response> S3Store::Request(const std::string& method, const std:
   static thread_local std::mt19937 random{std::random_device{}()};
   std::chrono::milliseconds backoff{100};
   for (int attempt = 1;; ++attempt) {
-    if (interrupted()) return Fail(ErrorKind::kConnection, "cannot " + what + ": walden is stopping");
+    if (interrupted())
+      return Fail(ErrorKind::kConnection, "cannot " + what + ": walden is stopping");
     auto response = Once(method, url, body);
     const bool transient = !response || Retryable(response->status);
     if (!transient) {
@@ -308,11 +310,11 @@ Result<std::vector<ObjectInfo>> S3Store::List(std::string_view prefix) {
     for (size_t i = 0; i < keys.size() && i < sizes.size(); ++i) {
       auto size = ParseInt64(sizes[i]);
       if (!size) {
-        return Fail(ErrorKind::kProtocol, "list " + url() + ": the store sent size \"" +
-                                              sizes[i] + "\" for " + keys[i]);
+        return Fail(ErrorKind::kProtocol,
+                    "list " + url() + ": the store sent size \"" + sizes[i] + "\" for " + keys[i]);
       }
-      objects.push_back({keys[i].substr(strip), *size,
-                         i < modified.size() ? ParseIsoTime(modified[i]) : 0});
+      objects.push_back(
+          {keys[i].substr(strip), *size, i < modified.size() ? ParseIsoTime(modified[i]) : 0});
     }
     const auto truncated = XmlValues(response->body, "IsTruncated");
     const auto next = XmlValues(response->body, "NextContinuationToken");

@@ -1,10 +1,9 @@
 // PostgreSQL outages under a steady workload (issue #15): restarts, a minute-long stop and a
 // stop request while the source is down. walden must never exit on its own, and afterwards
 // the mirror equals the source and the archive holds every change exactly once.
+#include <fmt/core.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
-
-#include <fmt/core.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -48,9 +47,19 @@ class OutageTest : public ::testing::Test {
     ASSERT_TRUE(done) << done.error().message;
   }
   std::vector<std::string> RunArgs() const {
-    return {"run",        "--server-listen",          "127.0.0.1:0", "--source", conninfo(),
-            "--data-dir", dir_ + "/data",             "--source-slot", "outage_slot",
-            "--archive-flush-interval", "500ms", "--canary-interval", "1s"};
+    return {"run",
+            "--server-listen",
+            "127.0.0.1:0",
+            "--source",
+            conninfo(),
+            "--data-dir",
+            dir_ + "/data",
+            "--source-slot",
+            "outage_slot",
+            "--archive-flush-interval",
+            "500ms",
+            "--canary-interval",
+            "1s"};
   }
   // One transaction per few milliseconds while `stop_` is false; failures (the server is
   // away) are retried on a new connection, as an application would.
@@ -164,10 +173,10 @@ TEST_F(OutageTest, RestartsAndAMinuteDownNeverStopWaldenAndLoseNothing) {
   auto conn = pg::Connection::Open(conninfo());
   ASSERT_TRUE(conn);
   const std::string source = conn->QueryValue("SELECT count(*) FROM ledger").value();
-  const auto archived = DuckRows(
-      mirror(), "SELECT count(*), count(DISTINCT id) FROM read_parquet('" + dir_ +
-                    "/data/archive/tables/public/ledger/*/*.parquet') WHERE _walden_op IN "
-                    "('r', 'c')");
+  const auto archived =
+      DuckRows(mirror(), "SELECT count(*), count(DISTINCT id) FROM read_parquet('" + dir_ +
+                             "/data/archive/tables/public/ledger/*/*.parquet') WHERE _walden_op IN "
+                             "('r', 'c')");
   ASSERT_EQ(archived.size(), 1u);
   EXPECT_EQ(archived[0], (Row{source, source}));
 }

@@ -271,12 +271,12 @@ TEST_F(ReliabilityTest, ARelativeDataDirectoryWorksEverywhere) {
     args.insert(args.end(), {"--data-dir", relative});
     return RunWalden(args);
   };
-  const CommandResult rows = walden({"query", "SELECT count(*) AS n FROM public.t", "--format",
-                                     "csv"});
+  const CommandResult rows =
+      walden({"query", "SELECT count(*) AS n FROM public.t", "--format", "csv"});
   EXPECT_EQ(rows.output, "n\n1000\n");
-  const CommandResult history = walden(
-      {"query", "SELECT count(*) AS u FROM history.public.t WHERE _walden_op = 'u'", "--format",
-       "csv"});
+  const CommandResult history =
+      walden({"query", "SELECT count(*) AS u FROM history.public.t WHERE _walden_op = 'u'",
+              "--format", "csv"});
   EXPECT_EQ(history.output, "u\n10\n");
   const CommandResult exported = walden({"mirror", "export", "copy.duckdb"});
   EXPECT_EQ(exported.exit_code, 0) << exported.output;

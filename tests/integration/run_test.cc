@@ -175,12 +175,23 @@ TEST_F(RunTest, KillNineAnywhereLosesAndDuplicatesNothing) {
 // A run archiving into s3://walden-run/a at `endpoint`, flushing every 200 ms.
 std::vector<std::string> S3RunArgs(const std::string& conninfo, const std::string& dir,
                                    const std::string& endpoint) {
-  return {"run",        "--server-listen",  "127.0.0.1:0",
-          "--source",   conninfo,           "--data-dir",
-          dir + "/data", "--archive-url",   "s3://walden-run/a",
-          "--archive-endpoint", endpoint,   "--archive-flush-interval",
-          "200ms",      "--source-slot",    "s3_slot",
-          "--source-status-interval", "200ms"};
+  return {"run",
+          "--server-listen",
+          "127.0.0.1:0",
+          "--source",
+          conninfo,
+          "--data-dir",
+          dir + "/data",
+          "--archive-url",
+          "s3://walden-run/a",
+          "--archive-endpoint",
+          endpoint,
+          "--archive-flush-interval",
+          "200ms",
+          "--source-slot",
+          "s3_slot",
+          "--source-status-interval",
+          "200ms"};
 }
 
 int64_t RssKb(pid_t pid) {
