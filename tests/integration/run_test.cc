@@ -194,6 +194,23 @@ std::vector<std::string> S3RunArgs(const std::string& conninfo, const std::strin
           "200ms"};
 }
 
+std::vector<std::pair<std::string, std::string>> S3Credentials() {
+  return {{"AWS_ACCESS_KEY_ID", S3Server::kAccessKey},
+          {"AWS_SECRET_ACCESS_KEY", S3Server::kSecretKey}};
+}
+
+// The archive the runs above write, read directly.
+std::unique_ptr<store::S3Store> RunArchive(const std::string& endpoint) {
+  auto opened = store::S3Store::Open({.bucket = "walden-run",
+                                      .prefix = "a",
+                                      .endpoint = endpoint,
+                                      .path_style = true,
+                                      .access_key = S3Server::kAccessKey,
+                                      .secret_key = S3Server::kSecretKey});
+  EXPECT_TRUE(opened) << opened.error().message;
+  return opened ? std::move(*opened) : nullptr;
+}
+
 int64_t RssKb(pid_t pid) {
   std::ifstream status("/proc/" + std::to_string(pid) + "/status");
   for (std::string line; std::getline(status, line);) {
@@ -208,8 +225,7 @@ TEST_F(RunTest, S3OutageIsRiddenOutWithNothingLost) {
   std::filesystem::remove_all(dir());
   auto s3 = S3Server::Start("walden-run");
   ASSERT_TRUE(s3) << s3.error().message;
-  const std::vector<std::pair<std::string, std::string>> env = {
-      {"AWS_ACCESS_KEY_ID", S3Server::kAccessKey}, {"AWS_SECRET_ACCESS_KEY", S3Server::kSecretKey}};
+  const auto env = S3Credentials();
   const std::vector<std::string> args = S3RunArgs(AdminConninfo(), dir(), (*s3)->endpoint());
   Exec("CREATE TABLE t (id bigint PRIMARY KEY, v text)");
   WaldenProcess run(args, env);
@@ -250,16 +266,10 @@ TEST_F(RunTest, S3OutageIsRiddenOutWithNothingLost) {
   EXPECT_THAT(run.Stderr(),
               ::testing::ContainsRegex("archive flush: cannot .* after [0-9]+ attempts: .*; will "
                                        "retry"));
-  store::S3Options options{.bucket = "walden-run",
-                           .prefix = "a",
-                           .endpoint = (*s3)->endpoint(),
-                           .path_style = true,
-                           .access_key = S3Server::kAccessKey,
-                           .secret_key = S3Server::kSecretKey};
-  auto s3_store = store::S3Store::Open(options);
-  ASSERT_TRUE(s3_store) << s3_store.error().message;
+  auto archive = RunArchive((*s3)->endpoint());
+  ASSERT_TRUE(archive);
   const auto counts = ArchiveRows(
-      "SELECT count(*), count(DISTINCT id), min(id), max(id) FROM changes", s3_store->get());
+      "SELECT count(*), count(DISTINCT id), min(id), max(id) FROM changes", archive.get());
   EXPECT_EQ(counts,
             (std::vector<Row>{{std::to_string(inserted.load()), std::to_string(inserted.load()),
                                "1", std::to_string(inserted.load())}}));
@@ -272,8 +282,7 @@ TEST_F(RunTest, SigtermWhileTheStoreIsDownExitsAtOnceAndTheNextRunArchivesTheRes
   std::filesystem::remove_all(dir());
   auto s3 = S3Server::Start("walden-run");
   ASSERT_TRUE(s3) << s3.error().message;
-  const std::vector<std::pair<std::string, std::string>> env = {
-      {"AWS_ACCESS_KEY_ID", S3Server::kAccessKey}, {"AWS_SECRET_ACCESS_KEY", S3Server::kSecretKey}};
+  const auto env = S3Credentials();
   const std::vector<std::string> args = S3RunArgs(AdminConninfo(), dir(), (*s3)->endpoint());
   Exec("CREATE TABLE t (id bigint PRIMARY KEY, v text)");
   {
@@ -297,14 +306,9 @@ TEST_F(RunTest, SigtermWhileTheStoreIsDownExitsAtOnceAndTheNextRunArchivesTheRes
   ASSERT_TRUE(WaitForCaughtUp("s3_slot"));
   again.process().Signal(SIGTERM);
   ASSERT_EQ(again.Wait(30s), 0) << again.Stderr();
-  auto s3_store = store::S3Store::Open({.bucket = "walden-run",
-                                        .prefix = "a",
-                                        .endpoint = (*s3)->endpoint(),
-                                        .path_style = true,
-                                        .access_key = S3Server::kAccessKey,
-                                        .secret_key = S3Server::kSecretKey});
-  ASSERT_TRUE(s3_store) << s3_store.error().message;
-  EXPECT_EQ(ArchiveRows("SELECT count(*), count(DISTINCT id) FROM changes", s3_store->get()),
+  auto archive = RunArchive((*s3)->endpoint());
+  ASSERT_TRUE(archive);
+  EXPECT_EQ(ArchiveRows("SELECT count(*), count(DISTINCT id) FROM changes", archive.get()),
             (std::vector<Row>{{"200", "200"}}));
   DropSlot("s3_slot");
 }
