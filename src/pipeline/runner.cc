@@ -90,7 +90,7 @@ class Pipeline {
   // One round: receive for up to 100 ms, merge/flush what is due, confirm, housekeeping.
   Status Step();
   RunView View() { return {board_, *mirror_}; }
-  // Flushes both sinks and confirms everything they hold (when PostgreSQL can be told).
+  // Flushes every sink and confirms everything they hold (when PostgreSQL can be told).
   Status Drain();
   // A stop requested before streaming started: the sinks keep what they hold.
   Status StopBeforeStreaming();
@@ -103,7 +103,7 @@ class Pipeline {
     return durable;
   }
   Status Housekeeping();
-  // Hands committed transactions to both sinks for up to `timeout`.
+  // Hands committed transactions to every sink for up to `timeout`.
   Status Receive(std::chrono::milliseconds timeout);
   void Publish();
   void Heartbeat();
