@@ -368,13 +368,8 @@ Result<std::vector<std::string>> Spool::FillUnchanged(const TableSchema& table,
 
 Status Spool::Clear() {
   if (auto ok = DropSealed(); !ok) return ok;
-  for (Spooled& spooled : tables_) {
-    spooled.appender.reset();  // an appender must not outlive its table
-    if (auto ok = conn_.Execute("DROP TABLE " + spooled.spool_table); !ok) return ok;
-  }
-  tables_.clear();
-  rows_ = 0;
-  return {};
+  if (auto sealed = Seal(); !sealed) return std::unexpected(sealed.error());
+  return DropSealed();
 }
 
 }  // namespace walden::archive

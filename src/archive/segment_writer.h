@@ -128,7 +128,6 @@ class Spool {
   // manifest commit naming their segments is done. One sealed generation at a time.
   Result<SealedSpool> Seal();
   Status DropSealed();
-  bool sealed() const { return !sealed_.empty(); }
 
  private:
   Spool(duck::Database db, duck::Connection conn) : db_(std::move(db)), conn_(std::move(conn)) {}

@@ -94,28 +94,26 @@ std::string OneLine(std::string_view message) {
   return out;
 }
 
-std::optional<uint64_t> ParseUint64(std::string_view text) {
-  uint64_t value = 0;
+namespace {
+
+// `text` whole as a number of type T (std::from_chars), or nullopt.
+template <class T, class... Format>
+std::optional<T> ParseWhole(std::string_view text, Format... format) {
+  T value{};
   const char* end = text.data() + text.size();
-  auto [at, error] = std::from_chars(text.data(), end, value);
+  auto [at, error] = std::from_chars(text.data(), end, value, format...);
   if (text.empty() || error != std::errc() || at != end) return std::nullopt;
   return value;
 }
+
+}  // namespace
+
+std::optional<uint64_t> ParseUint64(std::string_view text) { return ParseWhole<uint64_t>(text); }
 
 std::optional<double> ParseDouble(std::string_view text) {
-  double value = 0;
-  const char* end = text.data() + text.size();
-  auto [at, error] = std::from_chars(text.data(), end, value, std::chars_format::general);
-  if (text.empty() || error != std::errc() || at != end) return std::nullopt;
-  return value;
+  return ParseWhole<double>(text, std::chars_format::general);
 }
 
-std::optional<int64_t> ParseInt64(std::string_view text) {
-  int64_t value = 0;
-  const char* end = text.data() + text.size();
-  auto [at, error] = std::from_chars(text.data(), end, value);
-  if (text.empty() || error != std::errc() || at != end) return std::nullopt;
-  return value;
-}
+std::optional<int64_t> ParseInt64(std::string_view text) { return ParseWhole<int64_t>(text); }
 
 }  // namespace walden

@@ -185,10 +185,7 @@ Status Capture::TryReconnect() {
     conn_ = std::move(*conn);
     // The catalog session most likely died with the stream (a restart ends every session),
     // even though libpq reports it as fine until its next query.
-    auto catalog =
-        Connection::Open(options_.conninfo, {.connect_timeout_seconds = kReconnectTimeoutSeconds});
-    if (!catalog) return std::unexpected(catalog.error());
-    catalog_ = std::move(*catalog);
+    if (auto catalog = OpenCatalog(); !catalog) return catalog;
     auto slot = conn_.EnsureSlot({.name = options_.slot, .failover = options_.failover});
     if (!slot) return std::unexpected(slot.error());
     return StartStreaming(/*wait_for_slot=*/false);
@@ -208,7 +205,10 @@ Status Capture::TryReconnect() {
 }
 
 Status Capture::EnsureCatalog() {
-  if (PQstatus(catalog_.get()) == CONNECTION_OK) return {};
+  return PQstatus(catalog_.get()) == CONNECTION_OK ? Status{} : OpenCatalog();
+}
+
+Status Capture::OpenCatalog() {
   auto catalog =
       Connection::Open(options_.conninfo, {.connect_timeout_seconds = kReconnectTimeoutSeconds});
   if (!catalog) return std::unexpected(catalog.error());
@@ -272,9 +272,6 @@ Status Capture::Poll(std::chrono::milliseconds timeout, const OnCommit& on_commi
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   while (true) {
     if (!connected_) {
-      if (options_.temporary_slot) {
-        return Fail(ErrorKind::kConnection, "the temporary slot is gone with the connection");
-      }
       // Waits for the next attempt only until the deadline: the caller's loop goes on.
       const auto wake = std::min(deadline, next_attempt_);
       if (!Pause(std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -330,9 +327,9 @@ Result<Lsn> Capture::DrainTarget() {
   // commit of our own went through: with synchronous_commit = off a commit returns before
   // its record is written (and pg_current_wal_lsn() may be before it), and the insert
   // position may point past a page header the stream never reaches.
+  if (!connected_) return Fail(ErrorKind::kConnection, "not connected to PostgreSQL");
   for (const char* sql : {"SET synchronous_commit = on",
                           "SELECT pg_catalog.pg_logical_emit_message(true, 'walden_drain', '')"}) {
-    if (!connected_) return Fail(ErrorKind::kConnection, "not connected to PostgreSQL");
     if (auto ok = catalog_.Exec(sql); !ok) return std::unexpected(ok.error());
   }
   auto text = catalog_.QueryValue("SELECT pg_catalog.pg_current_wal_flush_lsn()");

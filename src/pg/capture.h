@@ -126,8 +126,9 @@ class Capture {
   void Disconnected(const Error& cause, bool at_once);
   // One reconnect attempt when it is due; fails only when retrying cannot help.
   Status TryReconnect();
-  // Reopens the catalog connection when it was lost.
+  // Reopens the catalog connection when it was lost; OpenCatalog always does.
   Status EnsureCatalog();
+  Status OpenCatalog();
   Status SendStatus(bool reply);
   // Sleeps up to `delay`; false (at once) when a stop was requested.
   bool Pause(std::chrono::milliseconds delay) const;
@@ -149,7 +150,7 @@ class Capture {
   std::chrono::steady_clock::time_point sender_moved_{};  // when it last changed
   bool lag_warned_ = false;
   Backoff backoff_;
-  bool connected_ = true;
+  bool connected_ = true;  // never false with a temporary slot: its loss ends Poll
   std::chrono::steady_clock::time_point next_attempt_{};  // of a reconnect, while !connected_
 };
 

@@ -111,6 +111,12 @@ class Pipeline {
   // (`task` is a metrics label: "archive_flush"), logged at most every 10 s per task, tried
   // again on a later round. Only the loop decides; nothing exits for it.
   void Retrying(const std::string& task, const Error& error);
+  // `status` unless it failed for a lost connection, which is Retrying instead.
+  Status UnlessDisconnected(const std::string& task, Status status) {
+    if (status || status.error().kind != ErrorKind::kConnection) return status;
+    Retrying(task, status.error());
+    return {};
+  }
 
   const Config& config_;
   const std::atomic<bool>& stop_;
@@ -325,9 +331,9 @@ Status Pipeline::Step() {
   // Each sink does what is due without waiting for the others (the archive's flushes run
   // on its own thread). A store that is away only holds back what it must make durable.
   for (Sink* sink : sinks_) {
-    if (auto done = sink->FlushIfDue(); !done) {
-      if (done.error().kind != ErrorKind::kConnection) return done;
-      Retrying(std::string(sink->name()) + "_flush", done.error());
+    if (auto done = UnlessDisconnected(std::string(sink->name()) + "_flush", sink->FlushIfDue());
+        !done) {
+      return done;
     }
   }
   // Tell PostgreSQL as soon as something new is durable: it frees WAL sooner, and a flush
@@ -340,9 +346,9 @@ Status Pipeline::Step() {
     }
   }
   Heartbeat();
-  if (auto ok = snapshots_->Step(mirror_->mirror(), Durable()); !ok) {
-    if (ok.error().kind != ErrorKind::kConnection) return ok;
-    Retrying("snapshot", ok.error());
+  if (auto ok = UnlessDisconnected("snapshot", snapshots_->Step(mirror_->mirror(), Durable()));
+      !ok) {
+    return ok;
   }
   if (Clock::now() - last_publish_ > std::chrono::milliseconds(250)) Publish();
   return Housekeeping();
@@ -400,9 +406,8 @@ Status Pipeline::Housekeeping() {
   }
   if (Clock::now() - last_lease_ > std::chrono::seconds(20)) {
     last_lease_ = Clock::now();
-    if (auto renewed = archive_->RenewLease(); !renewed) {
-      if (renewed.error().kind != ErrorKind::kConnection) return renewed;
-      Retrying("archive_lease", renewed.error());
+    if (auto renewed = UnlessDisconnected("archive_lease", archive_->RenewLease()); !renewed) {
+      return renewed;
     }
   }
   return {};

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <functional>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <random>
@@ -69,6 +70,19 @@ class MirrorTest : public PgTest {
     ASSERT_TRUE(WaitForCaughtUp("mirror_slot", 60s)) << run.Stderr();
     run.process().Signal(SIGTERM);
     ASSERT_EQ(run.Wait(60s), 0) << run.Stderr();
+  }
+  // Iterations() times: start `walden run` with args(), let it stream for `min` plus up to
+  // `spread` more, kill -9 it.
+  static void KillNineRepeatedly(std::mt19937& random,
+                                 const std::function<std::vector<std::string>()>& args,
+                                 std::chrono::milliseconds min, std::chrono::milliseconds spread) {
+    for (int i = 0; i < Iterations(); ++i) {
+      WaldenProcess run(args());
+      ASSERT_TRUE(run.WaitForLog("run: streaming slot", 60s)) << run.Stderr();
+      std::this_thread::sleep_for(min + std::chrono::milliseconds(random() % spread.count()));
+      run.process().Signal(SIGKILL);
+      EXPECT_EQ(run.Wait(30s), 128 + SIGKILL);
+    }
   }
   void ExpectMirrorEqualsSource(const std::vector<QualifiedName>& tables) {
     for (const QualifiedName& table : tables) {
@@ -412,13 +426,8 @@ TEST_F(MirrorTest, KillNineDuringMergesLosesAndDoublesNothing) {
     }
   });
   std::mt19937 random(Seed());
-  for (int i = 0; i < Iterations(); ++i) {
-    WaldenProcess run(RunArgs(std::to_string(20 + random() % 100) + "ms"));
-    ASSERT_TRUE(run.WaitForLog("run: streaming slot", 30s)) << run.Stderr();
-    std::this_thread::sleep_for(std::chrono::milliseconds(200 + random() % 1500));
-    run.process().Signal(SIGKILL);
-    EXPECT_EQ(run.Wait(30s), 128 + SIGKILL);
-  }
+  ASSERT_NO_FATAL_FAILURE(KillNineRepeatedly(
+      random, [&] { return RunArgs(std::to_string(20 + random() % 100) + "ms"); }, 200ms, 1500ms));
   stop = true;
   writer.join();
   WaldenProcess last(RunArgs());
@@ -503,13 +512,7 @@ TEST_F(MirrorTest, KillNineBeforeArchiveFlushesUnderDdlAndStreamedTransactions) 
   std::mt19937 random(Seed());
   std::vector<std::string> args = RunArgs();
   *(std::ranges::find(args, "--archive-flush-interval") + 1) = "1h";
-  for (int i = 0; i < Iterations(); ++i) {
-    WaldenProcess run(args);
-    ASSERT_TRUE(run.WaitForLog("run: streaming slot", 60s)) << run.Stderr();
-    std::this_thread::sleep_for(std::chrono::milliseconds(1500 + random() % 2500));
-    run.process().Signal(SIGKILL);
-    EXPECT_EQ(run.Wait(30s), 128 + SIGKILL);
-  }
+  ASSERT_NO_FATAL_FAILURE(KillNineRepeatedly(random, [&] { return args; }, 1500ms, 2500ms));
   stop = true;
   writer.join();
   WaldenProcess last(RunArgs());
