@@ -23,6 +23,7 @@
 #include "mirror/mirror.h"
 #include "pg/capture.h"
 #include "pg/local_server.h"
+#include "pipeline/change_typer.h"
 #include "pipeline/mirror_sink.h"
 
 namespace {
@@ -38,7 +39,7 @@ const ColumnType kText{.kind = TypeKind::kText, .pg_oid = 25};
 const ColumnType kMoney{.kind = TypeKind::kDecimal, .precision = 12, .scale = 2, .pg_oid = 1700};
 const ColumnType kTs{.kind = TypeKind::kTimestampTz, .pg_oid = 1184};
 
-mirror::TableDef Orders() {
+change::TableDef Orders() {
   return {.relation_id = 1,
           .name = {"public", "orders"},
           .columns = {{.name = "id", .type = kBig, .key = true},
@@ -122,7 +123,7 @@ double AppenderCeiling(int64_t changes, int64_t batch, const std::string& dir) {
                     "DECIMAL(12,2), items INTEGER, note VARCHAR, created_at TIMESTAMPTZ, "
                     "updated_at TIMESTAMPTZ)"),
        "create");
-  const mirror::TableDef def = Orders();
+  const change::TableDef def = Orders();
   std::vector<ColumnType> types;
   for (const auto& c : def.columns) types.push_back(c.type);
   std::mt19937_64 random(42);
@@ -173,6 +174,7 @@ Latency MeasureLatency(int64_t rate, int seconds, const std::string& dir) {
                               out.visible_ms.push_back(static_cast<double>(visible - commit) / 1e3);
                             }}),
                    "mirror");
+  pipeline::ChangeTyper typer;
   auto capture = Must(pg::Capture::Start({.conninfo = conninfo,
                                           .slot = "bench",
                                           .publication = "bench",
@@ -207,7 +209,8 @@ Latency MeasureLatency(int64_t rate, int seconds, const std::string& dir) {
                                                  PgTimeToUnixMicros(txn.info().commit_time)) /
                              1e3);
                          out.changes += static_cast<int64_t>(txn.change_count());
-                         return sink->Apply(txn);
+                         pipeline::Sink* const sinks[] = {sink.get()};
+                         return pipeline::Deliver(typer, txn, sinks);
                        }),
          "poll");
     Must(sink->FlushIfDue(), "merge");

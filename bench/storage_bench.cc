@@ -14,6 +14,7 @@
 #include "pg/capture.h"
 #include "pg/local_server.h"
 #include "pipeline/archive_sink.h"
+#include "pipeline/change_typer.h"
 #include "store/local_store.h"
 
 namespace {
@@ -60,6 +61,7 @@ int64_t ArchiveBytes(const std::string& conninfo, pg::Connection& conn, const Ta
                                                         .lease_owner = "bench"}),
                    "sink");
   Must(conn.Exec(fmt::format("CREATE PUBLICATION {0} FOR TABLE {0}", table.name)), "publication");
+  pipeline::ChangeTyper typer;
   auto capture = Must(pg::Capture::Start({.conninfo = conninfo,
                                           .slot = table.name,
                                           .publication = table.name,
@@ -75,7 +77,8 @@ int64_t ArchiveBytes(const std::string& conninfo, pg::Connection& conn, const Ta
     Must(capture->Poll(std::chrono::milliseconds(200),
                        [&](pg::CommittedTransaction&& txn) {
                          captured += static_cast<int64_t>(txn.change_count());
-                         return sink->Apply(txn);
+                         pipeline::Sink* const sinks[] = {sink.get()};
+                         return pipeline::Deliver(typer, txn, sinks);
                        }),
          "capture");
   }

@@ -54,4 +54,15 @@ bool operator==(const ColumnType& a, const ColumnType& b) {
 
 bool operator==(const List& a, const List& b) { return a.items == b.items; }
 
+size_t ApproxBytes(const Datum& value) {
+  if (const auto* text = std::get_if<std::string>(&value)) return sizeof(Datum) + text->size();
+  if (const auto* blob = std::get_if<Blob>(&value)) return sizeof(Datum) + blob->bytes.size();
+  if (const auto* list = std::get_if<List>(&value)) {
+    size_t bytes = sizeof(Datum);
+    for (const Datum& item : list->items) bytes += ApproxBytes(item);
+    return bytes;
+  }
+  return sizeof(Datum);
+}
+
 }  // namespace walden

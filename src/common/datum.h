@@ -104,4 +104,7 @@ struct Datum : std::variant<Null, bool, int64_t, double, Decimal, std::string, B
   bool is_null() const { return std::holds_alternative<Null>(*this); }
 };
 
+// What a value occupies in memory, its own allocations included (for memory budgets).
+size_t ApproxBytes(const Datum& value);
+
 }  // namespace walden

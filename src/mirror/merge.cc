@@ -13,14 +13,14 @@ std::string Col(size_t i) { return "c" + std::to_string(i); }
 std::string Before(size_t i) { return "b" + std::to_string(i); }
 
 // "s.c0, s.c1, ..." and the matching target column list.
-std::string StageColumns(const TableDef& def, const std::string& alias) {
+std::string StageColumns(const change::TableDef& def, const std::string& alias) {
   std::string out;
   for (size_t i = 0; i < def.columns.size(); ++i) {
     out += (i ? ", " : "") + alias + "." + Col(i);
   }
   return out;
 }
-std::string TargetColumns(const TableDef& def) {
+std::string TargetColumns(const change::TableDef& def) {
   std::string out;
   for (size_t i = 0; i < def.columns.size(); ++i) {
     out += (i ? ", " : "") + QuoteIdent(def.columns[i].name);
@@ -30,7 +30,7 @@ std::string TargetColumns(const TableDef& def) {
 
 // For each unchanged column: the value from `source` (an alias with the same layout or the
 // mirror table), else the stage's own value.
-std::string FillFrom(const TableDef& def, const std::string& stage,
+std::string FillFrom(const change::TableDef& def, const std::string& stage,
                      const std::function<std::string(size_t)>& source) {
   std::string out;
   for (size_t i = 0; i < def.columns.size(); ++i) {
@@ -63,7 +63,7 @@ std::string KeyList(size_t count, const std::string& prefix = "") {
 // Unchanged TOAST values of keyed tables: taken from the change that produced the row
 // before (same key, earlier in the stage), else from the mirror's current row.
 Result<int64_t> ResolveUnchanged(duck::Connection& conn, const StageRef& stage) {
-  const TableDef& def = *stage.def;
+  const change::TableDef& def = *stage.def;
   const std::vector<size_t> keys = def.KeyIndexes();
   const std::string& s = stage.table;
   std::string sql = fmt::format(
@@ -114,7 +114,7 @@ Result<int64_t> ResolveUnchanged(duck::Connection& conn, const StageRef& stage) 
 }  // namespace
 
 Result<MergeCounts> MergeKeyed(duck::Connection& conn, const StageRef& stage) {
-  const TableDef& def = *stage.def;
+  const change::TableDef& def = *stage.def;
   const std::vector<size_t> keys = def.KeyIndexes();
   MergeCounts counts;
   if (stage.has_unchanged) {
@@ -147,7 +147,7 @@ Result<MergeCounts> MergeKeyed(duck::Connection& conn, const StageRef& stage) {
 }
 
 Result<MergeCounts> MergeAppendOnly(duck::Connection& conn, const StageRef& stage) {
-  const TableDef& def = *stage.def;
+  const change::TableDef& def = *stage.def;
   MergeCounts counts;
   auto other =
       QueryCount(conn, "SELECT count(*) FROM " + stage.table + " WHERE _op NOT IN ('c', 'r')");
@@ -161,7 +161,7 @@ Result<MergeCounts> MergeAppendOnly(duck::Connection& conn, const StageRef& stag
 }
 
 Result<MergeCounts> MergeFullRow(duck::Connection& conn, const StageRef& stage) {
-  const TableDef& def = *stage.def;
+  const change::TableDef& def = *stage.def;
   MergeCounts counts;
   auto ops = conn.Query("SELECT _rid, _op FROM " + stage.table + " ORDER BY _rid");
   if (!ops) return std::unexpected(ops.error());

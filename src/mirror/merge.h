@@ -10,15 +10,15 @@
 #include <cstdint>
 #include <string>
 
+#include "change/table_def.h"
 #include "common/error.h"
 #include "duck/duckdb.h"
-#include "mirror/table_def.h"
 
 namespace walden::mirror::internal {
 
 struct StageRef {
   std::string table;  // the temporary stage table's name
-  const TableDef* def = nullptr;
+  const change::TableDef* def = nullptr;
   bool has_unchanged = false;
 };
 
@@ -27,12 +27,13 @@ struct MergeCounts {
   int64_t unresolved = 0;  // unchanged TOAST values with no known current value
 };
 
-Status CreateTable(duck::Connection& conn, const TableDef& def);
+Status CreateTable(duck::Connection& conn, const change::TableDef& def);
 // Applies the schema change `from` → `to` in place. Returns an empty string, or why the
 // mirror copy cannot follow (the table then needs a re-snapshot).
-Result<std::string> AlterTable(duck::Connection& conn, const TableDef& from, const TableDef& to);
+Result<std::string> AlterTable(duck::Connection& conn, const change::TableDef& from,
+                               const change::TableDef& to);
 // Why a table cannot be mirrored at all under its name, or empty.
-std::string UnsupportedReason(const TableDef& def);
+std::string UnsupportedReason(const change::TableDef& def);
 
 Result<MergeCounts> MergeKeyed(duck::Connection& conn, const StageRef& stage);
 Result<MergeCounts> MergeFullRow(duck::Connection& conn, const StageRef& stage);

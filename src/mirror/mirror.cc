@@ -15,7 +15,7 @@ namespace walden::mirror {
 
 struct Mirror::Stage {
   std::string table;
-  TableDef def;
+  change::TableDef def;
   std::vector<ColumnType> types;  // the stage table's layout
   std::optional<duck::Appender> appender;
   int64_t inserts = 0;
@@ -29,7 +29,7 @@ struct Mirror::Step {
   enum class Kind { kCreate, kAlter, kMerge, kTruncate, kReset, kPromote, kLoad };
   Kind kind = Kind::kMerge;
   uint32_t relation_id = 0;
-  TableDef def;  // kCreate, kAlter, kReset: the new definition
+  change::TableDef def;  // kCreate, kAlter, kReset: the new definition
   std::unique_ptr<Stage> stage;
   std::string select_sql;  // kLoad
 };
@@ -44,25 +44,25 @@ constexpr std::string_view kSchemaSql =
     "table_name VARCHAR, state VARCHAR, reason VARCHAR, version INTEGER, inserts BIGINT, "
     "updates BIGINT, deletes BIGINT, truncates BIGINT, skipped BIGINT, definition JSON);";
 
-std::vector<size_t> BeforeColumns(const TableDef& def) {
+std::vector<size_t> BeforeColumns(const change::TableDef& def) {
   switch (def.mode()) {
-    case MatchMode::kKey:
+    case change::MatchMode::kKey:
       return def.KeyIndexes();
-    case MatchMode::kFullRow: {
+    case change::MatchMode::kFullRow: {
       std::vector<size_t> all(def.columns.size());
       for (size_t i = 0; i < all.size(); ++i) all[i] = i;
       return all;
     }
-    case MatchMode::kAppendOnly:
+    case change::MatchMode::kAppendOnly:
       return {};
   }
   return {};
 }
 
 // The state of a table the mirror follows under `def`.
-const char* FollowingState(const TableDef& def) {
+const char* FollowingState(const change::TableDef& def) {
   if (def.building) return kStateRefilling;
-  return def.mode() == MatchMode::kAppendOnly ? kStateAppendOnly : kStateStreaming;
+  return def.mode() == change::MatchMode::kAppendOnly ? kStateAppendOnly : kStateStreaming;
 }
 
 int64_t Int(duck::QueryResult& result, size_t row, size_t column) {
@@ -121,7 +121,7 @@ Status Mirror::LoadState() {
       "skipped, definition FROM walden.tables");
   if (!tables) return std::unexpected(tables.error());
   for (size_t row = 0; row < tables->rows(); ++row) {
-    auto def = TableDefFromJson(tables->Text(row, 9).value_or(""));
+    auto def = change::TableDefFromJson(tables->Text(row, 9).value_or(""));
     if (!def) return Fail(ErrorKind::kIo, "mirror registry: " + def.error().message);
     TableStatus table{.def = std::move(*def),
                       .state = tables->Text(row, 1).value_or(kStateStreaming),
@@ -139,7 +139,7 @@ Status Mirror::LoadState() {
   return {};
 }
 
-Status Mirror::Define(const TableDef& def) {
+Status Mirror::Define(const change::TableDef& def) {
   auto it = current_.find(def.relation_id);
   if (it != current_.end() && it->second.SameShape(def)) return {};
   auto step = std::make_unique<Step>();
@@ -199,7 +199,7 @@ Status Mirror::Add(uint32_t relation_id, const MirrorChange& change) {
   auto opened = OpenStage(relation_id);
   if (!opened) return std::unexpected(opened.error());
   Stage& stage = **opened;
-  const TableDef& def = stage.def;
+  const change::TableDef& def = stage.def;
   const size_t width = def.columns.size();
   if (change.op != 'd' && change.values.size() != width) {
     return Fail(ErrorKind::kInternal, fmt::format("{} values for the {} columns of {}",
@@ -252,7 +252,7 @@ Status Mirror::Truncate(uint32_t relation_id) {
   return {};
 }
 
-Status Mirror::Reset(const TableDef& def, bool keep_old) {
+Status Mirror::Reset(const change::TableDef& def, bool keep_old) {
   open_stages_.erase(def.relation_id);
   auto step = std::make_unique<Step>();
   step->kind = Step::Kind::kReset;
@@ -336,7 +336,7 @@ Status Mirror::SaveTable(const TableStatus& table, bool with_definition) {
       fmt::arg("version", table.version), fmt::arg("c", table.inserts),
       fmt::arg("u", table.updates), fmt::arg("d", table.deletes), fmt::arg("t", table.truncates),
       fmt::arg("skipped", table.skipped),
-      fmt::arg("definition", QuoteLiteral(TableDefToJson(table.def)))));
+      fmt::arg("definition", QuoteLiteral(change::TableDefToJson(table.def)))));
 }
 
 Status Mirror::RunStep(Step& step) {
@@ -482,13 +482,13 @@ Status Mirror::RunMerge(Step& step, TableStatus& table) {
       .table = stage.table, .def = &stage.def, .has_unchanged = stage.has_unchanged};
   Result<internal::MergeCounts> counts;
   switch (stage.def.mode()) {
-    case MatchMode::kKey:
+    case change::MatchMode::kKey:
       counts = internal::MergeKeyed(*conn_, ref);
       break;
-    case MatchMode::kFullRow:
+    case change::MatchMode::kFullRow:
       counts = internal::MergeFullRow(*conn_, ref);
       break;
-    case MatchMode::kAppendOnly:
+    case change::MatchMode::kAppendOnly:
       counts = internal::MergeAppendOnly(*conn_, ref);
       break;
   }
@@ -514,7 +514,8 @@ Status Mirror::RunMerge(Step& step, TableStatus& table) {
 Status Mirror::RunLoad(Step& step, TableStatus& table) {
   if (table.state == kStateResync) return {};  // a re-snapshot will fill it
   std::vector<std::string> columns;
-  for (const ColumnDef& column : table.def.columns) columns.push_back(QuoteIdent(column.name));
+  for (const change::ColumnDef& column : table.def.columns)
+    columns.push_back(QuoteIdent(column.name));
   auto rows = conn_->ExecuteCount(fmt::format("INSERT INTO {} ({}) SELECT * FROM ({})",
                                               table.def.Physical().ToSql(), Join(columns, ", "),
                                               step.select_sql));

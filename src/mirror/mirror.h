@@ -24,11 +24,11 @@
 #include <string>
 #include <vector>
 
+#include "change/table_def.h"
 #include "common/datum.h"
 #include "common/error.h"
 #include "common/lsn.h"
 #include "duck/duckdb.h"
-#include "mirror/table_def.h"
 
 namespace walden::mirror {
 
@@ -47,7 +47,7 @@ inline constexpr const char* kStateResync = "resync-required";
 inline constexpr const char* kStateRefilling = "refilling";
 
 struct TableStatus {
-  TableDef def;
+  change::TableDef def;
   std::string state;
   std::string reason;
   int version = 1;  // bumped by every schema step applied
@@ -95,14 +95,14 @@ class Mirror {
 
   // The definition the following changes of `def.relation_id` use: a new table is created,
   // a changed one altered, in order with the changes, when the batch commits.
-  Status Define(const TableDef& def);
+  Status Define(const change::TableDef& def);
   Status Add(uint32_t relation_id, const MirrorChange& change);
   Status Truncate(uint32_t relation_id);
   // The table starts over: dropped and created empty with `def`, following the source
   // again whatever its state was (an online snapshot refills it). Counts are kept. With
   // `keep_old`, the old copy stays queryable and the new one is built beside it (state
   // kStateRefilling) until `Promote`.
-  Status Reset(const TableDef& def, bool keep_old = false);
+  Status Reset(const change::TableDef& def, bool keep_old = false);
   // The refilled copy replaces the old one (nothing when none is being built).
   Status Promote(uint32_t relation_id);
   // Applies all staged steps and the watermark in one DuckDB transaction. On error nothing
@@ -143,7 +143,7 @@ class Mirror {
   std::unique_ptr<duck::Connection> conn_;
   MirrorWatermark watermark_;
   std::map<uint32_t, TableStatus> registry_;  // as committed (plus this batch's steps)
-  std::map<uint32_t, TableDef> current_;      // the definition staged changes use
+  std::map<uint32_t, change::TableDef> current_;  // the definition staged changes use
   std::map<uint32_t, Stage*> open_stages_;
   std::vector<std::unique_ptr<Step>> steps_;
   int64_t pending_changes_ = 0;

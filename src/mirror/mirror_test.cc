@@ -13,7 +13,7 @@ const ColumnType kInt{.kind = TypeKind::kInt32, .pg_oid = 23};
 const ColumnType kBig{.kind = TypeKind::kInt64, .pg_oid = 20};
 const ColumnType kText{.kind = TypeKind::kText, .pg_oid = 25};
 
-TableDef Orders() {
+change::TableDef Orders() {
   return {.relation_id = 100,
           .name = {"public", "orders"},
           .columns = {{.name = "id", .type = kInt, .key = true, .attnum = 1},
@@ -22,7 +22,7 @@ TableDef Orders() {
 }
 
 // REPLICA IDENTITY FULL: every column is part of the match.
-TableDef Events() {
+change::TableDef Events() {
   return {.relation_id = 7,
           .name = {"public", "events"},
           .identity = 'f',
@@ -148,7 +148,7 @@ TEST(Mirror, UnchangedToastValuesKeepTheCurrentValueThroughChainsAndKeyChanges) 
 TEST(Mirror, FullRowTablesTouchExactlyOneOfIdenticalRows) {
   auto mirror = Mirror::Open(":memory:");
   Mirror& m = **mirror;
-  const TableDef def = Events();
+  const change::TableDef def = Events();
   ASSERT_TRUE(m.Define(def));
   const std::vector<Datum> row_x1{Datum(std::string("x")), Datum(int64_t{1})};
   ASSERT_TRUE(Apply(m, 7, 10,
@@ -167,10 +167,10 @@ TEST(Mirror, FullRowTablesTouchExactlyOneOfIdenticalRows) {
 TEST(Mirror, TablesWithoutKeyAreAppendOnlyAndSaySo) {
   auto mirror = Mirror::Open(":memory:");
   Mirror& m = **mirror;
-  TableDef def{.relation_id = 8,
-               .name = {"public", "log"},
-               .identity = 'd',
-               .columns = {{.name = "line", .type = kText}}};
+  change::TableDef def{.relation_id = 8,
+                       .name = {"public", "log"},
+                       .identity = 'd',
+                       .columns = {{.name = "line", .type = kText}}};
   ASSERT_TRUE(m.Define(def));
   ASSERT_TRUE(Apply(m, 8, 10, {{'c', {S("one")}}, {'c', {S("one")}}}));
   ASSERT_TRUE(m.Commit({Lsn{10}, Lsn{11}, 0}));
@@ -194,7 +194,7 @@ TEST(Mirror, TruncateEmptiesInOrderWithTheChangesAroundIt) {
 TEST(Mirror, ResetStartsTheTableOverInOrderWithTheChangesAroundIt) {
   auto mirror = Mirror::Open(":memory:");
   Mirror& m = **mirror;
-  const TableDef def = Events();
+  const change::TableDef def = Events();
   ASSERT_TRUE(m.Define(def));
   ASSERT_TRUE(Apply(m, 7, 10, {{'c', {S("old"), I(1)}}, {'c', {S("x"), I(1)}}}));
   ASSERT_TRUE(m.Commit({Lsn{10}, Lsn{11}, 0}));
@@ -231,7 +231,7 @@ TEST(Mirror, RefillBuildsBesideTheOldCopyUntilPromoted) {
   Mirror& m = **mirror;
   EXPECT_EQ(m.Tables()[0].state, kStateRefilling);
   // Changes keep going to the new copy, schema changes included.
-  TableDef wider = Orders();
+  change::TableDef wider = Orders();
   wider.columns.push_back({.name = "extra", .type = kText, .attnum = 4});
   ASSERT_TRUE(m.Define(wider));
   ASSERT_TRUE(Apply(m, 100, 14,
@@ -261,7 +261,7 @@ TEST(Mirror, SchemaStepsAddWithStoredDefaultDropWidenAndRename) {
   // Changes to committed rows and a schema step in one batch (DuckDB refuses to commit an
   // ALTER TABLE after them, so the step rebuilds the table).
   ASSERT_TRUE(Apply(m, 100, 11, {{'d', {}, {Datum(int64_t{9})}}, {'u', {I(1), S("a"), I(1)}}}));
-  TableDef v2 = Orders();
+  change::TableDef v2 = Orders();
   v2.columns[2].type = kBig;      // int4 → int8
   v2.columns[1].name = "remark";  // renamed (same attnum)
   v2.columns.push_back({.name = "c",
@@ -272,7 +272,7 @@ TEST(Mirror, SchemaStepsAddWithStoredDefaultDropWidenAndRename) {
                         .has_default = true});
   ASSERT_TRUE(m.Define(v2));
   ASSERT_TRUE(Apply(m, 100, 11, {{'c', {I(2), S("b"), I(5000000000), I(8)}}}));
-  TableDef v3 = v2;
+  change::TableDef v3 = v2;
   v3.columns.erase(v3.columns.begin() + 1);  // drop remark
   ASSERT_TRUE(m.Define(v3));
   ASSERT_TRUE(Apply(m, 100, 12, {{'u', {I(1), I(1), kUnchanged}}}));
@@ -291,7 +291,7 @@ TEST(Mirror, RewritingChangesStopTheTableWithTheCommandThatFixesIt) {
   Mirror& m = **mirror;
   ASSERT_TRUE(m.Define(Orders()));
   ASSERT_TRUE(Apply(m, 100, 10, {{'c', {I(1), S("a"), I(1)}}}));
-  TableDef retyped = Orders();
+  change::TableDef retyped = Orders();
   retyped.columns[2].type = kText;  // int → text: PostgreSQL rewrote the values
   ASSERT_TRUE(m.Define(retyped));
   ASSERT_TRUE(Apply(m, 100, 11, {{'c', {I(2), S("b"), S("x")}}}));
@@ -304,7 +304,7 @@ TEST(Mirror, RewritingChangesStopTheTableWithTheCommandThatFixesIt) {
   EXPECT_EQ(tables[0].skipped, 1);
   EXPECT_EQ(Select(m, "SELECT * FROM public.orders"), (std::vector<Row>{{"1", "a", "1"}}));
 
-  TableDef volatile_default = Orders();
+  change::TableDef volatile_default = Orders();
   volatile_default.relation_id = 101;
   volatile_default.name.name = "other";
   ASSERT_TRUE(m.Define(volatile_default));
@@ -321,15 +321,15 @@ TEST(Mirror, RewritingChangesStopTheTableWithTheCommandThatFixesIt) {
 TEST(Mirror, HostileNamesAreMirroredAndUnmirrorableOnesSayWhy) {
   auto mirror = Mirror::Open(":memory:");
   Mirror& m = **mirror;
-  TableDef weird{.relation_id = 1,
-                 .name = {"Weird Schema", "Select \"x\""},
-                 .columns = {{.name = "from", .type = kInt, .key = true},
-                             {.name = "ünï cödé", .type = kText}}};
+  change::TableDef weird{.relation_id = 1,
+                         .name = {"Weird Schema", "Select \"x\""},
+                         .columns = {{.name = "from", .type = kInt, .key = true},
+                                     {.name = "ünï cödé", .type = kText}}};
   ASSERT_TRUE(m.Define(weird));
   ASSERT_TRUE(Apply(m, 1, 10, {{'c', {I(1), S("x")}}, {'u', {I(1), S("y")}}}));
-  TableDef reserved{.relation_id = 2,
-                    .name = {"walden", "t"},
-                    .columns = {{.name = "a", .type = kInt, .key = true}}};
+  change::TableDef reserved{.relation_id = 2,
+                            .name = {"walden", "t"},
+                            .columns = {{.name = "a", .type = kInt, .key = true}}};
   ASSERT_TRUE(m.Define(reserved));
   ASSERT_TRUE(Apply(m, 2, 10, {{'c', {I(1)}}}));
   ASSERT_TRUE(m.Commit({Lsn{10}, Lsn{11}, 0}));

@@ -11,7 +11,7 @@
 namespace walden::mirror::internal {
 namespace {
 
-std::string TypeText(const ColumnDef& column) {
+std::string TypeText(const change::ColumnDef& column) {
   return column.typmod >= 0
              ? fmt::format("{} (modifier {})", column.type.DuckDbName(), column.typmod)
              : column.type.DuckDbName();
@@ -30,7 +30,7 @@ std::pair<int, int> NumericPrecisionScale(int32_t typmod) {
 
 // A type change PostgreSQL makes without changing any value's meaning or text, so the
 // mirror can follow with a cast in place.
-bool IsWidening(const ColumnDef& from, const ColumnDef& to) {
+bool IsWidening(const change::ColumnDef& from, const change::ColumnDef& to) {
   const uint32_t a = from.type.pg_oid, b = to.type.pg_oid;
   if (IntRank(a) && IntRank(b)) return IntRank(b) >= IntRank(a);
   if (a == kFloat4 && b == kFloat8) return true;
@@ -46,9 +46,9 @@ bool IsWidening(const ColumnDef& from, const ColumnDef& to) {
 }
 
 // Which column of `to` continues column `from` (same attribute number, else same name).
-std::optional<size_t> Successor(const ColumnDef& from, const TableDef& to) {
+std::optional<size_t> Successor(const change::ColumnDef& from, const change::TableDef& to) {
   for (size_t i = 0; i < to.columns.size(); ++i) {
-    const ColumnDef& c = to.columns[i];
+    const change::ColumnDef& c = to.columns[i];
     if (from.attnum > 0 && c.attnum > 0 ? c.attnum == from.attnum : c.name == from.name) return i;
   }
   return std::nullopt;
@@ -57,7 +57,7 @@ std::optional<size_t> Successor(const ColumnDef& from, const TableDef& to) {
 // The stored defaults of the added columns `indexes` of `def` as the one row of temporary
 // table walden_default (v<index> each): the appender writes any type exactly, where SQL
 // literals would need a text form per type.
-Status StoreDefaults(duck::Connection& conn, const TableDef& def,
+Status StoreDefaults(duck::Connection& conn, const change::TableDef& def,
                      const std::vector<size_t>& indexes) {
   std::string columns;
   std::vector<ColumnType> types;
@@ -87,7 +87,7 @@ Result<int64_t> QueryCount(duck::Connection& conn, const std::string& sql) {
   return duckdb_value_int64(result->get(), 0, 0);
 }
 
-std::string UnsupportedReason(const TableDef& def) {
+std::string UnsupportedReason(const change::TableDef& def) {
   const std::string schema = AsciiLower(def.name.schema);
   if (schema == "walden" || schema == "temp" || schema == "information_schema" ||
       schema == "pg_catalog") {
@@ -97,7 +97,7 @@ std::string UnsupportedReason(const TableDef& def) {
         def.name.schema);
   }
   std::set<std::string> seen;
-  for (const ColumnDef& column : def.columns) {
+  for (const change::ColumnDef& column : def.columns) {
     if (!seen.insert(AsciiLower(column.name)).second) {
       return fmt::format(
           "columns named \"{}\" differ only in case, and DuckDB names ignore "
@@ -108,9 +108,9 @@ std::string UnsupportedReason(const TableDef& def) {
   return {};
 }
 
-Status CreateTable(duck::Connection& conn, const TableDef& def) {
+Status CreateTable(duck::Connection& conn, const change::TableDef& def) {
   std::string columns;
-  for (const ColumnDef& column : def.columns) {
+  for (const change::ColumnDef& column : def.columns) {
     if (!columns.empty()) columns += ", ";
     columns += QuoteIdent(column.name) + " " + column.type.DuckDbName();
   }
@@ -121,7 +121,8 @@ Status CreateTable(duck::Connection& conn, const TableDef& def) {
   return conn.Execute(fmt::format("CREATE TABLE {} ({})", physical.ToSql(), columns));
 }
 
-Result<std::string> AlterTable(duck::Connection& conn, const TableDef& from, const TableDef& to) {
+Result<std::string> AlterTable(duck::Connection& conn, const change::TableDef& from,
+                               const change::TableDef& to) {
   // Decide first, act after: a table either follows completely or not at all.
   std::vector<std::pair<size_t, size_t>> kept;  // (from, to)
   std::vector<size_t> dropped;
@@ -134,8 +135,8 @@ Result<std::string> AlterTable(duck::Connection& conn, const TableDef& from, con
     }
     continued[*j] = true;
     kept.emplace_back(i, *j);
-    const ColumnDef& a = from.columns[i];
-    const ColumnDef& b = to.columns[*j];
+    const change::ColumnDef& a = from.columns[i];
+    const change::ColumnDef& b = to.columns[*j];
     const bool same_type =
         a.type == b.type && a.type.pg_oid == b.type.pg_oid && a.typmod == b.typmod;
     if (!same_type && !IsWidening(a, b)) {
@@ -158,7 +159,7 @@ Result<std::string> AlterTable(duck::Connection& conn, const TableDef& from, con
   auto rows = QueryCount(conn, "SELECT count(*) FROM " + from.Physical().ToSql());
   if (!rows) return std::unexpected(rows.error());
   for (size_t j = 0; j < to.columns.size(); ++j) {
-    const ColumnDef& b = to.columns[j];
+    const change::ColumnDef& b = to.columns[j];
     if (!continued[j] && !b.missing && b.has_default && *rows > 0) {
       return fmt::format(
           "column {} was added with a default PostgreSQL did not store (a volatile "
@@ -174,7 +175,7 @@ Result<std::string> AlterTable(duck::Connection& conn, const TableDef& from, con
   for (auto [i, j] : kept) source[j] = i;
   std::vector<size_t> defaults;
   for (size_t j = 0; j < to.columns.size(); ++j) {
-    const ColumnDef& b = to.columns[j];
+    const change::ColumnDef& b = to.columns[j];
     std::string value;
     if (source[j] != SIZE_MAX) {
       value = fmt::format("CAST({} AS {})", QuoteIdent(from.columns[source[j]].name),

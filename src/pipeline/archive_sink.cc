@@ -8,27 +8,11 @@
 #include <nlohmann/json.hpp>
 
 #include "common/units.h"
-#include "pipeline/table_definition.h"
 
 namespace walden::pipeline {
 namespace {
 
-// The old key or row exactly as PostgreSQL sent it (text forms), keyed by column name.
-std::string BeforeJson(const pg::RelationInfo& relation, const pg::pgoutput::Tuple& tuple) {
-  nlohmann::json before = nlohmann::json::object();
-  for (size_t i = 0; i < tuple.size() && i < relation.columns.size(); ++i) {
-    switch (tuple.values[i].kind) {
-      case pg::pgoutput::ValueKind::kNull:
-        before[relation.columns[i].name] = nullptr;
-        break;
-      case pg::pgoutput::ValueKind::kUnchangedToast:
-        break;
-      default:
-        before[relation.columns[i].name] = std::string(tuple.Data(i));
-    }
-  }
-  return before.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
-}
+constexpr int64_t kRowOverhead = 64;  // for the flush_size estimate
 
 }  // namespace
 
@@ -49,36 +33,37 @@ Status ArchiveSink::LoadDefinitions() {
   for (const auto& [dir, key] : latest) {
     auto json = store_.Get(key);
     if (!json) return std::unexpected(json.error());
-    auto def = mirror::TableDefFromJson(*json);
+    auto def = change::TableDefFromJson(*json);
     if (!def) return Fail(ErrorKind::kIo, "archive " + key + ": " + def.error().message);
     recorded_[def->name] = std::move(*def);
   }
   return {};
 }
 
-void ArchiveSink::NoteDefinition(const pg::RelationInfo& relation, Lsn commit_lsn) {
-  mirror::TableDef def = TableDefOf(relation);
-  auto it = recorded_.find(def.name);
-  if (it == recorded_.end() || it->second.relation_id != def.relation_id ||
-      !it->second.SameShape(def)) {
-    pending_definitions_[DefinitionKey(def.name, commit_lsn)] = mirror::TableDefToJson(def);
-    recorded_[def.name] = std::move(def);
+void ArchiveSink::NoteDefinition(const change::TableDef& table, Lsn commit_lsn) {
+  auto it = recorded_.find(table.name);
+  if (it == recorded_.end() || it->second.relation_id != table.relation_id ||
+      !it->second.SameShape(table)) {
+    pending_definitions_[DefinitionKey(table.name, commit_lsn)] = change::TableDefToJson(table);
+    recorded_[table.name] = table;
   }
 }
 
-archive::TableSchema TableSchemaOf(const pg::RelationInfo& relation) {
-  archive::TableSchema schema{
-      .name = relation.name, .version = relation.version, .types = relation.types};
-  for (const auto& column : relation.columns) schema.columns.push_back(column.name);
+archive::TableSchema TableSchemaOf(const change::TableDef& table) {
+  archive::TableSchema schema{.name = table.name, .version = table.version};
+  for (const auto& column : table.columns) {
+    schema.columns.push_back(column.name);
+    schema.types.push_back(column.type);
+  }
   return schema;
 }
 
 const archive::TableSchema& ArchiveSink::SchemaOf(
-    const std::shared_ptr<const pg::RelationInfo>& relation, Lsn commit_lsn) {
-  auto [it, inserted] = schemas_.try_emplace(relation);
+    const std::shared_ptr<const change::TableDef>& table, Lsn commit_lsn) {
+  auto [it, inserted] = schemas_.try_emplace(table);
   if (inserted) {
-    it->second = TableSchemaOf(*relation);
-    NoteDefinition(*relation, commit_lsn);
+    it->second = TableSchemaOf(*table);
+    NoteDefinition(*table, commit_lsn);
   }
   return it->second;
 }
@@ -108,87 +93,91 @@ Result<std::unique_ptr<ArchiveSink>> ArchiveSink::Open(store::ObjectStore& store
   return sink;
 }
 
-Status ArchiveSink::AppendChange(const pg::TransactionInfo& info, int64_t seq,
-                                 const pg::Change& change) {
-  using Kind = pg::Change::Kind;
-  archive::ArchiveChange out{.commit_lsn = info.commit_lsn.value,
-                             .seq = seq,
-                             .xid = info.xid,
-                             .commit_time = PgTimeToUnixMicros(info.commit_time)};
-  const bool restart = change.kind == Kind::kReset || change.kind == Kind::kRefillStart;
-  if (change.kind == Kind::kTruncate || restart) {
-    // A TRUNCATE is a change too: one 't' row per table, columns NULL. A snapshot's reset
-    // is an 's' row: walden's copy starts over there from the `r` rows that follow (a
-    // rebuild from the archive must forget what came before, as the mirror did).
-    out.op = restart ? 's' : 't';
-    const auto& relations =
-        restart ? std::vector<std::shared_ptr<const pg::RelationInfo>>{change.relation}
-                : change.truncated;
-    for (const auto& relation : relations) {
-      toast_.ForgetTable(relation->name);
-      out.values.assign(relation->columns.size(), Datum(Null{}));
-      if (auto ok = spool_->Append(SchemaOf(relation, info.commit_lsn), std::span(&out, 1)); !ok) {
-        return ok;
-      }
+Status ArchiveSink::AppendRestart(const change::Change& change) {
+  // A TRUNCATE is a change too: one 't' row per table, columns NULL. A snapshot's reset
+  // is an 's' row: walden's copy starts over there from the `r` rows that follow (a
+  // rebuild from the archive must forget what came before, as the mirror did).
+  archive::ArchiveChange out{.op = change::OpCode(change.op),
+                             .commit_lsn = txn_.commit_lsn.value,
+                             .seq = change.seq,
+                             .xid = txn_.xid,
+                             .commit_time = txn_.commit_time};
+  const auto& tables = change.op == change::Op::kTruncate
+                           ? change.truncated
+                           : std::vector<std::shared_ptr<const change::TableDef>>{change.table};
+  for (const auto& table : tables) {
+    toast_.ForgetTable(table->name);
+    out.values.assign(table->columns.size(), Datum(Null{}));
+    if (auto ok = spool_->Append(SchemaOf(table, txn_.commit_lsn), std::span(&out, 1)); !ok) {
+      return ok;
     }
-    return {};
   }
-  if (change.kind == Kind::kMessage) {
-    canaries_.Offer(change.prefix, change.content);
-    return {};
+  return {};
+}
+
+Status ArchiveSink::Add(const change::Change& change) {
+  using change::Op;
+  switch (change.op) {
+    case Op::kTruncate:
+    case Op::kReset:
+    case Op::kRefillStart:
+      return AppendRestart(change);
+    case Op::kMessage:
+      canaries_.Offer(change.prefix, change.content);
+      return {};
+    case Op::kSchemaChange:
+    case Op::kRefillDone:
+      // Schema changes travel as new schema versions; which copy the mirror shows is the
+      // mirror's business (kRefillDone).
+      return {};
+    case Op::kInsert:
+    case Op::kUpdate:
+    case Op::kDelete:
+    case Op::kRead:
+      break;
   }
-  if (change.kind != Kind::kInsert && change.kind != Kind::kUpdate &&
-      change.kind != Kind::kDelete && change.kind != Kind::kRead) {
-    // Schema changes travel as new schema versions; which copy the mirror shows is the
-    // mirror's business (kRefillDone).
-    return {};
-  }
-  const pg::RelationInfo& relation = *change.relation;
-  const pg::pgoutput::Tuple& image =
-      change.kind == Kind::kDelete ? change.old_tuple : change.new_tuple;
-  auto row = pg::ParseTuple(relation, image);
-  if (!row) return std::unexpected(row.error());
-  out.op = change.kind == Kind::kInsert   ? 'c'
-           : change.kind == Kind::kRead   ? 'r'
-           : change.kind == Kind::kUpdate ? 'u'
-                                          : 'd';
-  std::vector<std::string> unchanged;
-  for (size_t i = 0; i < row->size(); ++i) {
-    if (!(*row)[i]) unchanged.push_back(relation.columns[i].name);
+  const change::TableDef& table = *change.table;
+  archive::ArchiveChange out{.op = change::OpCode(change.op),
+                             .commit_lsn = txn_.commit_lsn.value,
+                             .seq = change.seq,
+                             .xid = txn_.xid,
+                             .commit_time = txn_.commit_time};
+  change::Row row = change.row;
+  for (size_t i = 0; i < row.size(); ++i) {
+    if (!row[i]) out.unchanged.push_back(table.columns[i].name);
   }
   // Unchanged TOAST values: filled from what this run saw, else below from the spool and
   // the archived files; either way the names are recorded in _walden_unchanged.
-  const bool filled = RememberValues(change, *row);
-  for (auto& value : *row) out.values.push_back(value ? std::move(*value) : Datum(Null{}));
-  out.unchanged = std::move(unchanged);
-  if (change.kind == Kind::kUpdate && change.old_kind) {
-    out.before = BeforeJson(relation, change.old_tuple);
+  const bool filled = RememberValues(change, row);
+  out.values.reserve(row.size());
+  int64_t bytes = kRowOverhead;
+  for (auto& value : row) {
+    bytes += static_cast<int64_t>(value ? ApproxBytes(*value) : 1);
+    out.values.push_back(value ? std::move(*value) : Datum(Null{}));
   }
-  pending_bytes_ += static_cast<int64_t>(image.bytes.size() + 64);
-  if (auto ok = spool_->Append(SchemaOf(change.relation, info.commit_lsn), std::span(&out, 1));
-      !ok) {
-    return ok;
-  }
-  return filled ? Status{} : FillUnchanged(change, out);
+  if (!change.before_json.empty()) out.before = change.before_json;
+  pending_bytes_ += bytes;
+  const archive::TableSchema& schema = SchemaOf(change.table, txn_.commit_lsn);
+  if (auto ok = spool_->Append(schema, std::span(&out, 1)); !ok) return ok;
+  return filled ? Status{} : FillUnchanged(table, schema, out);
 }
 
-bool ArchiveSink::RememberValues(const pg::Change& change, std::vector<std::optional<Datum>>& row) {
-  using Kind = pg::Change::Kind;
-  const pg::RelationInfo& relation = *change.relation;
-  const std::string key = ToastCache::KeyOf(
-      relation, change.kind == Kind::kDelete ? change.old_tuple : change.new_tuple);
-  if (change.kind == Kind::kDelete) {
-    toast_.Forget(relation.name, key);
+bool ArchiveSink::RememberValues(const change::Change& change, change::Row& row) {
+  const change::TableDef& table = *change.table;
+  const std::string key = change::KeyOf(table, row);
+  if (change.op == change::Op::kDelete) {
+    toast_.Forget(table.name, key);
     return true;
   }
   // An update that changed the key names the row by its old key.
-  const std::string old_key = change.kind == Kind::kUpdate && change.old_kind
-                                  ? ToastCache::KeyOf(relation, change.old_tuple)
-                                  : key;
+  const std::string old_key =
+      change.op == change::Op::kUpdate && change.old_image != change::OldImage::kNone
+          ? change::KeyOf(table, change.before)
+          : key;
   const bool missing = std::ranges::any_of(row, [](const auto& v) { return !v.has_value(); });
-  const bool filled = !missing || toast_.Fill(relation, old_key.empty() ? key : old_key, row);
-  if (!old_key.empty() && old_key != key) toast_.Forget(relation.name, old_key);
-  toast_.Remember(relation, key, row);
+  const bool filled = !missing || toast_.Fill(table, old_key.empty() ? key : old_key, row);
+  if (!old_key.empty() && old_key != key) toast_.Forget(table.name, old_key);
+  toast_.Remember(table, key, row);
   return filled;
 }
 
@@ -203,18 +192,18 @@ Result<std::vector<std::string>> ArchiveSink::HistoryFiles(const QualifiedName& 
   return paths;
 }
 
-Status ArchiveSink::FillUnchanged(const pg::Change& change, const archive::ArchiveChange& out) {
-  const pg::RelationInfo& relation = *change.relation;
+Status ArchiveSink::FillUnchanged(const change::TableDef& table, const archive::TableSchema& schema,
+                                  const archive::ArchiveChange& out) {
   std::vector<std::string> keys;
-  for (const auto& column : relation.columns) {
-    if (column.is_key()) keys.push_back(column.name);
+  for (const auto& column : table.columns) {
+    if (column.key) keys.push_back(column.name);
   }
   std::vector<std::string> unfilled = out.unchanged;
   if (!keys.empty()) {
-    auto history = HistoryFiles(relation.name);
+    auto history = HistoryFiles(table.name);
     if (!history) return std::unexpected(history.error());
-    auto result = spool_->FillUnchanged(SchemaOf(change.relation, Lsn{out.commit_lsn}), keys,
-                                        out.unchanged, out.commit_lsn, out.seq, *history);
+    auto result =
+        spool_->FillUnchanged(schema, keys, out.unchanged, out.commit_lsn, out.seq, *history);
     if (!result) return std::unexpected(result.error());
     unfilled = std::move(*result);
   }
@@ -222,28 +211,23 @@ Status ArchiveSink::FillUnchanged(const pg::Change& change, const archive::Archi
     spdlog::warn(
         "archive: {} at {}: unchanged TOAST value of {} is unknown (the row predates "
         "the archive; a snapshot of the table fixes this); left NULL",
-        relation.name.Display(), Lsn{out.commit_lsn}.ToString(), unfilled.front());
+        table.name.Display(), Lsn{out.commit_lsn}.ToString(), unfilled.front());
   }
   return {};
 }
 
-Status ArchiveSink::Apply(const pg::CommittedTransaction& txn) {
-  const pg::TransactionInfo& info = txn.info();
-  if (info.commit_lsn <= state_.watermark.commit_lsn) return {};  // archived before a restart
+bool ArchiveSink::Begin(const change::TransactionInfo& txn) {
+  if (txn.commit_lsn <= state_.watermark.commit_lsn) return false;  // archived before a restart
   if (pending_rows() == 0) first_pending_ = std::chrono::steady_clock::now();
-  int64_t seq = 0;
-  const int64_t rows_before = spool_->rows();
-  if (auto ok =
-          txn.ForEach([&](const pg::Change& change) { return AppendChange(info, seq++, change); });
-      !ok) {
-    return ok;
-  }
-  Spooled(info, spool_->rows() > rows_before);
-  return {};
+  txn_ = txn;
+  rows_before_ = spool_->rows();
+  return true;
 }
 
-void ArchiveSink::Spooled(const pg::TransactionInfo& info, bool added) {
-  if (added) pending_commit_times_.push_back(PgTimeToUnixMicros(info.commit_time));
+void ArchiveSink::Commit() { Spooled(txn_, spool_->rows() > rows_before_); }
+
+void ArchiveSink::Spooled(const change::TransactionInfo& info, bool added) {
+  if (added) pending_commit_times_.push_back(info.commit_time);
   pending_ = {info.commit_lsn, info.end_lsn};
   // A transaction that added no rows needs no commit: replaying it writes nothing (unless
   // a flush in flight has not made the ones before it durable yet).
@@ -253,8 +237,8 @@ void ArchiveSink::Spooled(const pg::TransactionInfo& info, bool added) {
   }
 }
 
-Status ArchiveSink::AddSegment(const pg::TransactionInfo& info,
-                               const std::shared_ptr<const pg::RelationInfo>& relation,
+Status ArchiveSink::AddSegment(const change::TransactionInfo& info,
+                               const std::shared_ptr<const change::TableDef>& table,
                                archive::SegmentFile file, int64_t source_bytes) {
   if (info.commit_lsn <= state_.watermark.commit_lsn) {  // archived before a restart
     std::error_code ec;
@@ -262,7 +246,7 @@ Status ArchiveSink::AddSegment(const pg::TransactionInfo& info,
     return {};
   }
   if (pending_rows() == 0) first_pending_ = std::chrono::steady_clock::now();
-  SchemaOf(relation, info.commit_lsn);  // records the definition the file uses
+  SchemaOf(table, info.commit_lsn);  // records the definition the file uses
   pending_bytes_ += source_bytes;
   const bool added = file.rows > 0;
   ready_.push_back(std::move(file));

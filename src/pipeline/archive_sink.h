@@ -28,9 +28,8 @@
 
 #include "archive/manifest.h"
 #include "archive/segment_writer.h"
+#include "change/change.h"
 #include "common/histogram.h"
-#include "mirror/table_def.h"
-#include "pg/assembler.h"
 #include "pipeline/canary.h"
 #include "pipeline/sink.h"
 #include "pipeline/toast_cache.h"
@@ -39,10 +38,10 @@
 namespace walden::pipeline {
 
 // "_walden/schemas/<schema>/<table>/<first commit LSN, 16 hex digits>.json": the definition
-// (mirror::TableDefToJson) the table's changes use from that commit on.
+// (change::TableDefToJson) the table's changes use from that commit on.
 std::string DefinitionKey(const QualifiedName& table, Lsn first_lsn);
 // The archive's view of a relation version: its name, columns and types.
-archive::TableSchema TableSchemaOf(const pg::RelationInfo& relation);
+archive::TableSchema TableSchemaOf(const change::TableDef& table);
 inline constexpr std::string_view kDefinitionPrefix = "_walden/schemas/";
 
 struct ArchiveSinkOptions {
@@ -70,7 +69,9 @@ class ArchiveSink final : public Sink {
   Histogram& latency() { return latency_; }
   Histogram& flush_duration() { return flush_duration_; }
 
-  Status Apply(const pg::CommittedTransaction& txn) override;
+  bool Begin(const change::TransactionInfo& txn) override;
+  Status Add(const change::Change& change) override;
+  void Commit() override;
   // Bulk rows (`r` changes of one transaction) skip the spool: another thread writes them
   // straight into a segment file (archive::WriteQuerySegment, through a connection from
   // OpenSegmentWriter, under scratch_dir()), and AddSegment makes the file part of the
@@ -80,9 +81,9 @@ class ArchiveSink final : public Sink {
     return duck::Connection::Open(spool_->database());
   }
   const std::string& scratch_dir() const { return options_.scratch_dir; }
-  Status AddSegment(const pg::TransactionInfo& info,
-                    const std::shared_ptr<const pg::RelationInfo>& relation,
-                    archive::SegmentFile file, int64_t source_bytes);
+  Status AddSegment(const change::TransactionInfo& info,
+                    const std::shared_ptr<const change::TableDef>& table, archive::SegmentFile file,
+                    int64_t source_bytes);
   // DuckDB's worker threads for the spool and segment writing (0: one per core);
   // kFlushThreads while streaming.
   static constexpr int kFlushThreads = 1;
@@ -128,24 +129,25 @@ class ArchiveSink final : public Sink {
                                                             archive::ArchiveState state);
   // Takes the outcome of the flush in flight (waiting for it when `wait`).
   Status Collect(bool wait);
-  Status AppendChange(const pg::TransactionInfo& info, int64_t seq, const pg::Change& change);
-  // Relation versions are immutable: their archive schema is built, and their definition
+  // A truncate, or a copy starting over: one row per table, its columns NULL.
+  Status AppendRestart(const change::Change& change);
+  // Table definitions are immutable: their archive schema is built, and their definition
   // recorded, once (`commit_lsn`: of the first change using it).
-  const archive::TableSchema& SchemaOf(const std::shared_ptr<const pg::RelationInfo>& relation,
+  const archive::TableSchema& SchemaOf(const std::shared_ptr<const change::TableDef>& table,
                                        Lsn commit_lsn);
   // Local paths of the table's archived files (downloaded first from a remote store).
   Result<std::vector<std::string>> HistoryFiles(const QualifiedName& table);
-  Status FillUnchanged(const pg::Change& change, const archive::ArchiveChange& out);
+  Status FillUnchanged(const change::TableDef& table, const archive::TableSchema& schema,
+                       const archive::ArchiveChange& out);
   // Keeps the row's TOAST-able values for later unchanged markers of its key, and fills
   // the row's own markers from earlier values; false when some stayed unknown (true when
   // the row has none).
-  bool RememberValues(const pg::Change& change, std::vector<std::optional<Datum>>& row);
-  // Records the table definition a relation version uses when it differs from the last one
-  // recorded for its table.
-  void NoteDefinition(const pg::RelationInfo& relation, Lsn commit_lsn);
+  bool RememberValues(const change::Change& change, change::Row& row);
+  // Records a table definition when it differs from the last one recorded for its table.
+  void NoteDefinition(const change::TableDef& table, Lsn commit_lsn);
   Status LoadDefinitions();
   // Bookkeeping after a transaction was spooled (`added`: it spooled rows).
-  void Spooled(const pg::TransactionInfo& info, bool added);
+  void Spooled(const change::TransactionInfo& info, bool added);
 
   store::ObjectStore& store_;
   archive::Manifest manifest_;
@@ -168,10 +170,12 @@ class ArchiveSink final : public Sink {
   Histogram flush_duration_;
   std::chrono::steady_clock::time_point first_pending_{};
   std::chrono::steady_clock::duration last_cost_{};  // of the last flush
-  std::map<std::shared_ptr<const pg::RelationInfo>, archive::TableSchema> schemas_;
+  std::map<std::shared_ptr<const change::TableDef>, archive::TableSchema> schemas_;
+  change::TransactionInfo txn_;  // the one between Begin and Commit
+  int64_t rows_before_ = 0;
   ToastCache toast_{size_t{64} << 20};
   // The last definition recorded per table name, and records waiting for the next flush.
-  std::map<QualifiedName, mirror::TableDef> recorded_;
+  std::map<QualifiedName, change::TableDef> recorded_;
   std::map<std::string, std::string> pending_definitions_;  // key → JSON
   std::unique_ptr<FlushJob> job_;  // in flight, or failed and waiting for retry_at_
   std::chrono::steady_clock::time_point retry_at_{};

@@ -12,6 +12,7 @@
 #include <mutex>
 
 #include "duck/duckdb.h"
+#include "pipeline/change_typer.h"
 #include "store/local_store.h"
 
 namespace walden::pipeline {
@@ -127,7 +128,8 @@ class ArchiveSinkTest : public ::testing::Test {
     return sink ? std::move(*sink) : nullptr;
   }
   void Apply(ArchiveSink& sink, int from, int to) {
-    for (int n = from; n <= to; ++n) ASSERT_TRUE(sink.Apply(Insert(relation_, n)));
+    Sink* const sinks[] = {&sink};
+    for (int n = from; n <= to; ++n) ASSERT_TRUE(Deliver(typer_, Insert(relation_, n), sinks));
   }
   // Every row id the archive's commits name, once per time it was archived, in order
   // (files no commit names are not part of the archive: the next run quarantines them).
@@ -149,6 +151,7 @@ class ArchiveSinkTest : public ::testing::Test {
   std::string dir_;
   std::unique_ptr<FaultStore> store_;
   std::shared_ptr<const pg::RelationInfo> relation_ = Items();
+  ChangeTyper typer_;
 };
 
 TEST_F(ArchiveSinkTest, AFailedUploadConfirmsNothingAndItsRetryWritesOnce) {

@@ -12,6 +12,7 @@
 #include "pg/catalog.h"
 #include "pg/replication.h"
 #include "pg/types.h"
+#include "pipeline/change_typer.h"
 #include "snapshot/bulk.h"
 #include "snapshot/job.h"
 #include "snapshot/online.h"
@@ -141,7 +142,7 @@ class Loader {
     prepared.commit_time = UnixNowMicros();
     const archive::ArchiveChange like{
         .op = 'r', .commit_lsn = tasks_.base + task.id, .commit_time = prepared.commit_time};
-    auto file = archive::WriteQuerySegment(writer, TableSchemaOf(*relation),
+    auto file = archive::WriteQuerySegment(writer, TableSchemaOf(TableDefOf(*relation)),
                                            snapshot::BulkSelectSql(relation->types, chunk.csv_path),
                                            like, archive_.scratch_dir());
     std::error_code ec;
@@ -189,8 +190,8 @@ class Loader {
     }
     const auto count = static_cast<int64_t>(changes.size() - 1);
     pg::CommittedTransaction txn(info, std::move(changes));
-    if (auto ok = archive_.Apply(txn); !ok) return std::unexpected(ok.error());
-    if (auto ok = mirror_.Apply(txn); !ok) return std::unexpected(ok.error());
+    Sink* const sinks[] = {&archive_, &mirror_};
+    if (auto ok = pipeline::Deliver(typer_, txn, sinks); !ok) return std::unexpected(ok.error());
     return count;
   }
 
@@ -215,10 +216,11 @@ class Loader {
     for (const auto& column : relation->columns) columns.push_back(QuoteIdent(column.name));
     const std::string select = "SELECT " + Join(columns, ", ") + " FROM read_parquet(" +
                                QuoteLiteral(file.local_path) + ")";
-    if (auto ok = mirror_.ApplyBulk(info, relation, select); !ok) {
+    const auto table = typer_.TableOf(relation);
+    if (auto ok = mirror_.ApplyBulk(InfoOf(info), table, select); !ok) {
       return std::unexpected(ok.error());
     }
-    if (auto ok = archive_.AddSegment(info, relation, file, bytes); !ok) {
+    if (auto ok = archive_.AddSegment(InfoOf(info), table, file, bytes); !ok) {
       return std::unexpected(ok.error());
     }
     return file.rows;
@@ -229,6 +231,7 @@ class Loader {
   pg::Connection& catalog_;
   ArchiveSink& archive_;
   MirrorSink& mirror_;
+  ChangeTyper typer_;
   std::string job_path_;
   uint64_t delivered_ = 0;
   int64_t rows_ = 0;

@@ -29,101 +29,86 @@ Result<std::unique_ptr<MirrorSink>> MirrorSink::Open(MirrorSinkOptions options) 
   return sink;
 }
 
-Status MirrorSink::Define(const std::shared_ptr<const pg::RelationInfo>& relation) {
-  auto& defined = defined_[relation->id];
-  if (defined == relation) return {};
-  mirror::TableDef def = TableDefOf(*relation);
-  if (auto ok = mirror_->Define(def); !ok) return ok;
-  defined = relation;
-  defs_[relation->id] = std::move(def);
+Status MirrorSink::Define(const std::shared_ptr<const change::TableDef>& table) {
+  auto& defined = defined_[table->relation_id];
+  if (defined == table) return {};
+  if (auto ok = mirror_->Define(*table); !ok) return ok;
+  defined = table;
   return {};
 }
 
-Status MirrorSink::AddChange(const pg::TransactionInfo& info, int64_t seq,
-                             const pg::Change& change) {
-  using Kind = pg::Change::Kind;
-  switch (change.kind) {
-    case Kind::kTruncate:
-      for (const auto& relation : change.truncated) {
-        if (auto ok = mirror_->Truncate(relation->id); !ok) return ok;
+Status MirrorSink::Add(const change::Change& change) {
+  using change::Op;
+  switch (change.op) {
+    case Op::kTruncate:
+      for (const auto& table : change.truncated) {
+        if (auto ok = mirror_->Truncate(table->relation_id); !ok) return ok;
       }
       return {};
-    case Kind::kSchemaChange:
-      return Define(change.relation);
-    case Kind::kRefillDone:
-      return mirror_->Promote(change.relation->id);
-    case Kind::kReset:
-    case Kind::kRefillStart: {
-      mirror::TableDef def = TableDefOf(*change.relation);
-      if (auto ok = mirror_->Reset(def, change.kind == Kind::kRefillStart); !ok) return ok;
-      defined_[change.relation->id] = change.relation;
-      defs_[change.relation->id] = std::move(def);
+    case Op::kSchemaChange:
+      return Define(change.table);
+    case Op::kRefillDone:
+      return mirror_->Promote(change.table->relation_id);
+    case Op::kReset:
+    case Op::kRefillStart:
+      if (auto ok = mirror_->Reset(*change.table, change.op == Op::kRefillStart); !ok) return ok;
+      defined_[change.table->relation_id] = change.table;
       return {};
-    }
-    case Kind::kMessage:
+    case Op::kMessage:
       canaries_.Offer(change.prefix, change.content);
       return {};
-    default:
+    case Op::kInsert:
+    case Op::kUpdate:
+    case Op::kDelete:
+    case Op::kRead:
       break;
   }
-  if (auto ok = Define(change.relation); !ok) return ok;
-  const mirror::TableDef& def = defs_.at(change.relation->id);
-  std::vector<std::optional<Datum>> values;
-  if (change.kind != Kind::kDelete) {
-    auto row = pg::ParseTuple(*change.relation, change.new_tuple);
-    if (!row) return std::unexpected(row.error());
-    values = std::move(*row);
-  }
+  if (auto ok = Define(change.table); !ok) return ok;
+  const change::TableDef& def = *change.table;
+  const bool is_delete = change.op == Op::kDelete;
   std::vector<Datum> before;
-  if (change.old_kind) {
-    auto old = pg::ParseTuple(*change.relation, change.old_tuple);
-    if (!old) return std::unexpected(old.error());
-    const mirror::MatchMode mode = def.mode();
-    for (size_t i = 0; i < old->size(); ++i) {
-      if (mode == mirror::MatchMode::kKey && !def.columns[i].key) continue;
-      before.push_back((*old)[i] ? std::move(*(*old)[i]) : Datum(Null{}));
+  const change::Row& old = is_delete ? change.row : change.before;
+  if (change.old_image != change::OldImage::kNone && def.mode() != change::MatchMode::kAppendOnly) {
+    const bool key_only = def.mode() == change::MatchMode::kKey;
+    for (size_t i = 0; i < old.size(); ++i) {
+      if (key_only && !def.columns[i].key) continue;
+      before.push_back(old[i] ? *old[i] : Datum(Null{}));
     }
-    if (mode == mirror::MatchMode::kAppendOnly) before.clear();
   }
-  const char op = change.kind == Kind::kInsert   ? 'c'
-                  : change.kind == Kind::kRead   ? 'r'
-                  : change.kind == Kind::kUpdate ? 'u'
-                                                 : 'd';
-  return mirror_->Add(
-      change.relation->id,
-      {.op = op, .lsn = info.commit_lsn.value, .seq = seq, .values = values, .before = before});
+  return mirror_->Add(def.relation_id,
+                      {.op = change::OpCode(change.op),
+                       .lsn = txn_.commit_lsn.value,
+                       .seq = change.seq,
+                       .values = is_delete ? std::span<const std::optional<Datum>>()
+                                           : std::span<const std::optional<Datum>>(change.row),
+                       .before = before});
 }
 
-Status MirrorSink::Apply(const pg::CommittedTransaction& txn) {
-  const pg::TransactionInfo& info = txn.info();
-  if (info.commit_lsn <= mirror_->watermark().commit_lsn) return {};  // merged before a restart
+bool MirrorSink::Begin(const change::TransactionInfo& txn) {
+  if (txn.commit_lsn <= mirror_->watermark().commit_lsn) return false;  // merged before a restart
   if (!mirror_->has_pending()) first_pending_ = Clock::now();
-  const int64_t staged_before = mirror_->pending_changes();
-  int64_t seq = 0;
-  if (auto ok =
-          txn.ForEach([&](const pg::Change& change) { return AddChange(info, seq++, change); });
-      !ok) {
-    return ok;
-  }
-  Staged(info, mirror_->pending_changes() > staged_before);
-  return {};
+  txn_ = txn;
+  staged_before_ = mirror_->pending_changes();
+  return true;
 }
 
-void MirrorSink::Staged(const pg::TransactionInfo& info, bool added) {
-  pending_ = {info.commit_lsn, info.end_lsn, PgTimeToUnixMicros(info.commit_time)};
+void MirrorSink::Commit() { Staged(txn_, mirror_->pending_changes() > staged_before_); }
+
+void MirrorSink::Staged(const change::TransactionInfo& info, bool added) {
+  pending_ = {info.commit_lsn, info.end_lsn, info.commit_time};
   if (added) pending_commit_times_.push_back(pending_.commit_time);
   if (!mirror_->has_pending()) {
     durable_ = pending_;  // nothing of it is mirrored: replaying it changes nothing
   }
 }
 
-Status MirrorSink::ApplyBulk(const pg::TransactionInfo& info,
-                             const std::shared_ptr<const pg::RelationInfo>& relation,
+Status MirrorSink::ApplyBulk(const change::TransactionInfo& info,
+                             const std::shared_ptr<const change::TableDef>& table,
                              std::string select_sql) {
   if (info.commit_lsn <= mirror_->watermark().commit_lsn) return {};  // merged before a restart
   if (!mirror_->has_pending()) first_pending_ = Clock::now();
-  if (auto ok = Define(relation); !ok) return ok;
-  if (auto ok = mirror_->Load(relation->id, std::move(select_sql)); !ok) return ok;
+  if (auto ok = Define(table); !ok) return ok;
+  if (auto ok = mirror_->Load(table->relation_id, std::move(select_sql)); !ok) return ok;
   Staged(info, true);
   return {};
 }

@@ -19,12 +19,11 @@
 #include <utility>
 #include <vector>
 
+#include "change/change.h"
 #include "common/histogram.h"
 #include "mirror/mirror.h"
-#include "pg/assembler.h"
 #include "pipeline/canary.h"
 #include "pipeline/sink.h"
-#include "pipeline/table_definition.h"
 
 namespace walden::pipeline {
 
@@ -51,12 +50,14 @@ class MirrorSink final : public Sink {
   Histogram& merge_duration() { return merge_duration_; }
   int64_t last_merge() const { return last_merge_; }  // µs since 1970; 0: none yet
 
-  Status Apply(const pg::CommittedTransaction& txn) override;
-  // One source transaction of `r` rows of `relation`, given as a DuckDB SELECT of its
+  bool Begin(const change::TransactionInfo& txn) override;
+  Status Add(const change::Change& change) override;
+  void Commit() override;
+  // One source transaction of `r` rows of `table`, given as a DuckDB SELECT of its
   // columns in order: inserted at the next merge, without merging (mirror::Mirror::Load).
   // Only for initial-load chunks of a table whose copy cannot hold these rows yet.
-  Status ApplyBulk(const pg::TransactionInfo& info,
-                   const std::shared_ptr<const pg::RelationInfo>& relation, std::string select_sql);
+  Status ApplyBulk(const change::TransactionInfo& info,
+                   const std::shared_ptr<const change::TableDef>& table, std::string select_sql);
   // Heartbeats seen in transactions since the last call, and those a merge made visible.
   CanaryRelay& canaries() override { return canaries_; }
   Status FlushIfDue() override;
@@ -64,10 +65,9 @@ class MirrorSink final : public Sink {
 
  private:
   explicit MirrorSink(MirrorSinkOptions options) : options_(std::move(options)) {}
-  Status Define(const std::shared_ptr<const pg::RelationInfo>& relation);
-  Status AddChange(const pg::TransactionInfo& info, int64_t seq, const pg::Change& change);
+  Status Define(const std::shared_ptr<const change::TableDef>& table);
   // Bookkeeping after a transaction was staged (`added`: it staged changes).
-  void Staged(const pg::TransactionInfo& info, bool added);
+  void Staged(const change::TransactionInfo& info, bool added);
 
   MirrorSinkOptions options_;
   std::unique_ptr<mirror::Mirror> mirror_;
@@ -77,9 +77,10 @@ class MirrorSink final : public Sink {
   std::chrono::steady_clock::time_point first_pending_{};
   std::chrono::steady_clock::time_point last_write_{};
   std::chrono::steady_clock::duration last_cost_{};  // of the last merge
-  // The relation version each table's staged changes use, and its definition.
-  std::map<uint32_t, std::shared_ptr<const pg::RelationInfo>> defined_;
-  std::map<uint32_t, mirror::TableDef> defs_;
+  // The definition each table's staged changes use, by relation id.
+  std::map<uint32_t, std::shared_ptr<const change::TableDef>> defined_;
+  change::TransactionInfo txn_;  // the one between Begin and Commit
+  int64_t staged_before_ = 0;
   Histogram latency_;
   Histogram merge_duration_;
   CanaryRelay canaries_;

@@ -15,6 +15,7 @@
 #include "common/strings.h"
 #include "mirror/mirror.h"
 #include "pipeline/archive_sink.h"
+#include "pipeline/change_typer.h"
 #include "pipeline/mirror_sink.h"
 
 namespace walden::pipeline {
@@ -25,7 +26,7 @@ namespace fs = std::filesystem;
 struct Period {
   Lsn first;  // first commit LSN using `def`
   Lsn until;  // the next definition of the same table name (exclusive); 0: none
-  mirror::TableDef def;
+  change::TableDef def;
 };
 
 Result<std::vector<Period>> LoadPeriods(store::ObjectStore& store, Lsn watermark) {
@@ -38,9 +39,9 @@ Result<std::vector<Period>> LoadPeriods(store::ObjectStore& store, Lsn watermark
     if (first > watermark) continue;  // written by a flush that never committed
     auto json = store.Get(object.key);
     if (!json) return std::unexpected(json.error());
-    auto def = mirror::TableDefFromJson(*json);
+    auto def = change::TableDefFromJson(*json);
     if (!def) return Fail(ErrorKind::kIo, "archive " + object.key + ": " + def.error().message);
-    for (mirror::ColumnDef& column : def->columns) {
+    for (change::ColumnDef& column : def->columns) {
       if (column.missing_text)
         column.missing = ParseMissingValue(column.type, *column.missing_text);
     }
@@ -74,10 +75,10 @@ Result<std::vector<std::string>> PeriodFiles(store::ObjectStore& store,
 }
 
 // The stage rows of one period: _op, _lsn, _seq, c0..cN, b0..bM (mirror/merge.h).
-std::string StageSelect(const mirror::TableDef& def, const std::set<std::string>& present,
+std::string StageSelect(const change::TableDef& def, const std::set<std::string>& present,
                         const std::string& source, const std::string& where) {
   auto value = [&](size_t i) {
-    const mirror::ColumnDef& c = def.columns[i];
+    const change::ColumnDef& c = def.columns[i];
     return present.contains(c.name)
                ? fmt::format("CAST({} AS {})", QuoteIdent(c.name), c.type.DuckDbName())
                : "NULL::" + def.columns[i].type.DuckDbName();
@@ -92,8 +93,8 @@ std::string StageSelect(const mirror::TableDef& def, const std::set<std::string>
   std::string select = "_walden_op AS _op, _walden_lsn::BIGINT AS _lsn, _walden_seq AS _seq";
   for (size_t i = 0; i < def.columns.size(); ++i) select += fmt::format(", {} AS c{}", value(i), i);
   std::vector<size_t> before_columns;
-  if (def.mode() == mirror::MatchMode::kKey) before_columns = def.KeyIndexes();
-  if (def.mode() == mirror::MatchMode::kFullRow) {
+  if (def.mode() == change::MatchMode::kKey) before_columns = def.KeyIndexes();
+  if (def.mode() == change::MatchMode::kFullRow) {
     for (size_t i = 0; i < def.columns.size(); ++i) before_columns.push_back(i);
   }
   for (size_t b = 0; b < before_columns.size(); ++b) {

@@ -27,6 +27,7 @@
 #include "pipeline/archive_sink.h"
 #include "pipeline/canary.h"
 #include "pipeline/canary_writer.h"
+#include "pipeline/change_typer.h"
 #include "pipeline/initial_load.h"
 #include "pipeline/mirror_sink.h"
 #include "pipeline/positions.h"
@@ -128,6 +129,7 @@ class Pipeline {
   std::unique_ptr<ArchiveSink> archive_;
   std::unique_ptr<MirrorSink> mirror_;
   std::vector<Sink*> sinks_;  // where every committed transaction goes, in this order
+  ChangeTyper typer_;
   std::unique_ptr<server::HttpServer> server_;
   std::unique_ptr<pg::Capture> capture_;
   CanaryWriter canary_writer_{config_.source.url};
@@ -319,10 +321,7 @@ Status Pipeline::CheckPositions() {
 Status Pipeline::Receive(std::chrono::milliseconds timeout) {
   return capture_->Poll(timeout, [&](pg::CommittedTransaction&& txn) -> Status {
     if (auto ok = snapshots_->Observe(txn); !ok) return ok;
-    for (Sink* sink : sinks_) {
-      if (auto ok = sink->Apply(txn); !ok) return ok;
-    }
-    return Status{};
+    return Deliver(typer_, txn, sinks_);
   });
 }
 

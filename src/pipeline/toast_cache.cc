@@ -12,35 +12,7 @@ bool Toastable(const Datum& value) {
          std::holds_alternative<List>(value) || std::holds_alternative<Decimal>(value);
 }
 
-size_t ApproxBytes(const Datum& value) {
-  if (const auto* text = std::get_if<std::string>(&value)) return sizeof(Datum) + text->size();
-  if (const auto* blob = std::get_if<Blob>(&value)) return sizeof(Datum) + blob->bytes.size();
-  if (const auto* list = std::get_if<List>(&value)) {
-    size_t bytes = sizeof(Datum);
-    for (const Datum& item : list->items) bytes += ApproxBytes(item);
-    return bytes;
-  }
-  return sizeof(Datum);
-}
-
 }  // namespace
-
-std::string ToastCache::KeyOf(const pg::RelationInfo& relation, const pg::pgoutput::Tuple& tuple) {
-  std::string key;
-  for (size_t i = 0; i < relation.columns.size() && i < tuple.size(); ++i) {
-    if (!relation.columns[i].is_key()) continue;
-    const pg::pgoutput::ValueKind kind = tuple.values[i].kind;
-    if (kind != pg::pgoutput::ValueKind::kText && kind != pg::pgoutput::ValueKind::kBinary) {
-      return "";  // a key that is itself unchanged TOAST or NULL identifies nothing here
-    }
-    const std::string_view data = tuple.Data(i);
-    key += static_cast<char>(tuple.values[i].kind);
-    key += std::to_string(data.size());
-    key += ':';
-    key += data;
-  }
-  return key;
-}
 
 std::string ToastCache::IdOf(const QualifiedName& table, std::string_view key) {
   std::string id = table.schema;
@@ -51,10 +23,10 @@ std::string ToastCache::IdOf(const QualifiedName& table, std::string_view key) {
   return id;
 }
 
-void ToastCache::Remember(const pg::RelationInfo& relation, const std::string& key,
+void ToastCache::Remember(const change::TableDef& table, const std::string& key,
                           const std::vector<std::optional<Datum>>& row) {
   if (key.empty()) return;
-  const std::string id = IdOf(relation.name, key);
+  const std::string id = IdOf(table.name, key);
   std::vector<Cell> previous;
   if (auto found = index_.find(id); found != index_.end()) {
     previous = std::move(found->second->cells);
@@ -63,18 +35,18 @@ void ToastCache::Remember(const pg::RelationInfo& relation, const std::string& k
   // What an entry really holds, not only its values (small rows are mostly overhead): the
   // id twice (entry and index), the list and hash nodes, the table name and every cell.
   Entry entry{.id = id,
-              .table = relation.name,
+              .table = table.name,
               .cells = {},
               .bytes = sizeof(Entry) + 2 * id.size() + 4 * sizeof(void*) + 64 +
-                       relation.name.schema.size() + relation.name.name.size()};
+                       table.name.schema.size() + table.name.name.size()};
   const auto cell_bytes = [&](const std::string& column, const Datum& value) {
     return sizeof(Cell) - sizeof(Datum) + column.size() + ApproxBytes(value);
   };
-  for (size_t i = 0; i < row.size() && i < relation.columns.size(); ++i) {
-    const std::string& column = relation.columns[i].name;
+  for (size_t i = 0; i < row.size() && i < table.columns.size(); ++i) {
+    const std::string& column = table.columns[i].name;
     if (!row[i]) {  // unchanged: what was known stays known
       auto kept = std::ranges::find_if(previous, [&](const Cell& c) {
-        return c.column == column && c.type == relation.types[i];
+        return c.column == column && c.type == table.columns[i].type;
       });
       if (kept == previous.end()) continue;
       entry.bytes += cell_bytes(column, kept->value);
@@ -83,7 +55,7 @@ void ToastCache::Remember(const pg::RelationInfo& relation, const std::string& k
     }
     if (!Toastable(*row[i])) continue;
     entry.bytes += cell_bytes(column, *row[i]);
-    entry.cells.push_back({column, relation.types[i], *row[i]});
+    entry.cells.push_back({column, table.columns[i].type, *row[i]});
   }
   if (entry.cells.empty() || entry.bytes > byte_limit_) return;
   bytes_ += entry.bytes;
@@ -92,17 +64,17 @@ void ToastCache::Remember(const pg::RelationInfo& relation, const std::string& k
   Evict();
 }
 
-bool ToastCache::Fill(const pg::RelationInfo& relation, const std::string& key,
+bool ToastCache::Fill(const change::TableDef& table, const std::string& key,
                       std::vector<std::optional<Datum>>& row) {
   if (key.empty()) return false;
-  auto found = index_.find(IdOf(relation.name, key));
+  auto found = index_.find(IdOf(table.name, key));
   if (found == index_.end()) return false;
   const Entry& entry = *found->second;
   std::vector<std::pair<size_t, const Datum*>> fills;
-  for (size_t i = 0; i < row.size() && i < relation.columns.size(); ++i) {
+  for (size_t i = 0; i < row.size() && i < table.columns.size(); ++i) {
     if (row[i]) continue;
     auto cell = std::ranges::find_if(entry.cells, [&](const Cell& c) {
-      return c.column == relation.columns[i].name && c.type == relation.types[i];
+      return c.column == table.columns[i].name && c.type == table.columns[i].type;
     });
     if (cell == entry.cells.end()) return false;
     fills.emplace_back(i, &cell->value);

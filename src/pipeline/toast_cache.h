@@ -17,8 +17,8 @@
 #include <unordered_map>
 #include <vector>
 
+#include "change/change.h"
 #include "common/datum.h"
-#include "pg/relation_cache.h"
 
 namespace walden::pipeline {
 
@@ -26,18 +26,12 @@ class ToastCache {
  public:
   explicit ToastCache(size_t byte_limit) : byte_limit_(byte_limit) {}
 
-  // The identity of the row `tuple` (a new row image, or an old key or row image) of
-  // `relation` by its key columns; empty when the relation has no key.
-  static std::string KeyOf(const pg::RelationInfo& relation, const pg::pgoutput::Tuple& tuple);
-
-  // `row` is the image's typed values, nullopt where PostgreSQL sent the unchanged marker
-  // (those columns keep what the cache had).
-  void Remember(const pg::RelationInfo& relation, const std::string& key,
-                const std::vector<std::optional<Datum>>& row);
+  // `key` is the row's change::KeyOf. `row` is the image's typed values, nullopt where PostgreSQL
+  // sent the unchanged marker (those columns keep what the cache had).
+  void Remember(const change::TableDef& table, const std::string& key, const change::Row& row);
   // Fills every nullopt of `row` from what `key` had last; false (row untouched) when any
   // of them is unknown.
-  bool Fill(const pg::RelationInfo& relation, const std::string& key,
-            std::vector<std::optional<Datum>>& row);
+  bool Fill(const change::TableDef& table, const std::string& key, change::Row& row);
   void Forget(const QualifiedName& table, const std::string& key);
   void ForgetTable(const QualifiedName& table);
 

@@ -5,30 +5,25 @@
 namespace walden::pipeline {
 namespace {
 
-using Row = std::vector<std::optional<Datum>>;
+using change::Row;
 
-pg::RelationInfo Accounts(TypeKind doc_kind = TypeKind::kText) {
-  pg::RelationInfo relation;
-  relation.name = {"public", "accounts"};
-  relation.columns = {{.flags = 1, .name = "id"}, {.name = "balance"}, {.name = "doc"}};
-  relation.types = {{.kind = TypeKind::kInt64}, {.kind = TypeKind::kInt64}, {.kind = doc_kind}};
-  return relation;
+change::TableDef Accounts(TypeKind doc_kind = TypeKind::kText) {
+  return {.name = {"public", "accounts"},
+          .columns = {{.name = "id", .type = {.kind = TypeKind::kInt64}, .key = true},
+                      {.name = "balance", .type = {.kind = TypeKind::kInt64}},
+                      {.name = "doc", .type = {.kind = doc_kind}}}};
 }
 
-pg::pgoutput::Tuple KeyTuple(std::string_view id) {
-  pg::pgoutput::Tuple tuple;
-  tuple.bytes = std::string(id);
-  tuple.values = {{pg::pgoutput::ValueKind::kText, 0, static_cast<uint32_t>(id.size())},
-                  {pg::pgoutput::ValueKind::kNull, 0, 0},
-                  {pg::pgoutput::ValueKind::kUnchangedToast, 0, 0}};
-  return tuple;
+// The key of the row with this id, as an unchanged-TOAST update of it would name it.
+std::string KeyOf(const change::TableDef& table, int64_t id) {
+  return change::KeyOf(table, Row{Datum(id), Datum(Null{}), std::nullopt});
 }
 
 TEST(ToastCache, FillsTheLastValueOfTheSameKeyOnly) {
-  const pg::RelationInfo relation = Accounts();
+  const change::TableDef relation = Accounts();
   ToastCache cache(1 << 20);
-  const std::string one = ToastCache::KeyOf(relation, KeyTuple("1"));
-  const std::string two = ToastCache::KeyOf(relation, KeyTuple("2"));
+  const std::string one = KeyOf(relation, 1);
+  const std::string two = KeyOf(relation, 2);
   ASSERT_NE(one, two);
   cache.Remember(relation, one, Row{Datum(int64_t{1}), Datum(int64_t{0}), Datum("first")});
   cache.Remember(relation, one, Row{Datum(int64_t{1}), Datum(int64_t{5}), Datum("second")});
@@ -43,9 +38,9 @@ TEST(ToastCache, FillsTheLastValueOfTheSameKeyOnly) {
 }
 
 TEST(ToastCache, DeletesTruncatesAndTypeChangesAreMisses) {
-  const pg::RelationInfo relation = Accounts();
+  const change::TableDef relation = Accounts();
   ToastCache cache(1 << 20);
-  const std::string key = ToastCache::KeyOf(relation, KeyTuple("1"));
+  const std::string key = KeyOf(relation, 1);
   auto remember = [&] {
     cache.Remember(relation, key, Row{Datum(int64_t{1}), Datum(int64_t{0}), Datum("doc")});
   };
@@ -62,25 +57,19 @@ TEST(ToastCache, DeletesTruncatesAndTypeChangesAreMisses) {
 }
 
 TEST(ToastCache, StaysWithinItsByteLimitDroppingTheLeastRecentlyUsed) {
-  const pg::RelationInfo relation = Accounts();
+  const change::TableDef relation = Accounts();
   ToastCache cache(3 * 1024);
   const std::string big(1000, 'x');
   for (int id = 0; id < 10; ++id) {
-    const std::string key = ToastCache::KeyOf(relation, KeyTuple(std::to_string(id)));
+    const std::string key = KeyOf(relation, id);
     cache.Remember(relation, key, Row{Datum(int64_t{id}), Datum(int64_t{0}), Datum(big)});
     EXPECT_LE(cache.bytes(), 3u * 1024);
   }
   EXPECT_EQ(cache.entries(), 2u);
   Row row{Datum(int64_t{9}), Datum(int64_t{0}), std::nullopt};
-  EXPECT_TRUE(cache.Fill(relation, ToastCache::KeyOf(relation, KeyTuple("9")), row));
+  EXPECT_TRUE(cache.Fill(relation, KeyOf(relation, 9), row));
   Row old{Datum(int64_t{0}), Datum(int64_t{0}), std::nullopt};
-  EXPECT_FALSE(cache.Fill(relation, ToastCache::KeyOf(relation, KeyTuple("0")), old));
-}
-
-TEST(ToastCache, AKeyThatIsItselfUnchangedIdentifiesNothing) {
-  pg::RelationInfo relation = Accounts();
-  relation.columns[2].flags = 1;  // doc is part of the key
-  EXPECT_EQ(ToastCache::KeyOf(relation, KeyTuple("1")), "");
+  EXPECT_FALSE(cache.Fill(relation, KeyOf(relation, 0), old));
 }
 
 }  // namespace

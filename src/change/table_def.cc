@@ -1,8 +1,8 @@
-#include "mirror/table_def.h"
+#include "change/table_def.h"
 
 #include <nlohmann/json.hpp>
 
-namespace walden::mirror {
+namespace walden::change {
 namespace {
 
 using nlohmann::json;
@@ -127,4 +127,4 @@ Result<TableDef> TableDefFromJson(std::string_view text) {
   }
 }
 
-}  // namespace walden::mirror
+}  // namespace walden::change

@@ -1,10 +1,12 @@
-// What the mirror knows about one captured table: its name, columns with mapped types, key
-// columns and replica identity, and the catalog facts schema evolution needs (attribute
-// numbers to tell a rename from a drop + add, the stored fast default of an added column).
+// One captured table at one schema version, as every part of walden sees it: its name,
+// columns with mapped types (design §7), key columns and replica identity, and the catalog
+// facts schema evolution needs (attribute numbers to tell a rename from a drop + add, the
+// stored fast default of an added column).
 //
-// Built by the pipeline from pgoutput's Relation messages (plus a catalog look-up), stored
-// in the mirror's registry and in the archive's schema records, so a rebuild from the
-// archive applies exactly the schema steps streaming applied. Thread-safety: plain values.
+// The pipeline builds it from pgoutput's Relation messages (plus a catalog look-up); the
+// mirror creates and alters its tables from it, the archive records it under
+// `_walden/schemas/`, so a rebuild from the archive applies exactly the schema steps
+// streaming applied. Thread-safety: plain values.
 #pragma once
 
 #include <cstdint>
@@ -16,7 +18,7 @@
 #include "common/error.h"
 #include "common/identifiers.h"
 
-namespace walden::mirror {
+namespace walden::change {
 
 struct ColumnDef {
   std::string name;
@@ -47,6 +49,9 @@ struct TableDef {
   // walden.building_<relation_id> until it replaces `name`. Not part of the JSON: the
   // registry's state says it (kStateRefilling).
   bool building = false;
+  // walden's count of this table's schema versions in this run (not part of the JSON):
+  // changes of different versions never share a spool table.
+  int version = 1;
 
   MatchMode mode() const;
   // Where the rows this definition describes are written: `name`, or the building copy.
@@ -65,4 +70,4 @@ Result<TableDef> TableDefFromJson(std::string_view json);
 
 std::string ColumnTypeToJson(const ColumnType& type);
 
-}  // namespace walden::mirror
+}  // namespace walden::change

@@ -1,8 +1,8 @@
-#include "mirror/table_def.h"
+#include "change/table_def.h"
 
 #include <gtest/gtest.h>
 
-namespace walden::mirror {
+namespace walden::change {
 namespace {
 
 TEST(TableDef, JsonRoundTripKeepsTypesKeysAndCatalogFacts) {
@@ -51,4 +51,4 @@ TEST(TableDef, BrokenJsonSaysSo) {
 }
 
 }  // namespace
-}  // namespace walden::mirror
+}  // namespace walden::change
