@@ -1,192 +1,245 @@
+// `walden demo`: a throwaway PostgreSQL with a shop, `walden run` on it, and the figures a
+// user would look at. The demo watches walden from outside, as a user does: its figures
+// come from /metrics and its queries go through /api/query, never through the run loop.
 #include <fmt/core.h>
 #include <spdlog/spdlog.h>
 
-#include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <filesystem>
+#include <map>
+#include <mutex>
 #include <nlohmann/json.hpp>
-#include <random>
 #include <sstream>
 #include <thread>
 
 #include "cli/commands.h"
+#include "cli/demo_shop.h"
 #include "cli/stop_signal.h"
+#include "common/histogram.h"
+#include "common/strings.h"
 #include "common/units.h"
-#include "mirror/query.h"
 #include "pg/connection.h"
 #include "pg/doctor.h"
 #include "pg/local_server.h"
-#include "pipeline/mirror_sink.h"
+#include "pipeline/http_api.h"
 #include "pipeline/runner.h"
-#include "pipeline/status.h"
+#include "server/http_server.h"
 
 namespace walden::cli {
 namespace {
 
 using Clock = std::chrono::steady_clock;
+using Pairs = std::map<std::string, std::string>;
 
-// A small shop; its rows are loaded once walden streams, so the mirror has them all.
-constexpr const char* kShopSchema = R"sql(
-CREATE TABLE categories (id serial PRIMARY KEY, name text NOT NULL UNIQUE);
-CREATE TABLE products (
-  id serial PRIMARY KEY, category_id int NOT NULL REFERENCES categories,
-  name text NOT NULL, price numeric(10, 2) NOT NULL);
-CREATE TABLE customers (
-  id bigserial PRIMARY KEY, email text NOT NULL UNIQUE, name text NOT NULL,
-  created_at timestamptz NOT NULL DEFAULT now());
-CREATE TABLE orders (
-  id bigserial PRIMARY KEY, customer_id bigint NOT NULL REFERENCES customers,
-  status text NOT NULL DEFAULT 'new', total numeric(12, 2) NOT NULL DEFAULT 0,
-  created_at timestamptz NOT NULL DEFAULT now());
-CREATE TABLE line_items (
-  order_id bigint NOT NULL REFERENCES orders ON DELETE CASCADE, line int NOT NULL,
-  product_id int NOT NULL REFERENCES products, quantity int NOT NULL,
-  unit_price numeric(10, 2) NOT NULL, PRIMARY KEY (order_id, line));
-)sql";
+// The part of /metrics the demo shows.
+struct Figures {
+  uint64_t changes = 0;
+  uint64_t transactions = 0;
+  int64_t archive_bytes = 0;
+  Histogram::Snapshot latency;  // commit → visible in the mirror
+};
 
-constexpr const char* kShopData = R"sql(
-INSERT INTO categories (name) VALUES ('books'), ('garden'), ('kitchen'), ('toys');
-INSERT INTO products (category_id, name, price)
-  SELECT 1 + i % 4, 'product ' || i, (5 + i % 95)::numeric(10, 2) FROM generate_series(1, 200) i;
-INSERT INTO customers (email, name)
-  SELECT 'customer' || i || '@example.com', 'Customer ' || i FROM generate_series(1, 1000) i;
-)sql";
-
-constexpr const char* kRevenueSql =
-    "SELECT c.name AS category, sum(li.quantity * li.unit_price) AS revenue "
-    "FROM public.line_items li JOIN public.orders o ON o.id = li.order_id "
-    "JOIN public.products p ON p.id = li.product_id JOIN public.categories c "
-    "ON c.id = p.category_id WHERE o.created_at > now() - INTERVAL 5 MINUTE "
-    "AND o.status <> 'cancelled' GROUP BY ALL ORDER BY revenue DESC";
-
-// One shop transaction: a new order with line items, a payment, a shipment, a price
-// change or a cancellation.
-std::string ShopTransaction(std::mt19937& random) {
-  const int kind = static_cast<int>(random() % 100);
-  if (kind < 60) {
-    const int customer = 1 + static_cast<int>(random() % 1000);
-    const int lines = 1 + static_cast<int>(random() % 3);
-    return fmt::format(
-        "BEGIN; WITH o AS (INSERT INTO orders (customer_id) VALUES ({}) RETURNING id) "
-        "INSERT INTO line_items SELECT o.id, l, p.id, 1 + l, p.price FROM o, "
-        "generate_series(1, {}) l JOIN products p ON p.id = 1 + (l * {}) % 200; "
-        "UPDATE orders SET total = (SELECT sum(quantity * unit_price) FROM line_items WHERE "
-        "order_id = currval('orders_id_seq')) WHERE id = currval('orders_id_seq'); COMMIT",
-        customer, lines, random() % 200);
-  }
-  if (kind < 75) {
-    return "UPDATE orders SET status = 'paid' WHERE id = (SELECT max(id) FROM orders "
-           "WHERE status = 'new')";
-  }
-  if (kind < 85) {
-    return "UPDATE orders SET status = 'shipped' WHERE id = (SELECT min(id) FROM orders "
-           "WHERE status = 'paid')";
-  }
-  if (kind < 93) {
-    return fmt::format("UPDATE products SET price = price + 0.50 WHERE id = {}",
-                       1 + random() % 200);
-  }
-  if (kind < 97) {
-    return "UPDATE orders SET status = 'cancelled' WHERE id = (SELECT min(id) FROM orders "
-           "WHERE status = 'new')";
-  }
-  return "DELETE FROM orders WHERE id = (SELECT min(id) FROM orders WHERE status = 'cancelled')";
-}
-
-// Loads the shop's rows once walden streams, then drives ~rate transactions/s; halfway
-// through, a column is added (the mirror follows).
-void RunGenerator(const std::string& conninfo, int rate, int seconds,
-                  const std::atomic<bool>& streaming, const std::atomic<bool>& stop,
-                  std::atomic<uint64_t>& committed) {
-  auto conn = pg::Connection::Open(conninfo);
-  if (!conn) return;
-  while (!streaming && !stop) std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  if (!conn->Exec(kShopData)) return;
-  std::mt19937 random(7);
-  const auto period = std::chrono::microseconds(1000000 / std::max(rate, 1));
-  const auto start = Clock::now();
-  auto next = start;
-  bool altered = false;
-  while (!stop) {
-    if (!altered && Clock::now() - start > std::chrono::seconds(seconds) / 2) {
-      altered = static_cast<bool>(
-          conn->Exec("ALTER TABLE orders ADD COLUMN channel text NOT NULL DEFAULT 'web'"));
+// Reads Prometheus text lines "name value" and "name{le=\"b\"} cumulative".
+Figures ParseFigures(const std::string& text) {
+  Figures out;
+  std::istringstream lines(text);
+  uint64_t previous = 0;
+  size_t bucket = 0;
+  const std::string histogram = "walden_commit_to_mirror_seconds";
+  for (std::string line; std::getline(lines, line);) {
+    const size_t space = line.rfind(' ');
+    if (line.starts_with("#") || space == std::string::npos) continue;
+    const std::string name = line.substr(0, space);
+    const std::string value = line.substr(space + 1);
+    if (name == "walden_changes_total") out.changes = ParseUint64(value).value_or(0);
+    if (name == "walden_transactions_total") out.transactions = ParseUint64(value).value_or(0);
+    if (name == "walden_archive_bytes") out.archive_bytes = ParseInt64(value).value_or(0);
+    if (name.starts_with(histogram + "_bucket") && bucket < out.latency.counts.size()) {
+      const uint64_t cumulative = ParseUint64(value).value_or(previous);
+      out.latency.counts[bucket++] = cumulative - previous;
+      if (cumulative > previous) {
+        out.latency.max = bucket <= Histogram::kBounds.size() ? Histogram::kBounds[bucket - 1]
+                                                              : Histogram::kBounds.back();
+      }
+      previous = cumulative;
     }
-    if (conn->Exec(ShopTransaction(random))) ++committed;
-    next += period;
-    std::this_thread::sleep_until(next);
+    if (name == histogram + "_count") out.latency.count = ParseUint64(value).value_or(0);
   }
+  return out;
 }
 
-// Quantile of the observations between two snapshots of one histogram.
-double WindowQuantile(const Histogram::Snapshot& now, const Histogram::Snapshot& before, double q) {
+Histogram::Snapshot Since(const Histogram::Snapshot& now, const Histogram::Snapshot& before) {
   Histogram::Snapshot window = now;
   window.count = now.count - before.count;
   for (size_t i = 0; i < window.counts.size(); ++i) window.counts[i] -= before.counts[i];
-  return window.Quantile(q);
+  return window;
 }
 
-// Prints the figures every two seconds, on the run loop's thread.
-class Reporter {
- public:
-  Reporter(bool json, std::atomic<bool>& streaming) : json_(json), streaming_(streaming) {}
-  void OnRound(const pipeline::RunView& view);
-
- private:
-  bool json_;
-  std::atomic<bool>& streaming_;
-  Clock::time_point last_ = Clock::now();
-  uint64_t last_changes_ = 0;
-  Histogram::Snapshot last_latency_;
-};
-
-void Reporter::OnRound(const pipeline::RunView& view) {
-  streaming_ = true;
-  const double elapsed = std::chrono::duration<double>(Clock::now() - last_).count();
-  if (elapsed < 2.0) return;
-  const pipeline::RunStatus status = view.board.Latest();
-  const Histogram::Snapshot latency = view.mirror.latency().Take();
-  const double rate = static_cast<double>(status.changes - last_changes_) / elapsed;
-  const double p50 = WindowQuantile(latency, last_latency_, 0.5) * 1000;
-  const double p99 = WindowQuantile(latency, last_latency_, 0.99) * 1000;
-  last_ = Clock::now();
-  last_changes_ = status.changes;
-  last_latency_ = latency;
-  nlohmann::ordered_json revenue = nlohmann::ordered_json::object();
-  auto csv =
-      mirror::RunQuery(view.mirror.mirror().database(), kRevenueSql, mirror::OutputFormat::kCsv);
-  std::istringstream lines(csv.value_or(""));
+// "category,value" rows of a CSV answer, header skipped.
+std::map<std::string, std::string> CsvPairs(const std::string& csv) {
+  std::map<std::string, std::string> pairs;
+  std::istringstream lines(csv);
   std::string line;
-  std::getline(lines, line);  // header
+  std::getline(lines, line);
   while (std::getline(lines, line)) {
     const size_t comma = line.find(',');
-    if (comma != std::string::npos) revenue[line.substr(0, comma)] = line.substr(comma + 1);
+    if (comma != std::string::npos) pairs[line.substr(0, comma)] = line.substr(comma + 1);
   }
-  if (json_) {
-    fmt::print("{}\n", nlohmann::ordered_json{{"changes_per_s", static_cast<int64_t>(rate)},
-                                              {"transactions", status.transactions},
-                                              {"commit_to_mirror_p50_ms", p50},
-                                              {"commit_to_mirror_p99_ms", p99},
-                                              {"archive_bytes", status.archive_bytes},
-                                              {"revenue_last_5_min", revenue}}
-                           .dump());
+  return pairs;
+}
+
+// walden as a user reaches it: the address it published, /metrics and /api/query.
+class Walden {
+ public:
+  explicit Walden(std::string data_dir) : data_dir_(std::move(data_dir)) {}
+  Result<Figures> Metrics() {
+    auto response =
+        Call([](const std::string& address) { return server::Get(address, "/metrics", ""); });
+    if (!response) return std::unexpected(response.error());
+    return ParseFigures(*response);
+  }
+  Result<std::map<std::string, std::string>> Query(const std::string& sql) {
+    auto response = Call([&](const std::string& address) {
+      return server::Post(address, "/api/query", {{"format", "csv"}}, sql, "");
+    });
+    if (!response) return std::unexpected(response.error());
+    return CsvPairs(*response);
+  }
+
+ private:
+  template <typename Request>
+  Result<std::string> Call(const Request& request) {
+    if (address_.empty()) {
+      auto address = pipeline::RunningAddress(data_dir_);
+      if (!address) return std::unexpected(address.error());
+      address_ = *address;
+    }
+    auto response = request(address_);
+    if (!response) return std::unexpected(response.error());
+    if (response->status != 200) return Fail(ErrorKind::kIo, OneLine(response->body));
+    return response->body;
+  }
+  std::string data_dir_;
+  std::string address_;
+};
+
+// What the demo prints while it runs and at the end. Thread-safety: one thread.
+class Reporter {
+ public:
+  Reporter(const DemoOptions& options, const std::string& dir) : options_(options), walden_(dir) {}
+  // One line of figures for the last window (nothing when walden is not serving yet).
+  void Window(const demo::ShopGenerator* generator);
+  // The whole run; returns false when the mirror's revenue differs from the source's.
+  bool Summary(const demo::ShopGenerator& generator, double seconds, pg::Connection& source);
+
+ private:
+  const DemoOptions& options_;
+  Walden walden_;
+  Clock::time_point last_ = Clock::now();
+  Figures last_figures_;
+  uint64_t last_committed_ = 0;
+};
+
+void Reporter::Window(const demo::ShopGenerator* generator) {
+  auto figures = walden_.Metrics();
+  if (!figures) return;
+  const double elapsed = std::chrono::duration<double>(Clock::now() - last_).count();
+  const uint64_t committed = generator ? generator->committed() : 0;
+  const double rate = static_cast<double>(figures->changes - last_figures_.changes) / elapsed;
+  const double source_rate = static_cast<double>(committed - last_committed_) / elapsed;
+  const Histogram::Snapshot window = Since(figures->latency, last_figures_.latency);
+  const double p50 = window.Quantile(0.5) * 1000, p99 = window.Quantile(0.99) * 1000;
+  last_ = Clock::now();
+  last_figures_ = *figures;
+  last_committed_ = committed;
+  const auto revenue = walden_.Query(demo::kRevenueLastFiveMinutesSql).value_or(Pairs{});
+  if (options_.json) {
+    nlohmann::ordered_json line{{"transactions_per_s", static_cast<int64_t>(source_rate)},
+                                {"changes_per_s", static_cast<int64_t>(rate)},
+                                {"transactions", figures->transactions},
+                                {"commit_to_mirror_p50_ms", p50},
+                                {"commit_to_mirror_p99_ms", p99},
+                                {"archive_bytes", figures->archive_bytes},
+                                {"revenue_last_5_min", revenue}};
+    fmt::print("{}\n", line.dump());
   } else {
     std::string categories;
-    for (const auto& [name, value] : revenue.items()) {
-      categories += fmt::format("  {} {}", name, value.get<std::string>());
-    }
+    for (const auto& [name, value] : revenue) categories += fmt::format("  {} {}", name, value);
     fmt::print(
-        "  {:>6.0f} changes/s  commit->mirror p50 {:>5.1f} ms p99 {:>5.1f} ms  archive "
-        "{:>8}  revenue/5 min:{}\n",
-        rate, p50, p99, FormatSize(status.archive_bytes), categories);
+        "  {:>5.0f} tx/s {:>6.0f} changes/s  commit->mirror p50 {:>5.1f} ms p99 {:>5.1f} ms  "
+        "archive {:>8}  revenue/5 min:{}\n",
+        source_rate, rate, p50, p99, FormatSize(figures->archive_bytes), categories);
+  }
+  // Said at once: a demo that silently generates less than it promised misleads.
+  if (generator && source_rate < 0.9 * options_.rate && committed > 0 && !generator->finished()) {
+    fmt::print("  the generator is behind: {:.0f} of {} transactions/s{}\n", source_rate,
+               options_.rate,
+               generator->failed() ? " (" + std::to_string(generator->failed()) +
+                                         " failed, last: " + generator->last_error() + ")"
+                                   : std::string());
   }
   std::fflush(stdout);
 }
 
-}  // namespace
-
-namespace {
+bool Reporter::Summary(const demo::ShopGenerator& generator, double seconds,
+                       pg::Connection& source) {
+  // The mirror is a fraction of a second behind the source: wait for it (a condition, not a
+  // sleep), then compare the revenue per category on both.
+  std::map<std::string, std::string> expected, mirrored;
+  const auto deadline = Clock::now() + std::chrono::seconds(15);
+  do {
+    if (auto rows = source.Exec(demo::kRevenueSql); rows) {
+      expected.clear();
+      for (int r = 0; r < rows->rows(); ++r) {
+        expected[std::string(rows->Value(r, 0))] = std::string(rows->Value(r, 1));
+      }
+    }
+    mirrored = walden_.Query(demo::kRevenueSql).value_or(Pairs{});
+    if (!expected.empty() && mirrored == expected) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  } while (Clock::now() < deadline);
+  const bool matches = !expected.empty() && mirrored == expected;
+  const Figures figures = walden_.Metrics().value_or(Figures{});
+  const double rate = static_cast<double>(generator.committed()) / seconds;
+  const double p50 = figures.latency.Quantile(0.5) * 1000;
+  const double p99 = figures.latency.Quantile(0.99) * 1000;
+  if (options_.json) {
+    nlohmann::ordered_json summary{{"requested_transactions_per_s", options_.rate},
+                                   {"transactions_per_s", rate},
+                                   {"transactions", generator.committed()},
+                                   {"failed", generator.failed()},
+                                   {"connections", generator.connections()},
+                                   {"seconds", seconds},
+                                   {"commit_to_mirror_p50_ms", p50},
+                                   {"commit_to_mirror_p99_ms", p99},
+                                   {"column_added", generator.altered()},
+                                   {"revenue", expected},
+                                   {"revenue_mirror_equals_source", matches}};
+    fmt::print("{}\n", nlohmann::ordered_json{{"summary", summary}}.dump());
+  } else {
+    fmt::print(
+        "\n  the run: {} transactions in {:.1f} s = {:.0f} transactions/s (asked for {}; {} "
+        "connections{})\n  commit->mirror over the run: p50 {:.1f} ms, p99 {:.1f} ms ({} "
+        "transactions; estimated within the histogram's buckets)\n",
+        generator.committed(), seconds, rate, options_.rate, generator.connections(),
+        generator.failed() ? fmt::format(", {} failed", generator.failed()) : "", p50, p99,
+        figures.latency.count);
+    std::string categories;
+    for (const auto& [name, value] : expected) categories += fmt::format(" {} {}", name, value);
+    fmt::print("  revenue per category, all orders:{}\n  the mirror {}\n", categories,
+               matches ? "says the same as the source" : "DIFFERS from the source");
+  }
+  if (!matches) {
+    std::string got;
+    for (const auto& [name, value] : mirrored) got += fmt::format(" {} {}", name, value);
+    fmt::print(stderr, "walden demo: the mirror's revenue per category is{} (source above)\n",
+               got.empty() ? " missing" : got);
+  }
+  std::fflush(stdout);
+  return matches;
+}
 
 // The demo's pipeline configuration: everything local, under <data_dir>/demo.
 Config DemoConfig(const Config& base, const std::string& dir, const std::string& conninfo) {
@@ -206,9 +259,9 @@ Config DemoConfig(const Config& base, const std::string& dir, const std::string&
   return config;
 }
 
-void PrintEpilogue(const std::string& dir, uint64_t committed) {
+void PrintEpilogue(const std::string& dir) {
   fmt::print(
-      "\n  {} shop transactions committed; everything walden captured is in {}:\n\n"
+      "\n  everything walden captured is in {}:\n\n"
       "    walden status --data-dir {}\n"
       "    walden query --data-dir {} \"SELECT status, count(*), sum(total) FROM public.orders "
       "GROUP BY ALL\"\n"
@@ -216,7 +269,46 @@ void PrintEpilogue(const std::string& dir, uint64_t committed) {
       "GROUP BY ALL\"\n"
       "    walden archive ls --data-dir {}\n"
       "  (plain DuckDB reads {}/archive/tables/*/*/*/*.parquet with union_by_name = true)\n",
-      committed, dir, dir, dir, dir, dir, dir);
+      dir, dir, dir, dir, dir, dir);
+}
+
+// Beside `walden run`: loads the shop once walden streams, runs the workload, prints the
+// figures every two seconds and the summary, then stops the run. Sets `failed` when the
+// demo could not show what it promises.
+void Direct(const DemoOptions& options, const std::string& dir, const std::string& conninfo,
+            const std::atomic<bool>& streaming, std::atomic<bool>& stop,
+            std::atomic<bool>& failed) {
+  const auto wait = [&](std::chrono::milliseconds period, const auto& done) {
+    while (!stop && !done()) std::this_thread::sleep_for(period);
+  };
+  const auto give_up = [&](const Error& error) {
+    fmt::print(stderr, "walden demo: {}\n", error.message);
+    failed = true;
+    stop = true;
+  };
+  wait(std::chrono::milliseconds(20), [&] { return streaming.load(); });
+  auto source = pg::Connection::Open(conninfo);
+  if (!source) return give_up(source.error());
+  if (auto loaded = source->Exec(demo::kShopData); !loaded) return give_up(loaded.error());
+  Reporter reporter(options, dir);
+  auto generator = demo::ShopGenerator::Start({.conninfo = conninfo,
+                                               .rate = options.rate,
+                                               .duration = std::chrono::seconds(options.seconds)});
+  if (!generator) return give_up(generator.error());
+  const auto started = Clock::now();
+  auto next_report = started + std::chrono::seconds(2);
+  wait(std::chrono::milliseconds(20), [&] {
+    if (Clock::now() >= next_report) {
+      reporter.Window(generator->get());
+      next_report += std::chrono::seconds(2);
+    }
+    return (*generator)->finished();
+  });
+  (*generator)->Stop();
+  const double seconds = std::chrono::duration<double>(Clock::now() - started).count();
+  if (stop) return;  // Ctrl-C: no summary
+  if (!reporter.Summary(**generator, seconds, *source)) failed = true;
+  stop = true;
 }
 
 }  // namespace
@@ -235,7 +327,7 @@ int DemoCommand(const Config& base, const DemoOptions& options) {
   const std::string shop = (*server)->AdminConninfo("shop");
   auto conn = pg::Connection::Open(shop);
   if (!conn) return ReportError(conn.error());
-  if (auto loaded = conn->Exec(kShopSchema); !loaded) return ReportError(loaded.error());
+  if (auto loaded = conn->Exec(demo::kShopSchema); !loaded) return ReportError(loaded.error());
   fmt::print("  created the shop schema: categories, products, customers, orders, line_items\n");
   auto report = pg::RunDoctor({.conninfo = shop});
   if (!report) return ReportError(report.error());
@@ -247,28 +339,22 @@ int DemoCommand(const Config& base, const DemoOptions& options) {
   std::error_code ec;
   std::filesystem::remove_all(dir, ec);
   fmt::print(
-      "  walden run: archive and mirror in {}; ~{} transactions/s for {} s (Ctrl-C "
-      "stops)\n\n",
-      dir, options.rate, options.seconds);
+      "  walden run: archive and mirror in {}; {} transactions/s for {} s (Ctrl-C stops)\n\n", dir,
+      options.rate, options.seconds);
   std::fflush(stdout);
   std::atomic<bool>& stop = InstallStopHandlers();
   spdlog::set_level(spdlog::level::warn);  // the figures are the demo's output
   std::atomic<bool> streaming{false};
-  std::atomic<uint64_t> committed{0};
-  std::thread generator(RunGenerator, shop, options.rate, options.seconds, std::cref(streaming),
-                        std::cref(stop), std::ref(committed));
-  Reporter reporter(options.json, streaming);
-  const auto deadline = Clock::now() + std::chrono::seconds(options.seconds);
-  const Status run =
-      pipeline::Run(DemoConfig(base, dir, shop), stop, [&](const pipeline::RunView& view) {
-        reporter.OnRound(view);
-        if (Clock::now() > deadline) stop = true;
-      });
+  std::atomic<bool> failed{false};
+  std::thread director(Direct, std::cref(options), dir, shop, std::cref(streaming), std::ref(stop),
+                       std::ref(failed));
+  const Status run = pipeline::Run(DemoConfig(base, dir, shop), stop,
+                                   [&](const pipeline::RunView&) { streaming = true; });
   stop = true;
-  generator.join();
+  director.join();
   if (!run) return ReportError(run.error());
-  PrintEpilogue(dir, committed.load());
-  return 0;
+  PrintEpilogue(dir);
+  return failed ? 1 : 0;
 }
 
 }  // namespace walden::cli

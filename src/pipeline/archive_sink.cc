@@ -360,6 +360,14 @@ Status ArchiveSink::Collect(bool wait) {
   return {};
 }
 
+bool ArchiveSink::Due() const {
+  if (!job_) return FlushDue();
+  if (job_->outcome.valid()) {
+    return job_->outcome.wait_for(std::chrono::seconds(0)) == std::future_status::ready;
+  }
+  return std::chrono::steady_clock::now() >= retry_at_;
+}
+
 Status ArchiveSink::FlushIfDue() {
   if (job_) {
     if (job_->outcome.valid()) return Collect(false);

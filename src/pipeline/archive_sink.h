@@ -95,6 +95,7 @@ class ArchiveSink final : public Sink {
   // Adopts a finished flush (its error, if it failed), retries a failed one after a pause,
   // starts one when due. Never waits for the store.
   Status FlushIfDue() override;
+  bool Due() const override;
   // Everything spooled so far is durable when it returns (or why not).
   Status Flush() override { return FlushBy(std::nullopt); }
   // The same, but past `deadline` the store is interrupted: the flush then fails with

@@ -113,6 +113,13 @@ Status MirrorSink::ApplyBulk(const change::TransactionInfo& info,
   return {};
 }
 
+bool MirrorSink::Due() const {
+  const auto now = Clock::now();
+  if (stall_at_ && now >= *stall_at_) return false;
+  if (!mirror_->has_pending()) return canaries_.waiting();
+  return now - first_pending_ >= std::max<Clock::duration>(options_.apply_interval, last_cost_);
+}
+
 Status MirrorSink::FlushIfDue() {
   const auto now = Clock::now();
   if (stall_at_ && now >= *stall_at_) return {};

@@ -60,6 +60,7 @@ class MirrorSink final : public Sink {
                    const std::shared_ptr<const change::TableDef>& table, std::string select_sql);
   // Heartbeats seen in transactions since the last call, and those a merge made visible.
   CanaryRelay& canaries() override { return canaries_; }
+  bool Due() const override;
   Status FlushIfDue() override;
   Status Flush() override;
 

@@ -319,10 +319,21 @@ Status Pipeline::CheckPositions() {
 }
 
 Status Pipeline::Receive(std::chrono::milliseconds timeout) {
-  return capture_->Poll(timeout, [&](pg::CommittedTransaction&& txn) -> Status {
+  const auto deliver = [&](pg::CommittedTransaction&& txn) -> Status {
     if (auto ok = snapshots_->Observe(txn); !ok) return ok;
     return Deliver(typer_, txn, sinks_);
-  });
+  };
+  // A poll reads until its timeout while changes keep coming: in short slices, the loop
+  // turns to a sink as soon as it is due (a merge waits for its interval, not for the poll).
+  constexpr auto kSlice = std::chrono::milliseconds(10);
+  const auto deadline = Clock::now() + timeout;
+  while (true) {
+    if (auto ok = capture_->Poll(kSlice, deliver); !ok) return ok;
+    if (Clock::now() >= deadline) return {};
+    for (const Sink* sink : sinks_) {
+      if (sink->Due()) return {};
+    }
+  }
 }
 
 Status Pipeline::Step() {

@@ -34,6 +34,8 @@ class Sink {
   virtual void Commit() = 0;
   // Everything up to and including this end LSN is durable in the sink.
   virtual Lsn durable_end() const = 0;
+  // FlushIfDue has work to do now: the loop stops receiving to let it run.
+  virtual bool Due() const = 0;
   virtual Status FlushIfDue() = 0;
   virtual Status Flush() = 0;
   // Heartbeats the sink received, and those it made durable (visible).
