@@ -260,7 +260,7 @@ TEST_F(RunTest, S3OutageIsRiddenOutWithNothingLost) {
   std::this_thread::sleep_for(2s);
   stop = true;
   workload.join();
-  ASSERT_TRUE(WaitForCaughtUp("s3_slot"));
+  ASSERT_TRUE(WaitForCaughtUp("s3_slot")) << run.Stderr();
   run.process().Signal(SIGTERM);
   ASSERT_EQ(run.Wait(60s), 0) << run.Stderr();
   EXPECT_THAT(run.Stderr(),
@@ -289,7 +289,7 @@ TEST_F(RunTest, SigtermWhileTheStoreIsDownExitsAtOnceAndTheNextRunArchivesTheRes
     WaldenProcess run(args, env);
     ASSERT_TRUE(run.WaitForLog("run: streaming slot", 30s)) << run.Stderr();
     Exec("INSERT INTO t SELECT g, 'a' FROM generate_series(1, 100) g");
-    ASSERT_TRUE(WaitForCaughtUp("s3_slot"));
+    ASSERT_TRUE(WaitForCaughtUp("s3_slot")) << run.Stderr();
     (*s3)->Stop();
     Exec("INSERT INTO t SELECT g, 'b' FROM generate_series(101, 200) g");
     ASSERT_TRUE(run.WaitForLog("S3 ", 30s)) << run.Stderr();
@@ -303,7 +303,7 @@ TEST_F(RunTest, SigtermWhileTheStoreIsDownExitsAtOnceAndTheNextRunArchivesTheRes
   ASSERT_TRUE((*s3)->Restart());
   WaldenProcess again(args, env);
   ASSERT_TRUE(again.WaitForLog("run: streaming slot", 30s)) << again.Stderr();
-  ASSERT_TRUE(WaitForCaughtUp("s3_slot"));
+  ASSERT_TRUE(WaitForCaughtUp("s3_slot")) << again.Stderr();
   again.process().Signal(SIGTERM);
   ASSERT_EQ(again.Wait(30s), 0) << again.Stderr();
   auto archive = RunArchive((*s3)->endpoint());
