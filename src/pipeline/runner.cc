@@ -98,11 +98,7 @@ class Pipeline {
 
  private:
   // Every sink must hold a transaction before the slot may forget it.
-  Lsn Durable() const {
-    Lsn durable{UINT64_MAX};
-    for (const Sink* sink : sinks_) durable = std::min(durable, sink->durable_end());
-    return durable;
-  }
+  Lsn Durable() const { return MinDurable(sinks_); }
   Status Housekeeping();
   // Hands committed transactions to every sink for up to `timeout`.
   Status Receive(std::chrono::milliseconds timeout);

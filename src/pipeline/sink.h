@@ -15,6 +15,7 @@
 // run its own work on other threads.
 #pragma once
 
+#include <span>
 #include <string_view>
 
 #include "change/change.h"
@@ -41,5 +42,8 @@ class Sink {
   // Heartbeats the sink received, and those it made durable (visible).
   virtual CanaryRelay& canaries() = 0;
 };
+
+// What the loop may confirm to PostgreSQL: the end LSN every sink has made durable.
+Lsn MinDurable(std::span<Sink* const> sinks);
 
 }  // namespace walden::pipeline
