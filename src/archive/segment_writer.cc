@@ -125,19 +125,21 @@ Status Spool::Append(const TableSchema& table, std::span<const ArchiveChange> ch
   if (!spooled) return std::unexpected(spooled.error());
   duck::Appender* appender = (*spooled)->appender.get();
   const std::vector<ColumnType>& types = (*spooled)->row_types;
-  std::vector<Datum> row;
+  std::vector<const Datum*> cells;
   for (const ArchiveChange& change : changes) {
-    row = change.values;
-    row.emplace_back(std::string(1, change.op));
-    row.emplace_back(static_cast<int64_t>(change.commit_lsn));
-    row.emplace_back(change.seq);
-    row.emplace_back(static_cast<int64_t>(change.xid));
-    row.emplace_back(Timestamp{change.commit_time});
-    row.emplace_back(change.before ? Datum(*change.before) : Datum(Null{}));
     List unchanged;
     for (const std::string& column : change.unchanged) unchanged.items.emplace_back(column);
-    row.emplace_back(std::move(unchanged));
-    if (auto ok = appender->AppendRow(types, row); !ok) {
+    const Datum meta[] = {Datum(std::string(1, change.op)),
+                          Datum(static_cast<int64_t>(change.commit_lsn)),
+                          Datum(change.seq),
+                          Datum(static_cast<int64_t>(change.xid)),
+                          Datum(Timestamp{change.commit_time}),
+                          change.before ? Datum(*change.before) : Datum(Null{}),
+                          Datum(std::move(unchanged))};
+    cells.clear();
+    for (const Datum& value : change.values) cells.push_back(&value);
+    for (const Datum& value : meta) cells.push_back(&value);
+    if (auto ok = appender->AppendRow(types, std::span<const Datum* const>(cells)); !ok) {
       return Wrap(ok.error(), "archive spool for " + table.name.Display());
     }
   }

@@ -266,25 +266,48 @@ Status Appender::AppendChunk() {
   return Check(state, "append rows");
 }
 
-Status Appender::AppendRow(std::span<const ColumnType> types, std::span<const Datum> values) {
+Status Appender::StartRow(size_t types, size_t values) {
   if (!chunk_) NewChunk();
   const idx_t columns = duckdb_data_chunk_get_column_count(chunk_);
-  if (types.size() != values.size() || values.size() != columns) {
+  if (types != values || values != columns) {
     return Fail(ErrorKind::kInternal, fmt::format("row has {} values for {} types and {} columns",
-                                                  values.size(), types.size(), columns));
+                                                  values, types, columns));
   }
-  for (size_t i = 0; i < values.size(); ++i) {
-    auto written =
-        Write(duckdb_data_chunk_get_vector(chunk_, i), types[i], rows_, values[i], ids_[i]);
-    if (!written) {
-      // The chunk holds a half-written row: drop what it holds unappended.
-      duckdb_destroy_data_chunk(&chunk_);
-      rows_ = 0;
-      return written;
-    }
+  return {};
+}
+
+Status Appender::WriteCell(size_t column, const ColumnType& type, const Datum& value) {
+  auto written =
+      Write(duckdb_data_chunk_get_vector(chunk_, column), type, rows_, value, ids_[column]);
+  if (!written) {
+    // The chunk holds a half-written row: drop what it holds unappended.
+    duckdb_destroy_data_chunk(&chunk_);
+    rows_ = 0;
   }
+  return written;
+}
+
+Status Appender::EndRow() {
   if (++rows_ == duckdb_vector_size()) return AppendChunk();
   return {};
+}
+
+Status Appender::AppendRow(std::span<const ColumnType> types, std::span<const Datum> values) {
+  if (auto ok = StartRow(types.size(), values.size()); !ok) return ok;
+  for (size_t i = 0; i < values.size(); ++i) {
+    if (auto ok = WriteCell(i, types[i], values[i]); !ok) return ok;
+  }
+  return EndRow();
+}
+
+Status Appender::AppendRow(std::span<const ColumnType> types,
+                           std::span<const Datum* const> values) {
+  static const Datum kNull{Null{}};
+  if (auto ok = StartRow(types.size(), values.size()); !ok) return ok;
+  for (size_t i = 0; i < values.size(); ++i) {
+    if (auto ok = WriteCell(i, types[i], values[i] ? *values[i] : kNull); !ok) return ok;
+  }
+  return EndRow();
 }
 
 Status Appender::Flush() {

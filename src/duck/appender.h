@@ -30,6 +30,9 @@ class Appender {
   ~Appender();
 
   Status AppendRow(std::span<const ColumnType> types, std::span<const Datum> values);
+  // The same from pointers to the values, so a row is written without being copied
+  // together first; nullptr is NULL.
+  Status AppendRow(std::span<const ColumnType> types, std::span<const Datum* const> values);
   // Makes appended rows visible (also done on destruction).
   Status Flush();
 
@@ -37,6 +40,9 @@ class Appender {
   explicit Appender(duckdb_appender appender) : appender_(appender) {}
   Status Check(duckdb_state state, const char* what);
   void NewChunk();
+  Status StartRow(size_t types, size_t values);
+  Status WriteCell(size_t column, const ColumnType& type, const Datum& value);
+  Status EndRow();
   Status AppendChunk();
   duckdb_appender appender_ = nullptr;
   duckdb_data_chunk chunk_ = nullptr;

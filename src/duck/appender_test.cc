@@ -136,6 +136,34 @@ TEST(Appender, ManyRowsCrossChunkBoundaries) {
   EXPECT_EQ(result->Text(0, 2), "5000");
 }
 
+TEST(Appender, RowsFromPointersMatchRowsFromValuesAndNullptrIsNull) {
+  auto db = Database::Open(":memory:");
+  auto conn = Connection::Open(*db);
+  ASSERT_TRUE(conn->Execute("CREATE TABLE t (i BIGINT, s VARCHAR, d DECIMAL(8,2))"));
+  const std::vector<ColumnType> types = {T(TypeKind::kInt64), T(TypeKind::kText),
+                                         T(TypeKind::kDecimal, 8, 2)};
+  {
+    auto appender = Appender::Open(*conn, "main", "t");
+    const Datum one(int64_t{1}), text(std::string("x")), price(Decimal{1250, 2});
+    const Datum* full[] = {&one, &text, &price};
+    const Datum* holes[] = {&one, nullptr, nullptr};
+    ASSERT_TRUE(appender->AppendRow(types, std::span<const Datum* const>(full)));
+    ASSERT_TRUE(appender->AppendRow(types, std::span<const Datum* const>(holes)));
+    const Datum* short_row[] = {&one};
+    auto wrong = appender->AppendRow(types, std::span<const Datum* const>(short_row));
+    ASSERT_FALSE(wrong);
+    EXPECT_EQ(wrong.error().message, "row has 1 values for 3 types and 3 columns");
+  }
+  auto result = conn->Query("SELECT i, s, d::VARCHAR FROM t ORDER BY s NULLS LAST");
+  ASSERT_TRUE(result) << result.error().message;
+  ASSERT_EQ(result->rows(), 2u);
+  EXPECT_EQ(result->Text(0, 1), "x");
+  EXPECT_EQ(result->Text(0, 2), "12.50");
+  EXPECT_EQ(result->Text(1, 0), "1");
+  EXPECT_EQ(result->Text(1, 1), std::nullopt);
+  EXPECT_EQ(result->Text(1, 2), std::nullopt);
+}
+
 TEST(Appender, WrongKindIsAnErrorNotACast) {
   auto db = Database::Open(":memory:");
   auto conn = Connection::Open(*db);

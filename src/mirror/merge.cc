@@ -123,9 +123,13 @@ Result<MergeCounts> MergeKeyed(duck::Connection& conn, const StageRef& stage) {
     counts.unresolved = *unresolved;
   }
   // The last change that mentions a key decides: present with that change's row, or gone.
+  // Stage rows are numbered (_rid) in commit and sequence order, and a change's new key
+  // (role 1) comes after its old one (role 0): the last event of a key is its greatest
+  // 2·_rid + role. A grouped max, not a window: a window over the events cost ~11 ms per
+  // table and merge, three quarters of a merge's time at 2,000 transactions/s.
   std::string sql = fmt::format(
-      "CREATE OR REPLACE TEMP TABLE walden_final AS SELECT * FROM ({events}) "
-      "QUALIFY row_number() OVER (PARTITION BY {k} ORDER BY _lsn DESC, _seq DESC, role DESC) = 1",
+      "CREATE OR REPLACE TEMP TABLE walden_final AS SELECT {k}, last // 2 AS _rid, last % 2 AS "
+      "role FROM (SELECT {k}, max(_rid * 2 + role) AS last FROM ({events}) GROUP BY {k})",
       fmt::arg("events", KeyEvents(stage, keys, "_op IN ('u', 'd')")),
       fmt::arg("k", KeyList(keys.size())));
   if (auto ok = conn.Execute(sql); !ok) return std::unexpected(ok.error());

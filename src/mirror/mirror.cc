@@ -22,7 +22,8 @@ struct Mirror::Stage {
   int64_t updates = 0;
   int64_t deletes = 0;
   bool has_unchanged = false;
-  std::vector<Datum> row;
+  std::vector<size_t> before;       // the columns of the old image (BeforeColumns)
+  std::vector<const Datum*> cells;  // the row being appended, pointing at its values
 };
 
 struct Mirror::Step {
@@ -174,7 +175,8 @@ Result<Mirror::Stage*> Mirror::OpenStage(uint32_t relation_id) {
     stage->types.push_back(stage->def.columns[i].type);
     columns += fmt::format(", c{} {}", i, stage->def.columns[i].type.DuckDbName());
   }
-  const std::vector<size_t> before = BeforeColumns(stage->def);
+  stage->before = BeforeColumns(stage->def);
+  const std::vector<size_t>& before = stage->before;
   for (size_t b = 0; b < before.size(); ++b) {
     stage->types.push_back(stage->def.columns[before[b]].type);
     columns += fmt::format(", b{} {}", b, stage->def.columns[before[b]].type.DuckDbName());
@@ -205,40 +207,36 @@ Status Mirror::Add(uint32_t relation_id, const MirrorChange& change) {
     return Fail(ErrorKind::kInternal, fmt::format("{} values for the {} columns of {}",
                                                   change.values.size(), width, def.name.Display()));
   }
-  std::vector<Datum>& row = stage.row;
-  row.clear();
-  row.emplace_back(int64_t{next_rid_++});
-  row.emplace_back(std::string(1, change.op));
-  row.emplace_back(static_cast<int64_t>(change.lsn));
-  row.emplace_back(change.seq);
   std::string unchanged;
   for (size_t i = 0; i < change.values.size(); ++i) {
     if (!change.values[i] && unchanged.empty()) unchanged.assign(width, '0');
     if (!change.values[i]) unchanged[i] = '1';
   }
   stage.has_unchanged |= !unchanged.empty();
-  row.emplace_back(unchanged.empty() ? Datum(Null{}) : Datum(std::move(unchanged)));
-  row.emplace_back(Null{});
+  const Datum meta[] = {Datum(int64_t{next_rid_++}), Datum(std::string(1, change.op)),
+                        Datum(static_cast<int64_t>(change.lsn)), Datum(change.seq),
+                        unchanged.empty() ? Datum(Null{}) : Datum(std::move(unchanged))};
+  std::vector<const Datum*>& cells = stage.cells;
+  cells.clear();
+  for (const Datum& value : meta) cells.push_back(&value);
+  cells.push_back(nullptr);  // _prev
   for (size_t i = 0; i < width; ++i) {
     const bool known = i < change.values.size() && change.values[i];
-    row.push_back(known ? *change.values[i] : Datum(Null{}));
+    cells.push_back(known ? &*change.values[i] : nullptr);
   }
-  const std::vector<size_t> before = BeforeColumns(def);
+  const std::vector<size_t>& before = stage.before;
   if (!change.before.empty() && change.before.size() != before.size()) {
     return Fail(ErrorKind::kInternal,
                 fmt::format("old image of {} has {} values, expected {}", def.name.Display(),
                             change.before.size(), before.size()));
   }
   for (size_t b = 0; b < before.size(); ++b) {
-    if (!change.before.empty()) {
-      row.push_back(change.before[b]);
-    } else {
-      row.push_back(row[6 + before[b]]);  // the key did not change: old key = new key
-    }
+    // Without an old image the key did not change: old key = new key.
+    cells.push_back(!change.before.empty() ? &change.before[b] : cells[6 + before[b]]);
   }
   (change.op == 'u' ? stage.updates : change.op == 'd' ? stage.deletes : stage.inserts)++;
   ++pending_changes_;
-  return stage.appender->AppendRow(stage.types, row);
+  return stage.appender->AppendRow(stage.types, std::span<const Datum* const>(cells));
 }
 
 Status Mirror::Truncate(uint32_t relation_id) {
