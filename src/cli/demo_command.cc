@@ -287,6 +287,16 @@ void Direct(const DemoOptions& options, const std::string& dir, const std::strin
     stop = true;
   };
   wait(std::chrono::milliseconds(20), [&] { return streaming.load(); });
+  const auto address_deadline = Clock::now() + std::chrono::seconds(5);
+  wait(std::chrono::milliseconds(20), [&] {
+    if (auto address = pipeline::RunningAddress(dir)) {
+      fmt::print("  walden serves http://{}/api/status, /metrics and POST /api/query\n\n",
+                 *address);
+      return true;
+    }
+    return Clock::now() > address_deadline;
+  });
+  std::fflush(stdout);
   auto source = pg::Connection::Open(conninfo);
   if (!source) return give_up(source.error());
   if (auto loaded = source->Exec(demo::kShopData); !loaded) return give_up(loaded.error());

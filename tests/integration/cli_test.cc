@@ -176,6 +176,8 @@ TEST(Cli, DemoHoldsItsRateAndItsMirrorAnswersLikeTheSource) {
   EXPECT_GE(summary["commit_to_mirror_p99_ms"].get<double>(),
             summary["commit_to_mirror_p50_ms"].get<double>());
   EXPECT_THAT(result.output, HasSubstr("walden doctor on it: ready"));
+  EXPECT_THAT(result.output, ::testing::ContainsRegex(
+                                 "walden serves http://127\\.0\\.0\\.1:[0-9]+/api/status"));
   EXPECT_THAT(result.output, HasSubstr("everything walden captured is in "));
   // What it leaves behind answers queries, and the column added midway is there.
   const CommandResult query =
