@@ -20,6 +20,7 @@ struct StageRef {
   std::string table;  // the temporary stage table's name
   const change::TableDef* def = nullptr;
   bool has_unchanged = false;
+  int64_t rows = 0;  // staged changes
 };
 
 struct MergeCounts {

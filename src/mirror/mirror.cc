@@ -476,8 +476,10 @@ Status Mirror::RunMerge(Step& step, TableStatus& table) {
     table.skipped += stage.inserts + stage.updates + stage.deletes;
     return {};
   }
-  internal::StageRef ref{
-      .table = stage.table, .def = &stage.def, .has_unchanged = stage.has_unchanged};
+  internal::StageRef ref{.table = stage.table,
+                         .def = &stage.def,
+                         .has_unchanged = stage.has_unchanged,
+                         .rows = stage.inserts + stage.updates + stage.deletes};
   Result<internal::MergeCounts> counts;
   switch (stage.def.mode()) {
     case change::MatchMode::kKey:

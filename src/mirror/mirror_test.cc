@@ -102,6 +102,37 @@ TEST(Mirror, LastChangePerKeyWinsAndKeyChangesDeleteTheOldKey) {
   EXPECT_EQ(tables[0].state, kStateStreaming);
 }
 
+// Small batches pick each key's last change with a grouped max, large ones (a big
+// transaction, a catch-up) with a window that spills: both must give the same rows.
+TEST(Mirror, SmallAndLargeBatchesMergeAlike) {
+  for (const int64_t padding : {int64_t{10}, int64_t{100000}}) {
+    auto mirror = Mirror::Open(":memory:");
+    ASSERT_TRUE(mirror) << mirror.error().message;
+    Mirror& m = **mirror;
+    ASSERT_TRUE(m.Define(Orders()));
+    std::vector<Change> changes;
+    for (int64_t id = 1; id <= padding; ++id) changes.push_back({'c', {I(id), S("new"), I(id)}});
+    changes.push_back({'u', {I(1000000), S("moved"), I(1)}, {Datum(int64_t{1})}});
+    changes.push_back({'d', {}, {Datum(int64_t{2})}});
+    changes.push_back({'d', {}, {Datum(int64_t{3})}});
+    changes.push_back({'c', {I(3), S("again"), I(33)}});
+    changes.push_back({'u', {I(4), S("first"), I(40)}});
+    changes.push_back({'u', {I(4), S("second"), I(41)}});
+    changes.push_back({'u', {I(5), S("gone"), I(50)}, {Datum(int64_t{6})}});  // 6 → 5
+    ASSERT_TRUE(Apply(m, 100, 10, changes));
+    ASSERT_TRUE(m.Commit({Lsn{10}, Lsn{11}, 0}));
+    EXPECT_EQ(Select(m, "SELECT * FROM public.orders WHERE id <= 6 OR id = 1000000 ORDER BY id"),
+              (std::vector<Row>{{"3", "again", "33"},
+                                {"4", "second", "41"},
+                                {"5", "gone", "50"},
+                                {"1000000", "moved", "1"}}))
+        << padding;
+    EXPECT_EQ(Select(m, "SELECT count(*) FROM public.orders"),
+              (std::vector<Row>{{std::to_string(padding - 2)}}))
+        << padding;
+  }
+}
+
 TEST(Mirror, LoadInsertsAQuerysRowsInOrderWithTheOtherSteps) {
   auto mirror = Mirror::Open(":memory:");
   ASSERT_TRUE(mirror);
