@@ -12,7 +12,19 @@
 namespace walden::pipeline {
 namespace {
 
-constexpr int64_t kRowOverhead = 64;  // for the flush_size estimate
+// archive.flush_size counts the source's bytes, as PostgreSQL sent them: a value's payload
+// (its text or bytes; 8 for fixed-size values), not its size in memory.
+constexpr int64_t kRowOverhead = 64;
+int64_t PayloadBytes(const Datum& value) {
+  if (const auto* text = std::get_if<std::string>(&value)) return std::ssize(*text);
+  if (const auto* blob = std::get_if<Blob>(&value)) return std::ssize(blob->bytes);
+  if (const auto* list = std::get_if<List>(&value)) {
+    int64_t bytes = 8;
+    for (const Datum& item : list->items) bytes += PayloadBytes(item);
+    return bytes;
+  }
+  return 8;
+}
 
 }  // namespace
 
@@ -152,7 +164,7 @@ Status ArchiveSink::Add(const change::Change& change) {
   out.values.reserve(row.size());
   int64_t bytes = kRowOverhead;
   for (auto& value : row) {
-    bytes += static_cast<int64_t>(value ? ApproxBytes(*value) : 1);
+    bytes += value ? PayloadBytes(*value) : 1;
     out.values.push_back(value ? std::move(*value) : Datum(Null{}));
   }
   if (!change.before_json.empty()) out.before = change.before_json;

@@ -103,8 +103,12 @@ change::TransactionInfo InfoOf(const pg::TransactionInfo& info) {
 
 std::shared_ptr<const change::TableDef> ChangeTyper::TableOf(
     const std::shared_ptr<const pg::RelationInfo>& relation) {
-  Known& known = tables_[relation->id];
-  if (known.relation != relation) {
+  // Keyed by the version's address, which cannot be reused while the entry holds it. A
+  // streamed transaction's own versions alternate with everyone else's: each keeps its one
+  // definition (sinks tell versions apart by pointer). Bounded: DDL-heavy runs start over.
+  if (tables_.size() >= kMaxVersions) tables_.clear();
+  Known& known = tables_[relation.get()];
+  if (!known.table) {
     known.table = std::make_shared<const change::TableDef>(TableDefOf(*relation));
     known.relation = relation;
   }

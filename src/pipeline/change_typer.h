@@ -48,7 +48,8 @@ class ChangeTyper {
     std::shared_ptr<const pg::RelationInfo> relation;
     std::shared_ptr<const change::TableDef> table;
   };
-  std::map<uint32_t, Known> tables_;  // relation id → its latest version seen
+  static constexpr size_t kMaxVersions = 1024;
+  std::map<const pg::RelationInfo*, Known> tables_;
 };
 
 // Applies `txn` to every sink in `sinks`, in order, change by change (see above).
