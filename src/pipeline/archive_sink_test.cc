@@ -13,6 +13,7 @@
 
 #include "duck/duckdb.h"
 #include "pipeline/change_typer.h"
+#include "pipeline/test_transactions.h"
 #include "store/local_store.h"
 
 namespace walden::pipeline {
@@ -82,28 +83,11 @@ class FaultStore final : public store::ObjectStore {
   bool holding_ = false;
 };
 
-std::shared_ptr<const pg::RelationInfo> Items() {
-  auto relation = std::make_shared<pg::RelationInfo>();
-  relation->id = 16384;
-  relation->name = {"public", "items"};
-  relation->columns = {{.flags = 1, .name = "id"}};
-  relation->types = {{.kind = TypeKind::kInt64}};
-  return relation;
-}
+using testing::Items;
 
 // Transaction `n` inserts row n; its commit LSN is 100·n.
 pg::CommittedTransaction Insert(const std::shared_ptr<const pg::RelationInfo>& relation, int n) {
-  const std::string id = std::to_string(n);
-  pg::pgoutput::Tuple tuple;
-  tuple.bytes = id;
-  tuple.values = {{pg::pgoutput::ValueKind::kText, 0, static_cast<uint32_t>(id.size())}};
-  std::vector<pg::Change> changes;
-  changes.push_back({.kind = pg::Change::Kind::kInsert, .relation = relation, .new_tuple = tuple});
-  return pg::CommittedTransaction({.xid = static_cast<uint32_t>(n),
-                                   .commit_lsn = Lsn{static_cast<uint64_t>(100 * n)},
-                                   .end_lsn = Lsn{static_cast<uint64_t>(100 * n + 8)},
-                                   .commit_time = 0},
-                                  std::move(changes));
+  return testing::InsertTxn(relation, n, {n});
 }
 
 class ArchiveSinkTest : public ::testing::Test {

@@ -9,6 +9,7 @@
 
 #include "pipeline/change_typer.h"
 #include "pipeline/sink.h"
+#include "pipeline/test_transactions.h"
 
 namespace walden::pipeline {
 namespace {
@@ -67,28 +68,11 @@ class FakeSink final : public Sink {
   CanaryRelay canaries_;
 };
 
-std::shared_ptr<const pg::RelationInfo> Items() {
-  auto relation = std::make_shared<pg::RelationInfo>();
-  relation->id = 16384;
-  relation->name = {"public", "items"};
-  relation->columns = {{.flags = 1, .name = "id"}};
-  relation->types = {{.kind = TypeKind::kInt64}};
-  return relation;
-}
+using testing::Items;
 
 // Transaction n inserts rows n and n + 1000; commit LSN 100·n, end LSN 100·n + 8.
 pg::CommittedTransaction Txn(const std::shared_ptr<const pg::RelationInfo>& relation, int n) {
-  std::vector<pg::Change> changes;
-  for (const std::string& id : {std::to_string(n), std::to_string(n + 1000)}) {
-    pg::pgoutput::Tuple tuple;
-    tuple.bytes = id;
-    tuple.values = {{pg::pgoutput::ValueKind::kText, 0, static_cast<uint32_t>(id.size())}};
-    changes.push_back({.kind = pg::Change::Kind::kInsert, .relation = relation, .new_tuple = tuple});
-  }
-  return pg::CommittedTransaction({.xid = static_cast<uint32_t>(n),
-                                   .commit_lsn = Lsn{static_cast<uint64_t>(100 * n)},
-                                   .end_lsn = Lsn{static_cast<uint64_t>(100 * n + 8)}},
-                                  std::move(changes));
+  return testing::InsertTxn(relation, n, {n, n + 1000});
 }
 
 // One run of the loop over transactions [from, to]: deliver each, flush what is due, and
