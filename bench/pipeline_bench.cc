@@ -30,7 +30,7 @@
 #include <thread>
 
 #include "bench/bench_util.h"
-#include "bench/metrics_text.h"
+#include "common/metrics_text.h"
 #include "common/strings.h"
 #include "common/subprocess.h"
 #include "pg/connection.h"
@@ -202,7 +202,7 @@ Json Latency(const pg::LocalServer& server, pg::Connection& conn, const std::str
              int64_t rate, int seconds) {
   Subprocess walden = StartServing(server, dir);
   int64_t next_id = NextId(conn);
-  const auto before = bench::ParseHistograms(MetricsOf(dir));
+  const auto before = ParseHistograms(MetricsOf(dir));
   const auto started = Clock::now();
   const auto period = std::chrono::duration<double>(10.0 / static_cast<double>(rate));
   int64_t sent = 0, transactions = 0;
@@ -215,14 +215,14 @@ Json Latency(const pg::LocalServer& server, pg::Connection& conn, const std::str
   const double load_seconds = Seconds(started);
   const std::string end = Must(conn.QueryValue("SELECT pg_current_wal_lsn()"), "lsn");
   WaitConfirmed(conn, "walden", end, walden);
-  const auto after = bench::ParseHistograms(MetricsOf(dir));
+  const auto after = ParseHistograms(MetricsOf(dir));
   walden.Stop(SIGTERM, std::chrono::seconds(60));
   Json out = {{"scenario", "latency"},
               {"target_changes_per_s", rate},
               {"achieved_changes_per_s", static_cast<double>(sent) / load_seconds},
               {"transactions", transactions}};
   for (const char* name : {"walden_commit_to_mirror_seconds", "walden_commit_to_archive_seconds"}) {
-    const bench::Buckets delta = bench::Delta(after.at(name), before.at(name));
+    const Buckets delta = Delta(after.at(name), before.at(name));
     const std::string key = std::string(name).substr(7);  // commit_to_…_seconds
     out[key] = {{"p50", delta.Quantile(0.5)},
                 {"p90", delta.Quantile(0.9)},

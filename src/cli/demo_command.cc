@@ -17,7 +17,7 @@
 #include "cli/commands.h"
 #include "cli/demo_shop.h"
 #include "cli/stop_signal.h"
-#include "common/histogram.h"
+#include "common/metrics_text.h"
 #include "common/strings.h"
 #include "common/units.h"
 #include "pg/connection.h"
@@ -38,16 +38,12 @@ struct Figures {
   uint64_t changes = 0;
   uint64_t transactions = 0;
   int64_t archive_bytes = 0;
-  Histogram::Snapshot latency;  // commit → visible in the mirror
+  Buckets latency;  // commit → visible in the mirror
 };
 
-// Reads Prometheus text lines "name value" and "name{le=\"b\"} cumulative".
 Figures ParseFigures(const std::string& text) {
   Figures out;
   std::istringstream lines(text);
-  uint64_t previous = 0;
-  size_t bucket = 0;
-  const std::string histogram = "walden_commit_to_mirror_seconds";
   for (std::string line; std::getline(lines, line);) {
     const size_t space = line.rfind(' ');
     if (line.starts_with("#") || space == std::string::npos) continue;
@@ -56,25 +52,12 @@ Figures ParseFigures(const std::string& text) {
     if (name == "walden_changes_total") out.changes = ParseUint64(value).value_or(0);
     if (name == "walden_transactions_total") out.transactions = ParseUint64(value).value_or(0);
     if (name == "walden_archive_bytes") out.archive_bytes = ParseInt64(value).value_or(0);
-    if (name.starts_with(histogram + "_bucket") && bucket < out.latency.counts.size()) {
-      const uint64_t cumulative = ParseUint64(value).value_or(previous);
-      out.latency.counts[bucket++] = cumulative - previous;
-      if (cumulative > previous) {
-        out.latency.max = bucket <= Histogram::kBounds.size() ? Histogram::kBounds[bucket - 1]
-                                                              : Histogram::kBounds.back();
-      }
-      previous = cumulative;
-    }
-    if (name == histogram + "_count") out.latency.count = ParseUint64(value).value_or(0);
+  }
+  auto histograms = ParseHistograms(text);
+  if (auto it = histograms.find("walden_commit_to_mirror_seconds"); it != histograms.end()) {
+    out.latency = std::move(it->second);
   }
   return out;
-}
-
-Histogram::Snapshot Since(const Histogram::Snapshot& now, const Histogram::Snapshot& before) {
-  Histogram::Snapshot window = now;
-  window.count = now.count - before.count;
-  for (size_t i = 0; i < window.counts.size(); ++i) window.counts[i] -= before.counts[i];
-  return window;
 }
 
 // "category,value" rows of a CSV answer, header skipped.
@@ -149,7 +132,7 @@ void Reporter::Window(const demo::ShopGenerator* generator) {
   const uint64_t committed = generator ? generator->committed() : 0;
   const double rate = static_cast<double>(figures->changes - last_figures_.changes) / elapsed;
   const double source_rate = static_cast<double>(committed - last_committed_) / elapsed;
-  const Histogram::Snapshot window = Since(figures->latency, last_figures_.latency);
+  const Buckets window = Delta(figures->latency, last_figures_.latency);
   const double p50 = window.Quantile(0.5) * 1000, p99 = window.Quantile(0.99) * 1000;
   last_ = Clock::now();
   last_figures_ = *figures;
@@ -225,7 +208,7 @@ bool Reporter::Summary(const demo::ShopGenerator& generator, double seconds,
         "transactions; estimated within the histogram's buckets)\n",
         generator.committed(), seconds, rate, options_.rate, generator.connections(),
         generator.failed() ? fmt::format(", {} failed", generator.failed()) : "", p50, p99,
-        figures.latency.count);
+        figures.latency.count());
     std::string categories;
     for (const auto& [name, value] : expected) categories += fmt::format(" {} {}", name, value);
     fmt::print("  revenue per category, all orders:{}\n  the mirror {}\n", categories,

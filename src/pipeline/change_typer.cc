@@ -1,6 +1,5 @@
 #include "pipeline/change_typer.h"
 
-#include <algorithm>
 #include <nlohmann/json.hpp>
 #include <vector>
 
@@ -138,12 +137,6 @@ Result<change::Change> ChangeTyper::Type(const pg::Change& in, int64_t seq) {
     out.before_json = BeforeJson(*in.relation, in.old_tuple);
   }
   return out;
-}
-
-Lsn MinDurable(std::span<Sink* const> sinks) {
-  Lsn durable{UINT64_MAX};
-  for (const Sink* sink : sinks) durable = std::min(durable, sink->durable_end());
-  return durable;
 }
 
 Status Deliver(ChangeTyper& typer, const pg::CommittedTransaction& txn,

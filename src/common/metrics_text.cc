@@ -1,11 +1,14 @@
-#include "bench/metrics_text.h"
+#include "common/metrics_text.h"
 
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <optional>
 #include <sstream>
 
-namespace walden::bench {
+#include "common/strings.h"
+
+namespace walden {
 
 double Buckets::Quantile(double q) const {
   // Back into walden's per-bucket form (the bounds /metrics prints are Histogram::kBounds).
@@ -48,10 +51,13 @@ std::map<std::string, Buckets> ParseHistograms(const std::string& text) {
     const size_t space = line.rfind(' ');
     if (quote == std::string::npos || space == std::string::npos) continue;
     const std::string le = line.substr(at + 12, quote - at - 12);
+    const auto bound =
+        le == "+Inf" ? std::optional(std::numeric_limits<double>::infinity()) : ParseDouble(le);
+    const auto count = ParseUint64(line.substr(space + 1));
+    if (!bound || !count) continue;  // not a line walden writes
     Buckets& buckets = out[line.substr(0, at)];
-    buckets.bounds.push_back(le == "+Inf" ? std::numeric_limits<double>::infinity()
-                                          : std::stod(le));
-    buckets.cumulative.push_back(std::stoull(line.substr(space + 1)));
+    buckets.bounds.push_back(*bound);
+    buckets.cumulative.push_back(*count);
   }
   return out;
 }
@@ -63,4 +69,4 @@ Buckets Delta(const Buckets& after, const Buckets& before) {
   return out;
 }
 
-}  // namespace walden::bench
+}  // namespace walden

@@ -1,8 +1,8 @@
-#include "bench/metrics_text.h"
+#include "common/metrics_text.h"
 
 #include <gtest/gtest.h>
 
-namespace walden::bench {
+namespace walden {
 namespace {
 
 constexpr const char* kText =
@@ -38,4 +38,4 @@ TEST(MetricsText, DeltaKeepsOnlyWhatHappenedBetweenTwoReadings) {
 }
 
 }  // namespace
-}  // namespace walden::bench
+}  // namespace walden

@@ -10,7 +10,7 @@
 
 #include "common/histogram.h"
 
-namespace walden::bench {
+namespace walden {
 
 struct Buckets {
   std::vector<double> bounds;        // upper bounds, ascending; the last is +Inf
@@ -29,4 +29,4 @@ std::map<std::string, Buckets> ParseHistograms(const std::string& text);
 // `after` minus `before` (the same metric read twice); `before` may be empty.
 Buckets Delta(const Buckets& after, const Buckets& before);
 
-}  // namespace walden::bench
+}  // namespace walden
