@@ -8,6 +8,7 @@
 #include <map>
 
 #include "cli/commands.h"
+#include "cli/topic_cli.h"
 #include "common/logging.h"
 #include "common/strings.h"
 
@@ -189,6 +190,8 @@ int Main(int argc, char** argv) {
     flags.AddTo(sub);
     sub->allow_extras();
   }
+  TopicCli topic_cli;
+  topic_cli.Register(app, [&flags](CLI::App* sub) { flags.AddTo(sub); });
 
   try {
     app.parse(argc, argv);
@@ -225,6 +228,7 @@ int Main(int argc, char** argv) {
   }
   if (query->parsed()) return QueryCommand(*config, query_sql, query_format);
   if (status->parsed()) return StatusCommand(*config, status_json);
+  if (auto topic_exit = topic_cli.Run(*config)) return *topic_exit;
   for (auto& [sub, name] : later) {
     if (sub->parsed()) return NotYetCommand(name);
   }

@@ -1,0 +1,110 @@
+#include "topics/schema.h"
+
+#include <fmt/core.h>
+
+#include <charconv>
+
+namespace walden::topics {
+namespace {
+
+// Any constant both `walden topics init` processes agree on; chosen to be unlikely to
+// collide with an application's own advisory locks.
+constexpr int64_t kInstallLock = 0x77616c64656e7431;  // "waldent1"
+
+int VersionOf(std::string_view file_name) {
+  int version = 0;
+  std::from_chars(file_name.data(), file_name.data() + file_name.size(), version);
+  return version;
+}
+
+Status Apply(pg::Connection& conn, int from, int to) {
+  for (const SqlFile& file : SqlFiles()) {
+    const int version = VersionOf(file.name);
+    if (version <= from || version > to) continue;
+    if (auto applied = conn.Exec(file.sql); !applied) {
+      return Wrap(applied.error(), fmt::format("cannot apply topics API file {}", file.name));
+    }
+  }
+  auto recorded = conn.Exec(fmt::format(
+      "INSERT INTO walden.schema_version (version) VALUES ({0}) "
+      "ON CONFLICT (one) DO UPDATE SET version = {0}, installed_at = now()",
+      to));
+  if (!recorded) return std::unexpected(recorded.error());
+  return {};
+}
+
+}  // namespace
+
+int LatestVersion() { return SqlFiles().empty() ? 0 : VersionOf(SqlFiles().back().name); }
+
+Result<int> InstalledVersion(pg::Connection& conn) {
+  auto found = conn.Exec(
+      "SELECT to_regnamespace('walden') IS NOT NULL, "
+      "to_regclass('walden.schema_version') IS NOT NULL");
+  if (!found) return std::unexpected(found.error());
+  if (found->Value(0, 0) != "t") return 0;
+  if (found->Value(0, 1) != "t") {
+    return Fail(ErrorKind::kConfig,
+                "schema walden exists in database " + conn.database() +
+                    " but is not walden's topics API (no walden.schema_version); rename or drop "
+                    "that schema, then run `walden topics init`");
+  }
+  auto version = conn.Exec("SELECT version FROM walden.schema_version");
+  if (!version) return std::unexpected(version.error());
+  if (version->rows() != 1) return 0;
+  auto number = version->Int(0, 0);
+  if (!number) return std::unexpected(number.error());
+  return static_cast<int>(*number);
+}
+
+Result<InstallResult> Install(pg::Connection& conn) {
+  if (auto begun = conn.Exec("BEGIN"); !begun) return std::unexpected(begun.error());
+  auto finish = [&](Status status) -> Status {
+    if (!status) {
+      (void)conn.Exec("ROLLBACK");
+      return status;
+    }
+    if (auto committed = conn.Exec("COMMIT"); !committed) {
+      return std::unexpected(committed.error());
+    }
+    return {};
+  };
+  InstallResult result;
+  Status status = [&]() -> Status {
+    if (auto locked = conn.Exec(fmt::format("SELECT pg_advisory_xact_lock({})", kInstallLock));
+        !locked) {
+      return std::unexpected(locked.error());
+    }
+    auto installed = InstalledVersion(conn);
+    if (!installed) return std::unexpected(installed.error());
+    result = {.from = *installed, .to = LatestVersion()};
+    if (result.from > result.to) {
+      return Fail(ErrorKind::kConfig,
+                  fmt::format("database {} has topics API version {}, newer than this walden's "
+                              "{}; use a newer walden",
+                              conn.database(), result.from, result.to));
+    }
+    if (result.from == result.to) return {};
+    return Apply(conn, result.from, result.to);
+  }();
+  if (auto done = finish(std::move(status)); !done) return std::unexpected(done.error());
+  return result;
+}
+
+Status CheckCurrent(pg::Connection& conn) {
+  auto installed = InstalledVersion(conn);
+  if (!installed) return std::unexpected(installed.error());
+  if (*installed == 0 || *installed == LatestVersion()) return {};
+  if (*installed < LatestVersion()) {
+    return Fail(ErrorKind::kConfig,
+                fmt::format("database {} has topics API version {}; this walden needs {}: run "
+                            "`walden topics init` to upgrade it (messages are kept)",
+                            conn.database(), *installed, LatestVersion()));
+  }
+  return Fail(ErrorKind::kConfig,
+              fmt::format("database {} has topics API version {}, newer than this walden's {}; "
+                          "use a newer walden",
+                          conn.database(), *installed, LatestVersion()));
+}
+
+}  // namespace walden::topics

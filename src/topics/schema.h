@@ -1,0 +1,42 @@
+// The topics-and-queues SQL API (design §12) as installed in the source database: which
+// version is there, installing or upgrading it, and the check `walden run` makes.
+//
+// Version N is the files 001..N of src/topics/sql, embedded in the binary; upgrading applies
+// every newer file in one transaction, under an advisory lock (two `walden topics init` at
+// once apply each file once), and never rewrites a message table.
+// Thread-safety: functions on one Connection, used by one thread.
+#pragma once
+
+#include <span>
+#include <string_view>
+
+#include "common/error.h"
+#include "pg/connection.h"
+
+namespace walden::topics {
+
+struct SqlFile {
+  std::string_view name;  // "001_topics_and_queues.sql"
+  std::string_view sql;
+};
+
+// Every versioned file, in version order.
+std::span<const SqlFile> SqlFiles();
+// The version this binary installs.
+int LatestVersion();
+
+// 0 when the API is not installed. An error when a schema `walden` exists that is not
+// walden's (no version table), since installing over it would mix two owners' objects.
+Result<int> InstalledVersion(pg::Connection& conn);
+
+struct InstallResult {
+  int from = 0;  // version before (0: not installed)
+  int to = 0;    // version now
+};
+Result<InstallResult> Install(pg::Connection& conn);
+
+// For `walden run`: fine when not installed or current; a kConfig error naming the command
+// that upgrades an older version, or asking for a newer walden when the database's is newer.
+Status CheckCurrent(pg::Connection& conn);
+
+}  // namespace walden::topics
