@@ -155,7 +155,8 @@ int TopicCli::TopicProduce(const Config& config) {
   std::vector<pg::PgResult> outputs;
   constexpr size_t kBatch = 1000;
   const size_t total = messages->values.size();
-  for (size_t from = 0; from < total; from += kBatch) {
+  // Empty input still calls produce once: an unknown topic is an error either way.
+  for (size_t from = 0; from == 0 || from < total; from += kBatch) {
     const size_t to = std::min(total, from + kBatch);
     auto slice = [&](const json& all) {
       return json(all.begin() + static_cast<std::ptrdiff_t>(from),

@@ -38,6 +38,7 @@
 #include "snapshot/online.h"
 #include "snapshot/source.h"
 #include "store/object_store.h"
+#include "topics/schema.h"
 
 namespace walden::pipeline {
 namespace {
@@ -240,6 +241,8 @@ Status Pipeline::PrepareSnapshot() {
 Status Pipeline::StartCapture() {
   auto conn = pg::Connection::Open(config_.source.url);
   if (!conn) return std::unexpected(conn.error());
+  // An older topics API would miss what this walden's maintenance relies on.
+  if (auto current = topics::CheckCurrent(*conn); !current) return current;
   auto tables = pg::ResolveTables(*conn, config_.source.tables);
   if (!tables) return std::unexpected(tables.error());
   const SourceConfig& source = config_.source;

@@ -78,33 +78,31 @@ Result<InstallResult> Install(pg::Connection& conn) {
     auto installed = InstalledVersion(conn);
     if (!installed) return std::unexpected(installed.error());
     result = {.from = *installed, .to = LatestVersion()};
-    if (result.from > result.to) {
-      return Fail(ErrorKind::kConfig,
-                  fmt::format("database {} has topics API version {}, newer than this walden's "
-                              "{}; use a newer walden",
-                              conn.database(), result.from, result.to));
-    }
-    if (result.from == result.to) return {};
+    if (result.from >= result.to) return CheckVersion(result.from, result.to, conn.database());
     return Apply(conn, result.from, result.to);
   }();
   if (auto done = finish(std::move(status)); !done) return std::unexpected(done.error());
   return result;
 }
 
-Status CheckCurrent(pg::Connection& conn) {
-  auto installed = InstalledVersion(conn);
-  if (!installed) return std::unexpected(installed.error());
-  if (*installed == 0 || *installed == LatestVersion()) return {};
-  if (*installed < LatestVersion()) {
+Status CheckVersion(int installed, int latest, std::string_view database) {
+  if (installed == 0 || installed == latest) return {};
+  if (installed < latest) {
     return Fail(ErrorKind::kConfig,
                 fmt::format("database {} has topics API version {}; this walden needs {}: run "
                             "`walden topics init` to upgrade it (messages are kept)",
-                            conn.database(), *installed, LatestVersion()));
+                            database, installed, latest));
   }
   return Fail(ErrorKind::kConfig,
               fmt::format("database {} has topics API version {}, newer than this walden's {}; "
                           "use a newer walden",
-                          conn.database(), *installed, LatestVersion()));
+                          database, installed, latest));
+}
+
+Status CheckCurrent(pg::Connection& conn) {
+  auto installed = InstalledVersion(conn);
+  if (!installed) return std::unexpected(installed.error());
+  return CheckVersion(*installed, LatestVersion(), conn.database());
 }
 
 }  // namespace walden::topics

@@ -38,5 +38,7 @@ Result<InstallResult> Install(pg::Connection& conn);
 // For `walden run`: fine when not installed or current; a kConfig error naming the command
 // that upgrades an older version, or asking for a newer walden when the database's is newer.
 Status CheckCurrent(pg::Connection& conn);
+// The same decision for known versions (0: not installed).
+Status CheckVersion(int installed, int latest, std::string_view database);
 
 }  // namespace walden::topics

@@ -31,5 +31,21 @@ TEST(TopicsSchema, TheFirstFileCreatesTheWholeApi) {
   }
 }
 
+TEST(TopicsSchema, RunAcceptsOnlyTheVersionItWasBuiltFor) {
+  EXPECT_TRUE(CheckVersion(0, 2, "shop"));
+  EXPECT_TRUE(CheckVersion(2, 2, "shop"));
+  const Status older = CheckVersion(1, 2, "shop");
+  ASSERT_FALSE(older);
+  EXPECT_EQ(older.error().message,
+            "database shop has topics API version 1; this walden needs 2: run `walden topics "
+            "init` to upgrade it (messages are kept)");
+  EXPECT_EQ(older.error().kind, ErrorKind::kConfig);
+  const Status newer = CheckVersion(3, 2, "shop");
+  ASSERT_FALSE(newer);
+  EXPECT_EQ(newer.error().message,
+            "database shop has topics API version 3, newer than this walden's 2; use a newer "
+            "walden");
+}
+
 }  // namespace
 }  // namespace walden::topics
