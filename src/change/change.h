@@ -79,6 +79,10 @@ struct TransactionInfo {
 // the table has no key or a key value is missing or NULL (then it identifies nothing).
 std::string KeyOf(const TableDef& table, const Row& row);
 
+// walden's own schema: in the source the topics API's bookkeeping (design §12), in the
+// mirror walden's registry. Source tables in it are never captured.
+inline constexpr std::string_view kWaldenSchema = "walden";
+
 // walden's metadata columns in archive rows (design §3), in their order there. Source
 // columns starting with kReservedPrefix are refused.
 inline constexpr std::string_view kReservedPrefix = "_walden_";

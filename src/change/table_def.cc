@@ -55,7 +55,8 @@ std::vector<size_t> TableDef::KeyIndexes() const {
 }
 
 bool TableDef::SameShape(const TableDef& other) const {
-  if (name != other.name || identity != other.identity || columns.size() != other.columns.size()) {
+  if (name != other.name || identity != other.identity || compacted != other.compacted ||
+      columns.size() != other.columns.size()) {
     return false;
   }
   for (size_t i = 0; i < columns.size(); ++i) {
@@ -101,6 +102,7 @@ std::string TableDefToJson(const TableDef& def) {
            {"table", def.name.name},
            {"identity", std::string(1, def.identity)},
            {"columns", std::move(columns)}};
+  if (def.compacted) out["compacted"] = true;
   return out.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
@@ -111,6 +113,7 @@ Result<TableDef> TableDefFromJson(std::string_view text) {
                  .name = {in.at("schema").get<std::string>(), in.at("table").get<std::string>()}};
     const std::string identity = in.value("identity", std::string("d"));
     def.identity = identity.empty() ? 'd' : identity[0];
+    def.compacted = in.value("compacted", false);
     for (const json& c : in.at("columns")) {
       ColumnDef column{.name = c.at("name").get<std::string>(),
                        .type = TypeFromJson(c.at("type")),

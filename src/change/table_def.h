@@ -52,6 +52,9 @@ struct TableDef {
   // walden's count of this table's schema versions in this run (not part of the JSON):
   // changes of different versions never share a spool table.
   int version = 1;
+  // A topic's table (design §12): the key columns are the message key, and a consumer of
+  // current state (the mirror) keeps the latest message per key and none without a key.
+  bool compacted = false;
 
   MatchMode mode() const;
   // Where the rows this definition describes are written: `name`, or the building copy.

@@ -19,6 +19,7 @@
 #include "server/http_server.h"
 #include "snapshot/job.h"
 #include "snapshot/online.h"
+#include "topics/schema.h"
 
 namespace walden::cli {
 namespace {
@@ -43,7 +44,8 @@ Result<std::vector<QualifiedName>> Selected(const Config& config,
   }
   auto conn = pg::Connection::Open(config.source.url);  // the replication one has no $1
   if (!conn) return std::unexpected(conn.error());
-  auto published = snapshot::PublishedTables(*conn, config.source.publication);
+  auto published =
+      snapshot::PublishedTables(*conn, topics::CapturedPublications(config.source.publication));
   if (!published) return std::unexpected(published.error());
   std::vector<QualifiedName> chosen;
   for (const QualifiedName& name : *published) {

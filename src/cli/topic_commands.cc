@@ -89,6 +89,12 @@ int TopicCli::Init(const Config& config) {
     fmt::print("upgraded topics API in database {} from version {} to {}\n", conn->database(),
                installed->from, installed->to);
   }
+  if (!installed->publication_error.empty()) {
+    fmt::print(stderr,
+               "walden: warning: topics and queues work, but walden run will not capture them "
+               "into the archive and the mirror: publication {} could not be created: {}\n",
+               topics::kPublication, installed->publication_error);
+  }
   return 0;
 }
 

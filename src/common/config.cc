@@ -467,6 +467,7 @@ void ReadRest(Typer& t, Config& c) {
   } else {
     c.mirror.export_dir = Absolute(c.mirror.export_dir).lexically_normal();
   }
+  c.topics.maintenance_interval = t.DurationValue("topics.maintenance_interval");
   c.canary.interval = t.DurationValue("canary.interval");
   c.canary.stale_after = t.DurationValue("canary.stale_after");
   if (c.canary.stale_after < 2 * c.canary.interval) {

@@ -87,6 +87,10 @@ struct CanaryConfig {
   Duration stale_after{};
 };
 
+struct TopicsConfig {
+  Duration maintenance_interval{};
+};
+
 struct Config {
   std::string data_dir;
   SourceConfig source;
@@ -94,6 +98,7 @@ struct Config {
   MirrorConfig mirror;
   SnapshotConfig snapshot;
   CanaryConfig canary;
+  TopicsConfig topics;
   std::string server_listen;
   std::string server_token;        // secret: never printed
   std::string server_public_name;  // host name clients use besides loopback ones

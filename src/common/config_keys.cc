@@ -125,6 +125,9 @@ constexpr std::array kKeys = {
               "Heartbeat age after which walden reports itself not ready.",
               {},
               1000000},
+    ConfigKey{"topics.maintenance_interval", kDuration, "10s",
+              "How often walden run creates topic partitions ahead and drops those past "
+              "retention that the archive holds."},
     ConfigKey{"log.level", kEnum, "info", "trace, debug, info, warn or error.",
               "trace|debug|info|warn|error"},
     ConfigKey{"log.format", kEnum, "text", "text for people, json for log pipelines.", "text|json"},

@@ -129,6 +129,7 @@ Status Capture::StartStreaming(bool wait_for_slot) {
   while (true) {
     auto started = conn_.StartStreaming({.slot = options_.slot,
                                          .publication = options_.publication,
+                                         .extra_publications = options_.extra_publications,
                                          .start = durable_,
                                          .protocol_version = protocol_version_,
                                          .binary = options_.binary});

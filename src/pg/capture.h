@@ -49,6 +49,9 @@ struct CaptureOptions {
   bool temporary_slot = false;  // dropped when the connection ends (walden tail)
   std::string publication;
   std::vector<QualifiedName> tables;  // empty: every table
+  // Publications walden does not manage that it reads too (the topics API's, which
+  // publishes partitioned topic tables via their root).
+  std::vector<std::string> extra_publications;
   bool failover = false;
   bool binary = false;
   bool takeover = false;  // terminate another backend holding the slot instead of waiting

@@ -167,12 +167,22 @@ Result<SlotState> ReplicationConnection::EnsureSlot(const SlotOptions& options) 
   return state;
 }
 
+namespace {
+
+std::string PublicationNames(const StreamOptions& options) {
+  std::string names = QuoteIdent(options.publication);
+  for (const std::string& extra : options.extra_publications) names += "," + QuoteIdent(extra);
+  return names;
+}
+
+}  // namespace
+
 Status ReplicationConnection::StartStreaming(const StreamOptions& options) {
   const int version = options.protocol_version ? options.protocol_version
                                                : ProtocolVersionFor(conn_.server_version());
   std::string sql = "START_REPLICATION SLOT " + QuoteIdent(options.slot) + " LOGICAL " +
                     options.start.ToString() + " (proto_version '" + std::to_string(version) +
-                    "', publication_names " + QuoteLiteral(QuoteIdent(options.publication)) +
+                    "', publication_names " + QuoteLiteral(PublicationNames(options)) +
                     ", messages 'true'";
   if (version >= 2) sql += ", streaming 'on'";
   if (options.binary) sql += ", binary 'true'";

@@ -44,6 +44,7 @@ struct SlotOptions {
 struct StreamOptions {
   std::string slot;
   std::string publication;
+  std::vector<std::string> extra_publications;  // read besides `publication` (topics)
   Lsn start;
   int protocol_version = 0;  // 0: from the server version (2 on 14, 3 on 15, 4 on 16+)
   bool binary = false;

@@ -6,6 +6,7 @@
 #include "common/units.h"
 #include "pg/types.h"
 #include "pipeline/sink.h"
+#include "topics/schema.h"
 
 namespace walden::pipeline {
 namespace {
@@ -90,6 +91,13 @@ change::TableDef TableDefOf(const pg::RelationInfo& relation) {
     }
     def.columns.push_back(std::move(out));
   }
+  // A topic's table is a log keyed by (partition, offset); its current state is per message
+  // key (Kafka's compacted topic), which is what the mirror keeps.
+  const auto key = std::ranges::find(def.columns, topics::kKeyColumn, &change::ColumnDef::name);
+  if (def.name.schema == topics::kTopicsSchema && key != def.columns.end()) {
+    for (change::ColumnDef& column : def.columns) column.key = &column == &*key;
+    def.compacted = true;
+  }
   return def;
 }
 
@@ -149,6 +157,10 @@ Status Deliver(ChangeTyper& typer, const pg::CommittedTransaction& txn,
   if (open.empty()) return {};  // every sink has it: nothing to parse
   int64_t seq = 0;
   if (auto ok = txn.ForEach([&](const pg::Change& captured) -> Status {
+        // With every table published, walden's own bookkeeping comes along: never captured.
+        if (captured.relation && captured.relation->name.schema == change::kWaldenSchema) {
+          return {};
+        }
         auto typed = typer.Type(captured, seq++);
         if (!typed) return std::unexpected(typed.error());
         for (Sink* sink : open) {

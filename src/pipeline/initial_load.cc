@@ -17,6 +17,7 @@
 #include "snapshot/job.h"
 #include "snapshot/online.h"
 #include "snapshot/parallel_read.h"
+#include "topics/schema.h"
 
 namespace walden::pipeline {
 namespace {
@@ -32,7 +33,8 @@ struct Plan {
 };
 
 Result<Plan> MakePlan(const Config& config, pg::Connection& conn, const pg::SlotState& slot) {
-  auto tables = snapshot::PublishedTables(conn, config.source.publication);
+  auto tables =
+      snapshot::PublishedTables(conn, topics::CapturedPublications(config.source.publication));
   if (!tables) return std::unexpected(tables.error());
   pg::RelationCache relations([&conn](uint32_t oid) { return pg::LookupType(conn, oid); },
                               [&conn](uint32_t id) { return pg::LookupAttributes(conn, id); });

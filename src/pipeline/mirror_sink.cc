@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <cstdlib>
 
 #include "common/units.h"
@@ -65,6 +66,12 @@ Status MirrorSink::Add(const change::Change& change) {
   }
   if (auto ok = Define(change.table); !ok) return ok;
   const change::TableDef& def = *change.table;
+  // A compacted topic's current state has keyed messages only (as Kafka's compaction).
+  if (def.compacted && std::ranges::all_of(def.KeyIndexes(), [&](size_t i) {
+        return i >= change.row.size() || !change.row[i] || change.row[i]->is_null();
+      })) {
+    return {};
+  }
   const bool is_delete = change.op == Op::kDelete;
   std::vector<Datum> before;
   const change::Row& old = is_delete ? change.row : change.before;

@@ -38,6 +38,7 @@
 #include "snapshot/online.h"
 #include "snapshot/source.h"
 #include "store/object_store.h"
+#include "topics/maintenance.h"
 #include "topics/schema.h"
 
 namespace walden::pipeline {
@@ -98,6 +99,9 @@ class Pipeline {
   Status StopBeforeStreaming();
 
  private:
+  // With the topics API installed: checks its version, starts its maintenance and returns
+  // the publication its tables are captured through (none when it is missing).
+  Result<std::vector<std::string>> StartTopics(pg::Connection& conn);
   // Every sink must hold a transaction before the slot may forget it.
   Lsn Durable() const { return MinDurable(sinks_); }
   Status Housekeeping();
@@ -131,6 +135,7 @@ class Pipeline {
   std::unique_ptr<pg::Capture> capture_;
   CanaryWriter canary_writer_{config_.source.url};
   std::unique_ptr<SnapshotControl> snapshots_;
+  std::unique_ptr<topics::MaintenanceThread> topics_upkeep_;
   std::atomic<SnapshotControl*> snapshots_ready_{nullptr};  // for the HTTP threads
   Canary canary_{config_.canary.interval, config_.canary.stale_after,
                  config_.archive.flush_interval};
@@ -238,11 +243,33 @@ Status Pipeline::PrepareSnapshot() {
   return {};
 }
 
+Result<std::vector<std::string>> Pipeline::StartTopics(pg::Connection& conn) {
+  auto installed = topics::InstalledVersion(conn);
+  if (!installed) return std::unexpected(installed.error());
+  if (*installed == 0) return std::vector<std::string>();
+  // An older API would lack what this walden's maintenance relies on.
+  if (auto current = topics::CheckVersion(*installed, topics::LatestVersion(), conn.database());
+      !current) {
+    return std::unexpected(current.error());
+  }
+  topics_upkeep_ = std::make_unique<topics::MaintenanceThread>(
+      config_.source.url,
+      std::chrono::duration_cast<std::chrono::milliseconds>(config_.topics.maintenance_interval));
+  auto published = topics::PublicationExists(conn);
+  if (!published) return std::unexpected(published.error());
+  if (*published) return std::vector<std::string>{std::string(topics::kPublication)};
+  spdlog::warn(
+      "run: topics and queues are not captured: publication {} is missing (creating it needs a "
+      "superuser); run `walden topics init` as a superuser",
+      topics::kPublication);
+  return std::vector<std::string>();
+}
+
 Status Pipeline::StartCapture() {
   auto conn = pg::Connection::Open(config_.source.url);
   if (!conn) return std::unexpected(conn.error());
-  // An older topics API would miss what this walden's maintenance relies on.
-  if (auto current = topics::CheckCurrent(*conn); !current) return current;
+  auto topic_publications = StartTopics(*conn);
+  if (!topic_publications) return std::unexpected(topic_publications.error());
   auto tables = pg::ResolveTables(*conn, config_.source.tables);
   if (!tables) return std::unexpected(tables.error());
   const SourceConfig& source = config_.source;
@@ -251,6 +278,7 @@ Status Pipeline::StartCapture() {
        .slot = source.slot,
        .publication = source.publication,
        .tables = *tables,
+       .extra_publications = *topic_publications,
        .failover = source.failover,
        .binary = source.binary,
        .memory_limit = static_cast<size_t>(source.memory_limit),
@@ -355,6 +383,7 @@ Status Pipeline::Step() {
     }
   }
   Heartbeat();
+  if (topics_upkeep_) topics_upkeep_->SetArchived(archive_->durable_end());
   if (auto ok = UnlessDisconnected("snapshot", snapshots_->Step(mirror_->mirror(), Durable()));
       !ok) {
     return ok;

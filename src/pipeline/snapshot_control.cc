@@ -4,6 +4,7 @@
 #include <sstream>
 
 #include "snapshot/source.h"
+#include "topics/schema.h"
 
 namespace walden::pipeline {
 
@@ -54,7 +55,8 @@ Status SnapshotControl::Step(const mirror::Mirror& mirror, Lsn durable) {
       if (!conn) return std::unexpected(conn.error());
       catalog_ = std::make_unique<pg::Connection>(std::move(*conn));
     }
-    auto published = snapshot::PublishedTables(*catalog_, config_.source.publication);
+    auto published = snapshot::PublishedTables(
+        *catalog_, topics::CapturedPublications(config_.source.publication));
     if (!published) {
       catalog_.reset();  // a fresh connection next time
       return std::unexpected(published.error());

@@ -4,8 +4,10 @@
 
 #include <algorithm>
 #include <cmath>
+#include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "change/change.h"
 #include "common/strings.h"
 #include "snapshot/copy_text.h"
 
@@ -37,11 +39,17 @@ std::string KeyLiteral(const std::vector<std::string>& key) {
 }  // namespace
 
 Result<std::vector<QualifiedName>> PublishedTables(pg::Connection& conn,
-                                                   const std::string& publication) {
-  const std::optional<std::string> params[] = {publication};
+                                                   const std::vector<std::string>& publications) {
+  const std::optional<std::string> params[] = {nlohmann::json(publications).dump(),
+                                               std::string(change::kWaldenSchema)};
   auto result = conn.ExecParams(
-      "SELECT schemaname, tablename FROM pg_catalog.pg_publication_tables WHERE pubname = $1 "
-      "ORDER BY 1, 2",
+      "WITH p AS (SELECT DISTINCT t.schemaname, t.tablename, "
+      "  format('%I.%I', t.schemaname, t.tablename)::regclass AS rel "
+      "  FROM pg_catalog.pg_publication_tables t "
+      "  WHERE t.pubname IN (SELECT jsonb_array_elements_text($1::jsonb))) "
+      "SELECT p.schemaname, p.tablename FROM p WHERE p.schemaname <> $2 AND NOT EXISTS ("
+      "  SELECT 1 FROM p AS root WHERE root.rel <> p.rel "
+      "  AND root.rel = pg_catalog.pg_partition_root(p.rel)) ORDER BY 1, 2",
       params);
   if (!result) return std::unexpected(result.error());
   std::vector<QualifiedName> tables;

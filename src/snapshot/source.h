@@ -41,9 +41,12 @@ struct Chunk {
   int64_t rows = 0;
 };
 
-// The published tables of `publication`, in name order.
+// The tables the stream carries for these publications, in name order, as the stream
+// names them: a partition whose root is published too is left out (a publication with
+// publish_via_partition_root sends its changes as the root's), and so is every table in
+// the source's schema walden (walden's own, change::kWaldenSchema).
 Result<std::vector<QualifiedName>> PublishedTables(pg::Connection& conn,
-                                                   const std::string& publication);
+                                                   const std::vector<std::string>& publications);
 
 Result<SourceTable> DescribeTable(pg::Connection& conn, const QualifiedName& name);
 

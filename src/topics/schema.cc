@@ -33,7 +33,41 @@ Status Apply(pg::Connection& conn, int from, int to) {
   return {};
 }
 
+// Inside the install's transaction, under a savepoint: without the privilege the API is
+// still installed, and the caller says what to run.
+Result<std::string> EnsurePublication(pg::Connection& conn) {
+  auto exists = PublicationExists(conn);
+  if (!exists) return std::unexpected(exists.error());
+  if (*exists) return std::string();
+  const std::string create = fmt::format(
+      "CREATE PUBLICATION {} FOR TABLES IN SCHEMA walden_topics, walden_queues "
+      "WITH (publish_via_partition_root = true)",
+      kPublication);
+  if (auto saved = conn.Exec("SAVEPOINT walden_publication"); !saved) {
+    return std::unexpected(saved.error());
+  }
+  auto created = conn.Exec(create);
+  if (created) return std::string();
+  if (auto back = conn.Exec("ROLLBACK TO SAVEPOINT walden_publication"); !back) {
+    return std::unexpected(back.error());
+  }
+  std::string why = created.error().message;
+  if (const size_t in = why.rfind(" [in: "); in != std::string::npos) why.resize(in);
+  return fmt::format("{}; a superuser can run: {};", why, create);
+}
+
 }  // namespace
+
+Result<bool> PublicationExists(pg::Connection& conn) {
+  auto found = conn.Exec(fmt::format(
+      "SELECT count(*) FROM pg_catalog.pg_publication WHERE pubname = '{}'", kPublication));
+  if (!found) return std::unexpected(found.error());
+  return found->Value(0, 0) != "0";
+}
+
+std::vector<std::string> CapturedPublications(const std::string& source_publication) {
+  return {source_publication, std::string(kPublication)};
+}
 
 int LatestVersion() { return SqlFiles().empty() ? 0 : VersionOf(SqlFiles().back().name); }
 
@@ -78,8 +112,14 @@ Result<InstallResult> Install(pg::Connection& conn) {
     auto installed = InstalledVersion(conn);
     if (!installed) return std::unexpected(installed.error());
     result = {.from = *installed, .to = LatestVersion()};
-    if (result.from >= result.to) return CheckVersion(result.from, result.to, conn.database());
-    return Apply(conn, result.from, result.to);
+    if (result.from > result.to) return CheckVersion(result.from, result.to, conn.database());
+    if (result.from < result.to) {
+      if (auto applied = Apply(conn, result.from, result.to); !applied) return applied;
+    }
+    auto published = EnsurePublication(conn);
+    if (!published) return std::unexpected(published.error());
+    result.publication_error = *published;
+    return {};
   }();
   if (auto done = finish(std::move(status)); !done) return std::unexpected(done.error());
   return result;

@@ -8,7 +8,9 @@
 #pragma once
 
 #include <span>
+#include <string>
 #include <string_view>
+#include <vector>
 
 #include "common/error.h"
 #include "pg/connection.h"
@@ -19,6 +21,16 @@ struct SqlFile {
   std::string_view name;  // "001_topics_and_queues.sql"
   std::string_view sql;
 };
+
+// What `walden topics init` publishes every topic and queue table in (via the partitioned
+// root), and `walden run` reads besides source.publication.
+inline constexpr std::string_view kPublication = "walden_topics";
+// Where each topic's table lives (walden_topics.<topic>), and its message key column.
+inline constexpr std::string_view kTopicsSchema = "walden_topics";
+inline constexpr std::string_view kKeyColumn = "key";
+
+// The publications whose tables walden captures: source.publication and kPublication.
+std::vector<std::string> CapturedPublications(const std::string& source_publication);
 
 // Every versioned file, in version order.
 std::span<const SqlFile> SqlFiles();
@@ -32,12 +44,17 @@ Result<int> InstalledVersion(pg::Connection& conn);
 struct InstallResult {
   int from = 0;  // version before (0: not installed)
   int to = 0;    // version now
+  // Why the publication could not be created (e.g. FOR TABLES IN SCHEMA needs a superuser);
+  // empty when it exists. Topics work without it, but walden run does not capture them.
+  std::string publication_error;
 };
 Result<InstallResult> Install(pg::Connection& conn);
 
 // For `walden run`: fine when not installed or current; a kConfig error naming the command
 // that upgrades an older version, or asking for a newer walden when the database's is newer.
 Status CheckCurrent(pg::Connection& conn);
+// Whether kPublication exists (walden run reads it when it does).
+Result<bool> PublicationExists(pg::Connection& conn);
 // The same decision for known versions (0: not installed).
 Status CheckVersion(int installed, int latest, std::string_view database);
 

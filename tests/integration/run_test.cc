@@ -10,10 +10,9 @@
 #include <random>
 #include <thread>
 
-#include "archive/manifest.h"
-#include "duck/duckdb.h"
 #include "store/local_store.h"
 #include "store/s3_store.h"
+#include "tests/support/archive_reader.h"
 #include "tests/support/pg_fixture.h"
 #include "tests/support/s3_server.h"
 #include "tests/support/walden_process.h"
@@ -57,32 +56,7 @@ class RunTest : public PgTest {
       local = std::move(*store::LocalStore::Open(dir() + "/archive"));
       from = local.get();
     }
-    archive::Manifest manifest(*from);
-    auto state = manifest.Load();
-    EXPECT_TRUE(state) << state.error().message;
-    std::string files;
-    int n = 0;
-    std::filesystem::create_directories(dir() + "/read");
-    for (const auto& [key, file] : state->live) {
-      const std::string path = dir() + "/read/" + std::to_string(n++) + ".parquet";
-      auto data = from->Get(key);
-      EXPECT_TRUE(data) << key;
-      std::ofstream(path, std::ios::binary) << data.value_or("");
-      files += (files.empty() ? "'" : ", '") + path + "'";
-    }
-    auto db = duck::Database::Open(":memory:");
-    auto conn = duck::Connection::Open(*db);
-    EXPECT_TRUE(conn->Execute("CREATE VIEW changes AS SELECT * FROM read_parquet([" + files +
-                              "], union_by_name = true)"));
-    auto result = conn->Query(sql);
-    EXPECT_TRUE(result) << sql << ": " << result.error().message;
-    std::vector<Row> rows;
-    for (size_t r = 0; result && r < result->rows(); ++r) {
-      Row row;
-      for (size_t c = 0; c < result->columns(); ++c) row.push_back(result->Text(r, c));
-      rows.push_back(std::move(row));
-    }
-    return rows;
+    return testing::ArchiveRows(*from, dir() + "/read", sql);
   }
 };
 

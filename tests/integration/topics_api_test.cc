@@ -15,6 +15,7 @@
 #include "common/strings.h"
 #include "tests/support/pg_fixture.h"
 #include "tests/support/walden_process.h"
+#include "topics/maintenance.h"
 
 namespace walden::testing {
 namespace {
@@ -325,6 +326,57 @@ TEST_F(TopicsTest, BadInputGetsAClearErrorAndChangesNothing) {
   Exec("SELECT walden.drop_topic('t', force => true)");
   EXPECT_EQ(Rows("SELECT count(*) FROM walden.group_offsets")[0][0], "0");
   EXPECT_EQ(Rows("SELECT to_regclass('walden_topics.t') IS NULL")[0][0], "t");
+}
+
+TEST_F(TopicsTest, RetentionDropsAPartitionOnlyOnceTheArchiveHoldsIt) {
+  Exec("SELECT walden.create_topic('old', 1, '1 second', '1 second')");
+  Exec("SELECT walden.produce('old', ARRAY['{\"n\": 1}'::jsonb])");
+  const std::string table =
+      Rows(
+          "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid WHERE "
+          "i.inhparent = 'walden_topics.old'::regclass AND EXISTS (SELECT 1 FROM walden_topics.old "
+          "m WHERE m.tableoid = c.oid)")[0][0]
+          .value();
+  auto exists = [&] {
+    return Rows("SELECT to_regclass('walden_topics." + table + "') IS NOT NULL")[0][0] == "t";
+  };
+  // Past retention once its upper bound is more than a second old.
+  const auto deadline = Clock::now() + std::chrono::seconds(10);
+  while (Rows("SELECT count(*) FROM walden.expired_partitions WHERE partition_table = '" + table +
+              "'")[0][0] == "0" &&
+         Clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  topics::Maintainer maintainer(AdminConninfo());
+  auto round = maintainer.RunOnce(Lsn{0});  // the archive holds nothing yet
+  ASSERT_TRUE(round) << round.error().message;
+  EXPECT_GE(round->sealed, 1);
+  EXPECT_EQ(round->dropped, 0);
+  EXPECT_TRUE(exists());
+  // Sealed: nothing can enter it any more.
+  EXPECT_THAT(ErrorOf("INSERT INTO walden_topics." + table +
+                      " VALUES (0, 99, NULL, '1', NULL, "
+                      "to_timestamp(" +
+                      table.substr(table.rfind("_p") + 2) + "))"),
+              ::testing::HasSubstr("violates check constraint \"walden_sealed\""));
+  const Lsn before_restart = *Lsn::Parse(*Rows("SELECT pg_current_wal_insert_lsn()")[0][0]);
+  // A new run (after a crash) knows no seal LSN: it takes a later one, never an earlier.
+  topics::Maintainer restarted(AdminConninfo());
+  round = restarted.RunOnce(Lsn{before_restart.value - 1});
+  ASSERT_TRUE(round);
+  EXPECT_EQ(round->dropped, 0);
+  EXPECT_TRUE(exists());
+  const Lsn now = *Lsn::Parse(*Rows("SELECT pg_current_wal_insert_lsn()")[0][0]);
+  round = restarted.RunOnce(now);
+  ASSERT_TRUE(round);
+  EXPECT_GE(round->dropped, 1);
+  EXPECT_FALSE(exists());
+  // Partitions ahead exist for the coming intervals.
+  EXPECT_GE(std::stoi(*Rows("SELECT count(*) FROM pg_inherits WHERE inhparent = "
+                            "'walden_topics.old'::regclass AND inhrelid::regclass::text > "
+                            "'walden_topics.old_p' || extract(epoch FROM date_bin('1 second', "
+                            "now(), '2000-01-01'))::bigint")[0][0]),
+            2);
 }
 
 }  // namespace

@@ -184,6 +184,34 @@ BEGIN
   END IF;
 END $fn$;
 
+-- walden run: the partitions of every topic for now and the next `ahead` intervals, so
+-- that produce never has to create one (and never takes the parent's lock for it).
+CREATE FUNCTION walden._partitions_ahead(ahead int) RETURNS void
+LANGUAGE plpgsql AS $fn$
+DECLARE
+  t walden.topics;
+BEGIN
+  FOR t IN SELECT * FROM walden.topics ORDER BY topic LOOP
+    FOR k IN 0..ahead LOOP
+      PERFORM walden._ensure_partition(t, now() + k * t.partition_interval);
+    END LOOP;
+  END LOOP;
+END $fn$;
+
+-- walden run: each time partition whose upper bound is older than its topic's retention,
+-- and whether it is sealed (no row can enter it any more).
+CREATE VIEW walden.expired_partitions AS
+SELECT t.topic, c.relname AS partition_table,
+       to_timestamp(substring(c.relname FROM '_p([0-9]+)$')::bigint) + t.partition_interval
+         AS upper_bound,
+       EXISTS (SELECT 1 FROM pg_constraint k
+               WHERE k.conrelid = c.oid AND k.conname = 'walden_sealed') AS sealed
+FROM walden.topics t
+JOIN pg_inherits i ON i.inhparent = format('walden_topics.%I', t.topic)::regclass
+JOIN pg_class c ON c.oid = i.inhrelid
+WHERE to_timestamp(substring(c.relname FROM '_p([0-9]+)$')::bigint) + t.partition_interval
+      < now() - t.retention;
+
 -- ---------------------------------------------------------------------------------------
 -- Topics
 
