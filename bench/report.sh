@@ -37,6 +37,22 @@ while read -r table n pg archive ratio; do
   row "Storage, $table ($n rows)" "archive $archive B/row" "PostgreSQL $pg B/row" \
     "$(printf %.1f "$ratio")× smaller" "≥ 7.5×" "$(verdict "$ratio" 7.5 min)"
 done < <(pick storage '[.table, .rows, .postgres_bytes_per_row, .archive_bytes_per_row, .ratio] | @tsv')
+for scenario in produce consume; do
+  what="Topic produce (4 connections, batches of 100)"
+  reference="plain INSERT … unnest"
+  published="5 k writes/s"
+  if [[ $scenario == consume ]]; then
+    what="Topic consume (1 group, 4 members, batches of 1,000)"
+    reference="SELECT by offset range"
+    published="25 k reads/s"
+  fi
+  s_ratio=$(pick "topics_$scenario" .ratio)
+  row "$what" "$(fmt_rate "$(pick "topics_$scenario" .walden_msgs_per_s)") msg/s (kafka-to-pg published: $published on 4 vCPU)" \
+    "$reference $(fmt_rate "$(pick "topics_$scenario" .reference_msgs_per_s)") msg/s" \
+    "$(printf %.2f "$s_ratio")×" "≥ 0.7×" "$(verdict "$s_ratio" 0.7 min)"
+done
+row "Queue: dequeue(10) + ack, 4 workers ($(pick topics_queue .jobs) jobs)" \
+  "$(fmt_rate "$(pick topics_queue .jobs_per_s)") jobs/s" "—" "—" "—" "—"
 n_ratio=$(pick snapshot .ratio)
 row "Snapshot ($(pick snapshot .rows) rows, $(pick snapshot .workers) workers)" \
   "$(fmt_rate "$(pick snapshot .walden_rows_per_s)") rows/s" \
@@ -104,7 +120,8 @@ $table
 
 ![latency and throughput](benchmarks.png)
 
-Scenarios (bench/pipeline_bench.cc, bench/snapshot_bench.cc, bench/storage_bench.cc): the real
+Scenarios (bench/pipeline_bench.cc, bench/snapshot_bench.cc, bench/storage_bench.cc,
+bench/topics_bench.cc): the real
 \`walden run\` binary with its defaults except \`archive.flush_interval = 1s\`; throughput drains
 a slot holding the changes of transactions of 1 to 100,000 rows (60 % inserts, 30 % updates,
 10 % deletes on an 8-column orders table) while \`pg_recvlogical\` drains a twin slot created

@@ -16,12 +16,14 @@ case $mode in
       --flush-intervals=1s,10s)
     snapshot_args=(--rows=1000000 --workers=2)
     storage_args=(--rows=1000000)
+    topics_args=(--messages=400000)
     ;;
   quick)
     out=build/bench-quick
     pipeline_args=(--changes=100000 --rates=1000,5000 --seconds=5 --big-txn=100000)
     snapshot_args=(--rows=50000 --workers=2 --chunk-rows=10000)
     storage_args=(--rows=20000)
+    topics_args=(--messages=20000)
     ;;
   *)
     echo "usage: bench/run.sh [full|quick]" >&2
@@ -30,7 +32,7 @@ case $mode in
 esac
 
 [[ -n ${BENCH_BUILD_DIR:-} ]] || cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DWALDEN_BUILD_TESTS=ON >/dev/null
-cmake --build "$build" --target walden pipeline_bench snapshot_bench storage_bench >/dev/null
+cmake --build "$build" --target walden pipeline_bench snapshot_bench storage_bench topics_bench >/dev/null
 mkdir -p "$out"
 results=$(mktemp)
 trap 'rm -f "$results"' EXIT
@@ -41,5 +43,7 @@ echo "== snapshot (${snapshot_args[*]})"
 "$build/bench/snapshot_bench" "${snapshot_args[@]}" --json="$results"
 echo "== storage (${storage_args[*]})"
 "$build/bench/storage_bench" "${storage_args[@]}" --json="$results"
+echo "== topics and queues (${topics_args[*]})"
+"$build/bench/topics_bench" "${topics_args[@]}" --json="$results"
 
 bench/report.sh "$results" "$out" "make bench$([[ $mode == quick ]] && echo -quick)"

@@ -47,6 +47,17 @@ const Table kTables[] = {
      "+ (i % 997) * 0.001 - i * 1e-7)::numeric, 6), 500 + (i % 50), (i % 130) / 3.6, (i * 7) % "
      "360, timestamptz '2026-11-21' + i * interval '1 ms', jsonb_build_object('battery', 100 - (i "
      "/ 1000) % 100, 'status', 'ok') FROM generate_series({0}, {1}) i"},
+    // A topic's messages (design §12) as walden_topics.<topic> holds them: aircraft
+    // positions keyed by flight, 4 partitions.
+    {"topic",
+     "CREATE TABLE topic (partition int NOT NULL, \"offset\" bigint NOT NULL, key text, value "
+     "jsonb NOT NULL, headers jsonb, produced_at timestamptz NOT NULL DEFAULT now(), PRIMARY KEY "
+     "(partition, \"offset\", produced_at))",
+     "INSERT INTO topic (partition, \"offset\", key, value, produced_at) SELECT i % 4, i / 4, "
+     "'FL' || (i % 1000), jsonb_build_object('lat', round((48.1 + (i % 1000) * 0.001 + i * "
+     "1e-7)::numeric, 6), 'lon', round((11.5 - i * 1e-7)::numeric, 6), 'alt', 9000 + i % 500, "
+     "'speed', 230 + i % 40), timestamptz '2026-11-21' + i * interval '1 ms' FROM "
+     "generate_series({0}, {1}) i"},
 };
 
 // Archive bytes for `rows` rows of `table`, captured from its own slot.

@@ -7,6 +7,7 @@
 #include "archive/manifest.h"
 #include "cli/commands.h"
 #include "common/strings.h"
+#include "common/units.h"
 #include "duck/duckdb.h"
 #include "pipeline/runner.h"
 #include "server/http_server.h"
@@ -35,6 +36,22 @@ void PrintTables(const json& tables) {
   }
 }
 
+void PrintTopics(const json& topics) {
+  if (topics.empty()) return;
+  fmt::print("\n{:<28} {:>10} {:>12} {:>12} {:>12} {:>8}  {}\n", "topic", "partitions", "messages",
+             "postgres", "archive", "expired", "group lag");
+  for (const json& t : topics) {
+    std::string lag;
+    for (const auto& [group, value] : t.value("group_lag", json::object()).items()) {
+      lag += (lag.empty() ? "" : ", ") + group + " " + value.dump();
+    }
+    fmt::print("{:<28} {:>10} {:>12} {:>12} {:>12} {:>8}  {}\n", Or(t, "topic"),
+               Or(t, "partitions"), Or(t, "messages"), FormatSize(t.value("hot_bytes", 0)),
+               FormatSize(t.value("archived_bytes", 0)), Or(t, "expired_partitions"),
+               lag.empty() ? "-" : lag);
+  }
+}
+
 void PrintRunning(const json& s, const std::string& address) {
   const json& slot = s["slot"];
   fmt::print("walden is running (http://{}), up since {}\n", address, Or(s, "started_at"));
@@ -52,6 +69,7 @@ void PrintRunning(const json& s, const std::string& address) {
         canary.value("mirror_age_s", -1.0), canary.value("archive_age_s", -1.0));
   }
   PrintTables(s["tables"]);
+  PrintTopics(s.value("topics", json::array()));
 }
 
 // Not running: what the data directory and the archive say.

@@ -126,6 +126,12 @@ Status ReplayPeriod(mirror::Mirror& mirror, duck::Connection& reader, const Peri
     where += fmt::format(" AND (_walden_lsn, _walden_seq) > ({}, {})",
                          restart->Text(0, 0).value_or("0"), restart->Text(0, 1).value_or("0"));
   }
+  // A compacted topic's mirror holds keyed messages only, as streaming does (MirrorSink).
+  if (period.def.compacted) {
+    for (size_t k : period.def.KeyIndexes()) {
+      where += fmt::format(" AND {} IS NOT NULL", QuoteIdent(period.def.columns[k].name));
+    }
+  }
   auto described = reader.Query("DESCRIBE SELECT * FROM " + source);
   if (!described) return std::unexpected(described.error());
   std::set<std::string> present;

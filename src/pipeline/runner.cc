@@ -409,7 +409,14 @@ void Pipeline::Publish() {
   last_publish_ = Clock::now();
   const pg::CaptureStats& stats = capture_->stats();
   int64_t archive_bytes = 0;
-  for (const auto& [key, file] : archive_->state().live) archive_bytes += file.bytes;
+  std::map<std::string, int64_t> topic_bytes;
+  for (const auto& [key, file] : archive_->state().live) {
+    archive_bytes += file.bytes;
+    if (file.table.schema == topics::kTopicsSchema) topic_bytes[file.table.name] += file.bytes;
+  }
+  std::vector<topics::TopicStats> topic_stats;
+  if (topics_upkeep_) topic_stats = topics_upkeep_->last().topics;
+  for (topics::TopicStats& topic : topic_stats) topic.archived_bytes = topic_bytes[topic.topic];
   board_.Publish({.slot = config_.source.slot,
                   .started_at = started_at_,
                   .updated_at = UnixNowMicros(),
@@ -428,7 +435,8 @@ void Pipeline::Publish() {
                   .tables = mirror_->mirror().Tables(),
                   .canary = canary_state_,
                   .errors = errors_,
-                  .snapshot = snapshots_->progress()});
+                  .snapshot = snapshots_->progress(),
+                  .topics = std::move(topic_stats)});
 }
 
 Status Pipeline::Housekeeping() {

@@ -73,6 +73,25 @@ static nlohmann::ordered_json SnapshotJson(const snapshot::Progress& progress) {
           {"finished", progress.finished}};
 }
 
+namespace {
+
+nlohmann::ordered_json TopicsJson(const std::vector<topics::TopicStats>& topics) {
+  nlohmann::ordered_json out = nlohmann::ordered_json::array();
+  for (const topics::TopicStats& t : topics) {
+    out.push_back({{"topic", t.topic},
+                   {"partitions", t.partitions},
+                   {"messages", t.messages},
+                   {"hot_bytes", t.hot_bytes},
+                   {"archived_bytes", t.archived_bytes},
+                   {"time_partitions", t.time_partitions},
+                   {"expired_partitions", t.expired_partitions},
+                   {"group_lag", t.group_lag}});
+  }
+  return out;
+}
+
+}  // namespace
+
 std::string StatusJson(const RunStatus& s) {
   nlohmann::ordered_json tables = nlohmann::ordered_json::array();
   for (const mirror::TableStatus& t : s.tables) {
@@ -104,6 +123,7 @@ std::string StatusJson(const RunStatus& s) {
       {"mirror",
        {{"watermark", s.mirror_watermark.ToString()}, {"last_merge", Time(s.mirror_last_merge)}}},
       {"tables", std::move(tables)},
+      {"topics", TopicsJson(s.topics)},
       {"snapshot", SnapshotJson(s.snapshot)},
       {"canary",
        {{"enabled", s.canary.enabled},
@@ -116,6 +136,39 @@ std::string StatusJson(const RunStatus& s) {
       {"updated_at", Time(s.updated_at)}};
   return out.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
 }
+
+namespace {
+
+void TopicsText(std::string& out, const std::vector<topics::TopicStats>& topics) {
+  if (topics.empty()) return;
+  Metric(out, "walden_topic_messages_total", "counter", "Messages produced to each topic.");
+  for (const auto& t : topics) {
+    out += fmt::format("walden_topic_messages_total{{topic=\"{}\"}} {}\n", t.topic, t.messages);
+  }
+  Metric(out, "walden_topic_bytes", "gauge",
+         "Bytes of each topic: hot in PostgreSQL, or archived (live Parquet files).");
+  for (const auto& t : topics) {
+    out += fmt::format("walden_topic_bytes{{topic=\"{}\",where=\"postgres\"}} {}\n", t.topic,
+                       t.hot_bytes);
+    out += fmt::format("walden_topic_bytes{{topic=\"{}\",where=\"archive\"}} {}\n", t.topic,
+                       t.archived_bytes);
+  }
+  Metric(out, "walden_topic_expired_partitions", "gauge",
+         "Time partitions past retention not dropped yet (waiting for the archive or a lock).");
+  for (const auto& t : topics) {
+    out += fmt::format("walden_topic_expired_partitions{{topic=\"{}\"}} {}\n", t.topic,
+                       t.expired_partitions);
+  }
+  Metric(out, "walden_topic_group_lag", "gauge", "Messages each consumer group has yet to read.");
+  for (const auto& t : topics) {
+    for (const auto& [group, lag] : t.group_lag) {
+      out += fmt::format("walden_topic_group_lag{{topic=\"{}\",group=\"{}\"}} {}\n", t.topic,
+                         Label(group), lag);
+    }
+  }
+}
+
+}  // namespace
 
 std::string PrometheusText(const RunStatus& s, const Histograms& h) {
   std::string out;
@@ -157,6 +210,7 @@ std::string PrometheusText(const RunStatus& s, const Histograms& h) {
     out += fmt::format("walden_table_schema_version{{table=\"{}\",state=\"{}\"}} {}\n",
                        Label(t.def.name.Display()), t.state, t.version);
   }
+  TopicsText(out, s.topics);
   Metric(out, "walden_snapshot_active", "gauge", "1 while a snapshot job runs.");
   out += fmt::format("walden_snapshot_active {}\n", s.snapshot.job.empty() ? 0 : 1);
   if (!s.snapshot.tables.empty()) {

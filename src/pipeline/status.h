@@ -17,6 +17,7 @@
 #include "mirror/mirror.h"
 #include "pipeline/canary.h"
 #include "snapshot/online.h"
+#include "topics/maintenance.h"
 
 namespace walden::pipeline {
 
@@ -40,6 +41,7 @@ struct RunStatus {
   CanaryState canary;
   std::map<std::string, uint64_t> errors;  // retried failures by "<where>/<kind>"
   snapshot::Progress snapshot;             // job empty: no snapshot running
+  std::vector<topics::TopicStats> topics;  // empty: the topics API is not installed
 };
 
 struct Histograms {

@@ -3,6 +3,8 @@
 #include <fmt/core.h>
 #include <spdlog/spdlog.h>
 
+#include <nlohmann/json.hpp>
+
 #include "common/identifiers.h"
 
 namespace walden::topics {
@@ -37,6 +39,9 @@ Result<MaintenanceRound> Maintainer::RunOnce(Lsn archived) {
       round.problem = fmt::format("partition {}: {}", table, stepped.error().message);
     }
   }
+  auto stats = Stats();
+  if (!stats) return fail(stats.error());
+  round.topics = std::move(*stats);
   return round;
 }
 
@@ -68,6 +73,47 @@ Status Maintainer::Step(const std::string& table, bool sealed, Lsn archived,
   sealed_at_.erase(at);
   ++round.dropped;
   return {};
+}
+
+Result<std::vector<TopicStats>> Maintainer::Stats() {
+  auto rows = conn_->Exec(
+      "SELECT t.topic, t.partitions, "
+      "(SELECT sum(p.next_offset) FROM walden.topic_partitions p WHERE p.topic = t.topic), "
+      "(SELECT coalesce(sum(pg_total_relation_size(i.inhrelid)), 0) FROM pg_inherits i "
+      " WHERE i.inhparent = format('walden_topics.%I', t.topic)::regclass), "
+      "(SELECT count(*) FROM pg_inherits i "
+      " WHERE i.inhparent = format('walden_topics.%I', t.topic)::regclass), "
+      "(SELECT count(*) FROM walden.expired_partitions e WHERE e.topic = t.topic), "
+      "(SELECT coalesce(json_object_agg(l.group_name, l.lag), '{}') FROM (SELECT group_name, "
+      " sum(lag) AS lag FROM walden.group_lag WHERE topic = t.topic GROUP BY 1) l) "
+      "FROM walden.topics t ORDER BY t.topic");
+  if (!rows) return std::unexpected(rows.error());
+  std::vector<TopicStats> out;
+  for (int row = 0; row < rows->rows(); ++row) {
+    TopicStats stats{.topic = std::string(rows->Value(row, 0))};
+    auto partitions = rows->Int(row, 1);
+    auto messages = rows->Int(row, 2);
+    auto hot = rows->Int(row, 3);
+    auto time_partitions = rows->Int(row, 4);
+    auto expired = rows->Int(row, 5);
+    for (const auto* value : {&partitions, &messages, &hot, &time_partitions, &expired}) {
+      if (!*value) return std::unexpected(value->error());
+    }
+    stats.partitions = static_cast<int>(*partitions);
+    stats.messages = *messages;
+    stats.hot_bytes = *hot;
+    stats.time_partitions = static_cast<int>(*time_partitions);
+    stats.expired_partitions = static_cast<int>(*expired);
+    const nlohmann::json lag =
+        nlohmann::json::parse(rows->Value(row, 6), nullptr, /*allow_exceptions=*/false);
+    if (lag.is_object()) {
+      for (const auto& [group, value] : lag.items()) {
+        if (value.is_number_integer()) stats.group_lag[group] = value.get<int64_t>();
+      }
+    }
+    out.push_back(std::move(stats));
+  }
+  return out;
 }
 
 MaintenanceThread::MaintenanceThread(std::string conninfo, std::chrono::milliseconds interval)

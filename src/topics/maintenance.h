@@ -22,6 +22,7 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "common/error.h"
 #include "common/lsn.h"
@@ -29,11 +30,25 @@
 
 namespace walden::topics {
 
+// One topic as status and metrics show it (design §12): what PostgreSQL holds of it, how far
+// retention got, and each consumer group's lag.
+struct TopicStats {
+  std::string topic;
+  int partitions = 0;
+  int64_t messages = 0;        // sum of the partitions' end offsets: every message ever produced
+  int64_t hot_bytes = 0;       // its time partitions in PostgreSQL (tables, indexes, TOAST)
+  int64_t archived_bytes = 0;  // its live files in the archive (filled by the pipeline)
+  int time_partitions = 0;
+  int expired_partitions = 0;                // past retention, waiting for the archive or a lock
+  std::map<std::string, int64_t> group_lag;  // messages each group has yet to consume
+};
+
 struct MaintenanceRound {
   int sealed = 0;       // partitions sealed this round
   int dropped = 0;      // partitions dropped this round
   int waiting = 0;      // sealed partitions waiting for the archive
   std::string problem;  // why a partition was skipped (empty: none)
+  std::vector<TopicStats> topics;
 };
 
 class Maintainer {
@@ -46,6 +61,7 @@ class Maintainer {
   Status Connect();
   // Seals or drops one expired partition; an error skips it this round.
   Status Step(const std::string& table, bool sealed, Lsn archived, MaintenanceRound& round);
+  Result<std::vector<TopicStats>> Stats();
 
   std::string conninfo_;
   std::optional<pg::Connection> conn_;

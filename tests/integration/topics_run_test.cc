@@ -135,6 +135,25 @@ TEST_F(TopicsRunTest, KillNineNeverDropsAnUnarchivedMessage) {
   ASSERT_TRUE(last.WaitForLog("run: streaming slot", 30s)) << last.Stderr();
   ASSERT_TRUE(WaitForCaughtUp("topics_slot"));
   ASSERT_TRUE(last.WaitForLog("topics: dropped partition", 30s)) << last.Stderr();
+  // Status shows the topic: every committed message counted (rollbacks leave no gap), bytes
+  // in PostgreSQL and in the archive.
+  json topic;
+  for (const auto deadline = std::chrono::steady_clock::now() + 30s;
+       std::chrono::steady_clock::now() < deadline && topic.is_null();) {
+    const CommandResult status =
+        RunWalden({"status", "--json", "--data-dir", ScratchDir() + "/data"});
+    const json parsed = json::parse(status.output, nullptr, false);
+    if (parsed.is_object() && !parsed.value("topics", json::array()).empty() &&
+        parsed["topics"][0].value("archived_bytes", 0) > 0) {
+      topic = parsed["topics"][0];
+    }
+    std::this_thread::sleep_for(100ms);
+  }
+  ASSERT_FALSE(topic.is_null()) << "no topic in walden status";
+  EXPECT_EQ(topic["topic"], "fleet");
+  EXPECT_EQ(topic["partitions"], 2);
+  EXPECT_EQ(topic["messages"], committed.size());
+  EXPECT_GT(topic["hot_bytes"].get<int64_t>(), 0);
   last.process().Signal(SIGTERM);
   ASSERT_EQ(last.Wait(60s), 0) << last.Stderr();
 
@@ -153,6 +172,13 @@ TEST_F(TopicsRunTest, KillNineNeverDropsAnUnarchivedMessage) {
     if (!seen.contains(at)) ++only_in_postgres;
     seen[at] = json::parse(*row[2]).dump();
   }
+  // The same history through walden: history.walden_topics.<topic>.
+  const CommandResult history = RunWalden(
+      {"query",
+       "SELECT count(DISTINCT (partition, \"offset\")) AS n FROM history.walden_topics.fleet",
+       "--format", "csv", "--data-dir", ScratchDir() + "/data", "--archive-url",
+       "file://" + ScratchDir() + "/archive"});
+  EXPECT_EQ(history.output, "n\n" + std::to_string(archived.size()) + "\n");
   EXPECT_EQ(only_in_postgres, 0u) << "the caught-up archive holds everything PostgreSQL holds";
   EXPECT_EQ(seen, committed);
   EXPECT_LT(held.size(), committed.size()) << "retention dropped nothing";
@@ -164,7 +190,95 @@ TEST_F(TopicsRunTest, KillNineNeverDropsAnUnarchivedMessage) {
   EXPECT_EQ(DuckRows(ScratchDir() + "/data/mirror.duckdb",
                      "SELECT key, value::VARCHAR FROM walden_topics.fleet ORDER BY key"),
             latest);
+  // Rebuilt from the archive alone, the mirror is the same.
+  std::filesystem::rename(ScratchDir() + "/data/mirror.duckdb", ScratchDir() + "/old.duckdb");
+  const CommandResult rebuilt =
+      RunWalden({"mirror", "rebuild", "--data-dir", ScratchDir() + "/data", "--archive-url",
+                 "file://" + ScratchDir() + "/archive"});
+  ASSERT_EQ(rebuilt.exit_code, 0) << rebuilt.output;
+  EXPECT_EQ(DuckRows(ScratchDir() + "/data/mirror.duckdb",
+                     "SELECT key, value::VARCHAR FROM walden_topics.fleet ORDER BY key"),
+            latest);
   DropSlot("topics_slot");
+}
+
+TEST_F(TopicsRunTest, TheCommandsComposeWithShellPipes) {
+  CommandResult r = Walden({"topic", "create", "orders", "--partitions", "2"});
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(r.output, "{\"partitions\":2,\"topic\":\"orders\"}\n");
+  r = Walden({"topic", "produce", "orders"}, "{\"a\": 1}\nnope\n");
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_EQ(r.output, "walden: line 2 of the input is not JSON: nope\n");
+  EXPECT_EQ(Rows("SELECT count(*) FROM walden_topics.orders")[0][0], "0");
+
+  r = Walden({"topic", "produce", "orders", "--envelope"},
+             "{\"value\": {\"n\": 1}, \"key\": \"k\"}\n{\"value\": 2, \"key\": \"k\", "
+             "\"headers\": {\"h\": \"x\"}}\n{\"value\": [3]}\n");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(std::ranges::count(r.output, '\n'), 3);
+  r = Walden({"topic", "consume", "orders", "--group", "g", "--max", "2"});
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(std::ranges::count(r.output, '\n'), 2) << r.output;
+  r = Walden({"topic", "consume", "orders", "--group", "g"});
+  EXPECT_EQ(std::ranges::count(r.output, '\n'), 1) << r.output;
+  r = Walden({"topic", "consume", "orders", "--group", "g"});
+  EXPECT_EQ(r.exit_code, 0);
+  EXPECT_EQ(r.output, "");
+  r = Walden({"group", "list"});
+  EXPECT_EQ(json::parse(r.output)["lag"], 0) << r.output;
+
+  // consume | produce --envelope copies values, keys and headers.
+  ASSERT_EQ(Walden({"topic", "create", "copy"}).exit_code, 0);
+  const std::string pipe = WaldenBinary() + " topic consume orders --group copier --source '" +
+                           AdminConninfo() + "' | " + WaldenBinary() +
+                           " topic produce copy --envelope --source '" + AdminConninfo() + "'";
+  auto piped = RunCommand({.argv = {"/bin/sh", "-c", pipe}}, 60s);
+  ASSERT_TRUE(piped);
+  EXPECT_EQ(piped->exit_code, 0) << piped->output;
+  EXPECT_EQ(
+      Rows("SELECT key, value::text, headers::text FROM walden_topics.copy ORDER BY value::text"),
+      Rows("SELECT key, value::text, headers::text FROM walden_topics.orders "
+           "ORDER BY value::text"));
+
+  r = Walden({"topic", "produce", "nope"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_EQ(
+      r.output,
+      "walden: unknown topic 'nope'; hint: create it with SELECT walden.create_topic('nope')\n");
+  r = Walden({"topic", "drop", "orders"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_THAT(r.output, ::testing::HasSubstr("has consumer groups (copier, g)"));
+
+  ASSERT_EQ(Walden({"queue", "create", "mail", "--max-attempts", "2"}).exit_code, 0);
+  r = Walden({"queue", "enqueue", "mail"}, "{\"to\": \"a\"}\n{\"to\": \"b\"}\n");
+  EXPECT_EQ(r.output, "{\"id\" : 1}\n{\"id\" : 2}\n");
+  r = Walden({"queue", "dequeue", "mail", "--max", "5"});
+  EXPECT_EQ(std::ranges::count(r.output, '\n'), 2) << r.output;
+  EXPECT_THAT(r.output, ::testing::HasSubstr("\"attempt\":1"));
+  r = Walden({"queue", "ack", "mail", "1", "2"});
+  EXPECT_EQ(r.output, "{\"acked\":2}\n");
+  r = Walden({"queue", "list"});
+  const json listed = json::parse(r.output);
+  EXPECT_EQ(listed["ready"], 0);
+  EXPECT_EQ(listed["hidden"], 0);
+  EXPECT_EQ(listed["dead"], 0);
+
+  r = Walden({"topics", "init"});
+  EXPECT_THAT(r.output,
+              ::testing::HasSubstr("is installed in database " + database() + "; nothing to do"));
+  // Another walden's API version: refused, with what to do.
+  Exec("UPDATE walden.schema_version SET version = 99");
+  const std::string newer = "walden: database " + database() +
+                            " has topics API version 99, newer than this walden's 1; use a "
+                            "newer walden\n";
+  r = Walden({"topic", "list"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_EQ(r.output, newer);
+  std::vector<std::string> run = RunArgs();
+  run.erase(run.begin() + 3, run.begin() + 5);  // Walden() adds --source
+  r = Walden(run);
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(r.output, ::testing::HasSubstr(newer));
 }
 
 }  // namespace
