@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Long kill -9 runs, not part of `make test`: the kill tests of the mirror (also before any
-# archive flush under DDL), the pipeline, the initial load, online snapshots and compaction,
-# the first ones with many more kills (WALDEN_CRASH_ITERATIONS, default 50 per test), on
-# PostgreSQL 17 (npm) and 15 (Debian). Prints each test's result line and the kill count.
+# archive flush under DDL), the pipeline, the initial load, online snapshots, compaction and
+# topics under retention, the mirror, pipeline and topic ones with many more kills
+# (WALDEN_CRASH_ITERATIONS, default 50 per test), on PostgreSQL 17 (npm) and 15 (Debian). Prints each test's result line and the kill count.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
@@ -16,7 +16,7 @@ for version in 17 15; do
   bin=""
   [[ $version == 17 ]] && bin=$pg17
   for test in mirror_run_test:'*KillNine*' run_test:'*KillNine*' snapshot_run_test:'*Kill*' \
-    archive_cli_test:'*Killed*'; do
+    archive_cli_test:'*Killed*' topics_run_test:'*KillNine*'; do
     binary=${test%%:*}
     filter=${test#*:}
     echo "== PostgreSQL $version: $binary $filter =="
@@ -24,7 +24,7 @@ for version in 17 15; do
       "$build/tests/integration/$binary" --gtest_filter="$filter" | grep -E "OK \]|FAILED"
     case $binary in
       mirror_run_test) kills=$((kills + 2 * iterations)) ;;  # two kill tests
-      run_test) kills=$((kills + iterations)) ;;
+      run_test | topics_run_test) kills=$((kills + iterations)) ;;
     esac
   done
 done

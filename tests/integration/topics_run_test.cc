@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -119,7 +120,8 @@ TEST_F(TopicsRunTest, KillNineNeverDropsAnUnarchivedMessage) {
     }
   });
   std::mt19937 random(11);
-  for (int i = 0; i < 4; ++i) {
+  const char* iterations = std::getenv("WALDEN_CRASH_ITERATIONS");  // make soak: many more
+  for (int i = 0; i < (iterations ? std::max(1, std::atoi(iterations)) : 4); ++i) {
     WaldenProcess run(RunArgs());
     ASSERT_TRUE(run.WaitForLog("run: streaming slot", 30s)) << run.Stderr();
     std::this_thread::sleep_for(std::chrono::milliseconds(800 + random() % 1500));
