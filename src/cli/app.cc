@@ -181,6 +181,12 @@ int Main(int argc, char** argv) {
       "query", "Run read-only SQL over the mirror (through walden when it runs)");
   query->add_option("sql", query_sql, "One statement that returns rows")->required();
   query->add_option("--format", query_format, "table, csv or json (JSON lines)");
+  QueryFlags query_flags;
+  query->add_flag("--dry-run", query_flags.dry_run,
+                  "Print what the history tables it reads will cost (files, bytes, requests, "
+                  "price), without running it");
+  query->add_flag("--allow-full-scan", query_flags.allow_full_scan,
+                  "Run even when a history table is read without a time or LSN bound");
   for (CLI::App* sub :
        {doctor, config_check, demo, tail, archive_ls, archive_compact, archive_verify, run,
         mirror_rebuild, mirror_export, query, status, snapshot, resync}) {
@@ -226,7 +232,7 @@ int Main(int argc, char** argv) {
   if (mirror_export->parsed()) {
     return MirrorExportCommand(*config, export_path, export_format, export_replace);
   }
-  if (query->parsed()) return QueryCommand(*config, query_sql, query_format);
+  if (query->parsed()) return QueryCommand(*config, query_sql, query_format, query_flags);
   if (status->parsed()) return StatusCommand(*config, status_json);
   if (auto topic_exit = topic_cli.Run(*config)) return *topic_exit;
   for (auto& [sub, name] : later) {

@@ -50,7 +50,12 @@ struct SnapshotOptions {
 };
 int SnapshotCommand(const Config& config, const SnapshotOptions& options);
 int ResyncCommand(const Config& config);
-int QueryCommand(const Config& config, const std::string& sql, const std::string& format);
+struct QueryFlags {
+  bool dry_run = false;          // print the history cost preview only
+  bool allow_full_scan = false;  // run a history scan without a time or LSN bound
+};
+int QueryCommand(const Config& config, const std::string& sql, const std::string& format,
+                 const QueryFlags& flags);
 
 // Prints "walden: <message>" to stderr and returns the exit code for the error.
 int ReportError(const Error& error);

@@ -249,7 +249,7 @@ void PrintEpilogue(const std::string& dir) {
       "    walden query --data-dir {} \"SELECT status, count(*), sum(total) FROM public.orders "
       "GROUP BY ALL\"\n"
       "    walden query --data-dir {} \"SELECT _walden_op, count(*) FROM history.public.orders "
-      "GROUP BY ALL\"\n"
+      "WHERE _walden_commit_ts > now() - INTERVAL 1 HOUR GROUP BY ALL\"\n"
       "    walden archive ls --data-dir {}\n"
       "  (plain DuckDB reads {}/archive/tables/*/*/*/*.parquet with union_by_name = true)\n",
       dir, dir, dir, dir, dir, dir);

@@ -4,11 +4,14 @@
 #include <filesystem>
 #include <functional>
 
+#include "archive/manifest.h"
 #include "cli/commands.h"
+#include "common/strings.h"
 #include "mirror/export.h"
-#include "mirror/query.h"
 #include "pipeline/rebuild.h"
 #include "pipeline/runner.h"
+#include "query/history.h"
+#include "query/query.h"
 #include "server/http_server.h"
 #include "store/object_store.h"
 
@@ -37,6 +40,10 @@ int OnMirror(const Config& config, const std::function<Result<std::string>()>& l
   if (!address) return ReportError(address.error());
   auto response = server::Post(*address, path, params, body, config.server_token);
   if (!response) return ReportError(response.error());
+  if (auto preview = response->headers.find(std::string(query::kPreviewHeader));
+      preview != response->headers.end() && isatty(STDERR_FILENO)) {
+    fmt::print(stderr, "walden: {}\n", preview->second);
+  }
   if (response->status != 200) {
     return ReportError(Error{ErrorKind::kUsage, response->body});
   }
@@ -59,21 +66,43 @@ int MirrorRebuildCommand(const Config& config) {
   return 0;
 }
 
-int QueryCommand(const Config& config, const std::string& sql, const std::string& format) {
-  auto parsed = mirror::ParseOutputFormat(format);
+int QueryCommand(const Config& config, const std::string& sql, const std::string& format,
+                 const QueryFlags& flags) {
+  auto parsed = query::ParseOutputFormat(format);
   if (!parsed) return ReportError(parsed.error());
   return OnMirror(
       config,
       [&]() -> Result<std::string> {
-        auto history = pipeline::HistoryFor(sql, config.archive, pipeline::HistoryCache(config));
-        if (!history) return std::unexpected(history.error());
+        auto store = store::OpenStore(config.archive);
+        if (!store) return std::unexpected(store.error());
+        archive::ArchiveState state;
+        // The manifest is read only when the query reads history (the mirror alone works
+        // without an archive).
+        if (AsciiLower(sql).find("history") != std::string::npos) {
+          auto loaded = archive::Manifest(**store).Load();
+          if (!loaded) return std::unexpected(loaded.error());
+          state = std::move(*loaded);
+        }
         auto db = mirror::OpenReadOnly(config.mirror.path, pipeline::QueryableDirectories(config));
         if (!db) return std::unexpected(db.error());
-        return mirror::RunQuery(
-            *db, sql, *parsed,
-            {.history = std::move(*history), .catalog = mirror::MirrorCatalog(config.mirror.path)});
+        auto answer = query::RunWithHistory(*db, **store, state, sql, *parsed,
+                                            {.dry_run = flags.dry_run,
+                                             .allow_full_scan = flags.allow_full_scan,
+                                             .rates = pipeline::Rates(config),
+                                             .cache_dir = pipeline::HistoryCache(config)},
+                                            {.catalog = mirror::MirrorCatalog(config.mirror.path)});
+        if (!answer) return std::unexpected(answer.error());
+        // For people at a terminal; scripts get the rows alone (and --dry-run for the cost).
+        if (!answer->preview.empty() && !flags.dry_run && isatty(STDERR_FILENO)) {
+          fmt::print(stderr, "walden: {}\n", answer->preview);
+        }
+        return std::move(answer->output);
       },
-      "/api/query", {{"format", format}}, sql);
+      "/api/query",
+      {{"format", format},
+       {"dry_run", flags.dry_run ? "true" : "false"},
+       {"allow_full_scan", flags.allow_full_scan ? "true" : "false"}},
+      sql);
 }
 
 int MirrorExportCommand(const Config& config, const std::string& path, const std::string& format,

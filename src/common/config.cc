@@ -60,6 +60,10 @@ Result<RawValue> ToRaw(std::string_view path, const toml::node& node, std::strin
   } else if (const auto* i = node.as_integer()) {
     raw.text = std::to_string(i->get());
     raw.from_toml_string = false;
+  } else if (const auto* f = node.as_floating_point()) {
+    char text[64];
+    raw.text.assign(text, std::to_chars(text, text + sizeof text, f->get()).ptr);
+    raw.from_toml_string = false;
   } else if (const auto* b = node.as_boolean()) {
     raw.text = b->get() ? "true" : "false";
     raw.from_toml_string = false;
@@ -191,6 +195,18 @@ class Typer {
     }
     Bad(path, value, "expected true or false");
     return false;
+  }
+
+  double Number(std::string_view path) {
+    const RawValue value = Get(path);
+    double n = 0;
+    const auto [end, ec] =
+        std::from_chars(value.text.data(), value.text.data() + value.text.size(), n);
+    if (value.is_list || ec != std::errc() || end != value.text.data() + value.text.size() ||
+        !(n >= 0)) {
+      Bad(path, value, "expected a number, 0 or more (e.g. 0.09)");
+    }
+    return n;
   }
 
   int64_t Integer(std::string_view path) {
@@ -468,6 +484,8 @@ void ReadRest(Typer& t, Config& c) {
     c.mirror.export_dir = Absolute(c.mirror.export_dir).lexically_normal();
   }
   c.topics.maintenance_interval = t.DurationValue("topics.maintenance_interval");
+  c.query.price_per_1000_requests = t.Number("query.price_per_1000_requests");
+  c.query.price_per_gb = t.Number("query.price_per_gb");
   c.canary.interval = t.DurationValue("canary.interval");
   c.canary.stale_after = t.DurationValue("canary.stale_after");
   if (c.canary.stale_after < 2 * c.canary.interval) {

@@ -23,7 +23,7 @@
 
 namespace walden {
 
-enum class ValueType { kString, kBool, kInteger, kDuration, kSize, kStringList, kEnum };
+enum class ValueType { kString, kBool, kInteger, kNumber, kDuration, kSize, kStringList, kEnum };
 
 struct ConfigKey {
   std::string_view path;  // "source.url"
@@ -87,6 +87,12 @@ struct CanaryConfig {
   Duration stale_after{};
 };
 
+struct QueryConfig {
+  // What reading a remote archive costs, for the preview of history queries (USD).
+  double price_per_1000_requests = 0;
+  double price_per_gb = 0;
+};
+
 struct TopicsConfig {
   Duration maintenance_interval{};
 };
@@ -99,6 +105,7 @@ struct Config {
   SnapshotConfig snapshot;
   CanaryConfig canary;
   TopicsConfig topics;
+  QueryConfig query;
   std::string server_listen;
   std::string server_token;        // secret: never printed
   std::string server_public_name;  // host name clients use besides loopback ones

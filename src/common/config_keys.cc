@@ -125,6 +125,12 @@ constexpr std::array kKeys = {
               "Heartbeat age after which walden reports itself not ready.",
               {},
               1000000},
+    ConfigKey{"query.price_per_1000_requests", kNumber, "0.0004",
+              "USD per 1,000 GET requests of a remote archive, for the cost preview of history "
+              "queries (S3 Standard's list price)."},
+    ConfigKey{"query.price_per_gb", kNumber, "0.09",
+              "USD per GB read from a remote archive, for the cost preview (S3's internet "
+              "egress list price; 0 inside the bucket's region)."},
     ConfigKey{"topics.maintenance_interval", kDuration, "10s",
               "How often walden run creates topic partitions ahead and drops those past "
               "retention that the archive holds."},
@@ -179,7 +185,7 @@ std::string ExampleToml() {
     std::string value(key.default_value);
     if (key.type == kStringList) {
       value = "[]";
-    } else if (key.type != kBool && key.type != kInteger) {
+    } else if (key.type != kBool && key.type != kInteger && key.type != kNumber) {
       value = "\"" + value + "\"";
     }
     // Keys without a default show an example value, commented out.

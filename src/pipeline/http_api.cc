@@ -12,11 +12,11 @@
 #include "common/strings.h"
 #include "common/units.h"
 #include "mirror/export.h"
-#include "mirror/query.h"
 #include "pipeline/archive_sink.h"
 #include "pipeline/mirror_sink.h"
 #include "pipeline/rebuild.h"
 #include "pipeline/status.h"
+#include "query/query.h"
 
 namespace walden::pipeline {
 
@@ -24,17 +24,19 @@ namespace fs = std::filesystem;
 
 constexpr std::ptrdiff_t kMaxQueries = 4;
 
-// Serves the mirror's read API while the pipeline writes (mirror/query.h), and leaves its
+// Serves the mirror's read API while the pipeline writes (query/query.h), and leaves its
 // address in the data directory for `walden query`.
 Result<std::unique_ptr<server::HttpServer>> StartHttpApi(
     const Config& config, duck::Database& database, const StatusBoard& board, MirrorSink& mirror,
-    ArchiveSink& archive, std::function<std::string(const std::string&)> on_snapshot) {
+    ArchiveSink& archive, store::ObjectStore& store, const query::ArchiveSnapshot& history,
+    std::function<std::string(const std::string&)> on_snapshot) {
   // Queries take at most half of the HTTP threads: health checks and status never wait.
   auto running = std::make_shared<std::counting_semaphore<kMaxQueries>>(kMaxQueries);
   // A query that hit a damaged block: the mirror cannot be trusted, so walden is not ready.
   auto damaged = std::make_shared<std::atomic<bool>>(false);
-  auto query = [&database, &config, running, damaged](const server::Request& request) {
-    auto format = mirror::ParseOutputFormat(
+  auto query = [&database, &config, &history, &store, running,
+                damaged](const server::Request& request) {
+    auto format = query::ParseOutputFormat(
         request.params.contains("format") ? request.params.at("format") : "table");
     if (!format) return server::Response{.status = 400, .body = format.error().message};
     if (!running->try_acquire()) {
@@ -43,12 +45,17 @@ Result<std::unique_ptr<server::HttpServer>> StartHttpApi(
           .body = fmt::format("walden: {} queries are running; try again when one finished\n",
                               kMaxQueries)};
     }
-    auto history = HistoryFor(request.body, config.archive, HistoryCache(config));
-    auto output = history ? mirror::RunQuery(database, request.body, *format,
-                                             {.history = std::move(*history)})
-                          : Result<std::string>(std::unexpected(history.error()));
+    auto flag = [&](const char* name) {
+      return request.params.contains(name) && request.params.at(name) == "true";
+    };
+    const auto state = history.Current();
+    auto output = query::RunWithHistory(database, store, *state, request.body, *format,
+                                        {.dry_run = flag("dry_run"),
+                                         .allow_full_scan = flag("allow_full_scan"),
+                                         .rates = Rates(config),
+                                         .cache_dir = HistoryCache(config)},
+                                        {});
     running->release();
-    if (!history) return server::Response{.status = 503, .body = history.error().message};
     if (!output) {
       const std::string& why = output.error().message;
       if (duck::IsDamage(why)) {
@@ -60,7 +67,12 @@ Result<std::unique_ptr<server::HttpServer>> StartHttpApi(
       }
       return server::Response{.status = 400, .body = why};
     }
-    return server::Response{.body = std::move(*output)};
+    server::Response response{.body = std::move(output->output)};
+    if (!output->preview.empty()) {
+      response.headers[std::string(query::kPreviewHeader)] = output->preview;
+      spdlog::info("query: {}", output->preview);
+    }
+    return response;
   };
   auto publish = [&database, &config](const server::Request& request) -> server::Response {
     auto param = [&](const char* name, std::string fallback) {
@@ -164,6 +176,11 @@ Result<std::string> RunningAddress(const std::string& data_dir) {
 }
 
 // config.data_dir is absolute (LoadConfig), as the contained mirror needs.
+query::Rates Rates(const Config& config) {
+  return {.per_1000_requests = config.query.price_per_1000_requests,
+          .per_gb = config.query.price_per_gb};
+}
+
 std::string HistoryCache(const Config& config) { return config.data_dir + "/history"; }
 
 std::vector<std::string> QueryableDirectories(const Config& config) {

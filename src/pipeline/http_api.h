@@ -15,6 +15,7 @@
 #include "common/config.h"
 #include "common/error.h"
 #include "duck/duckdb.h"
+#include "query/history.h"
 #include "server/http_server.h"
 
 namespace walden::pipeline {
@@ -27,7 +28,8 @@ class StatusBoard;
 // /api/snapshot body and answers "job <id>" or why not (SnapshotControl::Queue).
 Result<std::unique_ptr<server::HttpServer>> StartHttpApi(
     const Config& config, duck::Database& database, const StatusBoard& board, MirrorSink& mirror,
-    ArchiveSink& archive, std::function<std::string(const std::string&)> on_snapshot);
+    ArchiveSink& archive, store::ObjectStore& store, const query::ArchiveSnapshot& history,
+    std::function<std::string(const std::string&)> on_snapshot);
 
 // Where a running walden leaves {"address": "host:port", "pid": N} of its HTTP endpoint.
 std::string ServerFile(const std::string& data_dir);
@@ -38,5 +40,7 @@ Result<std::string> RunningAddress(const std::string& data_dir);
 std::vector<std::string> QueryableDirectories(const Config& config);
 // Where history queries keep local copies of archived files (absolute).
 std::string HistoryCache(const Config& config);
+// query.price_* as the history planner's rates.
+query::Rates Rates(const Config& config);
 
 }  // namespace walden::pipeline

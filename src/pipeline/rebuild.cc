@@ -149,29 +149,6 @@ void RemoveDatabase(const std::string& path) {
 
 }  // namespace
 
-Result<std::vector<mirror::HistoryTable>> HistoryFor(const std::string& sql,
-                                                     const ArchiveConfig& archive,
-                                                     const std::string& cache_dir) {
-  if (AsciiLower(sql).find("history") == std::string::npos)
-    return std::vector<mirror::HistoryTable>{};
-  auto store = store::OpenStore(archive);
-  if (!store) return std::unexpected(store.error());
-  archive::Manifest manifest(**store);
-  auto state = manifest.Load();
-  if (!state) return std::unexpected(state.error());
-  std::map<QualifiedName, mirror::HistoryTable> tables;
-  for (const auto& [key, file] : state->live) {
-    auto path = store::LocalPath(**store, key, cache_dir);
-    if (!path) return std::unexpected(path.error());
-    mirror::HistoryTable& table = tables[file.table];
-    table.name = file.table;
-    table.files.push_back(std::move(*path));
-  }
-  std::vector<mirror::HistoryTable> out;
-  for (auto& [name, table] : tables) out.push_back(std::move(table));
-  return out;
-}
-
 Result<RebuildResult> RebuildMirror(store::ObjectStore& store, const std::string& mirror_path,
                                     const std::string& scratch_dir) {
   archive::Manifest manifest(store);

@@ -16,7 +16,7 @@
 #include "common/config.h"
 #include "common/error.h"
 #include "common/lsn.h"
-#include "mirror/query.h"
+#include "query/query.h"
 #include "store/object_store.h"
 
 namespace walden::pipeline {
@@ -26,12 +26,6 @@ struct RebuildResult {
   int64_t changes = 0;
   Lsn watermark;
 };
-
-// The archive's live files per table, as local paths (downloaded into `cache_dir` when the
-// archive is remote), for history.<schema>.<table> views — only when `sql` names one.
-Result<std::vector<mirror::HistoryTable>> HistoryFor(const std::string& sql,
-                                                     const ArchiveConfig& archive,
-                                                     const std::string& cache_dir);
 
 // `scratch_dir` holds downloaded files when the archive is remote.
 Result<RebuildResult> RebuildMirror(store::ObjectStore& store, const std::string& mirror_path,

@@ -21,7 +21,6 @@
 #include "common/strings.h"
 #include "common/units.h"
 #include "mirror/export.h"
-#include "mirror/query.h"
 #include "pg/capture.h"
 #include "pg/catalog.h"
 #include "pipeline/archive_sink.h"
@@ -34,6 +33,7 @@
 #include "pipeline/rebuild.h"
 #include "pipeline/snapshot_control.h"
 #include "pipeline/status.h"
+#include "query/query.h"
 #include "server/http_server.h"
 #include "snapshot/online.h"
 #include "snapshot/source.h"
@@ -131,6 +131,10 @@ class Pipeline {
   std::unique_ptr<MirrorSink> mirror_;
   std::vector<Sink*> sinks_;  // where every committed transaction goes, in this order
   ChangeTyper typer_;
+  // The manifest state history queries plan on, published on each archive commit
+  // (declared before the server, whose threads read it).
+  query::ArchiveSnapshot history_;
+  uint64_t history_sequence_ = 0;
   std::unique_ptr<server::HttpServer> server_;
   std::unique_ptr<pg::Capture> capture_;
   CanaryWriter canary_writer_{config_.source.url};
@@ -198,8 +202,10 @@ Status Pipeline::OpenSinks() {
   if (!mirror) return std::unexpected(mirror.error());
   mirror_ = std::move(*mirror);
   sinks_ = {archive_.get(), mirror_.get()};
+  history_.Publish(archive_->state());
+  history_sequence_ = archive_->state().last_sequence;
   auto server = StartHttpApi(config_, mirror_->mirror().database(), board_, *mirror_, *archive_,
-                             [this](const std::string& body) -> std::string {
+                             *store_, history_, [this](const std::string& body) -> std::string {
                                SnapshotControl* snapshots = snapshots_ready_.load();
                                if (!snapshots) return "walden is starting; try again shortly\n";
                                return snapshots->Queue(body);
@@ -383,6 +389,10 @@ Status Pipeline::Step() {
     }
   }
   Heartbeat();
+  if (archive_->state().last_sequence != history_sequence_) {
+    history_sequence_ = archive_->state().last_sequence;
+    history_.Publish(archive_->state());
+  }
   if (topics_upkeep_) topics_upkeep_->SetArchived(archive_->durable_end());
   if (auto ok = UnlessDisconnected("snapshot", snapshots_->Step(mirror_->mirror(), Durable()));
       !ok) {

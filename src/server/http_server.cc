@@ -147,6 +147,7 @@ Result<std::unique_ptr<HttpServer>> HttpServer::Start(const std::string& listen,
       for (const auto& [key, value] : in.params) request.params[key] = value;
       Response response = h(request);
       out.status = response.status;
+      for (const auto& [name, value] : response.headers) out.set_header(name, value);
       out.set_content(response.body, response.content_type.c_str());
     };
     if (route.method == "GET") {
@@ -214,7 +215,11 @@ Result<Response> Post(const std::string& address, const std::string& path,
     return Fail(ErrorKind::kConnection, fmt::format("cannot reach walden at {}: {}", address,
                                                     httplib::to_string(result.error())));
   }
-  return Response{.status = result->status, .body = result->body};
+  Response response{.status = result->status, .body = result->body};
+  for (const auto& [name, value] : result->headers) {
+    if (name.starts_with("X-Walden-")) response.headers[name] = value;
+  }
+  return response;
 }
 
 }  // namespace walden::server

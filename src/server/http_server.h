@@ -37,6 +37,7 @@ struct Response {
   int status = 200;
   std::string body;
   std::string content_type = "text/plain; charset=utf-8";
+  std::map<std::string, std::string> headers;  // extra response headers
 };
 struct Route {
   std::string method;  // "GET" or "POST"

@@ -292,12 +292,14 @@ TEST_F(MirrorTest, MetricsAndStatusCountWhatTheWorkloadDid) {
   const std::string history_sql =
       "SELECT _walden_op AS op, count(*) AS n FROM history.public.t GROUP BY ALL ORDER BY op";
   const CommandResult history = RunWalden(
-      {"query", "--data-dir", dir() + "/data", "--format", "csv", history_sql}, credentials);
+      {"query", "--data-dir", dir() + "/data", "--format", "csv", "--allow-full-scan", history_sql},
+      credentials);
   EXPECT_EQ(history.output, "op,n\nc,10\nd,2\nu,3\n");
   CatchUpAndStop(run);
   const CommandResult offline_history =
       RunWalden({"query", "--data-dir", dir() + "/data", "--format", "csv", "--archive-url",
-                 "s3://walden-metrics/a", "--archive-endpoint", (*s3)->endpoint(), history_sql},
+                 "s3://walden-metrics/a", "--archive-endpoint", (*s3)->endpoint(),
+                 "--allow-full-scan", history_sql},
                 credentials);
   EXPECT_EQ(offline_history.output, "op,n\nc,10\nd,2\nu,3\n");
   const CommandResult stopped =
@@ -377,7 +379,7 @@ TEST_F(MirrorTest, SigtermDuringLoadFlushesBothSinksAndRestartContinues) {
   });
   const std::vector<std::string> data = {"--data-dir", dir() + "/data", "--format", "csv"};
   auto query = [&](const std::string& sql) {
-    std::vector<std::string> args = {"query", sql};
+    std::vector<std::string> args = {"query", sql, "--allow-full-scan"};
     args.insert(args.end(), data.begin(), data.end());
     return RunWalden(args).output;
   };

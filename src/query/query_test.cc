@@ -1,4 +1,4 @@
-#include "mirror/query.h"
+#include "query/query.h"
 
 #include <fmt/core.h>
 #include <gmock/gmock.h>
@@ -9,8 +9,16 @@
 
 #include "mirror/export.h"
 
-namespace walden::mirror {
+namespace walden::query {
 namespace {
+
+// The mirror's export is exercised here too: a copy it makes must answer queries.
+using mirror::Export;
+using mirror::ExportFormat;
+using mirror::ExportTarget;
+using mirror::MirrorCatalog;
+using mirror::OpenReadOnly;
+using mirror::ParseExportFormat;
 
 class QueryTest : public ::testing::Test {
  protected:
@@ -202,4 +210,4 @@ TEST_F(QueryTest, ResultsAreBoundedInSizeAndTime) {
 }
 
 }  // namespace
-}  // namespace walden::mirror
+}  // namespace walden::query

@@ -1,4 +1,4 @@
-#include "mirror/query.h"
+#include "query/query.h"
 
 #include <fmt/core.h>
 
@@ -11,7 +11,7 @@
 
 #include "common/identifiers.h"
 
-namespace walden::mirror {
+namespace walden::query {
 namespace {
 
 namespace fs = std::filesystem;
@@ -250,4 +250,4 @@ Result<std::string> RunQuery(duck::Database& database, const std::string& sql, O
   return output.Finish();
 }
 
-}  // namespace walden::mirror
+}  // namespace walden::query

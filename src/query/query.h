@@ -17,7 +17,7 @@
 #include "common/identifiers.h"
 #include "duck/duckdb.h"
 
-namespace walden::mirror {
+namespace walden::query {
 
 enum class OutputFormat { kTable, kCsv, kJsonLines };
 Result<OutputFormat> ParseOutputFormat(std::string_view text);
@@ -41,4 +41,4 @@ struct QueryOptions {
 Result<std::string> RunQuery(duck::Database& database, const std::string& sql, OutputFormat format,
                              const QueryOptions& options = {});
 
-}  // namespace walden::mirror
+}  // namespace walden::query

@@ -1,0 +1,358 @@
+#include "query/history.h"
+
+#include <fmt/core.h>
+
+#include <nlohmann/json.hpp>
+
+#include "common/strings.h"
+
+namespace walden::query {
+namespace {
+
+using nlohmann::json;
+
+constexpr std::string_view kTimeColumn = "_walden_commit_ts";
+constexpr std::string_view kLsnColumn = "_walden_lsn";
+
+// A string field of a parsed node ("" when absent or not a string: DuckDB uses some names,
+// such as "type", for objects too).
+std::string Str(const json& node, const char* field) {
+  if (!node.is_object()) return "";
+  auto it = node.find(field);
+  return it != node.end() && it->is_string() ? it->get<std::string>() : "";
+}
+
+std::string Bytes(int64_t bytes) {
+  constexpr const char* kUnits[] = {"B", "KB", "MB", "GB", "TB"};
+  double value = static_cast<double>(bytes);
+  int unit = 0;
+  while (value >= 1024 && unit < 4) {
+    value /= 1024;
+    ++unit;
+  }
+  return unit == 0 ? fmt::format("{} B", bytes) : fmt::format("{:.1f} {}", value, kUnits[unit]);
+}
+
+struct Reference {
+  QualifiedName table;
+  std::string alias;  // empty: none given (the table's own name qualifies it)
+};
+
+// The history tables of a FROM clause (base tables and joins; subqueries are SELECT nodes
+// of their own).
+void CollectFrom(const json& from, std::vector<Reference>& out) {
+  if (!from.is_object()) return;
+  const std::string type = Str(from, "type");
+  if (type == "BASE_TABLE" && Str(from, "catalog_name") == "history") {
+    out.push_back({{Str(from, "schema_name"), Str(from, "table_name")}, Str(from, "alias")});
+  } else if (type == "JOIN") {
+    CollectFrom(from["left"], out);
+    CollectFrom(from["right"], out);
+  }
+}
+
+bool HasColumnRef(const json& node) {
+  if (node.is_object()) {
+    const std::string cls = Str(node, "class");
+    if (cls == "COLUMN_REF" || cls == "SUBQUERY" || cls == "STAR" || cls == "PARAMETER") {
+      return true;
+    }
+    for (const auto& [key, child] : node.items()) {
+      if (HasColumnRef(child)) return true;
+    }
+  } else if (node.is_array()) {
+    for (const json& child : node) {
+      if (HasColumnRef(child)) return true;
+    }
+  }
+  return false;
+}
+
+// Which bound column a reference names, if it names one of `ref`'s.
+std::string_view BoundColumn(const json& node, const Reference& ref) {
+  if (!node.is_object() || Str(node, "class") != "COLUMN_REF") return {};
+  const json& names = node["column_names"];
+  if (!names.is_array() || names.empty()) return {};
+  const std::string column = names.back().get<std::string>();
+  if (names.size() >= 2) {
+    const std::string qualifier = names[names.size() - 2].get<std::string>();
+    if (qualifier != (ref.alias.empty() ? ref.table.name : ref.alias)) return {};
+  }
+  if (column == kTimeColumn) return kTimeColumn;
+  if (column == kLsnColumn) return kLsnColumn;
+  return {};
+}
+
+class Bounder {
+ public:
+  explicit Bounder(duck::Connection& conn) : conn_(conn) {}
+
+  // The window the AND-conjuncts of `where` give `ref`.
+  Window Of(const json& where, const Reference& ref) {
+    Window window;
+    Conjuncts(where, ref, window);
+    return window;
+  }
+
+ private:
+  void Conjuncts(const json& node, const Reference& ref, Window& window) {
+    if (!node.is_object()) return;
+    const std::string type = Str(node, "type");
+    if (type == "CONJUNCTION_AND") {
+      for (const json& child : node["children"]) Conjuncts(child, ref, window);
+    } else if (type == "COMPARE_BETWEEN") {
+      const std::string_view column = BoundColumn(node["input"], ref);
+      if (column.empty()) return;
+      Apply(column, ">=", node["lower"], window);
+      Apply(column, "<=", node["upper"], window);
+    } else if (Str(node, "class") == "COMPARISON") {
+      std::string op = type == "COMPARE_EQUAL"                  ? "="
+                       : type == "COMPARE_GREATERTHAN"          ? ">="
+                       : type == "COMPARE_GREATERTHANOREQUALTO" ? ">="
+                       : type == "COMPARE_LESSTHAN"             ? "<="
+                       : type == "COMPARE_LESSTHANOREQUALTO"    ? "<="
+                                                                : "";
+      if (op.empty()) return;
+      std::string_view column = BoundColumn(node["left"], ref);
+      const json* value = &node["right"];
+      if (column.empty()) {  // constant on the left: the comparison turns around
+        column = BoundColumn(node["right"], ref);
+        value = &node["left"];
+        if (op != "=") op = op == ">=" ? "<=" : ">=";
+      }
+      if (!column.empty()) Apply(column, op, *value, window);
+    }
+  }
+
+  // Bounds `window` by `column op value` when DuckDB can evaluate `value` on its own.
+  void Apply(std::string_view column, const std::string& op, const json& value, Window& window) {
+    if (HasColumnRef(value)) return;
+    if (template_.is_null()) {
+      auto one = conn_.Query("SELECT json_serialize_sql('SELECT 1')::VARCHAR");
+      if (!one || one->rows() != 1) return;
+      template_ = json::parse(one->Text(0, 0).value_or("{}"), nullptr, false);
+      if (!template_.is_object() || template_.value("error", true)) return;
+    }
+    json statement = template_;
+    statement["statements"][0]["node"]["select_list"][0] = value;
+    const bool time = column == kTimeColumn;
+    auto text =
+        conn_.Query("SELECT json_deserialize_sql(" + QuoteLiteral(statement.dump()) + "::JSON)");
+    if (!text || text->rows() != 1 || !text->Text(0, 0)) return;
+    std::string expr = *text->Text(0, 0);
+    if (!expr.starts_with("SELECT ")) return;
+    expr = expr.substr(7);
+    // One prepared statement: the expression can be nothing but an expression.
+    auto prepared = duck::PreparedStatement::Prepare(
+        conn_, fmt::format("SELECT {}(CAST(({}) AS {}))::VARCHAR", time ? "epoch_us" : "", expr,
+                           time ? "TIMESTAMPTZ" : "UBIGINT"));
+    if (!prepared) return;
+    auto evaluated = prepared->Execute();
+    if (!evaluated || evaluated->rows() != 1 || !evaluated->Text(0, 0)) return;
+    const std::string bound = *evaluated->Text(0, 0);
+    if (time) {
+      const int64_t at = std::stoll(bound);
+      if (op != "<=") window.min_time = std::max(window.min_time, at);
+      if (op != ">=") window.max_time = std::min(window.max_time, at);
+    } else {
+      const uint64_t at = std::stoull(bound);
+      if (op != "<=") window.min_lsn = std::max(window.min_lsn, at);
+      if (op != ">=") window.max_lsn = std::min(window.max_lsn, at);
+    }
+  }
+
+  duck::Connection& conn_;
+  json template_;  // `SELECT 1` as DuckDB serializes it
+};
+
+// Every SELECT node below `node`, with its own history references and their windows.
+void Walk(const json& node, Bounder& bounder, HistoryReads& reads, int& attributed) {
+  if (node.is_object()) {
+    if (Str(node, "type") == "SELECT_NODE") {
+      std::vector<Reference> refs;
+      CollectFrom(node["from_table"], refs);
+      for (const Reference& ref : refs) {
+        reads[ref.table].push_back(bounder.Of(node["where_clause"], ref));
+        ++attributed;
+      }
+    }
+    for (const auto& [key, child] : node.items()) Walk(child, bounder, reads, attributed);
+  } else if (node.is_array()) {
+    for (const json& child : node) Walk(child, bounder, reads, attributed);
+  }
+}
+
+// Every reference to a history table anywhere in the statement.
+void CountReferences(const json& node, HistoryReads& all, int& count) {
+  if (node.is_object()) {
+    if (Str(node, "type") == "BASE_TABLE" && Str(node, "catalog_name") == "history") {
+      all[{Str(node, "schema_name"), Str(node, "table_name")}];
+      ++count;
+    }
+    for (const auto& [key, child] : node.items()) CountReferences(child, all, count);
+  } else if (node.is_array()) {
+    for (const json& child : node) CountReferences(child, all, count);
+  }
+}
+
+}  // namespace
+
+bool Window::Bounded() const {
+  return min_time != std::numeric_limits<int64_t>::min() ||
+         max_time != std::numeric_limits<int64_t>::max() || min_lsn != 0 ||
+         max_lsn != std::numeric_limits<uint64_t>::max();
+}
+
+bool Window::Overlaps(const archive::SegmentFile& file) const {
+  return file.max_commit_time >= min_time && file.min_commit_time <= max_time &&
+         file.last_lsn >= min_lsn && file.first_lsn <= max_lsn;
+}
+
+Result<HistoryReads> FindHistoryReads(duck::Connection& conn, std::string_view sql) {
+  auto serialized =
+      conn.Query("SELECT json_serialize_sql(" + QuoteLiteral(std::string(sql)) + ")::VARCHAR");
+  if (!serialized) return std::unexpected(serialized.error());
+  const json parsed =
+      json::parse(serialized->Text(0, 0).value_or("{}"), nullptr, /*allow_exceptions=*/false);
+  HistoryReads reads;
+  if (!parsed.is_object() || parsed.value("error", true)) {
+    // Not a SELECT (DESCRIBE, SHOW, SUMMARIZE): a mention of history reads it all.
+    if (AsciiLower(sql).find("history") != std::string_view::npos) {
+      reads[{"*", "*"}].push_back(Window{});
+    }
+    return reads;
+  }
+  Bounder bounder(conn);
+  int attributed = 0, references = 0;
+  Walk(parsed["statements"], bounder, reads, attributed);
+  HistoryReads all;
+  CountReferences(parsed["statements"], all, references);
+  if (references != attributed) {
+    // A reference outside any FROM clause the walk knows: read unbounded.
+    for (auto& [table, windows] : all) reads[table].push_back(Window{});
+  }
+  return reads;
+}
+
+HistoryPlan PlanHistory(const archive::ArchiveState& state, const HistoryReads& reads, bool remote,
+                        const Rates& rates) {
+  HistoryPlan plan;
+  const bool everything = reads.contains({"*", "*"});
+  std::map<QualifiedName, HistoryPlan::Table> tables;
+  for (const auto& [key, file] : state.live) {
+    auto read = reads.find(file.table);
+    if (!everything && read == reads.end()) continue;
+    HistoryPlan::Table& table = tables[file.table];
+    table.name = file.table;
+    ++table.all_files;
+    bool needed = everything;
+    if (!needed) {
+      for (const Window& window : read->second) {
+        if (!window.Bounded()) table.unbounded = true;
+        needed = needed || window.Overlaps(file);
+      }
+    } else {
+      table.unbounded = true;
+    }
+    if (needed) table.files.push_back(&file);
+  }
+  for (auto& [name, table] : tables) {
+    for (const archive::SegmentFile* file : table.files) {
+      plan.bytes += file->bytes;
+      ++plan.files;
+    }
+    plan.unbounded = plan.unbounded || table.unbounded;
+    plan.tables.push_back(std::move(table));
+  }
+  if (remote) {
+    plan.requests = plan.files;
+    plan.price = static_cast<double>(plan.requests) / 1000.0 * rates.per_1000_requests +
+                 static_cast<double>(plan.bytes) / 1e9 * rates.per_gb;
+  }
+  return plan;
+}
+
+std::string HistoryPlan::Preview() const {
+  int64_t all = 0;
+  std::string detail;
+  for (const Table& table : tables) {
+    all += table.all_files;
+    detail += fmt::format("{}{}: {} of {} files{}", detail.empty() ? "" : "; ",
+                          table.name.Display(), table.files.size(), table.all_files,
+                          table.unbounded ? ", no time or LSN bound" : "");
+  }
+  return fmt::format("history: {} of {} files, {}, {} GET requests, ~${:.4f} ({})", files, all,
+                     Bytes(bytes), requests, price, detail.empty() ? "no files" : detail);
+}
+
+Result<PreparedHistory> PrepareHistory(duck::Connection& planner, store::ObjectStore& store,
+                                       const archive::ArchiveState& state, std::string_view sql,
+                                       const HistoryOptions& options) {
+  auto reads = FindHistoryReads(planner, sql);
+  if (!reads) return std::unexpected(reads.error());
+  if (reads->empty()) return PreparedHistory{};
+  const bool remote = !store.url().starts_with("file://");
+  const HistoryPlan plan = PlanHistory(state, *reads, remote, options.rates);
+  PreparedHistory prepared{.preview = plan.Preview()};
+  if (options.dry_run) return prepared;
+  if (plan.unbounded && !options.allow_full_scan) {
+    return Fail(ErrorKind::kUsage,
+                prepared.preview +
+                    "\nrefused: a history table is read without a time or LSN bound; add WHERE "
+                    "_walden_commit_ts >= … (or _walden_lsn), or allow the full scan with "
+                    "--allow-full-scan (HTTP: allow_full_scan=true)");
+  }
+  for (const HistoryPlan::Table& table : plan.tables) {
+    HistoryTable out{.name = table.name};
+    // A table none of whose files the window touches still needs its columns: one file
+    // (its rows are outside the window, so the query's own bound filters them out).
+    std::vector<const archive::SegmentFile*> files = table.files;
+    if (files.empty()) {
+      for (const auto& [key, file] : state.live) {
+        if (file.table == table.name) {
+          files.push_back(&file);
+          break;
+        }
+      }
+    }
+    for (const archive::SegmentFile* file : files) {
+      auto path = store::LocalPath(store, file->key, options.cache_dir);
+      if (!path) return std::unexpected(path.error());
+      out.files.push_back(std::move(*path));
+    }
+    if (!out.files.empty()) prepared.tables.push_back(std::move(out));
+  }
+  return prepared;
+}
+
+void ArchiveSnapshot::Publish(archive::ArchiveState state) {
+  auto shared = std::make_shared<const archive::ArchiveState>(std::move(state));
+  std::lock_guard lock(mutex_);
+  state_ = std::move(shared);
+}
+
+std::shared_ptr<const archive::ArchiveState> ArchiveSnapshot::Current() const {
+  std::lock_guard lock(mutex_);
+  return state_;
+}
+
+Result<Answer> RunWithHistory(duck::Database& database, store::ObjectStore& store,
+                              const archive::ArchiveState& state, const std::string& sql,
+                              OutputFormat format, const HistoryOptions& history,
+                              QueryOptions options) {
+  auto planner = duck::Connection::Open(database);
+  if (!planner) return std::unexpected(planner.error());
+  auto prepared = PrepareHistory(*planner, store, state, sql, history);
+  if (!prepared) return std::unexpected(prepared.error());
+  if (history.dry_run) {
+    return Answer{
+        .output = (prepared->preview.empty() ? "reads no history" : prepared->preview) + "\n",
+        .preview = prepared->preview};
+  }
+  options.history = std::move(prepared->tables);
+  auto output = RunQuery(database, sql, format, options);
+  if (!output) return std::unexpected(output.error());
+  return Answer{.output = std::move(*output), .preview = std::move(prepared->preview)};
+}
+
+}  // namespace walden::query

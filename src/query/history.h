@@ -1,0 +1,121 @@
+// History queries (design §13): which archived files a query needs, what reading them costs,
+// and the views history.<schema>.<table> over exactly those files.
+//
+// DuckDB parses the statement (json_serialize_sql); every reference to history.<s>.<t> is
+// bounded by the top-level AND-conjuncts of the WHERE of the SELECT it is read in that
+// compare `_walden_commit_ts` or `_walden_lsn` with a constant expression (now() - INTERVAL
+// '1 hour' included; DuckDB evaluates it). A file is read only if its commit-time and LSN
+// ranges in the manifest overlap a reference's window; a reference without such a bound
+// reads every file of its table (an unbounded scan, refused unless allowed). Sound by
+// construction: a conjunct of the WHERE is true for every row the SELECT keeps.
+// Thread-safety: plain functions; a Connection is used by one thread at a time.
+#pragma once
+
+#include <cstdint>
+#include <limits>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "archive/manifest.h"
+#include "common/error.h"
+#include "common/identifiers.h"
+#include "duck/duckdb.h"
+#include "query/query.h"
+#include "store/object_store.h"
+
+namespace walden::query {
+
+// Inclusive bounds on commit time (µs since 1970) and commit LSN.
+struct Window {
+  int64_t min_time = std::numeric_limits<int64_t>::min();
+  int64_t max_time = std::numeric_limits<int64_t>::max();
+  uint64_t min_lsn = 0;
+  uint64_t max_lsn = std::numeric_limits<uint64_t>::max();
+
+  bool Bounded() const;
+  bool Overlaps(const archive::SegmentFile& file) const;
+};
+
+// Each history table `sql` reads, with one window per reference.
+using HistoryReads = std::map<QualifiedName, std::vector<Window>>;
+Result<HistoryReads> FindHistoryReads(duck::Connection& conn, std::string_view sql);
+
+// Prices of reading a remote archive (config query.price_per_1000_requests, .price_per_gb).
+struct Rates {
+  double per_1000_requests = 0.0004;
+  double per_gb = 0.09;
+};
+
+struct HistoryPlan {
+  struct Table {
+    QualifiedName name;
+    std::vector<const archive::SegmentFile*> files;  // into the state it was planned on
+    int64_t all_files = 0;                           // the table's live files
+    bool unbounded = false;
+  };
+  std::vector<Table> tables;
+  int64_t files = 0;
+  int64_t bytes = 0;
+  int64_t requests = 0;  // GETs of a remote archive (0 for a local folder)
+  double price = 0;      // at the rates, for a remote archive
+  bool unbounded = false;
+
+  // One line: "history: 3 of 120 files, 4.2 MB, 3 GET requests, ~$0.0004 (…)".
+  std::string Preview() const;
+};
+HistoryPlan PlanHistory(const archive::ArchiveState& state, const HistoryReads& reads, bool remote,
+                        const Rates& rates);
+
+// What a history query asks for besides its SQL (CLI flags, HTTP parameters).
+struct HistoryOptions {
+  bool dry_run = false;          // plan and preview only
+  bool allow_full_scan = false;  // run even when a history table has no time or LSN bound
+  Rates rates;
+  std::string cache_dir;  // where files of a remote archive are copied for DuckDB
+};
+
+// The history views a query needs (files fetched, local paths) and its cost preview; both
+// empty when it reads no history. A dry run fetches nothing. An unbounded scan without
+// allow_full_scan is a kUsage error that carries the preview and the way to allow it.
+struct PreparedHistory {
+  std::vector<HistoryTable> tables;
+  std::string preview;
+};
+// `planner`: a connection on the contained query database (bounds are evaluated there).
+Result<PreparedHistory> PrepareHistory(duck::Connection& planner, store::ObjectStore& store,
+                                       const archive::ArchiveState& state, std::string_view sql,
+                                       const HistoryOptions& options);
+
+// The archive's manifest state as history queries see it: walden run publishes each new
+// commit, a stopped walden loads the manifest once per command. Thread-safety: any thread.
+class ArchiveSnapshot {
+ public:
+  void Publish(archive::ArchiveState state);
+  std::shared_ptr<const archive::ArchiveState> Current() const;
+
+ private:
+  mutable std::mutex mutex_;
+  std::shared_ptr<const archive::ArchiveState> state_ =
+      std::make_shared<const archive::ArchiveState>();
+};
+
+// SQL over the mirror (`database`, options.catalog) and the history: plans the history
+// reads on `state`, fetches what they need, runs the query. `preview` is empty when the
+// query reads no history; a dry run answers with the preview alone.
+struct Answer {
+  std::string output;
+  std::string preview;
+};
+Result<Answer> RunWithHistory(duck::Database& database, store::ObjectStore& store,
+                              const archive::ArchiveState& state, const std::string& sql,
+                              OutputFormat format, const HistoryOptions& history,
+                              QueryOptions options);
+
+// The HTTP header that carries the preview of a history query's answer.
+inline constexpr std::string_view kPreviewHeader = "X-Walden-History";
+
+}  // namespace walden::query

@@ -1,0 +1,115 @@
+// History queries as users run them (design §13): through `walden query`, offline and through
+// a running walden's HTTP API. A bounded query reads only the files of its window and says
+// what it reads first; an unbounded scan is refused with the preview and the flag.
+#include <fmt/core.h>
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <filesystem>
+#include <regex>
+
+#include "tests/support/pg_fixture.h"
+#include "tests/support/walden_process.h"
+
+namespace walden::testing {
+namespace {
+
+using namespace std::chrono_literals;
+using ::testing::HasSubstr;
+
+class HistoryQueryTest : public PgTest {
+ protected:
+  std::vector<std::string> Data() {
+    return {"--data-dir", ScratchDir() + "/data", "--archive-url",
+            "file://" + ScratchDir() + "/archive"};
+  }
+  std::vector<std::string> RunArgs() {
+    std::vector<std::string> args = {
+        "run",           "--server-listen", "127.0.0.1:0",  "--source",
+        AdminConninfo(), "--source-slot",   "history_slot", "--archive-flush-interval",
+        "100ms"};
+    for (const std::string& arg : Data()) args.push_back(arg);
+    return args;
+  }
+  CommandResult Query(const std::string& sql, std::vector<std::string> flags = {}) {
+    std::vector<std::string> args = {"query", sql, "--format", "csv"};
+    args.insert(args.end(), flags.begin(), flags.end());
+    for (const std::string& arg : Data()) args.push_back(arg);
+    return RunWalden(args);
+  }
+  // "history: K of N files, …": K and N.
+  static std::pair<int, int> FilesOf(const std::string& preview) {
+    std::smatch m;
+    if (!std::regex_search(preview, m, std::regex(R"(history: (\d+) of (\d+) files)"))) {
+      return {-1, -1};
+    }
+    return {std::stoi(m[1]), std::stoi(m[2])};
+  }
+};
+
+TEST_F(HistoryQueryTest, ABoundedQueryReadsOnlyItsWindowAndAnUnboundedOneIsRefused) {
+  std::filesystem::remove_all(ScratchDir());
+  Exec("CREATE TABLE events (id int PRIMARY KEY, batch int NOT NULL)");
+  std::string boundary;  // a commit time between the second and the third batch
+  int files = 0;
+  {
+    WaldenProcess run(RunArgs());
+    ASSERT_TRUE(run.WaitForLog("run: streaming slot", 30s)) << run.Stderr();
+    for (int batch = 1; batch <= 4; ++batch) {
+      Exec(
+          fmt::format("INSERT INTO events SELECT g, {0} FROM generate_series({0} * 100, {0} * "
+                      "100 + 49) g",
+                      batch));
+      // Each batch in its own archive commit (and file).
+      ASSERT_TRUE(run.WaitForLog(fmt::format("archive: commit {} with", batch), 30s))
+          << run.Stderr();
+      if (batch == 2) boundary = *Rows("SELECT clock_timestamp()::text")[0][0];
+    }
+    const std::string bounded_sql =
+        "SELECT count(*) AS n FROM history.public.events WHERE "
+        "_walden_commit_ts >= '" +
+        boundary + "'::TIMESTAMPTZ";
+    // Through the running walden's HTTP API.
+    CommandResult r = Query(bounded_sql, {"--dry-run"});
+    EXPECT_EQ(r.exit_code, 0) << r.output;
+    const auto [read, all] = FilesOf(r.output);
+    EXPECT_EQ(read, 2) << r.output;
+    EXPECT_GE(all, 4) << r.output;  // the batches' and the initial load's (an empty table's)
+    files = all;
+    EXPECT_THAT(r.output, HasSubstr("0 GET requests, ~$0.0000 (public.events: 2 of"));
+    r = Query(bounded_sql);
+    EXPECT_EQ(r.output, "n\n100\n");
+    r = Query("SELECT count(*) AS n FROM history.public.events");
+    EXPECT_EQ(r.exit_code, 2);
+    EXPECT_THAT(r.output, HasSubstr("no time or LSN bound"));
+    EXPECT_THAT(r.output, HasSubstr("refused: a history table is read without a time or LSN "
+                                    "bound; add WHERE _walden_commit_ts >= … (or _walden_lsn), "
+                                    "or allow the full scan with --allow-full-scan"));
+    run.process().Signal(SIGTERM);
+    ASSERT_EQ(run.Wait(30s), 0) << run.Stderr();
+  }
+  // Offline, the same answers from the data directory and the archive.
+  CommandResult r = Query(
+      "SELECT count(*) AS n FROM history.public.events WHERE "
+      "_walden_commit_ts < '" +
+          boundary + "'::TIMESTAMPTZ",
+      {"--dry-run"});
+  EXPECT_EQ(FilesOf(r.output), std::make_pair(files - 2, files)) << r.output;
+  r = Query(
+      "SELECT count(*) AS n, min(batch) AS first FROM history.public.events WHERE "
+      "_walden_commit_ts < '" +
+      boundary + "'::TIMESTAMPTZ");
+  EXPECT_EQ(r.output, "n,first\n100,1\n");
+  r = Query("SELECT count(*) AS n FROM history.public.events", {"--allow-full-scan"});
+  EXPECT_EQ(r.output, "n\n200\n");
+  r = Query("SELECT count(*) AS n FROM history.public.events");
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  // A query of the mirror alone has no preview and needs no flag.
+  r = Query("SELECT count(*) AS n FROM public.events", {"--dry-run"});
+  EXPECT_EQ(r.output, "reads no history\n");
+  DropSlot("history_slot");
+}
+
+}  // namespace
+}  // namespace walden::testing
