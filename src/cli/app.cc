@@ -187,8 +187,27 @@ int Main(int argc, char** argv) {
                   "price), without running it");
   query->add_flag("--allow-full-scan", query_flags.allow_full_scan,
                   "Run even when a history table is read without a time or LSN bound");
+  HistoryCommandOptions history_options;
+  CLI::App* history = app.add_subcommand(
+      "history",
+      "A table's or topic's archived changes (a window, the last N, one key), or the table as "
+      "it was at a time or LSN (--as-of)");
+  history->add_option("table", history_options.table, "schema.table")->required();
+  history->add_option("--tail", history_options.tail, "The newest N changes")
+      ->check(CLI::PositiveNumber);
+  history->add_option("--since", history_options.since, "Changes committed at or after this time");
+  history->add_option("--until", history_options.until, "Changes committed before this time");
+  history->add_option("--key", history_options.key, "Only this key: COLUMN=VALUE");
+  history->add_option("--op", history_options.op, "Only this operation: c, u, d, t or r");
+  history->add_option("--as-of", history_options.as_of,
+                      "The table's rows as of this commit time or LSN (0/1A2B3C), rebuilt from "
+                      "the archive");
+  history->add_option("--format", history_options.format, "table, csv or json (JSON lines)");
+  history->add_flag("--dry-run", history_options.dry_run, "Print the cost preview only");
+  history->add_flag("--allow-full-scan", history_options.allow_full_scan,
+                    "Read every file of the table when no window is given");
   for (CLI::App* sub :
-       {doctor, config_check, demo, tail, archive_ls, archive_compact, archive_verify, run,
+       {history, doctor, config_check, demo, tail, archive_ls, archive_compact, archive_verify, run,
         mirror_rebuild, mirror_export, query, status, snapshot, resync}) {
     flags.AddTo(sub);
   }
@@ -232,6 +251,7 @@ int Main(int argc, char** argv) {
   if (mirror_export->parsed()) {
     return MirrorExportCommand(*config, export_path, export_format, export_replace);
   }
+  if (history->parsed()) return HistoryCommand(*config, history_options);
   if (query->parsed()) return QueryCommand(*config, query_sql, query_format, query_flags);
   if (status->parsed()) return StatusCommand(*config, status_json);
   if (auto topic_exit = topic_cli.Run(*config)) return *topic_exit;

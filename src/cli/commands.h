@@ -57,6 +57,19 @@ struct QueryFlags {
 int QueryCommand(const Config& config, const std::string& sql, const std::string& format,
                  const QueryFlags& flags);
 
+struct HistoryCommandOptions {
+  std::string table;         // schema.table
+  int64_t tail = 0;          // the newest N changes
+  std::string since, until;  // commit-time window (DuckDB TIMESTAMPTZ text)
+  std::string key;           // COLUMN=VALUE
+  std::string op;            // c, u, d, t or r
+  std::string as_of;         // time travel: a commit time or an LSN
+  std::string format = "table";
+  bool dry_run = false;
+  bool allow_full_scan = false;
+};
+int HistoryCommand(const Config& config, const HistoryCommandOptions& options);
+
 // Prints "walden: <message>" to stderr and returns the exit code for the error.
 int ReportError(const Error& error);
 

@@ -105,7 +105,7 @@ std::string StageSelect(const change::TableDef& def, const std::set<std::string>
 }
 
 Status ReplayPeriod(mirror::Mirror& mirror, duck::Connection& reader, const Period& period,
-                    const std::vector<std::string>& files) {
+                    const std::vector<std::string>& files, const std::string& until) {
   if (auto ok = mirror.Define(period.def); !ok) return ok;
   if (files.empty()) return {};
   std::string list;
@@ -113,6 +113,7 @@ Status ReplayPeriod(mirror::Mirror& mirror, duck::Connection& reader, const Peri
   const std::string source = "read_parquet([" + list + "], union_by_name = true)";
   std::string where = fmt::format("_walden_lsn >= {}", period.first.value);
   if (period.until.value != 0) where += fmt::format(" AND _walden_lsn < {}", period.until.value);
+  where += until;
   // Only what follows the last TRUNCATE or snapshot reset matters.
   auto restart = reader.Query(fmt::format(
       "SELECT _walden_lsn, _walden_seq, _walden_op FROM {} WHERE _walden_op IN ('t', 's') AND "
@@ -150,7 +151,7 @@ void RemoveDatabase(const std::string& path) {
 }  // namespace
 
 Result<RebuildResult> RebuildMirror(store::ObjectStore& store, const std::string& mirror_path,
-                                    const std::string& scratch_dir) {
+                                    const std::string& scratch_dir, const RebuildScope& scope) {
   archive::Manifest manifest(store);
   auto state = manifest.Load();
   if (!state) return std::unexpected(state.error());
@@ -160,7 +161,17 @@ Result<RebuildResult> RebuildMirror(store::ObjectStore& store, const std::string
   }
   // A damaged file would rebuild a wrong mirror without a word: every file is checked
   // against its commit before anything is replayed.
+  const auto in_scope = [&](const QualifiedName& table) {
+    return !scope.table || *scope.table == table;
+  };
+  std::string until;  // the scope's bound on archived rows, as SQL
+  if (scope.until_lsn) until += fmt::format(" AND _walden_lsn <= {}", scope.until_lsn->value);
+  if (scope.until_time) {
+    until +=
+        " AND _walden_commit_ts <= CAST(" + QuoteLiteral(*scope.until_time) + " AS TIMESTAMPTZ)";
+  }
   for (const auto& [key, file] : state->live) {
+    if (!in_scope(file.table)) continue;
     auto path = store::LocalPath(store, key, scratch_dir + "/rebuild");
     if (!path) return std::unexpected(path.error());
     if (auto ok = archive::CheckFile(file, *path); !ok) return std::unexpected(ok.error());
@@ -177,9 +188,11 @@ Result<RebuildResult> RebuildMirror(store::ObjectStore& store, const std::string
     if (!reader) return std::unexpected(reader.error());
     std::set<uint32_t> tables;
     for (const Period& period : *periods) {
+      if (!in_scope(period.def.name)) continue;
+      if (scope.until_lsn && period.first > *scope.until_lsn) continue;
       auto files = PeriodFiles(store, *state, period, scratch_dir + "/rebuild");
       if (!files) return std::unexpected(files.error());
-      if (auto ok = ReplayPeriod(**mirror, *reader, period, *files); !ok)
+      if (auto ok = ReplayPeriod(**mirror, *reader, period, *files, until); !ok)
         return std::unexpected(ok.error());
       tables.insert(period.def.relation_id);
     }

@@ -10,6 +10,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -27,8 +28,17 @@ struct RebuildResult {
   Lsn watermark;
 };
 
+// What to rebuild: everything (`walden mirror rebuild`), or one table as of a commit
+// (`walden history --as-of`, time travel).
+struct RebuildScope {
+  std::optional<QualifiedName> table;  // only this table
+  std::optional<Lsn> until_lsn;        // only commits at or before this LSN
+  // Only commits at or before this time (text DuckDB casts to TIMESTAMPTZ).
+  std::optional<std::string> until_time;
+};
+
 // `scratch_dir` holds downloaded files when the archive is remote.
 Result<RebuildResult> RebuildMirror(store::ObjectStore& store, const std::string& mirror_path,
-                                    const std::string& scratch_dir);
+                                    const std::string& scratch_dir, const RebuildScope& scope = {});
 
 }  // namespace walden::pipeline

@@ -8,6 +8,7 @@
 
 #include <filesystem>
 #include <regex>
+#include <thread>
 
 #include "tests/support/pg_fixture.h"
 #include "tests/support/walden_process.h"
@@ -108,6 +109,84 @@ TEST_F(HistoryQueryTest, ABoundedQueryReadsOnlyItsWindowAndAnUnboundedOneIsRefus
   // A query of the mirror alone has no preview and needs no flag.
   r = Query("SELECT count(*) AS n FROM public.events", {"--dry-run"});
   EXPECT_EQ(r.output, "reads no history\n");
+  DropSlot("history_slot");
+}
+
+TEST_F(HistoryQueryTest, AsOfGivesTheTableAsItWasAndTailAndKeyFindChanges) {
+  std::filesystem::remove_all(ScratchDir());
+  Exec("CREATE TABLE t (id int PRIMARY KEY, v text NOT NULL)");
+  WaldenProcess run(RunArgs());
+  ASSERT_TRUE(run.WaitForLog("run: streaming slot", 30s)) << run.Stderr();
+  std::atomic<bool> stop{false};
+  std::thread writer([&] {
+    auto conn = pg::Connection::Open(AdminConninfo());
+    ASSERT_TRUE(conn);
+    for (int n = 0; !stop; ++n) {
+      const int id = n * 7 % 40;
+      const char* sql[] = {
+          "INSERT INTO t VALUES ({0}, 'v{1}') ON CONFLICT (id) DO UPDATE SET v = "
+          "excluded.v",
+          "UPDATE t SET v = v || '+' WHERE id = {0}", "DELETE FROM t WHERE id = {0}"};
+      ASSERT_TRUE(conn->Exec(fmt::format(fmt::runtime(sql[n % 5 == 4   ? 2
+                                                          : n % 3 == 2 ? 1
+                                                                       : 0]),
+                                         id, n)));
+      std::this_thread::sleep_for(5ms);
+    }
+  });
+  // Copies of the table at chosen moments: writers wait on the lock, so nothing commits
+  // between the copy and the time (and WAL position) taken with it.
+  std::vector<std::pair<std::string, std::string>> points;  // (time, lsn)
+  for (int i = 0; i < 3; ++i) {
+    std::this_thread::sleep_for(700ms);
+    auto conn = pg::Connection::Open(AdminConninfo());
+    ASSERT_TRUE(conn);
+    ASSERT_TRUE(conn->Exec("BEGIN"));
+    ASSERT_TRUE(conn->Exec("LOCK TABLE t IN SHARE MODE"));
+    ASSERT_TRUE(conn->Exec(fmt::format("CREATE TABLE snap{} AS SELECT * FROM t", i)));
+    auto at = conn->Exec("SELECT clock_timestamp()::text, pg_current_wal_insert_lsn()::text");
+    ASSERT_TRUE(at);
+    points.emplace_back(std::string(at->Value(0, 0)), std::string(at->Value(0, 1)));
+    ASSERT_TRUE(conn->Exec("COMMIT"));
+  }
+  stop = true;
+  writer.join();
+  ASSERT_TRUE(WaitForCaughtUp("history_slot"));
+  run.process().Signal(SIGTERM);
+  ASSERT_EQ(run.Wait(30s), 0) << run.Stderr();
+
+  auto source = [&](int i) {
+    std::string csv = "id,v\n";
+    for (const Row& row :
+         Rows(fmt::format("SELECT id::text AS i, v FROM snap{} ORDER BY id, v", i))) {
+      csv += *row[0] + "," + *row[1] + "\n";
+    }
+    return csv;
+  };
+  for (int i = 0; i < 3; ++i) {
+    std::vector<std::string> args = {"history",       "public.t", "--as-of",
+                                     points[i].first, "--format", "csv"};
+    for (const std::string& arg : Data()) args.push_back(arg);
+    CommandResult r = RunWalden(args);
+    EXPECT_EQ(r.output, source(i)) << "as of " << points[i].first;
+    args[3] = points[i].second;  // the same moment as an LSN
+    r = RunWalden(args);
+    EXPECT_EQ(r.output, source(i)) << "as of " << points[i].second;
+  }
+  std::vector<std::string> args = {"history", "public.t", "--tail", "3", "--format", "csv"};
+  for (const std::string& arg : Data()) args.push_back(arg);
+  CommandResult r = RunWalden(args);
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(std::ranges::count(r.output, '\n'), 4) << r.output;  // header and three changes
+  args = {"history", "public.t", "--key", "id=7", "--format", "csv"};
+  for (const std::string& arg : Data()) args.push_back(arg);
+  r = RunWalden(args);
+  EXPECT_EQ(r.exit_code, 2) << r.output;  // no window: refused
+  args.push_back("--since");
+  args.push_back(points[0].first);
+  r = RunWalden(args);
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_THAT(r.output, ::testing::Not(::testing::ContainsRegex("\n(0|[1-689]|[1-9][0-9]),")));
   DropSlot("history_slot");
 }
 
