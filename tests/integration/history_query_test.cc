@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "tests/support/pg_fixture.h"
+#include "tests/support/s3_server.h"
 #include "tests/support/walden_process.h"
 
 namespace walden::testing {
@@ -21,10 +22,39 @@ using ::testing::HasSubstr;
 
 class HistoryQueryTest : public PgTest {
  protected:
+  // A local archive, or an S3 one on s3rver once UseS3 was called.
   std::vector<std::string> Data() {
+    if (s3_) {
+      return {"--data-dir",         ScratchDir() + "/data",
+              "--archive-url",      "s3://walden-history/a",
+              "--archive-endpoint", s3_->endpoint()};
+    }
     return {"--data-dir", ScratchDir() + "/data", "--archive-url",
             "file://" + ScratchDir() + "/archive"};
   }
+  void UseS3() {
+    auto s3 = S3Server::Start("walden-history");
+    ASSERT_TRUE(s3) << s3.error().message;
+    s3_ = std::move(*s3);
+    setenv("AWS_ACCESS_KEY_ID", S3Server::kAccessKey, 1);
+    setenv("AWS_SECRET_ACCESS_KEY", S3Server::kSecretKey, 1);
+  }
+  void TearDown() override {
+    unsetenv("AWS_ACCESS_KEY_ID");
+    unsetenv("AWS_SECRET_ACCESS_KEY");
+    PgTest::TearDown();
+  }
+  // Files a query fetched from a remote archive (walden's local copies).
+  int Fetched() {
+    int n = 0;
+    const std::string dir = ScratchDir() + "/data/history";
+    if (!std::filesystem::exists(dir)) return 0;
+    for (const auto& entry : std::filesystem::recursive_directory_iterator(dir)) {
+      n += entry.is_regular_file() && entry.path().extension() == ".parquet";
+    }
+    return n;
+  }
+  std::unique_ptr<S3Server> s3_;
   std::vector<std::string> RunArgs() {
     std::vector<std::string> args = {
         "run",           "--server-listen", "127.0.0.1:0",  "--source",
@@ -187,6 +217,41 @@ TEST_F(HistoryQueryTest, AsOfGivesTheTableAsItWasAndTailAndKeyFindChanges) {
   r = RunWalden(args);
   EXPECT_EQ(r.exit_code, 0) << r.output;
   EXPECT_THAT(r.output, ::testing::Not(::testing::ContainsRegex("\n(0|[1-689]|[1-9][0-9]),")));
+  DropSlot("history_slot");
+}
+
+TEST_F(HistoryQueryTest, FromS3OnlyTheFilesOfTheWindowAreFetched) {
+  std::filesystem::remove_all(ScratchDir());
+  UseS3();
+  Exec("CREATE TABLE events (id int PRIMARY KEY, batch int NOT NULL)");
+  std::string boundary;
+  {
+    WaldenProcess run(RunArgs());
+    ASSERT_TRUE(run.WaitForLog("run: streaming slot", 30s)) << run.Stderr();
+    for (int batch = 1; batch <= 4; ++batch) {
+      Exec(
+          fmt::format("INSERT INTO events SELECT g, {0} FROM generate_series({0} * 100, {0} * "
+                      "100 + 49) g",
+                      batch));
+      ASSERT_TRUE(run.WaitForLog(fmt::format("archive: commit {} with", batch), 30s))
+          << run.Stderr();
+      if (batch == 3) boundary = *Rows("SELECT clock_timestamp()::text")[0][0];
+    }
+    run.process().Signal(SIGTERM);
+    ASSERT_EQ(run.Wait(30s), 0) << run.Stderr();
+  }
+  std::filesystem::remove_all(ScratchDir() + "/data/history");
+  const std::string sql =
+      "SELECT count(*) AS n FROM history.public.events WHERE "
+      "_walden_commit_ts >= '" +
+      boundary + "'::TIMESTAMPTZ";
+  CommandResult r = Query(sql, {"--dry-run"});
+  EXPECT_EQ(FilesOf(r.output).first, 1) << r.output;
+  EXPECT_THAT(r.output, HasSubstr(" 1 GET requests, ~$0.0000 (public.events: 1 of"));
+  EXPECT_EQ(Fetched(), 0);  // a dry run fetches nothing
+  r = Query(sql);
+  EXPECT_EQ(r.output, "n\n50\n");
+  EXPECT_EQ(Fetched(), 1);  // the one file of the window, not the table's other files
   DropSlot("history_slot");
 }
 
