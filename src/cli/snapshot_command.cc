@@ -44,8 +44,9 @@ Result<std::vector<QualifiedName>> Selected(const Config& config,
   }
   auto conn = pg::Connection::Open(config.source.url);  // the replication one has no $1
   if (!conn) return std::unexpected(conn.error());
-  auto published =
-      snapshot::PublishedTables(*conn, topics::CapturedPublications(config.source.publication));
+  auto publications = topics::CapturedPublications(*conn, config.source.publication);
+  if (!publications) return std::unexpected(publications.error());
+  auto published = snapshot::PublishedTables(*conn, *publications);
   if (!published) return std::unexpected(published.error());
   std::vector<QualifiedName> chosen;
   for (const QualifiedName& name : *published) {

@@ -33,8 +33,9 @@ struct Plan {
 };
 
 Result<Plan> MakePlan(const Config& config, pg::Connection& conn, const pg::SlotState& slot) {
-  auto tables =
-      snapshot::PublishedTables(conn, topics::CapturedPublications(config.source.publication));
+  auto publications = topics::CapturedPublications(conn, config.source.publication);
+  if (!publications) return std::unexpected(publications.error());
+  auto tables = snapshot::PublishedTables(conn, *publications);
   if (!tables) return std::unexpected(tables.error());
   pg::RelationCache relations([&conn](uint32_t oid) { return pg::LookupType(conn, oid); },
                               [&conn](uint32_t id) { return pg::LookupAttributes(conn, id); });

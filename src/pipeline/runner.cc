@@ -251,6 +251,15 @@ Status Pipeline::PrepareSnapshot() {
 
 Result<std::vector<std::string>> Pipeline::StartTopics(pg::Connection& conn) {
   auto installed = topics::InstalledVersion(conn);
+  if (!installed && installed.error().kind == ErrorKind::kPermission) {
+    // Installed by an administrator, unreadable for walden's role: capture goes on.
+    spdlog::warn(
+        "run: topics maintenance is off: {} ({}); grant it USAGE on schema walden and SELECT on "
+        "its tables, and make it the owner of the topic tables for retention",
+        OneLine(installed.error().message.substr(0, installed.error().message.rfind(" [in: "))),
+        conn.user());
+    return std::vector<std::string>();
+  }
   if (!installed) return std::unexpected(installed.error());
   if (*installed == 0) return std::vector<std::string>();
   // An older API would lack what this walden's maintenance relies on.
@@ -261,14 +270,15 @@ Result<std::vector<std::string>> Pipeline::StartTopics(pg::Connection& conn) {
   topics_upkeep_ = std::make_unique<topics::MaintenanceThread>(
       config_.source.url,
       std::chrono::duration_cast<std::chrono::milliseconds>(config_.topics.maintenance_interval));
-  auto published = topics::PublicationExists(conn);
-  if (!published) return std::unexpected(published.error());
-  if (*published) return std::vector<std::string>{std::string(topics::kPublication)};
-  spdlog::warn(
-      "run: topics and queues are not captured: publication {} is missing (creating it needs a "
-      "superuser); run `walden topics init` as a superuser",
-      topics::kPublication);
-  return std::vector<std::string>();
+  auto publications = topics::CapturedPublications(conn, config_.source.publication);
+  if (!publications) return std::unexpected(publications.error());
+  if (publications->size() == 1) {
+    spdlog::warn(
+        "run: topics and queues are not captured: publication {} is missing (creating it needs "
+        "a superuser); run `walden topics init` as a superuser",
+        topics::kPublication);
+  }
+  return std::vector<std::string>(publications->begin() + 1, publications->end());
 }
 
 Status Pipeline::StartCapture() {

@@ -55,8 +55,10 @@ Status SnapshotControl::Step(const mirror::Mirror& mirror, Lsn durable) {
       if (!conn) return std::unexpected(conn.error());
       catalog_ = std::make_unique<pg::Connection>(std::move(*conn));
     }
-    auto published = snapshot::PublishedTables(
-        *catalog_, topics::CapturedPublications(config_.source.publication));
+    auto publications = topics::CapturedPublications(*catalog_, config_.source.publication);
+    auto published =
+        publications ? snapshot::PublishedTables(*catalog_, *publications)
+                     : Result<std::vector<QualifiedName>>(std::unexpected(publications.error()));
     if (!published) {
       catalog_.reset();  // a fresh connection next time
       return std::unexpected(published.error());

@@ -43,9 +43,10 @@ Result<std::vector<QualifiedName>> PublishedTables(pg::Connection& conn,
   const std::optional<std::string> params[] = {nlohmann::json(publications).dump(),
                                                std::string(change::kWaldenSchema)};
   auto result = conn.ExecParams(
-      "WITH p AS (SELECT DISTINCT t.schemaname, t.tablename, "
-      "  format('%I.%I', t.schemaname, t.tablename)::regclass AS rel "
+      "WITH p AS (SELECT DISTINCT t.schemaname, t.tablename, c.oid AS rel "
       "  FROM pg_catalog.pg_publication_tables t "
+      "  JOIN pg_catalog.pg_namespace n ON n.nspname = t.schemaname "
+      "  JOIN pg_catalog.pg_class c ON c.relnamespace = n.oid AND c.relname = t.tablename "
       "  WHERE t.pubname IN (SELECT jsonb_array_elements_text($1::jsonb))) "
       "SELECT p.schemaname, p.tablename FROM p WHERE p.schemaname <> $2 AND NOT EXISTS ("
       "  SELECT 1 FROM p AS root WHERE root.rel <> p.rel "

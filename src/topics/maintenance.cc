@@ -132,13 +132,18 @@ MaintenanceRound MaintenanceThread::last() const {
 }
 
 void MaintenanceThread::Loop(const std::stop_token& stop) {
+  std::string last_warning;
+  auto last_warned = std::chrono::steady_clock::time_point{};
   while (!stop.stop_requested()) {
     auto round = maintainer_.RunOnce(Lsn{archived_.load()});
-    if (!round) {
-      spdlog::warn("topics maintenance: {}; will retry", round.error().message);
-      round = MaintenanceRound{.problem = round.error().message};
-    } else if (!round->problem.empty()) {
+    if (!round) round = MaintenanceRound{.problem = round.error().message};
+    // The same problem every round (a missing privilege) is said again every 5 minutes.
+    if (!round->problem.empty() &&
+        (round->problem != last_warning ||
+         std::chrono::steady_clock::now() - last_warned > std::chrono::minutes(5))) {
       spdlog::warn("topics maintenance: {}; will retry", round->problem);
+      last_warning = round->problem;
+      last_warned = std::chrono::steady_clock::now();
     }
     {
       std::unique_lock lock(mu_);

@@ -65,19 +65,41 @@ Result<bool> PublicationExists(pg::Connection& conn) {
   return found->Value(0, 0) != "0";
 }
 
-std::vector<std::string> CapturedPublications(const std::string& source_publication) {
-  return {source_publication, std::string(kPublication)};
+Result<std::vector<std::string>> CapturedPublications(pg::Connection& conn,
+                                                      const std::string& source_publication) {
+  std::vector<std::string> publications{source_publication};
+  auto installed = InstalledVersion(conn);
+  if (!installed && installed.error().kind == ErrorKind::kPermission) return publications;
+  if (!installed) return std::unexpected(installed.error());
+  if (*installed == 0) return publications;
+  auto published = PublicationExists(conn);
+  if (!published) return std::unexpected(published.error());
+  if (*published) publications.emplace_back(kPublication);
+  return publications;
 }
 
 int LatestVersion() { return SqlFiles().empty() ? 0 : VersionOf(SqlFiles().back().name); }
 
 Result<int> InstalledVersion(pg::Connection& conn) {
+  // Privileges are asked, never run into: a failed statement would end the caller's
+  // transaction (the initial load reads in one).
+  auto schema = conn.Exec(
+      "SELECT n IS NOT NULL, n IS NULL OR has_schema_privilege(n, 'USAGE') "
+      "FROM (SELECT to_regnamespace('walden') AS n) s");
+  if (!schema) return std::unexpected(schema.error());
+  if (schema->Value(0, 0) != "t") return 0;
+  const auto denied = [&](const char* what) {
+    return Fail(ErrorKind::kPermission,
+                fmt::format("permission denied for {} walden{}", what,
+                            std::string_view(what) == "schema" ? "" : ".schema_version"));
+  };
+  if (schema->Value(0, 1) != "t") return denied("schema");
   auto found = conn.Exec(
-      "SELECT to_regnamespace('walden') IS NOT NULL, "
-      "to_regclass('walden.schema_version') IS NOT NULL");
+      "SELECT c IS NOT NULL, c IS NULL OR has_table_privilege(c, 'SELECT') "
+      "FROM (SELECT to_regclass('walden.schema_version') AS c) s");
   if (!found) return std::unexpected(found.error());
-  if (found->Value(0, 0) != "t") return 0;
-  if (found->Value(0, 1) != "t") {
+  if (found->Value(0, 1) != "t") return denied("table");
+  if (found->Value(0, 0) != "t") {
     return Fail(ErrorKind::kConfig,
                 "schema walden exists in database " + conn.database() +
                     " but is not walden's topics API (no walden.schema_version); rename or drop "

@@ -29,8 +29,10 @@ inline constexpr std::string_view kPublication = "walden_topics";
 inline constexpr std::string_view kTopicsSchema = "walden_topics";
 inline constexpr std::string_view kKeyColumn = "key";
 
-// The publications whose tables walden captures: source.publication and kPublication.
-std::vector<std::string> CapturedPublications(const std::string& source_publication);
+// The publications whose tables walden captures: source.publication, and kPublication when
+// the API is installed, readable by this role and published.
+Result<std::vector<std::string>> CapturedPublications(pg::Connection& conn,
+                                                      const std::string& source_publication);
 
 // Every versioned file, in version order.
 std::span<const SqlFile> SqlFiles();

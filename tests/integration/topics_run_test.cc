@@ -283,5 +283,23 @@ TEST_F(TopicsRunTest, TheCommandsComposeWithShellPipes) {
   EXPECT_THAT(r.output, ::testing::HasSubstr(newer));
 }
 
+TEST_F(TopicsRunTest, ARoleThatCannotReadTheApiStillStreams) {
+  CreateRole("limited", "Lim1ted-pw", "REPLICATION");
+  Exec("CREATE TABLE public.t (id int PRIMARY KEY)");
+  Exec("ALTER TABLE public.t OWNER TO limited");
+  Exec("GRANT CREATE ON DATABASE \"" + database() + "\" TO limited");  // its publication
+  std::vector<std::string> args = RunArgs();
+  args[4] = TcpUrl("limited");  // --source
+  args.insert(args.end(), {"--source-tables", "public.t"});
+  WaldenProcess run(args, {{"PGPASSWORD", "Lim1ted-pw"}});
+  ASSERT_TRUE(run.WaitForLog("run: streaming slot", 30s)) << run.Stderr();
+  EXPECT_THAT(run.Stderr(),
+              ::testing::HasSubstr("run: topics maintenance is off: permission denied for schema "
+                                   "walden"));
+  run.process().Signal(SIGTERM);
+  EXPECT_EQ(run.Wait(30s), 0) << run.Stderr();
+  DropSlot("topics_slot");
+}
+
 }  // namespace
 }  // namespace walden::testing
