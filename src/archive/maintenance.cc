@@ -44,6 +44,20 @@ std::vector<std::vector<const SegmentFile*>> Groups(const ArchiveState& state,
   return groups;
 }
 
+// The key range of two files together; none when either has none or they differ in kind.
+std::optional<KeyRange> MergedRange(const std::optional<KeyRange>& a,
+                                    const std::optional<KeyRange>& b) {
+  if (!a || !b || a->column != b->column || a->numeric != b->numeric) return std::nullopt;
+  const auto less = [&](const std::string& x, const std::string& y) {
+    if (!a->numeric) return x < y;
+    return std::stoll(x) < std::stoll(y);
+  };
+  KeyRange out = *a;
+  if (less(b->min, out.min)) out.min = b->min;
+  if (less(out.max, b->max)) out.max = b->max;
+  return out;
+}
+
 Result<SegmentFile> Merge(store::ObjectStore& store, duck::Connection& conn,
                           const std::vector<const SegmentFile*>& group, const std::string& dir) {
   std::vector<std::string> inputs;
@@ -61,6 +75,7 @@ Result<SegmentFile> Merge(store::ObjectStore& store, duck::Connection& conn,
     merged.schema_version = std::max(merged.schema_version, file->schema_version);
     merged.min_commit_time = std::min(merged.min_commit_time, file->min_commit_time);
     merged.max_commit_time = std::max(merged.max_commit_time, file->max_commit_time);
+    merged.key_range = MergedRange(merged.key_range, file->key_range);
   }
   merged.first_lsn = group.front()->first_lsn;
   merged.last_lsn = group.back()->last_lsn;

@@ -24,23 +24,40 @@ std::string Hostname() {
 }
 
 json FileJson(const SegmentFile& f) {
-  return {{"key", f.key},
-          {"schema", f.table.schema},
-          {"table", f.table.name},
-          {"schema_version", f.schema_version},
-          {"day", f.day},
-          {"rows", f.rows},
-          {"bytes", f.bytes},
-          {"sha256", f.sha256},
-          {"min_commit_lsn", Lsn{f.first_lsn}.ToString()},
-          {"max_commit_lsn", Lsn{f.last_lsn}.ToString()},
-          {"min_commit_time", f.min_commit_time},
-          {"max_commit_time", f.max_commit_time}};
+  json out = {{"key", f.key},
+              {"schema", f.table.schema},
+              {"table", f.table.name},
+              {"schema_version", f.schema_version},
+              {"day", f.day},
+              {"rows", f.rows},
+              {"bytes", f.bytes},
+              {"sha256", f.sha256},
+              {"min_commit_lsn", Lsn{f.first_lsn}.ToString()},
+              {"max_commit_lsn", Lsn{f.last_lsn}.ToString()},
+              {"min_commit_time", f.min_commit_time},
+              {"max_commit_time", f.max_commit_time}};
+  if (f.key_range) {
+    out["key_range"] = {{"column", f.key_range->column},
+                        {"numeric", f.key_range->numeric},
+                        {"min", f.key_range->min},
+                        {"max", f.key_range->max}};
+  }
+  return out;
+}
+
+std::optional<KeyRange> KeyRangeFromJson(const json& j) {
+  if (!j.contains("key_range") || !j.at("key_range").is_object()) return std::nullopt;
+  const json& r = j.at("key_range");
+  return KeyRange{.column = r.value("column", std::string()),
+                  .numeric = r.value("numeric", false),
+                  .min = r.value("min", std::string()),
+                  .max = r.value("max", std::string())};
 }
 
 SegmentFile FileFromJson(const json& j) {
   return SegmentFile{
       .table = {j.at("schema").get<std::string>(), j.at("table").get<std::string>()},
+      .key_range = KeyRangeFromJson(j),
       .schema_version = j.at("schema_version").get<int>(),
       .day = j.at("day").get<std::string>(),
       .first_lsn = Lsn::Parse(j.at("min_commit_lsn").get<std::string>()).value().value,
@@ -136,6 +153,22 @@ Result<ArchiveState> Manifest::Load() {
   return state;
 }
 
+namespace {
+
+// The same changes to the archive: watermark, files added (by key and checksum), removed.
+bool SameCommit(const ManifestCommit& a, const ManifestCommit& b) {
+  if (a.watermark.commit_lsn != b.watermark.commit_lsn || a.removed != b.removed ||
+      a.added.size() != b.added.size()) {
+    return false;
+  }
+  for (size_t i = 0; i < a.added.size(); ++i) {
+    if (a.added[i].key != b.added[i].key || a.added[i].sha256 != b.added[i].sha256) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
 Status Manifest::Commit(ArchiveState& state, const Watermark& watermark,
                         std::vector<SegmentFile> added, std::vector<std::string> removed) {
   ManifestCommit commit{.sequence = state.last_sequence + 1,
@@ -147,12 +180,18 @@ Status Manifest::Commit(ArchiveState& state, const Watermark& watermark,
   // Object stores have no compare-and-swap everywhere; the lease keeps writers apart, and
   // this check turns a lost lease into an error instead of a silently replaced commit.
   if (auto existing = store_.Get(key); existing) {
-    return Fail(ErrorKind::kIo,
-                "manifest commit " + key + " already exists: another walden writes this archive");
+    // A PUT whose answer was lost (the store went away mid-request) may have landed: our own
+    // commit, tried again, is done; anything else is another writer's.
+    auto theirs = FromJson(*existing, key);
+    if (!theirs || !SameCommit(*theirs, commit)) {
+      return Fail(ErrorKind::kIo,
+                  "manifest commit " + key + " already exists: another walden writes this archive");
+    }
   } else if (existing.error().kind != ErrorKind::kNotFound) {
     return std::unexpected(existing.error());
+  } else if (auto ok = store_.Put(key, ToJson(commit)); !ok) {
+    return ok;
   }
-  if (auto ok = store_.Put(key, ToJson(commit)); !ok) return ok;
   for (const std::string& removed_key : commit.removed) {
     state.live.erase(removed_key);
     state.retired.insert(removed_key);

@@ -68,6 +68,53 @@ TEST_F(ManifestTest, SecondWriterOfTheSameSequenceFails) {
             "walden writes this archive");
 }
 
+// A store whose next PUT lands but whose answer is lost (a connection cut mid-request).
+class LostAnswerStore : public store::ObjectStore {
+ public:
+  explicit LostAnswerStore(store::ObjectStore& inner) : inner_(inner) {}
+  Status Put(std::string_view key, std::string_view data) override {
+    auto put = inner_.Put(key, data);
+    if (lose_next_) {
+      lose_next_ = false;
+      return Fail(ErrorKind::kConnection, "Server returned nothing (no headers, no data)");
+    }
+    return put;
+  }
+  Status PutFile(std::string_view key, const std::string& path) override {
+    return inner_.PutFile(key, path);
+  }
+  Result<std::string> Get(std::string_view key) override { return inner_.Get(key); }
+  Result<std::vector<store::ObjectInfo>> List(std::string_view prefix) override {
+    return inner_.List(prefix);
+  }
+  Status Delete(std::string_view key) override { return inner_.Delete(key); }
+  std::string url() const override { return inner_.url(); }
+  bool lose_next_ = false;
+
+ private:
+  store::ObjectStore& inner_;
+};
+
+TEST_F(ManifestTest, ACommitWhoseAnswerWasLostIsAdoptedWhenTriedAgain) {
+  LostAnswerStore store(*store_);
+  Manifest manifest(store);
+  auto state = manifest.Load();
+  ASSERT_TRUE(state);
+  store.lose_next_ = true;
+  ASSERT_FALSE(manifest.Commit(*state, {Lsn{0x10}, Lsn{0x18}}, {File("a", 0x1, 0x10)}));
+  EXPECT_EQ(state->last_sequence, 0u);
+  // The retry finds its own commit in place: done, not "another walden".
+  ASSERT_TRUE(manifest.Commit(*state, {Lsn{0x10}, Lsn{0x18}}, {File("a", 0x1, 0x10)}));
+  EXPECT_EQ(state->last_sequence, 1u);
+  EXPECT_EQ(state->watermark, (Watermark{Lsn{0x10}, Lsn{0x18}}));
+  EXPECT_TRUE(state->live.contains("a"));
+  // A different commit at the next sequence is still another writer's.
+  Manifest other(*store_);
+  auto theirs = other.Load();
+  ASSERT_TRUE(other.Commit(*theirs, {Lsn{0x20}, Lsn{0x28}}, {File("b", 0x11, 0x20)}));
+  EXPECT_FALSE(manifest.Commit(*state, {Lsn{0x30}, Lsn{0x38}}, {File("c", 0x21, 0x30)}));
+}
+
 TEST_F(ManifestTest, DamagedCommitsAreNamed) {
   ASSERT_TRUE(store_->Put("_walden/commits/00000000000000000001.json", "{not json"));
   auto state = Manifest(*store_).Load();

@@ -227,6 +227,24 @@ Status Spool::DropSealed() {
   return {};
 }
 
+namespace {
+
+// The key column every schema version of a flush agrees on, if it has one KeyRange can hold.
+std::optional<KeyRange> KeyOf(const std::vector<const SpoolTable*>& versions) {
+  std::optional<KeyRange> key;
+  for (const SpoolTable* spooled : versions) {
+    const TableSchema& schema = spooled->schema;
+    if (!schema.key_column) return std::nullopt;
+    const size_t k = *schema.key_column;
+    KeyRange range{.column = schema.columns[k], .numeric = schema.types[k].kind != TypeKind::kText};
+    if (key && (key->column != range.column || key->numeric != range.numeric)) return std::nullopt;
+    key = std::move(range);
+  }
+  return key;
+}
+
+}  // namespace
+
 Result<std::vector<SegmentFile>> WriteSpoolSegments(duck::Connection& conn,
                                                     const SealedSpool& tables,
                                                     const std::string& out_dir) {
@@ -273,12 +291,14 @@ Result<std::vector<SegmentFile>> WriteSpoolSegments(duck::Connection& conn,
       for (const std::string& cast : replaced) list += (list.empty() ? "" : ", ") + cast;
       source = "SELECT * REPLACE (" + list + ") FROM (" + source + ")";
     }
+    const std::optional<KeyRange> key = KeyOf(versions);
+    const std::string key_sql =
+        key ? fmt::format(", min({0})::VARCHAR, max({0})::VARCHAR", QuoteIdent(key->column)) : "";
     auto days = conn.Query(
         "SELECT strftime(_walden_commit_ts, '%Y-%m-%d') AS day, min(_walden_lsn)::VARCHAR, "
         "max(_walden_lsn)::VARCHAR, count(*)::VARCHAR, "
-        "min(epoch_us(_walden_commit_ts))::VARCHAR, max(epoch_us(_walden_commit_ts))::VARCHAR "
-        "FROM (" +
-        source + ") GROUP BY day ORDER BY day");
+        "min(epoch_us(_walden_commit_ts))::VARCHAR, max(epoch_us(_walden_commit_ts))::VARCHAR" +
+        key_sql + " FROM (" + source + ") GROUP BY day ORDER BY day");
     if (!days) return std::unexpected(days.error());
     for (size_t r = 0; r < days->rows(); ++r) {
       auto number = [&](size_t column) { return ParseInt64(days->Text(r, column).value_or("")); };
@@ -298,6 +318,11 @@ Result<std::vector<SegmentFile>> WriteSpoolSegments(duck::Connection& conn,
                        .min_commit_time = *min_time,
                        .max_commit_time = *max_time};
       file.key = SegmentKey(file.table, file.day, file.first_lsn, file.last_lsn);
+      if (key && days->Text(r, 6) && days->Text(r, 7)) {  // NULL: no row had a key
+        file.key_range = *key;
+        file.key_range->min = *days->Text(r, 6);
+        file.key_range->max = *days->Text(r, 7);
+      }
       file.local_path = (fs::path(out_dir) / file.key).string();
       std::error_code ec;
       fs::create_directories(fs::path(file.local_path).parent_path(), ec);

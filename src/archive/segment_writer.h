@@ -31,6 +31,16 @@ struct TableSchema {
   int version = 1;
   std::vector<std::string> columns;
   std::vector<ColumnType> types;
+  // The table's key when it is one integer or text column: each file records its range
+  // (KeyRange) so that a look-up of one key reads only the files that can hold it.
+  std::optional<size_t> key_column;
+};
+
+// The range of a file's single-column key, as DuckDB prints the values.
+struct KeyRange {
+  std::string column;
+  bool numeric = false;  // integers (compared as numbers), else text (compared bytewise)
+  std::string min, max;
 };
 
 struct ArchiveChange {
@@ -46,6 +56,7 @@ struct ArchiveChange {
 
 struct SegmentFile {
   QualifiedName table;
+  std::optional<KeyRange> key_range;  // none: unknown (the file is read for any key)
   int schema_version = 1;
   std::string day;  // YYYY-MM-DD of the commits (UTC)
   uint64_t first_lsn = 0;

@@ -67,6 +67,14 @@ archive::TableSchema TableSchemaOf(const change::TableDef& table) {
     schema.columns.push_back(column.name);
     schema.types.push_back(column.type);
   }
+  const std::vector<size_t> keys = table.KeyIndexes();
+  if (keys.size() == 1) {
+    const TypeKind kind = table.columns[keys[0]].type.kind;
+    if (kind == TypeKind::kInt16 || kind == TypeKind::kInt32 || kind == TypeKind::kInt64 ||
+        kind == TypeKind::kText) {
+      schema.key_column = keys[0];
+    }
+  }
   return schema;
 }
 

@@ -35,7 +35,8 @@ std::string Bytes(int64_t bytes) {
 
 struct Reference {
   QualifiedName table;
-  std::string alias;  // empty: none given (the table's own name qualifies it)
+  std::string alias;   // empty: none given (the table's own name qualifies it)
+  bool alone = false;  // the only table of its FROM: unqualified columns are its own
 };
 
 // The history tables of a FROM clause (base tables and joins; subqueries are SELECT nodes
@@ -68,19 +69,31 @@ bool HasColumnRef(const json& node) {
   return false;
 }
 
-// Which bound column a reference names, if it names one of `ref`'s.
-std::string_view BoundColumn(const json& node, const Reference& ref) {
+// The column a reference names, if it can be one of `ref`'s ("" otherwise).
+std::string ColumnOf(const json& node, const Reference& ref) {
   if (!node.is_object() || Str(node, "class") != "COLUMN_REF") return {};
   const json& names = node["column_names"];
-  if (!names.is_array() || names.empty()) return {};
-  const std::string column = names.back().get<std::string>();
+  if (!names.is_array() || names.empty() || !names.back().is_string()) return {};
   if (names.size() >= 2) {
-    const std::string qualifier = names[names.size() - 2].get<std::string>();
-    if (qualifier != (ref.alias.empty() ? ref.table.name : ref.alias)) return {};
+    const json& qualifier = names[names.size() - 2];
+    if (!qualifier.is_string() ||
+        qualifier.get<std::string>() != (ref.alias.empty() ? ref.table.name : ref.alias)) {
+      return {};
+    }
   }
-  if (column == kTimeColumn) return kTimeColumn;
-  if (column == kLsnColumn) return kLsnColumn;
-  return {};
+  return names.back().get<std::string>();
+}
+
+// Whether a comparison names `column` with a qualifier (which ColumnOf checked).
+bool Qualified(const json& comparison, const std::string& column) {
+  for (const char* side : {"left", "right"}) {
+    const json& node = comparison[side];
+    if (Str(node, "class") == "COLUMN_REF" && node["column_names"].size() >= 2 &&
+        node["column_names"].back() == column) {
+      return true;
+    }
+  }
+  return false;
 }
 
 class Bounder {
@@ -101,8 +114,8 @@ class Bounder {
     if (type == "CONJUNCTION_AND") {
       for (const json& child : node["children"]) Conjuncts(child, ref, window);
     } else if (type == "COMPARE_BETWEEN") {
-      const std::string_view column = BoundColumn(node["input"], ref);
-      if (column.empty()) return;
+      const std::string column = ColumnOf(node["input"], ref);
+      if (column != kTimeColumn && column != kLsnColumn) return;
       Apply(column, ">=", node["lower"], window);
       Apply(column, "<=", node["upper"], window);
     } else if (Str(node, "class") == "COMPARISON") {
@@ -113,52 +126,67 @@ class Bounder {
                        : type == "COMPARE_LESSTHANOREQUALTO"    ? "<="
                                                                 : "";
       if (op.empty()) return;
-      std::string_view column = BoundColumn(node["left"], ref);
+      std::string column = ColumnOf(node["left"], ref);
       const json* value = &node["right"];
       if (column.empty()) {  // constant on the left: the comparison turns around
-        column = BoundColumn(node["right"], ref);
+        column = ColumnOf(node["right"], ref);
         value = &node["left"];
         if (op != "=") op = op == ">=" ? "<=" : ">=";
       }
-      if (!column.empty()) Apply(column, op, *value, window);
+      if (column.empty()) return;
+      if (column == kTimeColumn || column == kLsnColumn) {
+        Apply(column, op, *value, window);
+      } else if (op == "=" && (ref.alone || Qualified(node, column))) {
+        if (auto text = Evaluate(*value, "VARCHAR")) window.equals[column] = *text;
+      }
     }
   }
 
   // Bounds `window` by `column op value` when DuckDB can evaluate `value` on its own.
   void Apply(std::string_view column, const std::string& op, const json& value, Window& window) {
-    if (HasColumnRef(value)) return;
+    const bool time = column == kTimeColumn;
+    const auto bound = Evaluate(value, time ? "TIMESTAMPTZ" : "UBIGINT");
+    if (!bound) return;
+    if (time) {
+      const auto at = ParseInt64(*bound);
+      if (!at) return;
+      if (op != "<=") window.min_time = std::max(window.min_time, *at);
+      if (op != ">=") window.max_time = std::min(window.max_time, *at);
+    } else {
+      const auto at = ParseUint64(*bound);
+      if (!at) return;
+      if (op != "<=") window.min_lsn = std::max(window.min_lsn, *at);
+      if (op != ">=") window.max_lsn = std::min(window.max_lsn, *at);
+    }
+  }
+
+  // `value` (an expression without columns) cast to `type` by DuckDB, as text; a time as
+  // µs since 1970. nullopt when it is not constant or does not cast.
+  std::optional<std::string> Evaluate(const json& value, std::string_view type) {
+    if (HasColumnRef(value)) return std::nullopt;
     if (template_.is_null()) {
       auto one = conn_.Query("SELECT json_serialize_sql('SELECT 1')::VARCHAR");
-      if (!one || one->rows() != 1) return;
+      if (!one || one->rows() != 1) return std::nullopt;
       template_ = json::parse(one->Text(0, 0).value_or("{}"), nullptr, false);
-      if (!template_.is_object() || template_.value("error", true)) return;
     }
+    if (!template_.is_object() || template_.value("error", true)) return std::nullopt;
     json statement = template_;
     statement["statements"][0]["node"]["select_list"][0] = value;
-    const bool time = column == kTimeColumn;
     auto text =
         conn_.Query("SELECT json_deserialize_sql(" + QuoteLiteral(statement.dump()) + "::JSON)");
-    if (!text || text->rows() != 1 || !text->Text(0, 0)) return;
+    if (!text || text->rows() != 1 || !text->Text(0, 0)) return std::nullopt;
     std::string expr = *text->Text(0, 0);
-    if (!expr.starts_with("SELECT ")) return;
+    if (!expr.starts_with("SELECT ")) return std::nullopt;
     expr = expr.substr(7);
+    const bool time = type == "TIMESTAMPTZ";
     // One prepared statement: the expression can be nothing but an expression.
     auto prepared = duck::PreparedStatement::Prepare(
-        conn_, fmt::format("SELECT {}(CAST(({}) AS {}))::VARCHAR", time ? "epoch_us" : "", expr,
-                           time ? "TIMESTAMPTZ" : "UBIGINT"));
-    if (!prepared) return;
+        conn_,
+        fmt::format("SELECT {}(CAST(({}) AS {}))::VARCHAR", time ? "epoch_us" : "", expr, type));
+    if (!prepared) return std::nullopt;
     auto evaluated = prepared->Execute();
-    if (!evaluated || evaluated->rows() != 1 || !evaluated->Text(0, 0)) return;
-    const std::string bound = *evaluated->Text(0, 0);
-    if (time) {
-      const int64_t at = std::stoll(bound);
-      if (op != "<=") window.min_time = std::max(window.min_time, at);
-      if (op != ">=") window.max_time = std::min(window.max_time, at);
-    } else {
-      const uint64_t at = std::stoull(bound);
-      if (op != "<=") window.min_lsn = std::max(window.min_lsn, at);
-      if (op != ">=") window.max_lsn = std::min(window.max_lsn, at);
-    }
+    if (!evaluated || evaluated->rows() != 1) return std::nullopt;
+    return evaluated->Text(0, 0);
   }
 
   duck::Connection& conn_;
@@ -171,6 +199,9 @@ void Walk(const json& node, Bounder& bounder, HistoryReads& reads, int& attribut
     if (Str(node, "type") == "SELECT_NODE") {
       std::vector<Reference> refs;
       CollectFrom(node["from_table"], refs);
+      if (refs.size() == 1 && Str(node["from_table"], "type") == "BASE_TABLE") {
+        refs[0].alone = true;
+      }
       for (const Reference& ref : refs) {
         reads[ref.table].push_back(bounder.Of(node["where_clause"], ref));
         ++attributed;
@@ -198,14 +229,24 @@ void CountReferences(const json& node, HistoryReads& all, int& count) {
 }  // namespace
 
 bool Window::Bounded() const {
-  return min_time != std::numeric_limits<int64_t>::min() ||
+  return !equals.empty() || min_time != std::numeric_limits<int64_t>::min() ||
          max_time != std::numeric_limits<int64_t>::max() || min_lsn != 0 ||
          max_lsn != std::numeric_limits<uint64_t>::max();
 }
 
 bool Window::Overlaps(const archive::SegmentFile& file) const {
-  return file.max_commit_time >= min_time && file.min_commit_time <= max_time &&
-         file.last_lsn >= min_lsn && file.first_lsn <= max_lsn;
+  if (file.max_commit_time < min_time || file.min_commit_time > max_time ||
+      file.last_lsn < min_lsn || file.first_lsn > max_lsn) {
+    return false;
+  }
+  if (!file.key_range) return true;
+  auto it = equals.find(file.key_range->column);
+  if (it == equals.end()) return true;
+  const archive::KeyRange& range = *file.key_range;
+  if (!range.numeric) return range.min <= it->second && it->second <= range.max;
+  const auto value = ParseInt64(it->second);
+  const auto min = ParseInt64(range.min), max = ParseInt64(range.max);
+  return !value || !min || !max || (*min <= *value && *value <= *max);
 }
 
 Result<HistoryReads> FindHistoryReads(duck::Connection& conn, std::string_view sql) {

@@ -4,7 +4,8 @@
 // DuckDB parses the statement (json_serialize_sql); every reference to history.<s>.<t> is
 // bounded by the top-level AND-conjuncts of the WHERE of the SELECT it is read in that
 // compare `_walden_commit_ts` or `_walden_lsn` with a constant expression (now() - INTERVAL
-// '1 hour' included; DuckDB evaluates it). A file is read only if its commit-time and LSN
+// '1 hour' included; DuckDB evaluates it), or a column with `=` to one (for the files'
+// recorded key ranges). A file is read only if its commit-time and LSN
 // ranges in the manifest overlap a reference's window; a reference without such a bound
 // reads every file of its table (an unbounded scan, refused unless allowed). Sound by
 // construction: a conjunct of the WHERE is true for every row the SELECT keeps.
@@ -35,6 +36,9 @@ struct Window {
   int64_t max_time = std::numeric_limits<int64_t>::max();
   uint64_t min_lsn = 0;
   uint64_t max_lsn = std::numeric_limits<uint64_t>::max();
+  // column = value conditions (values as DuckDB prints them): a file whose recorded key
+  // range (archive::KeyRange) excludes the value cannot hold a matching row.
+  std::map<std::string, std::string> equals;
 
   bool Bounded() const;
   bool Overlaps(const archive::SegmentFile& file) const;

@@ -91,6 +91,19 @@ TEST_F(HistoryTest, EachReferenceGetsItsOwnBounds) {
   EXPECT_EQ(reads.at(kItems).at(0).min_lsn, 10u);
 }
 
+TEST_F(HistoryTest, KeyEqualityBoundsItsOwnTableOnly) {
+  auto w = Reads("SELECT * FROM history.public.orders WHERE id = 40 + 2").at(kOrders).at(0);
+  EXPECT_EQ(w.equals, (std::map<std::string, std::string>{{"id", "42"}}));
+  EXPECT_TRUE(w.Bounded());
+  // Unqualified beside another table, `id` may be the other table's: no bound from it.
+  w = Reads(
+          "SELECT * FROM history.public.orders h JOIN public.orders m ON m.id = h.id "
+          "WHERE id = 7 AND h.status = 'paid'")
+          .at(kOrders)
+          .at(0);
+  EXPECT_EQ(w.equals, (std::map<std::string, std::string>{{"status", "paid"}}));
+}
+
 archive::SegmentFile File(const QualifiedName& table, int64_t from, int64_t to, uint64_t lsn,
                           int64_t bytes) {
   return {.table = table,
@@ -130,6 +143,25 @@ TEST(HistoryPlan, ReadsOnlyTheFilesOfTheWindowAndPricesThem) {
   EXPECT_TRUE(scan.unbounded);
   EXPECT_THAT(scan.Preview(),
               ::testing::HasSubstr("public.items: 1 of 1 files, no time or LSN bound"));
+}
+
+TEST(HistoryPlan, AKeyLookUpReadsTheFilesWhoseKeyRangeHoldsIt) {
+  archive::ArchiveState state;
+  for (int i = 0; i < 10; ++i) {  // file i holds ids i*100 … i*100+99
+    auto f = File(kOrders, kNine + i * kMinute, kNine + i * kMinute + 1, 100 + i * 10, 1000);
+    f.key_range = archive::KeyRange{.column = "id",
+                                    .numeric = true,
+                                    .min = std::to_string(i * 100),
+                                    .max = std::to_string(i * 100 + 99)};
+    state.live[f.key] = f;
+  }
+  auto unknown = File(kOrders, kNine, kNine + 20 * kMinute, 900, 1000);  // no range recorded
+  state.live[unknown.key] = unknown;
+  HistoryReads reads;
+  reads[kOrders].push_back({.equals = {{"id", "420"}}});
+  EXPECT_EQ(PlanHistory(state, reads, false, {}).files, 2);  // file 4 and the one without
+  reads[kOrders][0].equals["id"] = "not a number";           // cannot be compared: read everything
+  EXPECT_EQ(PlanHistory(state, reads, false, {}).files, 11);
 }
 
 }  // namespace

@@ -134,6 +134,13 @@ TEST_F(HistoryQueryTest, ABoundedQueryReadsOnlyItsWindowAndAnUnboundedOneIsRefus
   EXPECT_EQ(r.output, "n,first\n100,1\n");
   r = Query("SELECT count(*) AS n FROM history.public.events", {"--allow-full-scan"});
   EXPECT_EQ(r.output, "n\n200\n");
+  // A key look-up reads the file whose recorded key range holds it (and files that record
+  // none, such as the initial load's).
+  r = Query("SELECT batch FROM history.public.events WHERE id = 305", {"--dry-run"});
+  EXPECT_LE(FilesOf(r.output).first, 2) << r.output;
+  EXPECT_GE(FilesOf(r.output).first, 1) << r.output;
+  r = Query("SELECT batch FROM history.public.events WHERE id = 305");
+  EXPECT_EQ(r.output, "batch\n3\n");
   r = Query("SELECT count(*) AS n FROM history.public.events");
   EXPECT_EQ(r.exit_code, 2) << r.output;
   // A query of the mirror alone has no preview and needs no flag.
