@@ -51,6 +51,18 @@ for scenario in produce consume; do
     "$reference $(fmt_rate "$(pick "topics_$scenario" .reference_msgs_per_s)") msg/s" \
     "$(printf %.2f "$s_ratio")×" "≥ 0.7×" "$(verdict "$s_ratio" 0.7 min)"
 done
+for scenario in window key; do
+  what="History: one hour of a month"
+  [[ $scenario == key ]] && what="History: one key over a month"
+  h_w=$(pick "history_$scenario" .walden_s) h_r=$(pick "history_$scenario" .reference_s)
+  h_speed=$(awk -v r="$h_r" -v w="$h_w" 'BEGIN { printf "%.1f", r / w }')
+  h_bytes=$(awk -v a="$(pick "history_$scenario" .archive_bytes)" -v w="$(pick "history_$scenario" .walden_bytes)" 'BEGIN { printf "%.0f", a / (w > 0 ? w : 1) }')
+  row "$what ($(pick "history_$scenario" .files) files)" \
+    "$(ms "$h_w"), $(pick "history_$scenario" .walden_files) files, preview $(ms "$(pick "history_$scenario" .preview_s)")" \
+    "DuckDB glob over the folder $(ms "$h_r")" "${h_speed}× faster, ${h_bytes}× fewer bytes fetched" \
+    "≥ 5× faster, ≥ 10× fewer bytes, preview ≤ 50 ms" \
+    "$(awk -v s="$h_speed" -v b="$h_bytes" -v p="$(pick "history_$scenario" .preview_s)" 'BEGIN { print (s >= 5 && b >= 10 && p <= 0.05) ? "met" : "**not met**" }')"
+done
 row "Queue: dequeue(10) + ack, 4 workers ($(pick topics_queue .jobs) jobs)" \
   "$(fmt_rate "$(pick topics_queue .jobs_per_s)") jobs/s" "—" "—" "—" "—"
 n_ratio=$(pick snapshot .ratio)
@@ -121,7 +133,7 @@ $table
 ![latency and throughput](benchmarks.png)
 
 Scenarios (bench/pipeline_bench.cc, bench/snapshot_bench.cc, bench/storage_bench.cc,
-bench/topics_bench.cc): the real
+bench/topics_bench.cc, bench/history_bench.cc): the real
 \`walden run\` binary with its defaults except \`archive.flush_interval = 1s\`; throughput drains
 a slot holding the changes of transactions of 1 to 100,000 rows (60 % inserts, 30 % updates,
 10 % deletes on an 8-column orders table) while \`pg_recvlogical\` drains a twin slot created

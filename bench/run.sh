@@ -17,6 +17,7 @@ case $mode in
     snapshot_args=(--rows=1000000 --workers=2)
     storage_args=(--rows=1000000)
     topics_args=(--messages=400000)
+    history_args=(--days=30 --files=1440 --rows=2000)
     ;;
   quick)
     out=build/bench-quick
@@ -24,6 +25,7 @@ case $mode in
     snapshot_args=(--rows=50000 --workers=2 --chunk-rows=10000)
     storage_args=(--rows=20000)
     topics_args=(--messages=20000)
+    history_args=(--days=2 --files=50 --rows=200)
     ;;
   *)
     echo "usage: bench/run.sh [full|quick]" >&2
@@ -32,7 +34,7 @@ case $mode in
 esac
 
 [[ -n ${BENCH_BUILD_DIR:-} ]] || cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DWALDEN_BUILD_TESTS=ON >/dev/null
-cmake --build "$build" --target walden pipeline_bench snapshot_bench storage_bench topics_bench >/dev/null
+cmake --build "$build" --target walden pipeline_bench snapshot_bench storage_bench topics_bench history_bench >/dev/null
 mkdir -p "$out"
 results=$(mktemp)
 trap 'rm -f "$results"' EXIT
@@ -45,5 +47,7 @@ echo "== storage (${storage_args[*]})"
 "$build/bench/storage_bench" "${storage_args[@]}" --json="$results"
 echo "== topics and queues (${topics_args[*]})"
 "$build/bench/topics_bench" "${topics_args[@]}" --json="$results"
+echo "== history queries over a generated archive (${history_args[*]})"
+"$build/bench/history_bench" "${history_args[@]}" --json="$results"
 
 bench/report.sh "$results" "$out" "make bench$([[ $mode == quick ]] && echo -quick)"

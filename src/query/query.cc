@@ -211,7 +211,20 @@ Result<std::string> RunQuery(duck::Database& database, const std::string& sql, O
       return std::unexpected(ok.error());
     }
   }
+  // An attached database belongs to the whole DuckDB instance, not to the connection: one
+  // history query at a time has `history` attached, and it is gone when the query ends.
+  std::unique_lock<std::mutex> history_lock;
+  struct Detach {
+    duck::Connection* conn = nullptr;
+    ~Detach() {
+      if (conn) (void)conn->Execute("DETACH DATABASE IF EXISTS history");
+    }
+  } detach;
   if (!options.history.empty()) {
+    static std::mutex history_mutex;
+    history_lock = std::unique_lock(history_mutex);
+    (void)conn->Execute("DETACH DATABASE IF EXISTS history");
+    detach.conn = &*conn;
     if (auto ok = AttachHistory(*conn, options.history); !ok) return std::unexpected(ok.error());
   }
   if (auto checked = PrepareRead(*conn, sql); !checked) return std::unexpected(checked.error());

@@ -111,6 +111,8 @@ TEST_F(HistoryQueryTest, ABoundedQueryReadsOnlyItsWindowAndAnUnboundedOneIsRefus
     EXPECT_THAT(r.output, HasSubstr("0 GET requests, ~$0.0000 (public.events: 2 of"));
     r = Query(bounded_sql);
     EXPECT_EQ(r.output, "n\n100\n");
+    r = Query(bounded_sql);  // again: each query attaches its history, and lets it go
+    EXPECT_EQ(r.output, "n\n100\n");
     r = Query("SELECT count(*) AS n FROM history.public.events");
     EXPECT_EQ(r.exit_code, 2);
     EXPECT_THAT(r.output, HasSubstr("no time or LSN bound"));
