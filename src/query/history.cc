@@ -22,6 +22,14 @@ std::string Str(const json& node, const char* field) {
   return it != node.end() && it->is_string() ? it->get<std::string>() : "";
 }
 
+// A member of a parsed node, or null when it has none (never undefined behaviour).
+const json& At(const json& node, const char* field) {
+  static const json kNull;
+  if (!node.is_object()) return kNull;
+  auto it = node.find(field);
+  return it != node.end() ? *it : kNull;
+}
+
 std::string Bytes(int64_t bytes) {
   constexpr const char* kUnits[] = {"B", "KB", "MB", "GB", "TB"};
   double value = static_cast<double>(bytes);
@@ -47,8 +55,8 @@ void CollectFrom(const json& from, std::vector<Reference>& out) {
   if (type == "BASE_TABLE" && Str(from, "catalog_name") == "history") {
     out.push_back({{Str(from, "schema_name"), Str(from, "table_name")}, Str(from, "alias")});
   } else if (type == "JOIN") {
-    CollectFrom(from["left"], out);
-    CollectFrom(from["right"], out);
+    CollectFrom(At(from, "left"), out);
+    CollectFrom(At(from, "right"), out);
   }
 }
 
@@ -72,7 +80,7 @@ bool HasColumnRef(const json& node) {
 // The column a reference names, if it can be one of `ref`'s ("" otherwise).
 std::string ColumnOf(const json& node, const Reference& ref) {
   if (!node.is_object() || Str(node, "class") != "COLUMN_REF") return {};
-  const json& names = node["column_names"];
+  const json& names = At(node, "column_names");
   if (!names.is_array() || names.empty() || !names.back().is_string()) return {};
   if (names.size() >= 2) {
     const json& qualifier = names[names.size() - 2];
@@ -87,9 +95,9 @@ std::string ColumnOf(const json& node, const Reference& ref) {
 // Whether a comparison names `column` with a qualifier (which ColumnOf checked).
 bool Qualified(const json& comparison, const std::string& column) {
   for (const char* side : {"left", "right"}) {
-    const json& node = comparison[side];
-    if (Str(node, "class") == "COLUMN_REF" && node["column_names"].size() >= 2 &&
-        node["column_names"].back() == column) {
+    const json& node = At(comparison, side);
+    if (Str(node, "class") == "COLUMN_REF" && At(node, "column_names").size() >= 2 &&
+        At(node, "column_names").back() == column) {
       return true;
     }
   }
@@ -112,12 +120,12 @@ class Bounder {
     if (!node.is_object()) return;
     const std::string type = Str(node, "type");
     if (type == "CONJUNCTION_AND") {
-      for (const json& child : node["children"]) Conjuncts(child, ref, window);
+      for (const json& child : At(node, "children")) Conjuncts(child, ref, window);
     } else if (type == "COMPARE_BETWEEN") {
-      const std::string column = ColumnOf(node["input"], ref);
+      const std::string column = ColumnOf(At(node, "input"), ref);
       if (column != kTimeColumn && column != kLsnColumn) return;
-      Apply(column, ">=", node["lower"], window);
-      Apply(column, "<=", node["upper"], window);
+      Apply(column, ">=", At(node, "lower"), window);
+      Apply(column, "<=", At(node, "upper"), window);
     } else if (Str(node, "class") == "COMPARISON") {
       std::string op = type == "COMPARE_EQUAL"                  ? "="
                        : type == "COMPARE_GREATERTHAN"          ? ">="
@@ -126,11 +134,11 @@ class Bounder {
                        : type == "COMPARE_LESSTHANOREQUALTO"    ? "<="
                                                                 : "";
       if (op.empty()) return;
-      std::string column = ColumnOf(node["left"], ref);
-      const json* value = &node["right"];
+      std::string column = ColumnOf(At(node, "left"), ref);
+      const json* value = &At(node, "right");
       if (column.empty()) {  // constant on the left: the comparison turns around
-        column = ColumnOf(node["right"], ref);
-        value = &node["left"];
+        column = ColumnOf(At(node, "right"), ref);
+        value = &At(node, "left");
         if (op != "=") op = op == ">=" ? "<=" : ">=";
       }
       if (column.empty()) return;
@@ -198,12 +206,12 @@ void Walk(const json& node, Bounder& bounder, HistoryReads& reads, int& attribut
   if (node.is_object()) {
     if (Str(node, "type") == "SELECT_NODE") {
       std::vector<Reference> refs;
-      CollectFrom(node["from_table"], refs);
-      if (refs.size() == 1 && Str(node["from_table"], "type") == "BASE_TABLE") {
+      CollectFrom(At(node, "from_table"), refs);
+      if (refs.size() == 1 && Str(At(node, "from_table"), "type") == "BASE_TABLE") {
         refs[0].alone = true;
       }
       for (const Reference& ref : refs) {
-        reads[ref.table].push_back(bounder.Of(node["where_clause"], ref));
+        reads[ref.table].push_back(bounder.Of(At(node, "where_clause"), ref));
         ++attributed;
       }
     }
@@ -265,9 +273,9 @@ Result<HistoryReads> FindHistoryReads(duck::Connection& conn, std::string_view s
   }
   Bounder bounder(conn);
   int attributed = 0, references = 0;
-  Walk(parsed["statements"], bounder, reads, attributed);
+  Walk(At(parsed, "statements"), bounder, reads, attributed);
   HistoryReads all;
-  CountReferences(parsed["statements"], all, references);
+  CountReferences(At(parsed, "statements"), all, references);
   if (references != attributed) {
     // A reference outside any FROM clause the walk knows: read unbounded.
     for (auto& [table, windows] : all) reads[table].push_back(Window{});
