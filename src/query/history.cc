@@ -4,6 +4,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "archive/maintenance.h"
 #include "common/strings.h"
 
 namespace walden::query {
@@ -367,6 +368,10 @@ Result<PreparedHistory> PrepareHistory(duck::Connection& planner, store::ObjectS
     for (const archive::SegmentFile* file : files) {
       auto path = store::LocalPath(store, file->key, options.cache_dir);
       if (!path) return std::unexpected(path.error());
+      // A damaged file would answer with wrong rows: size and checksum first, every time.
+      if (auto intact = archive::CheckFile(*file, *path); !intact) {
+        return std::unexpected(intact.error());
+      }
       out.files.push_back(std::move(*path));
     }
     if (!out.files.empty()) prepared.tables.push_back(std::move(out));

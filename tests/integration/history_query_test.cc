@@ -7,6 +7,7 @@
 #include <signal.h>
 
 #include <filesystem>
+#include <fstream>
 #include <regex>
 #include <thread>
 
@@ -171,6 +172,21 @@ TEST_F(HistoryQueryTest, ABoundedQueryReadsOnlyItsWindowAndAnUnboundedOneIsRefus
   // A query of the mirror alone has no preview and needs no flag.
   r = Query("SELECT count(*) AS n FROM public.events", {"--dry-run"});
   EXPECT_EQ(r.output, "reads no history\n");
+  // Four bytes changed in every archived file: the query says so instead of answering.
+  for (const auto& entry :
+       std::filesystem::recursive_directory_iterator(ScratchDir() + "/archive/tables")) {
+    if (entry.path().extension() != ".parquet") continue;
+    std::fstream file(entry.path(), std::ios::in | std::ios::out | std::ios::binary);
+    file.seekp(static_cast<std::streamoff>(entry.file_size() / 2));
+    file.write("\xde\xad\xbe\xef", 4);
+  }
+  r = Query(
+      "SELECT count(*) AS n FROM history.public.events WHERE "
+      "_walden_commit_ts >= '" +
+      boundary + "'::TIMESTAMPTZ");
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("does not match the checksum its commit recorded"));
+  EXPECT_THAT(r.output, HasSubstr("walden archive verify lists every damaged file"));
   DropSlot("history_slot");
 }
 
