@@ -85,12 +85,17 @@ int QueryCommand(const Config& config, const std::string& sql, const std::string
         }
         auto db = mirror::OpenReadOnly(config.mirror.path, pipeline::QueryableDirectories(config));
         if (!db) return std::unexpected(db.error());
-        auto answer = query::RunWithHistory(*db, **store, state, sql, *parsed,
-                                            {.dry_run = flags.dry_run,
-                                             .allow_full_scan = flags.allow_full_scan,
-                                             .rates = pipeline::Rates(config),
-                                             .cache_dir = pipeline::HistoryCache(config)},
-                                            {.catalog = mirror::MirrorCatalog(config.mirror.path)});
+        auto answer =
+            query::RunWithHistory(*db, **store, state, sql, *parsed,
+                                  {.dry_run = flags.dry_run,
+                                   .allow_full_scan = flags.allow_full_scan,
+                                   .rates = pipeline::Rates(config),
+                                   .cache_dir = pipeline::HistoryCache(config)},
+                                  [&] {
+                                    query::QueryOptions bounds = pipeline::QueryBounds(config);
+                                    bounds.catalog = mirror::MirrorCatalog(config.mirror.path);
+                                    return bounds;
+                                  }());
         if (!answer) return std::unexpected(answer.error());
         // For people at a terminal; scripts get the rows alone (and --dry-run for the cost).
         if (!answer->preview.empty() && !flags.dry_run && isatty(STDERR_FILENO)) {

@@ -486,6 +486,8 @@ void ReadRest(Typer& t, Config& c) {
   c.topics.maintenance_interval = t.DurationValue("topics.maintenance_interval");
   c.query.price_per_1000_requests = t.Number("query.price_per_1000_requests");
   c.query.price_per_gb = t.Number("query.price_per_gb");
+  c.query.timeout = t.DurationValue("query.timeout");
+  c.query.max_result = t.Size("query.max_result");
   c.canary.interval = t.DurationValue("canary.interval");
   c.canary.stale_after = t.DurationValue("canary.stale_after");
   if (c.canary.stale_after < 2 * c.canary.interval) {

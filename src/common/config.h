@@ -91,6 +91,8 @@ struct QueryConfig {
   // What reading a remote archive costs, for the preview of history queries (USD).
   double price_per_1000_requests = 0;
   double price_per_gb = 0;
+  Duration timeout{};
+  int64_t max_result = 0;  // bytes of output
 };
 
 struct TopicsConfig {

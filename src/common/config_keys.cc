@@ -131,6 +131,19 @@ constexpr std::array kKeys = {
     ConfigKey{"query.price_per_gb", kNumber, "0.09",
               "USD per GB read from a remote archive, for the cost preview (S3's internet "
               "egress list price; 0 inside the bucket's region)."},
+    ConfigKey{"query.timeout",
+              kDuration,
+              "5m",
+              "A query running longer is stopped (walden query and POST /api/query).",
+              {},
+              100000},
+    ConfigKey{"query.max_result",
+              kSize,
+              "64MB",
+              "A query whose output grows past this is stopped with an error (narrow it, or "
+              "export the mirror).",
+              {},
+              int64_t{1} << 10},
     ConfigKey{"topics.maintenance_interval", kDuration, "10s",
               "How often walden run creates topic partitions ahead and drops those past "
               "retention that the archive holds."},

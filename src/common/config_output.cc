@@ -60,7 +60,9 @@ std::string Config::ToToml() const {
                    {"canary", toml::table{{"interval", FormatDuration(canary.interval)},
                                           {"stale_after", FormatDuration(canary.stale_after)}}},
                    {"query", toml::table{{"price_per_1000_requests", query.price_per_1000_requests},
-                                         {"price_per_gb", query.price_per_gb}}},
+                                         {"price_per_gb", query.price_per_gb},
+                                         {"timeout", FormatDuration(query.timeout)},
+                                         {"max_result", FormatSize(query.max_result)}}},
                    {"topics", toml::table{{"maintenance_interval",
                                            FormatDuration(topics.maintenance_interval)}}},
                    {"log", toml::table{{"level", log_level}, {"format", log_format}}}};

@@ -54,7 +54,7 @@ Result<std::unique_ptr<server::HttpServer>> StartHttpApi(
                                          .allow_full_scan = flag("allow_full_scan"),
                                          .rates = Rates(config),
                                          .cache_dir = HistoryCache(config)},
-                                        {});
+                                        QueryBounds(config));
     running->release();
     if (!output) {
       const std::string& why = output.error().message;
@@ -176,6 +176,11 @@ Result<std::string> RunningAddress(const std::string& data_dir) {
 }
 
 // config.data_dir is absolute (LoadConfig), as the contained mirror needs.
+query::QueryOptions QueryBounds(const Config& config) {
+  return {.max_bytes = static_cast<size_t>(config.query.max_result),
+          .timeout = std::chrono::duration_cast<std::chrono::milliseconds>(config.query.timeout)};
+}
+
 query::Rates Rates(const Config& config) {
   return {.per_1000_requests = config.query.price_per_1000_requests,
           .per_gb = config.query.price_per_gb};

@@ -42,5 +42,7 @@ std::vector<std::string> QueryableDirectories(const Config& config);
 std::string HistoryCache(const Config& config);
 // query.price_* as the history planner's rates.
 query::Rates Rates(const Config& config);
+// query.timeout and query.max_result as the bounds of one query.
+query::QueryOptions QueryBounds(const Config& config);
 
 }  // namespace walden::pipeline

@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "common/identifiers.h"
+#include "common/units.h"
 
 namespace walden::query {
 namespace {
@@ -120,10 +121,10 @@ class Output {
     }
     if (out_.size() + table_bytes_ > max_bytes_) {
       return Fail(ErrorKind::kUsage,
-                  fmt::format("the result is larger than {} MiB after {} rows; narrow it (WHERE, "
-                              "LIMIT, fewer columns), or copy the mirror with `walden mirror "
-                              "export`",
-                              max_bytes_ >> 20, rows_));
+                  fmt::format("the result is larger than {} (query.max_result) after {} rows; "
+                              "narrow it (WHERE, LIMIT, fewer columns), or copy the mirror "
+                              "with `walden mirror export`",
+                              FormatSize(static_cast<int64_t>(max_bytes_)), rows_));
     }
     return {};
   }
@@ -250,9 +251,10 @@ Result<std::string> RunQuery(duck::Database& database, const std::string& sql, O
   if (timed_out) {
     return Fail(
         ErrorKind::kUsage,
-        fmt::format("the query ran longer than {} s and was stopped; narrow it (WHERE, "
-                    "LIMIT), or query a copy from `walden mirror export`",
-                    std::chrono::duration_cast<std::chrono::seconds>(options.timeout).count()));
+        fmt::format(
+            "the query ran longer than {} s (query.timeout) and was stopped; narrow it (WHERE, "
+            "LIMIT), or query a copy from `walden mirror export`",
+            std::chrono::duration_cast<std::chrono::seconds>(options.timeout).count()));
   }
   if (!streamed) {
     if (streamed.error().message.starts_with("the result is larger")) {

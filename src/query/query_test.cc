@@ -196,13 +196,15 @@ TEST_F(QueryTest, ResultsAreBoundedInSizeAndTime) {
                       OutputFormat::kCsv, {.max_bytes = size_t{1} << 20});
   ASSERT_FALSE(big);
   EXPECT_EQ(big.error().message,
-            "the result is larger than 1 MiB after 1048 rows; narrow it (WHERE, LIMIT, fewer "
+            "the result is larger than 1MB (query.max_result) after 1048 rows; narrow it (WHERE, "
+            "LIMIT, fewer "
             "columns), or copy the mirror with `walden mirror export`");
   auto slow = RunQuery(*database_, "SELECT count(*) FROM range(1000000000000) a",
                        OutputFormat::kCsv, {.timeout = std::chrono::milliseconds(300)});
   ASSERT_FALSE(slow);
   EXPECT_EQ(slow.error().message,
-            "the query ran longer than 0 s and was stopped; narrow it (WHERE, LIMIT), or query a "
+            "the query ran longer than 0 s (query.timeout) and was stopped; narrow it (WHERE, "
+            "LIMIT), or query a "
             "copy from `walden mirror export`");
   // The connection is usable again and nothing leaked into the next query.
   EXPECT_EQ(*RunQuery(*database_, "SELECT count(*) AS n FROM public.t", OutputFormat::kCsv),

@@ -160,6 +160,10 @@ TEST_F(HistoryQueryTest, ABoundedQueryReadsOnlyItsWindowAndAnUnboundedOneIsRefus
   r = Query("SELECT count(*) AS n FROM history.public.events", {"--allow-full-scan"});
   EXPECT_EQ(r.output, "n\n200\n");
   ExpectEscapesRefused();  // offline
+  // The bounds of one query are configuration (query.max_result, query.timeout).
+  r = Query("SELECT * FROM range(100000)", {"--query-max-result", "1KB"});
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_THAT(r.output, HasSubstr("the result is larger than 1kB (query.max_result)"));
   // A key look-up reads the file whose recorded key range holds it (and files that record
   // none, such as the initial load's).
   r = Query("SELECT batch FROM history.public.events WHERE id = 305", {"--dry-run"});
