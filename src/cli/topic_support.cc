@@ -21,7 +21,8 @@ Result<pg::Connection> OpenTopicsApi(const Config& config) {
     return Fail(ErrorKind::kConfig, "the topics API is not installed in database " +
                                         conn->database() + "; run `walden topics init` first");
   }
-  if (auto current = topics::CheckCurrent(*conn); !current) {
+  if (auto current = topics::CheckVersion(*installed, topics::LatestVersion(), conn->database());
+      !current) {
     return std::unexpected(current.error());
   }
   return std::move(*conn);

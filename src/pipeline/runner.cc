@@ -256,8 +256,7 @@ Result<std::vector<std::string>> Pipeline::StartTopics(pg::Connection& conn) {
     spdlog::warn(
         "run: topics maintenance is off: {} ({}); grant it USAGE on schema walden and SELECT on "
         "its tables, and make it the owner of the topic tables for retention",
-        OneLine(installed.error().message.substr(0, installed.error().message.rfind(" [in: "))),
-        conn.user());
+        installed.error().message, conn.user());
     return std::vector<std::string>();
   }
   if (!installed) return std::unexpected(installed.error());
@@ -270,15 +269,14 @@ Result<std::vector<std::string>> Pipeline::StartTopics(pg::Connection& conn) {
   topics_upkeep_ = std::make_unique<topics::MaintenanceThread>(
       config_.source.url,
       std::chrono::duration_cast<std::chrono::milliseconds>(config_.topics.maintenance_interval));
-  auto publications = topics::CapturedPublications(conn, config_.source.publication);
-  if (!publications) return std::unexpected(publications.error());
-  if (publications->size() == 1) {
-    spdlog::warn(
-        "run: topics and queues are not captured: publication {} is missing (creating it needs "
-        "a superuser); run `walden topics init` as a superuser",
-        topics::kPublication);
-  }
-  return std::vector<std::string>(publications->begin() + 1, publications->end());
+  auto published = topics::PublicationExists(conn);
+  if (!published) return std::unexpected(published.error());
+  if (*published) return std::vector<std::string>{std::string(topics::kPublication)};
+  spdlog::warn(
+      "run: topics and queues are not captured: publication {} is missing (creating it needs "
+      "a superuser); run `walden topics init` as a superuser",
+      topics::kPublication);
+  return std::vector<std::string>();
 }
 
 Status Pipeline::StartCapture() {

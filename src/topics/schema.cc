@@ -161,10 +161,4 @@ Status CheckVersion(int installed, int latest, std::string_view database) {
                           database, installed, latest));
 }
 
-Status CheckCurrent(pg::Connection& conn) {
-  auto installed = InstalledVersion(conn);
-  if (!installed) return std::unexpected(installed.error());
-  return CheckVersion(*installed, LatestVersion(), conn.database());
-}
-
 }  // namespace walden::topics

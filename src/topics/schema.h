@@ -52,12 +52,11 @@ struct InstallResult {
 };
 Result<InstallResult> Install(pg::Connection& conn);
 
-// For `walden run`: fine when not installed or current; a kConfig error naming the command
-// that upgrades an older version, or asking for a newer walden when the database's is newer.
-Status CheckCurrent(pg::Connection& conn);
 // Whether kPublication exists (walden run reads it when it does).
 Result<bool> PublicationExists(pg::Connection& conn);
-// The same decision for known versions (0: not installed).
+// For `walden run` and the CLI: fine when not installed (0) or current; a kConfig error
+// naming the command that upgrades an older version, or asking for a newer walden when the
+// database's is newer.
 Status CheckVersion(int installed, int latest, std::string_view database);
 
 }  // namespace walden::topics
