@@ -469,6 +469,7 @@ void ReadRest(Typer& t, Config& c) {
   }
   c.server_token = t.String("server.token");
   c.server_public_name = t.String("server.public_name");
+  c.server_max_feed_clients = static_cast<int>(t.Integer("server.max_feed_clients"));
   if (!c.server_token.empty() && c.server_token.size() < 16) {
     t.Fail("server.token", t.Get("server.token"),
            "at least 16 characters; generate one with `openssl rand -hex 24`");

@@ -111,6 +111,7 @@ struct Config {
   std::string server_listen;
   std::string server_token;        // secret: never printed
   std::string server_public_name;  // host name clients use besides loopback ones
+  int server_max_feed_clients = 64;
   std::string log_level;
   std::string log_format;
   // Not errors, but worth a line in the log (e.g. a password inside source.url).

@@ -118,6 +118,13 @@ constexpr std::array kKeys = {
     ConfigKey{"server.public_name", kString, "",
               "Host name (without port) clients use to reach the server besides loopback "
               "names; requests naming any other Host are refused."},
+    ConfigKey{"server.max_feed_clients",
+              kInteger,
+              "64",
+              "Live-feed (Server-Sent Events) clients served at once; each holds a thread.",
+              {},
+              1,
+              1000},
     ConfigKey{"canary.interval", kDuration, "5s", "How often a heartbeat is written.", {}, 100000},
     ConfigKey{"canary.stale_after",
               kDuration,

@@ -7,6 +7,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "archive/maintenance.h"
 #include "common/units.h"
 
 namespace walden::pipeline {
@@ -207,6 +208,11 @@ Result<std::vector<std::string>> ArchiveSink::HistoryFiles(const QualifiedName& 
     if (file.table != table) continue;
     auto path = store::LocalPath(store_, key, options_.scratch_dir + "/history");
     if (!path) return std::unexpected(path.error());
+    // Archived files never change: one check per file and run is enough.
+    if (!checked_.contains(key)) {
+      if (auto ok = archive::CheckFile(file, *path); !ok) return std::unexpected(ok.error());
+      checked_.insert(key);
+    }
     paths.push_back(std::move(*path));
   }
   return paths;

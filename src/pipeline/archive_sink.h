@@ -22,6 +22,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -136,7 +137,8 @@ class ArchiveSink final : public Sink {
   // recorded, once (`commit_lsn`: of the first change using it).
   const archive::TableSchema& SchemaOf(const std::shared_ptr<const change::TableDef>& table,
                                        Lsn commit_lsn);
-  // Local paths of the table's archived files (downloaded first from a remote store).
+  // Local paths of the table's archived files (downloaded first from a remote store), each
+  // checked against its commit's size and checksum once per run (`checked_`: their keys).
   Result<std::vector<std::string>> HistoryFiles(const QualifiedName& table);
   Status FillUnchanged(const change::TableDef& table, const archive::TableSchema& schema,
                        const archive::ArchiveChange& out);
@@ -175,6 +177,7 @@ class ArchiveSink final : public Sink {
   change::TransactionInfo txn_;  // the one between Begin and Commit
   int64_t rows_before_ = 0;
   ToastCache toast_{size_t{64} << 20};
+  std::set<std::string> checked_;
   // The last definition recorded per table name, and records waiting for the next flush.
   std::map<QualifiedName, change::TableDef> recorded_;
   std::map<std::string, std::string> pending_definitions_;  // key → JSON

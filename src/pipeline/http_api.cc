@@ -29,7 +29,7 @@ constexpr std::ptrdiff_t kMaxQueries = 4;
 Result<std::unique_ptr<server::HttpServer>> StartHttpApi(
     const Config& config, duck::Database& database, const StatusBoard& board, MirrorSink& mirror,
     ArchiveSink& archive, store::ObjectStore& store, const query::ArchiveSnapshot& history,
-    std::function<std::string(const std::string&)> on_snapshot) {
+    std::function<std::string(const std::string&)> on_snapshot, std::vector<server::Route> more) {
   // Queries take at most half of the HTTP threads: health checks and status never wait.
   auto running = std::make_shared<std::counting_semaphore<kMaxQueries>>(kMaxQueries);
   // A query that hit a damaged block: the mirror cannot be trusted, so walden is not ready.
@@ -49,15 +49,18 @@ Result<std::unique_ptr<server::HttpServer>> StartHttpApi(
       return request.params.contains(name) && request.params.at(name) == "true";
     };
     const auto state = history.Current();
+    query::QueryOptions bounds = QueryBounds(config);
+    bounds.cancelled = request.client_gone;
     auto output = query::RunWithHistory(database, store, *state, request.body, *format,
                                         {.dry_run = flag("dry_run"),
                                          .allow_full_scan = flag("allow_full_scan"),
                                          .rates = Rates(config),
                                          .cache_dir = HistoryCache(config)},
-                                        QueryBounds(config));
+                                        std::move(bounds));
     running->release();
     if (!output) {
       const std::string& why = output.error().message;
+      if (request.client_gone()) spdlog::info("query: {}", why);
       if (duck::IsDamage(why)) {
         damaged->store(true);
         spdlog::error(
@@ -88,8 +91,7 @@ Result<std::unique_ptr<server::HttpServer>> StartHttpApi(
     }
     return {.body = "exported the mirror to " + *path + "\n"};
   };
-  auto server = server::HttpServer::Start(
-      config.server_listen,
+  std::vector<server::Route> routes =
       {{.method = "GET",
         .path = "/healthz",
         .handler = [](const server::Request&) { return server::Response{.body = "ok\n"}; },
@@ -146,8 +148,12 @@ Result<std::unique_ptr<server::HttpServer>> StartHttpApi(
               const bool taken = answer.starts_with("job ");
               return server::Response{.status = taken ? 200 : 400, .body = std::move(answer)};
             }},
-       {.method = "POST", .path = "/api/mirror/export", .handler = publish}},
-      {.token = config.server_token, .public_name = config.server_public_name});
+       {.method = "POST", .path = "/api/mirror/export", .handler = publish}};
+  std::ranges::move(more, std::back_inserter(routes));
+  auto server = server::HttpServer::Start(config.server_listen, std::move(routes),
+                                          {.token = config.server_token,
+                                           .public_name = config.server_public_name,
+                                           .stream_threads = config.server_max_feed_clients});
   if (!server) return server;
   if (!IsLoopbackListen(config.server_listen)) {
     spdlog::warn(

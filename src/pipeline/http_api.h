@@ -25,11 +25,12 @@ class MirrorSink;
 class StatusBoard;
 
 // Starts serving config.server_listen and writes ServerFile. `on_snapshot` takes a POST
-// /api/snapshot body and answers "job <id>" or why not (SnapshotControl::Queue).
+// /api/snapshot body and answers "job <id>" or why not (SnapshotControl::Queue); `more`
+// are served too (the feeds, the console).
 Result<std::unique_ptr<server::HttpServer>> StartHttpApi(
     const Config& config, duck::Database& database, const StatusBoard& board, MirrorSink& mirror,
     ArchiveSink& archive, store::ObjectStore& store, const query::ArchiveSnapshot& history,
-    std::function<std::string(const std::string&)> on_snapshot);
+    std::function<std::string(const std::string&)> on_snapshot, std::vector<server::Route> more);
 
 // Where a running walden leaves {"address": "host:port", "pid": N} of its HTTP endpoint.
 std::string ServerFile(const std::string& data_dir);

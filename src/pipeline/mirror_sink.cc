@@ -104,9 +104,10 @@ void MirrorSink::Commit() { Staged(txn_, mirror_->pending_changes() > staged_bef
 void MirrorSink::Staged(const change::TransactionInfo& info, bool added) {
   pending_ = {info.commit_lsn, info.end_lsn, info.commit_time};
   if (added) pending_commit_times_.push_back(pending_.commit_time);
-  if (!mirror_->has_pending()) {
-    durable_ = pending_;  // nothing of it is mirrored: replaying it changes nothing
-  }
+  // A transaction the mirror kept nothing of (a table a snapshot will load, keyless topic
+  // messages) is durable only once the file's watermark passed it (FlushIfDue keeps that
+  // within a second): walden's confirmed position never passes the file's, which is how a
+  // start tells an older mirror file put back from one that merely skipped changes.
 }
 
 Status MirrorSink::ApplyBulk(const change::TransactionInfo& info,

@@ -27,6 +27,8 @@
 #include "pipeline/canary.h"
 #include "pipeline/canary_writer.h"
 #include "pipeline/change_typer.h"
+#include "pipeline/feed_api.h"
+#include "pipeline/feed_sink.h"
 #include "pipeline/initial_load.h"
 #include "pipeline/mirror_sink.h"
 #include "pipeline/positions.h"
@@ -79,7 +81,11 @@ class Pipeline {
  public:
   Pipeline(const Config& config, const std::atomic<bool>& stop) : config_(config), stop_(stop) {}
   // The HTTP threads use the snapshot control and the sinks: they stop first.
-  ~Pipeline() { server_.reset(); }
+  // Feed clients end first: their threads would otherwise keep the server waiting.
+  ~Pipeline() {
+    feed_hub_.Shutdown();
+    server_.reset();
+  }
 
   Status OpenSinks();
   // The initial load when it is due; the online snapshot engine (resuming a job).
@@ -129,6 +135,8 @@ class Pipeline {
   std::unique_ptr<store::ObjectStore> store_;
   std::unique_ptr<ArchiveSink> archive_;
   std::unique_ptr<MirrorSink> mirror_;
+  feed::FeedHub feed_hub_{{.max_clients = config_.server_max_feed_clients}};
+  FeedSink feed_{feed_hub_};
   std::vector<Sink*> sinks_;  // where every committed transaction goes, in this order
   ChangeTyper typer_;
   // The manifest state history queries plan on, published on each archive commit
@@ -201,15 +209,24 @@ Status Pipeline::OpenSinks() {
                                   .allowed_directories = QueryableDirectories(config_)});
   if (!mirror) return std::unexpected(mirror.error());
   mirror_ = std::move(*mirror);
-  sinks_ = {archive_.get(), mirror_.get()};
+  sinks_ = {archive_.get(), mirror_.get(), &feed_};
   history_.Publish(archive_->state());
   history_sequence_ = archive_->state().last_sequence;
-  auto server = StartHttpApi(config_, mirror_->mirror().database(), board_, *mirror_, *archive_,
-                             *store_, history_, [this](const std::string& body) -> std::string {
-                               SnapshotControl* snapshots = snapshots_ready_.load();
-                               if (!snapshots) return "walden is starting; try again shortly\n";
-                               return snapshots->Queue(body);
-                             });
+  auto server = StartHttpApi(
+      config_, mirror_->mirror().database(), board_, *mirror_, *archive_, *store_, history_,
+      [this](const std::string& body) -> std::string {
+        SnapshotControl* snapshots = snapshots_ready_.load();
+        if (!snapshots) return "walden is starting; try again shortly\n";
+        return snapshots->Queue(body);
+      },
+      FeedRoutes(feed_hub_, board_, [this](const QualifiedName& name) {
+        // Until the first scan of the publication, any name.
+        const SnapshotControl* snapshots = snapshots_ready_.load();
+        const auto published = snapshots ? snapshots->Published(name) : std::nullopt;
+        if (!published || *published) return true;
+        return std::ranges::any_of(board_.Latest().tables,
+                                   [&](const auto& t) { return t.def.name == name; });
+      }));
   if (!server) return std::unexpected(server.error());
   server_ = std::move(*server);
   return {};
@@ -305,6 +322,7 @@ Status Pipeline::StartCapture() {
   capture_ = std::move(*capture);
   if (auto ok = CheckPositions(); !ok) return ok;
   last_confirmed_ = Durable();
+  feed_hub_.Start(capture_->slot().confirmed_flush.value);
   spdlog::info(
       "run: streaming slot {} from {} into {} (archive watermark {}) and {} (mirror watermark {})",
       source.slot, capture_->slot().confirmed_flush.ToString(), store_->url(),
@@ -454,7 +472,10 @@ void Pipeline::Publish() {
                   .canary = canary_state_,
                   .errors = errors_,
                   .snapshot = snapshots_->progress(),
-                  .topics = std::move(topic_stats)});
+                  .topics = std::move(topic_stats),
+                  .feed_clients = feed_hub_.clients(),
+                  .feed_dropped = feed_hub_.dropped_total(),
+                  .feed_buffered = feed_hub_.ring_bytes()});
 }
 
 Status Pipeline::Housekeeping() {

@@ -1,5 +1,7 @@
 #include "pipeline/snapshot_control.h"
 
+#include <spdlog/spdlog.h>
+
 #include <algorithm>
 #include <sstream>
 
@@ -63,6 +65,11 @@ Status SnapshotControl::Step(const mirror::Mirror& mirror, Lsn durable) {
       catalog_.reset();  // a fresh connection next time
       return std::unexpected(published.error());
     }
+    {
+      std::lock_guard lock(mutex_);
+      published_ = {published->begin(), published->end()};
+      scanned_ = true;
+    }
     for (Request& request : requests) {
       std::vector<QualifiedName> tables;
       for (const QualifiedName& name : *published) {
@@ -94,8 +101,17 @@ Status SnapshotControl::Step(const mirror::Mirror& mirror, Lsn durable) {
     std::vector<QualifiedName> due;
     for (const mirror::TableStatus& table : mirror.Tables()) {
       mirrored.insert(table.def.name);
-      if (table.state == mirror::kStateResync && auto_requested_.insert(table.def.name).second) {
+      // Again when a snapshot that began before the table stopped ended without mending it
+      // (it read rows of the old shape), but not without end.
+      if (table.state != mirror::kStateResync || engine_->Queued(table.def.name)) continue;
+      const int asked = ++resync_requests_[table.def.name];
+      if (asked <= kMaxAutomaticSnapshots) {
         due.push_back(table.def.name);
+      } else if (asked == kMaxAutomaticSnapshots + 1) {
+        spdlog::error(
+            "snapshot: {} still needs a snapshot after {} automatic ones; see the mirror's "
+            "error above, then run `walden snapshot --table {}`",
+            table.def.name.Display(), kMaxAutomaticSnapshots, table.def.name.Display());
       }
     }
     for (const QualifiedName& name : *published) {

@@ -8,8 +8,10 @@
 
 #include <chrono>
 #include <future>
+#include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -39,6 +41,13 @@ class SnapshotControl {
   // Every committed transaction passes here before the sinks (watermarks, chunk windows).
   Status Observe(pg::CommittedTransaction& txn) { return engine_->Observe(txn); }
   snapshot::Progress progress() const { return engine_->progress(); }
+  // Whether the last scan found `table` published; nullopt before the first scan (and with
+  // snapshot.mode never, which scans nothing). Any thread.
+  std::optional<bool> Published(const QualifiedName& table) const {
+    std::lock_guard lock(mutex_);
+    if (!scanned_) return std::nullopt;
+    return published_.contains(table);
+  }
 
  private:
   struct Request {
@@ -50,9 +59,14 @@ class SnapshotControl {
   std::unique_ptr<snapshot::OnlineSnapshot> engine_;
   bool everything_;
   std::unique_ptr<pg::Connection> catalog_;  // the once-a-second table scan's
-  std::mutex mutex_;
+  mutable std::mutex mutex_;
   std::vector<Request> requests_;
-  std::set<QualifiedName> auto_requested_;
+  std::set<QualifiedName> published_;  // the last scan's, under mutex_
+  bool scanned_ = false;
+  std::set<QualifiedName> auto_requested_;  // captured tables the mirror had not seen
+  // Automatic snapshots of tables the mirror stopped following, by table.
+  static constexpr int kMaxAutomaticSnapshots = 3;
+  std::map<QualifiedName, int> resync_requests_;
   std::chrono::steady_clock::time_point last_scan_{};
 };
 

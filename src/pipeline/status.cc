@@ -178,6 +178,14 @@ std::string PrometheusText(const RunStatus& s, const Histograms& h) {
   out += fmt::format("walden_changes_total {}\n", s.changes);
   Metric(out, "walden_reconnects_total", "counter", "Replication connections re-established.");
   out += fmt::format("walden_reconnects_total {}\n", s.reconnects);
+  Metric(out, "walden_feed_clients", "gauge", "Live-feed (Server-Sent Events) clients connected.");
+  out += fmt::format("walden_feed_clients {}\n", s.feed_clients);
+  Metric(out, "walden_feed_dropped_total", "counter",
+         "Live-feed clients dropped because they fell behind.");
+  out += fmt::format("walden_feed_dropped_total {}\n", s.feed_dropped);
+  Metric(out, "walden_feed_buffered_bytes", "gauge",
+         "Events the live feeds keep for their clients (at most 32 MB per watched table).");
+  out += fmt::format("walden_feed_buffered_bytes {}\n", s.feed_buffered);
   Metric(out, "walden_received_lsn_bytes", "gauge", "End of the WAL received, as a byte position.");
   out += fmt::format("walden_received_lsn_bytes {}\n", s.received.value);
   Metric(out, "walden_confirmed_lsn_bytes", "gauge", "Position confirmed to PostgreSQL.");

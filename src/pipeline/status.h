@@ -42,6 +42,9 @@ struct RunStatus {
   std::map<std::string, uint64_t> errors;  // retried failures by "<where>/<kind>"
   snapshot::Progress snapshot;             // job empty: no snapshot running
   std::vector<topics::TopicStats> topics;  // empty: the topics API is not installed
+  int feed_clients = 0;                    // live-feed clients connected
+  uint64_t feed_dropped = 0;               // live-feed clients dropped for falling behind
+  size_t feed_buffered = 0;                // bytes of events the feeds' rings hold
 };
 
 struct Histograms {

@@ -170,20 +170,34 @@ class Output {
   std::string out_;
 };
 
-// Interrupts the connection's statement once `timeout` passed, unless stopped first.
+// Interrupts the connection's statement once `timeout` passed or `cancelled` says so, unless
+// stopped first.
 class Watchdog {
  public:
-  Watchdog(duck::Connection& conn, std::chrono::milliseconds timeout)
-      : thread_([this, &conn, timeout] {
+  enum class Fired { kNo, kTimeout, kCancelled };
+  Watchdog(duck::Connection& conn, std::chrono::milliseconds timeout,
+           std::function<bool()> cancelled)
+      : thread_([this, &conn, timeout, cancelled = std::move(cancelled)] {
+          const auto deadline = std::chrono::steady_clock::now() + timeout;
           std::unique_lock lock(mutex_);
-          if (!stopped_cv_.wait_for(lock, timeout, [this] { return stopped_; })) {
-            fired_ = true;
+          while (!stopped_) {
+            const auto now = std::chrono::steady_clock::now();
+            if (now >= deadline) {
+              fired_ = Fired::kTimeout;
+            } else if (cancelled && cancelled()) {
+              fired_ = Fired::kCancelled;
+            } else {
+              stopped_cv_.wait_until(lock, std::min(deadline, now + std::chrono::milliseconds(100)),
+                                     [this] { return stopped_; });
+              continue;
+            }
             conn.Interrupt();
+            return;
           }
         }) {}
   ~Watchdog() { Stop(); }
-  // True when it interrupted the statement.
-  bool Stop() {
+  // Whether, and why, it interrupted the statement.
+  Fired Stop() {
     {
       std::lock_guard lock(mutex_);
       stopped_ = true;
@@ -197,7 +211,7 @@ class Watchdog {
   std::mutex mutex_;
   std::condition_variable stopped_cv_;
   bool stopped_ = false;
-  bool fired_ = false;
+  Fired fired_ = Fired::kNo;
   std::thread thread_;
 };
 
@@ -242,13 +256,16 @@ Result<std::string> RunQuery(duck::Database& database, const std::string& sql, O
     return std::unexpected(ok.error());
   }
   Output output(format, options.max_bytes);
-  Watchdog watchdog(*conn, options.timeout);
+  Watchdog watchdog(*conn, options.timeout, options.cancelled);
   Status streamed = wrapped->StreamText(
       [&](std::vector<std::string> names) { return output.Names(std::move(names)); },
       [&](duck::PreparedStatement::Cells cells) { return output.Row(cells); });
-  const bool timed_out = watchdog.Stop();
+  const Watchdog::Fired fired = watchdog.Stop();
   (void)conn->Execute("ROLLBACK");
-  if (timed_out) {
+  if (fired == Watchdog::Fired::kCancelled) {
+    return Fail(ErrorKind::kUsage, "the query was stopped: its client went away");
+  }
+  if (fired == Watchdog::Fired::kTimeout) {
     return Fail(
         ErrorKind::kUsage,
         fmt::format(

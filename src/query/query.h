@@ -6,10 +6,12 @@
 // `SELECT COLUMNS(*)::VARCHAR FROM (<sql>)`, which is checked the same way. Each call uses
 // its own connection: DuckDB's MVCC gives it the last committed state while merges go on.
 // Bounded: the result streams from DuckDB and stops at `max_bytes` of output; a query
-// running longer than `timeout` is interrupted. Thread-safety: any thread.
+// running longer than `timeout`, or whose caller cancels it, is interrupted. Thread-safety: any
+// thread.
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -36,6 +38,8 @@ struct QueryOptions {
   std::string catalog;
   size_t max_bytes = size_t{64} << 20;
   std::chrono::milliseconds timeout{std::chrono::minutes(5)};
+  // Asked every 100 ms while the query runs: true stops it (the HTTP client went away).
+  std::function<bool()> cancelled;
 };
 
 Result<std::string> RunQuery(duck::Database& database, const std::string& sql, OutputFormat format,

@@ -4,6 +4,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <filesystem>
 #include <fstream>
 
@@ -207,6 +208,18 @@ TEST_F(QueryTest, ResultsAreBoundedInSizeAndTime) {
             "LIMIT), or query a "
             "copy from `walden mirror export`");
   // The connection is usable again and nothing leaked into the next query.
+  EXPECT_EQ(*RunQuery(*database_, "SELECT count(*) AS n FROM public.t", OutputFormat::kCsv),
+            "n\n2\n");
+}
+
+TEST_F(QueryTest, AQueryWhoseCallerCancelsStopsWithinAFractionOfASecond) {
+  const auto start = std::chrono::steady_clock::now();
+  std::atomic<int> asked{0};
+  auto slow = RunQuery(*database_, "SELECT count(*) FROM range(1000000000000) a",
+                       OutputFormat::kCsv, {.cancelled = [&] { return ++asked >= 3; }});
+  ASSERT_FALSE(slow);
+  EXPECT_EQ(slow.error().message, "the query was stopped: its client went away");
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(5));
   EXPECT_EQ(*RunQuery(*database_, "SELECT count(*) AS n FROM public.t", OutputFormat::kCsv),
             "n\n2\n");
 }

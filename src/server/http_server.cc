@@ -2,7 +2,13 @@
 
 #include <fmt/core.h>
 #include <httplib.h>
+#include <netdb.h>
+#include <poll.h>
+#include <sys/socket.h>
 
+#include <charconv>
+#include <filesystem>
+#include <optional>
 #include <set>
 
 #include "common/strings.h"
@@ -49,6 +55,45 @@ std::string CookieValue(const std::string& cookies, std::string_view name) {
     }
   }
   return "";
+}
+
+// The descriptor of the connection a request came on, or -1: httplib does not hand its
+// socket to handlers, but the two ends of a TCP connection name it in this process.
+int FindSocket(const httplib::Request& in) {
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator("/proc/self/fd", ec)) {
+    int fd = -1;
+    const std::string name = entry.path().filename().string();
+    if (std::from_chars(name.data(), name.data() + name.size(), fd).ec != std::errc{}) continue;
+    sockaddr_storage local{};
+    sockaddr_storage peer{};
+    socklen_t local_size = sizeof(local);
+    socklen_t peer_size = sizeof(peer);
+    if (getsockname(fd, reinterpret_cast<sockaddr*>(&local), &local_size) != 0 ||
+        getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &peer_size) != 0) {
+      continue;
+    }
+    char local_port[NI_MAXSERV];
+    char peer_host[NI_MAXHOST];
+    char peer_port[NI_MAXSERV];
+    if (getnameinfo(reinterpret_cast<sockaddr*>(&local), local_size, nullptr, 0, local_port,
+                    sizeof(local_port), NI_NUMERICSERV) != 0 ||
+        getnameinfo(reinterpret_cast<sockaddr*>(&peer), peer_size, peer_host, sizeof(peer_host),
+                    peer_port, sizeof(peer_port), NI_NUMERICHOST | NI_NUMERICSERV) != 0) {
+      continue;
+    }
+    if (std::to_string(in.local_port) == local_port && in.remote_addr == peer_host &&
+        std::to_string(in.remote_port) == peer_port) {
+      return fd;
+    }
+  }
+  return -1;
+}
+
+// A client that closed (or reset) its end: HTTP clients never half-close while waiting.
+bool PeerClosed(int fd) {
+  pollfd poll_fd{.fd = fd, .events = POLLRDHUP, .revents = 0};
+  return poll(&poll_fd, 1, 0) > 0 && (poll_fd.revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0;
 }
 
 class Guard {
@@ -123,6 +168,8 @@ Result<std::unique_ptr<HttpServer>> HttpServer::Start(const std::string& listen,
   for (const Route& route : routes) {
     if (route.open) open_paths.insert(route.path);
   }
+  // Streamed responses (feeds) hold a thread each for as long as they run.
+  const size_t threads = 16 + static_cast<size_t>(std::max(0, security.stream_threads));
   auto guard = std::make_shared<Guard>(std::move(security), host_port->first, open_paths);
   server->server_->set_pre_routing_handler(
       [guard](const httplib::Request& in, httplib::Response& out) {
@@ -135,7 +182,7 @@ Result<std::unique_ptr<HttpServer>> HttpServer::Start(const std::string& listen,
   server->server_->set_keep_alive_timeout(5);
   // More threads than running queries may take (the pipeline allows 4), so health checks
   // and status are always served.
-  server->server_->new_task_queue = [] { return new httplib::ThreadPool(16); };
+  server->server_->new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
   // httplib's default adds SO_REUSEPORT, which lets a second process share the port.
   server->server_->set_socket_options([](socket_t sock) {
     int yes = 1;
@@ -145,10 +192,25 @@ Result<std::unique_ptr<HttpServer>> HttpServer::Start(const std::string& listen,
     auto handler = [h = route.handler](const httplib::Request& in, httplib::Response& out) {
       Request request{.body = in.body};
       for (const auto& [key, value] : in.params) request.params[key] = value;
+      for (const auto& [name, value] : in.headers) request.headers[AsciiLower(name)] = value;
+      for (size_t i = 1; i < in.matches.size(); ++i) request.matches.push_back(in.matches[i]);
+      request.client_gone = [&in, fd = std::optional<int>()]() mutable {
+        if (!fd) fd = FindSocket(in);
+        return *fd >= 0 && PeerClosed(*fd);
+      };
       Response response = h(request);
       out.status = response.status;
       for (const auto& [name, value] : response.headers) out.set_header(name, value);
-      out.set_content(response.body, response.content_type.c_str());
+      if (!response.stream) {
+        out.set_content(response.body, response.content_type.c_str());
+        return;
+      }
+      out.set_chunked_content_provider(response.content_type, [stream = std::move(response.stream)](
+                                                                  size_t, httplib::DataSink& sink) {
+        stream([&sink](std::string_view piece) { return sink.write(piece.data(), piece.size()); });
+        sink.done();
+        return true;
+      });
     };
     if (route.method == "GET") {
       server->server_->Get(route.path, handler);

@@ -30,25 +30,37 @@ class Server;
 namespace walden::server {
 
 struct Request {
-  std::map<std::string, std::string> params;  // query string
+  std::map<std::string, std::string> params;   // query string
+  std::map<std::string, std::string> headers;  // names in lower case
+  std::vector<std::string> matches;            // a pattern route's groups, from [1] on
   std::string body;
+  // True once the client closed its connection (a handler may stop working for it). Cheap
+  // after the first call; valid only while the handler runs.
+  std::function<bool()> client_gone = [] { return false; };
 };
+// Writes the next piece of a streamed response; false once the client is gone.
+using StreamWrite = std::function<bool(std::string_view)>;
+
 struct Response {
   int status = 200;
   std::string body;
   std::string content_type = "text/plain; charset=utf-8";
   std::map<std::string, std::string> headers;  // extra response headers
+  // When set, the body is what this writes, sent as it is written (chunked; Server-Sent
+  // Events); it runs on the request's thread until it returns.
+  std::function<void(const StreamWrite&)> stream;
 };
 struct Route {
   std::string method;  // "GET" or "POST"
-  std::string path;
+  std::string path;    // exact, or a pattern with groups: "/api/topics/([^/]+)/feed
   std::function<Response(const Request&)> handler;
-  bool open = false;  // served without the token (health checks)
+  bool open = false;  // served without the token (health checks, the console's files)
 };
 
 struct Security {
   std::string token;        // empty: none asked (loopback listeners only; config checks)
   std::string public_name;  // accepted in Host besides loopback names and the bound host
+  int stream_threads = 0;   // threads for streamed responses beyond the 16 for the rest
 };
 
 inline constexpr std::string_view kClientHeader = "X-Walden-Client";

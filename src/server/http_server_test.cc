@@ -4,6 +4,8 @@
 #include <httplib.h>
 
 #include <atomic>
+#include <chrono>
+#include <thread>
 
 namespace walden::server {
 namespace {
@@ -39,6 +41,78 @@ TEST(HttpServer, BadListenValuesAndUnreachableServersSaySo) {
   EXPECT_EQ(response.error().kind, ErrorKind::kConnection);
   EXPECT_TRUE(response.error().message.starts_with("cannot reach walden at " + address))
       << response.error().message;
+}
+
+// A handler learns that its client closed the connection (walden stops the query then).
+TEST(HttpServer, AHandlerSeesItsClientGoAway) {
+  std::atomic<bool> answered_gone{false};
+  std::atomic<bool> gone_at_first{true};
+  auto server = HttpServer::Start(
+      "127.0.0.1:0", {{.method = "GET", .path = "/slow", .handler = [&](const Request& r) {
+                         gone_at_first = r.client_gone();
+                         const auto until =
+                             std::chrono::steady_clock::now() + std::chrono::seconds(20);
+                         while (!r.client_gone() && std::chrono::steady_clock::now() < until) {
+                           std::this_thread::sleep_for(std::chrono::milliseconds(20));
+                         }
+                         answered_gone = r.client_gone();
+                         return Response{.body = "late"};
+                       }}});
+  ASSERT_TRUE(server) << server.error().message;
+  const auto colon = (*server)->address().rfind(':');
+  {
+    httplib::Client client("127.0.0.1", std::stoi((*server)->address().substr(colon + 1)));
+    client.set_read_timeout(0, 300000);  // gives up, closes the connection
+    EXPECT_FALSE(client.Get("/slow"));
+  }
+  for (int i = 0; i < 250 && !answered_gone; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  EXPECT_TRUE(answered_gone);
+  EXPECT_FALSE(gone_at_first);
+}
+
+// Streamed responses arrive piece by piece, and their writer learns when the client left.
+TEST(HttpServer, StreamedResponsesAreWrittenUntilTheClientLeaves) {
+  std::atomic<int> written{0};
+  std::atomic<bool> ended{false};
+  auto server = HttpServer::Start(
+      "127.0.0.1:0",
+      {{.method = "GET",
+        .path = "/api/things/([^/]+)/feed",
+        .handler =
+            [&](const Request& r) {
+              Response response{.content_type = "text/event-stream"};
+              const std::string name = r.matches.at(0);
+              const std::string since =
+                  r.headers.contains("last-event-id") ? r.headers.at("last-event-id") : "none";
+              response.stream = [&, name, since](const StreamWrite& write) {
+                for (int i = 0;
+                     write("data: " + name + " " + since + " " + std::to_string(i) + "\n\n"); ++i) {
+                  ++written;
+                  std::this_thread::sleep_for(std::chrono::milliseconds(5));
+                }
+                ended = true;
+              };
+              return response;
+            }}},
+      {.stream_threads = 2});
+  ASSERT_TRUE(server) << server.error().message;
+  const auto colon = (*server)->address().rfind(':');
+  {
+    httplib::Client client("127.0.0.1", std::stoi((*server)->address().substr(colon + 1)));
+    std::string received;
+    auto result = client.Get("/api/things/a%20b/feed", {{"Last-Event-ID", "7"}},
+                             [&](const char* data, size_t size) {
+                               received.append(data, size);
+                               return received.size() < 100;  // then hangs up
+                             });
+    EXPECT_FALSE(result);  // canceled by the receiver
+    EXPECT_TRUE(received.starts_with("data: a b 7 0\n\ndata: a b 7 1\n\n")) << received;
+  }
+  for (int i = 0; i < 250 && !ended; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  EXPECT_TRUE(ended);
 }
 
 // What a hostile web page in a browser on this machine can send, with raw httplib requests.

@@ -5,14 +5,15 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
-#include <functional>
 #include <fstream>
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <random>
 #include <thread>
 
 #include "duck/duckdb.h"
 #include "server/http_server.h"
+#include "tests/integration/mirror_fixture.h"
 #include "tests/integration/mirror_workload.h"
 #include "tests/support/duck_reader.h"
 #include "tests/support/mirror_compare.h"
@@ -24,72 +25,6 @@ namespace walden::testing {
 namespace {
 
 using namespace std::chrono_literals;
-
-uint32_t Seed() {
-  const char* env = std::getenv("WALDEN_SEED");
-  return env ? static_cast<uint32_t>(std::strtoul(env, nullptr, 10)) : 20261121;
-}
-
-int Iterations() {
-  const char* env = std::getenv("WALDEN_CRASH_ITERATIONS");
-  return env ? std::max(1, std::atoi(env)) : 10;
-}
-
-class MirrorTest : public PgTest {
- protected:
-  std::string dir() const { return ScratchDir(); }
-  std::string mirror() const { return dir() + "/data/mirror.duckdb"; }
-  std::vector<std::string> RunArgs(const std::string& apply_interval = "100ms") {
-    return {"run",
-            "--server-listen",
-            "127.0.0.1:0",
-            "--source",
-            AdminConninfo(),
-            "--data-dir",
-            dir() + "/data",
-            "--mirror-export-dir",
-            dir() + "/exports",
-            "--archive-flush-interval",
-            "300ms",
-            "--mirror-apply-interval",
-            apply_interval,
-            "--source-slot",
-            "mirror_slot",
-            "--source-status-interval",
-            "200ms"};
-  }
-  // Starts walden once so the slot exists before the workload.
-  void CreateSlot() {
-    WaldenProcess first(RunArgs());
-    ASSERT_TRUE(first.WaitForLog("run: streaming slot", 30s)) << first.Stderr();
-    first.process().Signal(SIGTERM);
-    ASSERT_EQ(first.Wait(30s), 0) << first.Stderr();
-  }
-  // Waits until walden confirmed everything committed so far, then stops it cleanly.
-  void CatchUpAndStop(WaldenProcess& run) {
-    ASSERT_TRUE(WaitForCaughtUp("mirror_slot", 60s)) << run.Stderr();
-    run.process().Signal(SIGTERM);
-    ASSERT_EQ(run.Wait(60s), 0) << run.Stderr();
-  }
-  // Iterations() times: start `walden run` with args(), let it stream for `min` plus up to
-  // `spread` more, kill -9 it.
-  static void KillNineRepeatedly(std::mt19937& random,
-                                 const std::function<std::vector<std::string>()>& args,
-                                 std::chrono::milliseconds min, std::chrono::milliseconds spread) {
-    for (int i = 0; i < Iterations(); ++i) {
-      WaldenProcess run(args());
-      ASSERT_TRUE(run.WaitForLog("run: streaming slot", 60s)) << run.Stderr();
-      std::this_thread::sleep_for(min + std::chrono::milliseconds(random() % spread.count()));
-      run.process().Signal(SIGKILL);
-      EXPECT_EQ(run.Wait(30s), 128 + SIGKILL);
-    }
-  }
-  void ExpectMirrorEqualsSource(const std::vector<QualifiedName>& tables) {
-    for (const QualifiedName& table : tables) {
-      EXPECT_EQ(MirrorDiff(AdminConninfo(), mirror(), table), "") << "seed " << Seed();
-    }
-  }
-};
 
 TEST_F(MirrorTest, RandomWorkloadLeavesEveryTableEqualToItsSource) {
   std::filesystem::remove_all(dir());
@@ -436,109 +371,6 @@ TEST_F(MirrorTest, KillNineDuringMergesLosesAndDoublesNothing) {
   ASSERT_TRUE(last.WaitForLog("run: streaming slot", 30s)) << last.Stderr();
   CatchUpAndStop(last);
   ExpectMirrorEqualsSource(MirrorWorkload::Tables());
-  DropSlot("mirror_slot");
-}
-
-// One transaction of the line-items workload of issue #16 item 7 (numeric, interval, arrays,
-// TOAST, savepoints, a 50k-row transaction, ADD COLUMN ... NOT NULL DEFAULT, a smallint
-// column retyped to int, DROP COLUMN, TRUNCATE), by step — the big ones every 500 steps,
-// a few seconds apart, so that kills fall between them; `next_id` is the next free key.
-std::string LineItemsTransaction(int step, std::mt19937& random, int64_t& next_id) {
-  auto pick = [&](int64_t n) { return static_cast<int64_t>(random() % static_cast<uint64_t>(n)); };
-  switch (step) {
-    case 500: {
-      const int64_t from = next_id;
-      next_id += 50000;
-      return fmt::format(
-          "INSERT INTO line_items (id, price, qty, note, tags) SELECT g, g % 1000 + 0.25, g % 30, "
-          "CASE WHEN g % 100 = 0 THEN repeat('t', 3000) ELSE 'n' || g END, ARRAY['a', g::text] "
-          "FROM generate_series({}, {}) g",
-          from, next_id - 1);
-    }
-    case 1000:
-      return "ALTER TABLE line_items ADD COLUMN status text NOT NULL DEFAULT 'new'";
-    case 1500:
-      return "ALTER TABLE line_items ALTER COLUMN qty TYPE int";
-    case 2000:
-      return "ALTER TABLE line_items DROP COLUMN span";
-    case 2500:
-      return "TRUNCATE line_items";
-    default:
-      break;
-  }
-  const int64_t id = next_id++;
-  const int64_t some = 1 + pick(std::max<int64_t>(1, next_id - 1));
-  std::string sql = fmt::format(
-      "BEGIN; INSERT INTO line_items (id, price, qty, note, tags) VALUES ({}, {}.{:02}, {}, {}, "
-      "ARRAY['x', NULL, 'y z']); UPDATE line_items SET price = price + 1.5 WHERE id = {};",
-      id, pick(100000), pick(100), pick(300),
-      pick(4) == 0 ? "repeat('T', 4000)" : fmt::format("'note {}'", id), some);
-  if (step < 2000 && pick(3) == 0) {
-    sql += fmt::format("UPDATE line_items SET span = '-1 day 02:03:04.5' WHERE id = {};", some);
-  }
-  if (pick(4) == 0) {
-    sql += fmt::format("SAVEPOINT s; DELETE FROM line_items WHERE id = {}; ", id);
-    sql += pick(2) == 0 ? "ROLLBACK TO s;" : "RELEASE s;";
-  }
-  if (pick(5) == 0) sql += fmt::format("DELETE FROM line_items WHERE id = {};", some + 1);
-  return sql + "COMMIT";
-}
-
-// Issue #16 item 7: kill -9 every 1.5–4 s while the archive has not flushed yet (so its
-// watermark stays behind the mirror's and the slot replays into both), under DDL, streamed
-// large transactions and TOAST; afterwards mirror = source, and the archive alone rebuilds
-// the same mirror.
-TEST_F(MirrorTest, KillNineBeforeArchiveFlushesUnderDdlAndStreamedTransactions) {
-  std::filesystem::remove_all(dir());
-  Exec(MirrorWorkload::SetupSql());
-  Exec(
-      "CREATE TABLE line_items (id int PRIMARY KEY, price numeric(10,2), qty smallint, note text, "
-      "tags text[], span interval)");
-  // Large transactions reach walden in pieces before they commit (streamed).
-  Exec("ALTER DATABASE " + QuoteIdent(database()) + " SET logical_decoding_work_mem = '64kB'");
-  CreateSlot();
-  std::atomic<bool> stop{false};
-  std::thread writer([&] {
-    auto conn = pg::Connection::Open(AdminConninfo());
-    MirrorWorkload workload(Seed() + 3);
-    std::mt19937 random(Seed() + 4);
-    int64_t next_id = 1;
-    // Every schema change of the line items happens, however slow the machine.
-    for (int step = 0; !stop || step <= 2 * 2500 + 1; ++step) {
-      auto done = conn->Exec(step % 2 == 0 ? workload.Transaction(step % 100000, 100000)
-                                           : LineItemsTransaction(step / 2, random, next_id));
-      ASSERT_TRUE(done) << step << ": " << done.error().message;
-      std::this_thread::sleep_for(2ms);
-    }
-  });
-  std::mt19937 random(Seed());
-  std::vector<std::string> args = RunArgs();
-  *(std::ranges::find(args, "--archive-flush-interval") + 1) = "1h";
-  ASSERT_NO_FATAL_FAILURE(KillNineRepeatedly(random, [&] { return args; }, 1500ms, 2500ms));
-  stop = true;
-  writer.join();
-  WaldenProcess last(RunArgs());
-  ASSERT_TRUE(last.WaitForLog("run: streaming slot", 60s)) << last.Stderr();
-  ASSERT_TRUE(WaitForCaughtUp("mirror_slot", 120s)) << last.Stderr();
-  // A table whose change PostgreSQL made by rewriting it comes back through an online
-  // snapshot; wait until none is left behind.
-  for (int i = 0; i < 600; ++i) {
-    const CommandResult status = RunWalden({"status", "--json", "--data-dir", dir() + "/data"});
-    if (status.output.find("resync-required") == std::string::npos) break;
-    std::this_thread::sleep_for(200ms);
-  }
-  CatchUpAndStop(last);
-  std::vector<QualifiedName> tables = MirrorWorkload::Tables();
-  tables.push_back({"public", "line_items"});
-  ExpectMirrorEqualsSource(tables);
-  EXPECT_THAT(last.Stderr(), ::testing::Not(::testing::HasSubstr("cannot read")));
-  const CommandResult verified = RunWalden({"archive", "verify", "--data-dir", dir() + "/data"});
-  EXPECT_EQ(verified.exit_code, 0) << verified.output;
-  std::filesystem::remove(mirror());
-  std::filesystem::remove(mirror() + ".wal");
-  const CommandResult rebuilt = RunWalden({"mirror", "rebuild", "--data-dir", dir() + "/data"});
-  ASSERT_EQ(rebuilt.exit_code, 0) << rebuilt.output;
-  ExpectMirrorEqualsSource(tables);
   DropSlot("mirror_slot");
 }
 

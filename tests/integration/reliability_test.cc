@@ -19,6 +19,7 @@ namespace {
 
 using namespace std::chrono_literals;
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 class ReliabilityTest : public PgTest {
  protected:
@@ -245,6 +246,40 @@ TEST_F(ReliabilityTest, ADamagedMirrorNamesTheRebuild) {
   EXPECT_NE(refused.exit_code, 0);
   EXPECT_THAT(refused.output, HasSubstr("move it away and run `walden mirror rebuild`"));
   DropSlot("damaged_slot");
+}
+
+// An unchanged TOAST value is filled from the archived files only after they are checked:
+// a damaged file stops walden with the way to recover, instead of copying wrong bytes on.
+TEST_F(ReliabilityTest, ADamagedArchiveFileIsNotUsedToFillToastValues) {
+  std::filesystem::remove_all(dir());
+  Exec("CREATE TABLE docs (id int PRIMARY KEY, note text, body text)");
+  RunOnce("fill_slot",
+          "INSERT INTO docs SELECT 1, 'a', string_agg(md5(i::text), '') FROM "
+          "generate_series(1, 20000) i");
+  // The file that holds the value is the large one (the other is the initial load's).
+  std::filesystem::path largest;
+  for (const auto& entry :
+       std::filesystem::recursive_directory_iterator(dir() + "/data/archive/tables/public/docs")) {
+    if (entry.path().extension() == ".parquet" &&
+        (largest.empty() || entry.file_size() > std::filesystem::file_size(largest))) {
+      largest = entry.path();
+    }
+  }
+  ASSERT_GT(std::filesystem::file_size(largest), 100000u);
+  {
+    std::fstream file(largest, std::ios::in | std::ios::out | std::ios::binary);
+    file.seekp(static_cast<std::streamoff>(std::filesystem::file_size(largest) / 2));
+    file << "walden";
+  }
+  WaldenProcess run(RunArgs(AdminConninfo(), "fill_slot"));
+  ASSERT_TRUE(run.WaitForLog("run: streaming slot", 30s)) << run.Stderr();
+  Exec("UPDATE docs SET note = 'b' WHERE id = 1");
+  EXPECT_EQ(run.Wait(30s), 1) << run.Stderr();
+  EXPECT_THAT(run.Stderr(),
+              HasSubstr(" does not match the checksum its commit recorded (its bytes changed "
+                        "after it was written); restore it from a backup of the bucket"));
+  EXPECT_THAT(run.Stderr(), Not(HasSubstr("archive: commit")));
+  DropSlot("fill_slot");
 }
 
 // The default data_dir is relative (./walden-data): the contained mirror must still read

@@ -110,6 +110,30 @@ TEST_F(SecurityTest, TheHttpApiRunsOnlyReadsAndWritesOnlyUnderTheExportDirectory
   DropSlot("security_slot");
 }
 
+// A query whose HTTP client left is stopped, not run on to its timeout; the slots it held
+// serve the next queries.
+TEST_F(SecurityTest, AQueryIsStoppedWhenItsClientGoesAway) {
+  std::filesystem::remove_all(dir());
+  WaldenProcess run(RunArgs());
+  ASSERT_TRUE(run.WaitForLog("run: streaming slot", 30s)) << run.Stderr();
+  const std::string address = Address();
+  for (int i = 0; i < 4; ++i) {  // as many as may run at once
+    httplib::Client impatient(address.substr(0, address.rfind(':')),
+                              std::stoi(address.substr(address.rfind(':') + 1)));
+    impatient.set_read_timeout(0, 300000);
+    EXPECT_FALSE(impatient.Post("/api/query", {{"X-Walden-Client", "test"}},
+                                "SELECT count(*) FROM range(1000000000000) a", "text/plain"));
+  }
+  for (int i = 0; i < 4; ++i) {
+    EXPECT_TRUE(run.WaitForLog("query: the query was stopped: its client went away", 10s, i + 1))
+        << run.Stderr();
+  }
+  EXPECT_EQ(Query("SELECT 1 AS one"), std::pair(200, std::string("one\n1\n")));
+  run.process().Signal(SIGTERM);
+  ASSERT_EQ(run.Wait(30s), 0) << run.Stderr();
+  DropSlot("security_slot");
+}
+
 TEST_F(SecurityTest, AForeignWebPageCannotPostOrRebindAndATokenIsEnforced) {
   std::filesystem::remove_all(dir());
   std::vector<std::string> args = RunArgs();

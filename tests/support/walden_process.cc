@@ -45,11 +45,20 @@ WaldenProcess::WaldenProcess(const std::vector<std::string>& args,
   if (process) process_.emplace(std::move(*process));
 }
 
-bool WaldenProcess::WaitForLog(const std::string& text, std::chrono::milliseconds timeout) {
+bool WaldenProcess::WaitForLog(const std::string& text, std::chrono::milliseconds timeout,
+                               int count) {
+  auto found = [&] {
+    const std::string err = Stderr();
+    int seen = 0;
+    for (size_t at = err.find(text); at != std::string::npos; at = err.find(text, at + 1)) {
+      if (++seen >= count) return true;
+    }
+    return false;
+  };
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   while (std::chrono::steady_clock::now() < deadline) {
-    if (Stderr().find(text) != std::string::npos) return true;
-    if (!process_ || !process_->Running()) return Stderr().find(text) != std::string::npos;
+    if (found()) return true;
+    if (!process_ || !process_->Running()) return found();
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   return false;

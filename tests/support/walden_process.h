@@ -18,8 +18,8 @@ class WaldenProcess {
  public:
   WaldenProcess(const std::vector<std::string>& args,
                 const std::vector<std::pair<std::string, std::string>>& env = {});
-  // Waits until stderr contains `text`; false on timeout or exit.
-  bool WaitForLog(const std::string& text, std::chrono::milliseconds timeout);
+  // Waits until stderr contains `text` (`count` times); false on timeout or exit.
+  bool WaitForLog(const std::string& text, std::chrono::milliseconds timeout, int count = 1);
   // Waits for exit; -1 on timeout.
   int Wait(std::chrono::milliseconds timeout);
   std::string Stdout() const;
