@@ -119,9 +119,14 @@ int Main(int argc, char** argv) {
   CLI::App* demo = app.add_subcommand(
       "demo", "Start a throwaway PostgreSQL with an e-commerce schema and show walden on it");
   DemoOptions demo_options;
-  demo->add_option("--rate", demo_options.rate, "Generated transactions per second")
+  demo->add_flag("--fleet", demo_options.fleet,
+                 "~500 aircraft publishing positions to a topic, on the console's map");
+  demo->add_option("--rate", demo_options.rate,
+                   "Generated transactions (shop, default 500) or positions (fleet, default "
+                   "1000) per second")
       ->check(CLI::Range(1, 100000));
-  demo->add_option("--seconds", demo_options.seconds, "How long the workload runs")
+  demo->add_option("--seconds", demo_options.seconds,
+                   "How long the workload runs (default 30, fleet 600)")
       ->check(CLI::Range(1, 86400));
   demo->add_flag("--json", demo_options.json, "Print the figures as JSON lines");
   SnapshotOptions snapshot_options;

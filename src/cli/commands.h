@@ -17,8 +17,9 @@ int ConfigCheckCommand(const Config& config, const std::string& file);
 int ConfigExampleCommand();
 int DoctorCommand(const Config& config, bool json);
 struct DemoOptions {
-  int rate = 500;     // generated transactions per second
-  int seconds = 30;   // how long the workload runs
+  bool fleet = false;  // the fleet map demo instead of the shop
+  int rate = 0;        // transactions (shop) or positions (fleet) per second; 0: 500 / 1,000
+  int seconds = 0;     // how long the workload runs; 0: 30 s (shop) / 600 s (fleet)
   bool json = false;  // figures as JSON lines (for tests and scripts)
   std::string data_dir = "./walden-data";
 };

@@ -15,6 +15,7 @@
 #include <thread>
 
 #include "cli/commands.h"
+#include "cli/demo_fleet.h"
 #include "cli/demo_shop.h"
 #include "cli/stop_signal.h"
 #include "common/metrics_text.h"
@@ -304,9 +305,55 @@ void Direct(const DemoOptions& options, const std::string& dir, const std::strin
   stop = true;
 }
 
+// Beside `walden run` for the fleet: the console's address, the aircraft publishing, and
+// every two seconds what was produced and how fast walden follows.
+void DirectFleet(const DemoOptions& options, const std::string& dir, const std::string& conninfo,
+                 const std::atomic<bool>& streaming, std::atomic<bool>& stop,
+                 std::atomic<bool>& failed) {
+  while (!stop && !streaming) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  auto address = pipeline::RunningAddress(dir);
+  for (int i = 0; !address && i < 250 && !stop; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    address = pipeline::RunningAddress(dir);
+  }
+  if (address) fmt::print("  the fleet on a map: open http://{}/#map\n\n", *address);
+  std::fflush(stdout);
+  auto fleet = demo::FleetGenerator::Start({.conninfo = conninfo,
+                                            .rate = options.rate,
+                                            .duration = std::chrono::seconds(options.seconds)});
+  if (!fleet) {
+    fmt::print(stderr, "walden demo: {}\n", fleet.error().message);
+    failed = true;
+    stop = true;
+    return;
+  }
+  Walden walden(dir);
+  Figures last = walden.Metrics().value_or(Figures{});
+  uint64_t produced = 0;
+  while (!stop && !(*fleet)->finished()) {
+    std::this_thread::sleep_for(std::chrono::seconds(2));
+    const Figures now = walden.Metrics().value_or(last);
+    const Buckets window = Delta(now.latency, last.latency);
+    fmt::print(
+        "  {:>5} positions/s  {:>5} changes/s  commit->mirror p50 {:>5.1f} ms p99 {:>5.1f} ms  "
+        "archive {:>8}{}\n",
+        ((*fleet)->produced() - produced) / 2, (now.changes - last.changes) / 2,
+        window.Quantile(0.5) * 1000, window.Quantile(0.99) * 1000, FormatSize(now.archive_bytes),
+        (*fleet)->last_error().empty() ? "" : "  last error: " + (*fleet)->last_error());
+    std::fflush(stdout);
+    produced = (*fleet)->produced();
+    last = now;
+  }
+  (*fleet)->Stop();
+  stop = true;
+}
+
 }  // namespace
 
-int DemoCommand(const Config& base, const DemoOptions& options) {
+int DemoCommand(const Config& base, const DemoOptions& given) {
+  DemoOptions options = given;
+  if (options.rate == 0) options.rate = options.fleet ? 1000 : 500;
+  if (options.seconds == 0) options.seconds = options.fleet ? 600 : 30;
   fmt::print("walden demo\n");
   auto server = pg::LocalServer::Start({});
   if (!server) return ReportError(server.error());
@@ -314,14 +361,21 @@ int DemoCommand(const Config& base, const DemoOptions& options) {
              (*server)->major_version(), (*server)->port());
   auto admin = pg::Connection::Open((*server)->AdminConninfo());
   if (!admin) return ReportError(admin.error());
-  if (auto created = admin->Exec("CREATE DATABASE shop"); !created) {
+  const std::string database = options.fleet ? "fleet" : "shop";
+  if (auto created = admin->Exec("CREATE DATABASE " + database); !created) {
     return ReportError(created.error());
   }
-  const std::string shop = (*server)->AdminConninfo("shop");
+  const std::string shop = (*server)->AdminConninfo(database);
   auto conn = pg::Connection::Open(shop);
   if (!conn) return ReportError(conn.error());
-  if (auto loaded = conn->Exec(demo::kShopSchema); !loaded) return ReportError(loaded.error());
-  fmt::print("  created the shop schema: categories, products, customers, orders, line_items\n");
+  if (options.fleet) {
+    // Before walden starts, so that it captures the topic through its publication.
+    if (auto ok = demo::CreateFleetTopic(*conn); !ok) return ReportError(ok.error());
+    fmt::print("  installed the topics API and created the topic {}\n", demo::kFleetTopic);
+  } else {
+    if (auto loaded = conn->Exec(demo::kShopSchema); !loaded) return ReportError(loaded.error());
+    fmt::print("  created the shop schema: categories, products, customers, orders, line_items\n");
+  }
   auto report = pg::RunDoctor({.conninfo = shop});
   if (!report) return ReportError(report.error());
   fmt::print("  walden doctor on it: {} ({} warnings)\n", report->Ready() ? "ready" : "not ready",
@@ -331,22 +385,21 @@ int DemoCommand(const Config& base, const DemoOptions& options) {
       std::filesystem::absolute(options.data_dir + "/demo").lexically_normal().string();
   std::error_code ec;
   std::filesystem::remove_all(dir, ec);
-  fmt::print(
-      "  walden run: archive and mirror in {}; {} transactions/s for {} s (Ctrl-C stops)\n\n", dir,
-      options.rate, options.seconds);
+  fmt::print("  walden run: archive and mirror in {}; {} {}/s for {} s (Ctrl-C stops)\n\n", dir,
+             options.rate, options.fleet ? "positions" : "transactions", options.seconds);
   std::fflush(stdout);
   std::atomic<bool>& stop = InstallStopHandlers();
   spdlog::set_level(spdlog::level::warn);  // the figures are the demo's output
   std::atomic<bool> streaming{false};
   std::atomic<bool> failed{false};
-  std::thread director(Direct, std::cref(options), dir, shop, std::cref(streaming), std::ref(stop),
-                       std::ref(failed));
+  std::thread director(options.fleet ? DirectFleet : Direct, std::cref(options), dir, shop,
+                       std::cref(streaming), std::ref(stop), std::ref(failed));
   const Status run = pipeline::Run(DemoConfig(base, dir, shop), stop,
                                    [&](const pipeline::RunView&) { streaming = true; });
   stop = true;
   director.join();
   if (!run) return ReportError(run.error());
-  PrintEpilogue(dir);
+  if (!options.fleet) PrintEpilogue(dir);
   return failed ? 1 : 0;
 }
 

@@ -20,6 +20,7 @@
 #include "archive/maintenance.h"
 #include "common/strings.h"
 #include "common/units.h"
+#include "console/console.h"
 #include "mirror/export.h"
 #include "pg/capture.h"
 #include "pg/catalog.h"
@@ -111,6 +112,8 @@ class Pipeline {
   // Every sink must hold a transaction before the slot may forget it.
   Lsn Durable() const { return MinDurable(sinks_); }
   Status Housekeeping();
+  // The console and the live feeds, served beside the HTTP API.
+  std::vector<server::Route> WebRoutes();
   // Hands committed transactions to every sink for up to `timeout`.
   Status Receive(std::chrono::milliseconds timeout);
   void Publish();
@@ -219,17 +222,24 @@ Status Pipeline::OpenSinks() {
         if (!snapshots) return "walden is starting; try again shortly\n";
         return snapshots->Queue(body);
       },
-      FeedRoutes(feed_hub_, board_, [this](const QualifiedName& name) {
-        // Until the first scan of the publication, any name.
-        const SnapshotControl* snapshots = snapshots_ready_.load();
-        const auto published = snapshots ? snapshots->Published(name) : std::nullopt;
-        if (!published || *published) return true;
-        return std::ranges::any_of(board_.Latest().tables,
-                                   [&](const auto& t) { return t.def.name == name; });
-      }));
+      WebRoutes());
   if (!server) return std::unexpected(server.error());
   server_ = std::move(*server);
   return {};
+}
+
+std::vector<server::Route> Pipeline::WebRoutes() {
+  std::vector<server::Route> routes = console::ConsoleRoutes();
+  auto captured = [this](const QualifiedName& name) {
+    // Until the first scan of the publication, any name.
+    const SnapshotControl* snapshots = snapshots_ready_.load();
+    const auto published = snapshots ? snapshots->Published(name) : std::nullopt;
+    if (!published || *published) return true;
+    return std::ranges::any_of(board_.Latest().tables,
+                               [&](const auto& t) { return t.def.name == name; });
+  };
+  std::ranges::move(FeedRoutes(feed_hub_, board_, captured), std::back_inserter(routes));
+  return routes;
 }
 
 Status Pipeline::PrepareSnapshot() {

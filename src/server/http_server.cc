@@ -107,6 +107,8 @@ class Guard {
     if (!security_.public_name.empty()) hosts_.insert(AsciiLower(security_.public_name));
   }
 
+  const std::string& token() const { return security_.token; }
+
   // True when the request is refused (the response then says why).
   bool Refuse(const httplib::Request& in, httplib::Response& out) const {
     const std::string host = AsciiLower(HostName(in.get_header_value("Host")));
@@ -164,7 +166,7 @@ Result<std::unique_ptr<HttpServer>> HttpServer::Start(const std::string& listen,
   if (!host_port) return std::unexpected(host_port.error());
   std::unique_ptr<HttpServer> server(new HttpServer());
   server->server_ = std::make_unique<httplib::Server>();
-  std::set<std::string> open_paths;
+  std::set<std::string> open_paths = {"/api/login"};
   for (const Route& route : routes) {
     if (route.open) open_paths.insert(route.path);
   }
@@ -188,6 +190,24 @@ Result<std::unique_ptr<HttpServer>> HttpServer::Start(const std::string& listen,
     int yes = 1;
     setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
   });
+  // The console's sign-in: the token, once, for a cookie scripts cannot read and other
+  // sites cannot send.
+  routes.push_back({.method = "POST",
+                    .path = "/api/login",
+                    .handler =
+                        [token = guard->token()](const Request& request) {
+                          if (token.empty())
+                            return Response{.body = "walden asks for no token here\n"};
+                          if (!SameSecret(request.body, token)) {
+                            return Response{.status = 401,
+                                            .body = "walden: that is not server.token\n"};
+                          }
+                          Response response{.body = "signed in\n"};
+                          response.headers["Set-Cookie"] =
+                              "walden_token=" + token + "; HttpOnly; SameSite=Strict; Path=/";
+                          return response;
+                        },
+                    .open = true});
   for (Route& route : routes) {
     auto handler = [h = route.handler](const httplib::Request& in, httplib::Response& out) {
       Request request{.body = in.body};

@@ -7,6 +7,8 @@
 // present it (Authorization: Bearer, or the walden_token cookie) unless its route is open.
 // A POST also needs the X-Walden-Client header, which a browser sends to another site only
 // after a CORS preflight this server never grants, so a web page cannot post forms here.
+// POST /api/login (the console's sign-in) trades the token for an HttpOnly, SameSite=Strict
+// cookie. Streamed responses (live feeds) hold a thread each: `stream_threads` more.
 // Bodies are limited to 1 MiB, reads and writes time out after 10 s / 60 s.
 //
 // Thread-safety: handlers run on the server's threads, concurrently; they must be
