@@ -63,6 +63,14 @@ for scenario in window key; do
     "≥ 5× faster, ≥ 10× fewer bytes, preview ≤ 50 ms" \
     "$(awk -v s="$h_speed" -v b="$h_bytes" -v p="$(pick "history_$scenario" .preview_s)" 'BEGIN { print (s >= 5 && b >= 10 && p <= 0.05) ? "met" : "**not met**" }')"
 done
+f_p99=$(pick feed .feed_p99_ms)
+row "Live feed: commit → SSE event at $(pick feed .rate) rows/s" \
+  "p50 $(printf %.0f "$(pick feed .feed_p50_ms)") ms, p99 $(printf %.0f "$f_p99") ms" \
+  "commit → mirror p50 $(printf %.0f "$(pick feed .mirror_p50_ms)") ms, p99 $(printf %.0f "$(pick feed .mirror_p99_ms)") ms" \
+  "—" "p99 ≤ 150 ms" "$(verdict "$f_p99" 150 max)"
+row "Live feed: walden CPU with $(pick feed .clients) clients" \
+  "$(printf %.2f "$(pick feed .cpu_with_clients)") cores" \
+  "no client: $(printf %.2f "$(pick feed .cpu_no_clients)") cores" "—" "—" "—"
 row "Queue: dequeue(10) + ack, 4 workers ($(pick topics_queue .jobs) jobs)" \
   "$(fmt_rate "$(pick topics_queue .jobs_per_s)") jobs/s" "—" "—" "—" "—"
 n_ratio=$(pick snapshot .ratio)

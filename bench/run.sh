@@ -18,6 +18,7 @@ case $mode in
     storage_args=(--rows=1000000)
     topics_args=(--messages=400000)
     history_args=(--days=30 --files=1440 --rows=2000)
+    feed_args=(--rate=1000 --seconds=30 --clients=50)
     ;;
   quick)
     out=build/bench-quick
@@ -26,6 +27,7 @@ case $mode in
     storage_args=(--rows=20000)
     topics_args=(--messages=20000)
     history_args=(--days=2 --files=50 --rows=200)
+    feed_args=(--rate=1000 --seconds=3 --clients=10)
     ;;
   *)
     echo "usage: bench/run.sh [full|quick]" >&2
@@ -34,7 +36,7 @@ case $mode in
 esac
 
 [[ -n ${BENCH_BUILD_DIR:-} ]] || cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DWALDEN_BUILD_TESTS=ON >/dev/null
-cmake --build "$build" --target walden pipeline_bench snapshot_bench storage_bench topics_bench history_bench >/dev/null
+cmake --build "$build" --target walden pipeline_bench snapshot_bench storage_bench topics_bench history_bench feed_bench >/dev/null
 mkdir -p "$out"
 results=$(mktemp)
 trap 'rm -f "$results"' EXIT
@@ -49,5 +51,7 @@ echo "== topics and queues (${topics_args[*]})"
 "$build/bench/topics_bench" "${topics_args[@]}" --json="$results"
 echo "== history queries over a generated archive (${history_args[*]})"
 "$build/bench/history_bench" "${history_args[@]}" --json="$results"
+echo "== live feeds: commit -> event, CPU with clients (${feed_args[*]})"
+"$build/bench/feed_bench" "${feed_args[@]}" --json="$results"
 
 bench/report.sh "$results" "$out" "make bench$([[ $mode == quick ]] && echo -quick)"

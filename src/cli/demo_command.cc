@@ -274,8 +274,17 @@ void Direct(const DemoOptions& options, const std::string& dir, const std::strin
   const auto address_deadline = Clock::now() + std::chrono::seconds(5);
   wait(std::chrono::milliseconds(20), [&] {
     if (auto address = pipeline::RunningAddress(dir)) {
-      fmt::print("  walden serves http://{}/api/status, /metrics and POST /api/query\n\n",
-                 *address);
+      // The revenue per category, rerun every second in the console.
+      std::string live;
+      for (const unsigned char c : std::string_view(demo::kRevenueLastFiveMinutesSql)) {
+        live += std::isalnum(c) || c == '-' || c == '_' || c == '.'
+                    ? std::string(1, static_cast<char>(c))
+                    : fmt::format("%{:02X}", c);
+      }
+      fmt::print(
+          "  walden serves http://{0}/api/status, /metrics and POST /api/query; the console: "
+          "http://{0}/\n  revenue per category, live: http://{0}/#sql/live:{1}\n\n",
+          *address, live);
       return true;
     }
     return Clock::now() > address_deadline;

@@ -22,9 +22,9 @@ server::Response Refuse(int status, std::string why) {
 std::string GapEvent(const QualifiedName& stream, const feed::Resume& resume) {
   const auto& [after, until] = *resume.missing;
   const std::string sql = fmt::format(
-      "SELECT * FROM history.{} WHERE _walden_lsn > '{}' AND _walden_lsn <= '{}' ORDER BY "
-      "_walden_lsn, _walden_seq",
-      stream.ToSql(), Lsn{after.lsn}.ToString(), Lsn{until.lsn}.ToString());
+      "SELECT * FROM history.{} WHERE _walden_lsn >= {} AND _walden_lsn <= {} AND (_walden_lsn > "
+      "{} OR _walden_seq > {}) ORDER BY _walden_lsn, _walden_seq",
+      stream.ToSql(), after.lsn, until.lsn, after.lsn, after.seq);
   return "event: gap\ndata: " +
          nlohmann::json{{"after", after.ToString()},
                         {"until", until.lsn == 0 ? "" : until.ToString()},

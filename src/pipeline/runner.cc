@@ -532,7 +532,8 @@ Status Pipeline::Drain() {
   }
   spdlog::info("run: stopping; flushing the mirror and the archive");
   if (auto merged = mirror_->Flush(); !merged) return merged;
-  if (auto flushed = archive_->FlushBy(Clock::now() + std::chrono::milliseconds(1500)); !flushed) {
+  // An archive that cannot be reached gets a second: a stop must end within two.
+  if (auto flushed = archive_->FlushBy(Clock::now() + std::chrono::milliseconds(1000)); !flushed) {
     if (flushed.error().kind != ErrorKind::kConnection) return flushed;
     // Not lost: nothing past the archive's watermark is confirmed, the slot sends it again.
     spdlog::warn(

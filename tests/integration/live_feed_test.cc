@@ -204,6 +204,44 @@ TEST_F(FeedTest, CommittedRowsArriveWithinASecondAndResumeLosesAndRepeatsNothing
   DropSlot("feed_slot");
 }
 
+// A client that resumes from before what walden holds in memory (here: before a restart)
+// is told what it missed and how to read it; the query it is given returns exactly that.
+TEST_F(FeedTest, ResumingFromBeforeARestartNamesTheGapAndItsHistoryQuery) {
+  std::filesystem::remove_all(dir());
+  Exec("CREATE TABLE t (id int PRIMARY KEY)");
+  std::string first_id;
+  {
+    WaldenProcess run(RunArgs());
+    ASSERT_TRUE(run.WaitForLog("run: streaming slot", 30s)) << run.Stderr();
+    SseClient client(Address(), "/api/feed?table=public.t");
+    ASSERT_TRUE(WaitForFeedClients(1));
+    Exec("INSERT INTO t SELECT generate_series(1, 5)");
+    ASSERT_TRUE(client.WaitFor(5, 5s));
+    first_id = client.Events()[1].id;  // it saw ids 1 and 2
+    client.Stop();
+    ASSERT_TRUE(WaitForCaughtUp("feed_slot"));
+    run.process().Signal(SIGTERM);
+    ASSERT_EQ(run.Wait(30s), 0) << run.Stderr();
+  }
+  WaldenProcess run(RunArgs());
+  ASSERT_TRUE(run.WaitForLog("run: streaming slot", 30s)) << run.Stderr();
+  SseClient resumed(Address(), "/api/feed?table=public.t", first_id);
+  ASSERT_TRUE(resumed.WaitFor(1, 5s, "gap"));
+  Exec("INSERT INTO t VALUES (6)");
+  ASSERT_TRUE(resumed.WaitFor(1, 5s));
+  const std::vector<SseEvent> events = resumed.Events();
+  EXPECT_EQ(events[0].data["after"], first_id);
+  EXPECT_EQ(Ids(events), (std::vector<std::string>{"6"}));
+  const CommandResult missed =
+      RunWalden({"query", events[0].data["history"].get<std::string>().replace(7, 1, "id"),
+                 "--format", "csv", "--data-dir", dir() + "/data"});
+  EXPECT_EQ(missed.output, "id\n3\n4\n5\n");
+  resumed.Stop();
+  run.process().Signal(SIGTERM);
+  EXPECT_EQ(run.Wait(30s), 0) << run.Stderr();
+  DropSlot("feed_slot");
+}
+
 // Resident memory of a process in bytes (VmRSS).
 int64_t Rss(pid_t pid) {
   std::ifstream status("/proc/" + std::to_string(pid) + "/status");

@@ -154,6 +154,27 @@ TEST_F(SecurityTest, AForeignWebPageCannotPostOrRebindAndATokenIsEnforced) {
   EXPECT_EQ(rebound->status, 421);
   EXPECT_EQ(browser.Get("/api/status")->status, 401);
   EXPECT_EQ(browser.Get("/healthz")->status, 200);
+  // The console's sign-in: the token for a cookie scripts cannot read and other sites
+  // cannot send; a wrong token gets nothing.
+  auto wrong = browser.Post("/api/login", {{"X-Walden-Client", "console"}}, "not-the-token-at-all",
+                            "text/plain");
+  ASSERT_TRUE(wrong);
+  EXPECT_EQ(wrong->status, 401);
+  EXPECT_FALSE(wrong->has_header("Set-Cookie"));
+  auto foreign = browser.Post("/api/login", {{"Origin", "https://evil.example"}},
+                              "token-of-at-least-16", "text/plain");
+  EXPECT_EQ(foreign->status, 403);
+  auto signed_in = browser.Post("/api/login", {{"X-Walden-Client", "console"}},
+                                "token-of-at-least-16", "text/plain");
+  ASSERT_TRUE(signed_in);
+  EXPECT_EQ(signed_in->status, 200);
+  EXPECT_EQ(signed_in->get_header_value("Set-Cookie"),
+            "walden_token=token-of-at-least-16; HttpOnly; SameSite=Strict; Path=/");
+  EXPECT_EQ(browser.Get("/api/status", {{"Cookie", "walden_token=token-of-at-least-16"}})->status,
+            200);
+  // The console's page itself is served (it shows the sign-in); its data is not.
+  EXPECT_EQ(browser.Get("/")->status, 200);
+  EXPECT_EQ(browser.Get("/api/feed?table=public.t")->status, 401);
   // walden's own CLI reads the token from its configuration.
   const CommandResult status = RunWalden({"status", "--data-dir", dir() + "/data"},
                                          {{"WALDEN_SERVER_TOKEN", "token-of-at-least-16"}});

@@ -13,13 +13,18 @@ export function readsHistory(text) {
   return /\bhistory\s*\./i.test(text);
 }
 
-export function renderSql(root) {
+// `arg`: SQL to show (from the address, `#sql/<sql>`), run at once and again every second
+// when it starts with "live:" (the shop demo's revenue per category).
+export function renderSql(root, arg = '') {
+  const live = arg.startsWith('live:');
+  if (arg) lastSql = live ? arg.slice(5) : arg;
   root.innerHTML = `
     <section class="sql">
       <div id="editor" class="editor"></div>
       <div class="toolbar">
         <button id="run" class="primary">Run <kbd>Ctrl+Enter</kbd></button>
         <label><input type="checkbox" id="full-scan"> allow a full history scan</label>
+        <label><input type="checkbox" id="live" ${live ? 'checked' : ''}> rerun every second</label>
         <span id="timing" class="muted"></span>
       </div>
       <div id="preview" class="preview" hidden></div>
@@ -29,12 +34,21 @@ export function renderSql(root) {
   const run = () => start(root, editor.state.doc.toString());
   const editor = new EditorView({
     doc: lastSql,
-    extensions: [basicSetup, sqlLanguage(),
+    extensions: [basicSetup, sqlLanguage(), EditorView.lineWrapping,
       keymap.of([{ key: 'Mod-Enter', run: () => { run(); return true; } }])],
     parent: root.querySelector('#editor'),
   });
   root.querySelector('#run').onclick = run;
-  return () => editor.destroy();
+  // Live: mirror queries only (a history query would bill its scan every second).
+  const timer = setInterval(() => {
+    const text = editor.state.doc.toString();
+    if (root.querySelector('#live').checked && !readsHistory(text)) execute(root, text, false);
+  }, 1000);
+  if (live) run();
+  return () => {
+    clearInterval(timer);
+    editor.destroy();
+  };
 }
 
 // A query that reads history shows what it will read and cost first, and runs on a click.
