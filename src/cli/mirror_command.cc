@@ -90,7 +90,8 @@ int QueryCommand(const Config& config, const std::string& sql, const std::string
                                   {.dry_run = flags.dry_run,
                                    .allow_full_scan = flags.allow_full_scan,
                                    .rates = pipeline::Rates(config),
-                                   .cache_dir = pipeline::HistoryCache(config)},
+                                   .cache_dir = pipeline::HistoryCache(config),
+                                   .cache_limit = config.query.cache_size},
                                   [&] {
                                     query::QueryOptions bounds = pipeline::QueryBounds(config);
                                     bounds.catalog = mirror::MirrorCatalog(config.mirror.path);

@@ -489,6 +489,7 @@ void ReadRest(Typer& t, Config& c) {
   c.query.price_per_gb = t.Number("query.price_per_gb");
   c.query.timeout = t.DurationValue("query.timeout");
   c.query.max_result = t.Size("query.max_result");
+  c.query.cache_size = t.Size("query.cache_size");
   c.canary.interval = t.DurationValue("canary.interval");
   c.canary.stale_after = t.DurationValue("canary.stale_after");
   if (c.canary.stale_after < 2 * c.canary.interval) {

@@ -93,6 +93,7 @@ struct QueryConfig {
   double price_per_gb = 0;
   Duration timeout{};
   int64_t max_result = 0;  // bytes of output
+  int64_t cache_size = 0;  // bytes of <data_dir>/history
 };
 
 struct TopicsConfig {

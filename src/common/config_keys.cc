@@ -151,6 +151,13 @@ constexpr std::array kKeys = {
               "export the mirror).",
               {},
               int64_t{1} << 10},
+    ConfigKey{"query.cache_size",
+              kSize,
+              "1GB",
+              "Local copies of a remote archive's files kept for history queries "
+              "(<data_dir>/history); the least recently used beyond it are removed.",
+              {},
+              0},
     ConfigKey{"topics.maintenance_interval", kDuration, "10s",
               "How often walden run creates topic partitions ahead and drops those past "
               "retention that the archive holds."},

@@ -55,7 +55,8 @@ Result<std::unique_ptr<server::HttpServer>> StartHttpApi(
                                         {.dry_run = flag("dry_run"),
                                          .allow_full_scan = flag("allow_full_scan"),
                                          .rates = Rates(config),
-                                         .cache_dir = HistoryCache(config)},
+                                         .cache_dir = HistoryCache(config),
+                                         .cache_limit = config.query.cache_size},
                                         std::move(bounds));
     running->release();
     if (!output) {

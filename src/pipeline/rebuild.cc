@@ -104,6 +104,22 @@ std::string StageSelect(const change::TableDef& def, const std::set<std::string>
                      source, where);
 }
 
+// The last commit LSN at or before `time` in the in-scope live files (0: none), so that a
+// time travels through schema changes as an LSN does: definitions first used after it
+// are not applied.
+Result<Lsn> LastLsnAt(duck::Connection& reader, const std::vector<std::string>& files,
+                      const std::string& time) {
+  if (files.empty()) return Lsn{};
+  std::string list;
+  for (const std::string& file : files) list += (list.empty() ? "" : ", ") + QuoteLiteral(file);
+  auto last = reader.Query(fmt::format(
+      "SELECT coalesce(max(_walden_lsn), 0) FROM read_parquet([{}], union_by_name = true) "
+      "WHERE _walden_commit_ts <= CAST({} AS TIMESTAMPTZ)",
+      list, QuoteLiteral(time)));
+  if (!last) return std::unexpected(last.error());
+  return Lsn{std::strtoull(last->Text(0, 0).value_or("0").c_str(), nullptr, 10)};
+}
+
 Status ReplayPeriod(mirror::Mirror& mirror, duck::Connection& reader, const Period& period,
                     const std::vector<std::string>& files, const std::string& until) {
   if (auto ok = mirror.Define(period.def); !ok) return ok;
@@ -170,11 +186,13 @@ Result<RebuildResult> RebuildMirror(store::ObjectStore& store, const std::string
     until +=
         " AND _walden_commit_ts <= CAST(" + QuoteLiteral(*scope.until_time) + " AS TIMESTAMPTZ)";
   }
+  std::vector<std::string> scoped_files;
   for (const auto& [key, file] : state->live) {
     if (!in_scope(file.table)) continue;
     auto path = store::LocalPath(store, key, scratch_dir + "/rebuild");
     if (!path) return std::unexpected(path.error());
     if (auto ok = archive::CheckFile(file, *path); !ok) return std::unexpected(ok.error());
+    scoped_files.push_back(std::move(*path));
   }
   auto periods = LoadPeriods(store, state->watermark.commit_lsn);
   if (!periods) return std::unexpected(periods.error());
@@ -186,10 +204,16 @@ Result<RebuildResult> RebuildMirror(store::ObjectStore& store, const std::string
     if (!mirror) return std::unexpected(mirror.error());
     auto reader = duck::Connection::Open((*mirror)->database());
     if (!reader) return std::unexpected(reader.error());
+    std::optional<Lsn> until_lsn = scope.until_lsn;
+    if (scope.until_time && !until_lsn) {
+      auto last = LastLsnAt(*reader, scoped_files, *scope.until_time);
+      if (!last) return std::unexpected(last.error());
+      until_lsn = *last;
+    }
     std::set<uint32_t> tables;
     for (const Period& period : *periods) {
       if (!in_scope(period.def.name)) continue;
-      if (scope.until_lsn && period.first > *scope.until_lsn) continue;
+      if (until_lsn && period.first > *until_lsn) continue;
       auto files = PeriodFiles(store, *state, period, scratch_dir + "/rebuild");
       if (!files) return std::unexpected(files.error());
       if (auto ok = ReplayPeriod(**mirror, *reader, period, *files, until); !ok)

@@ -1,11 +1,13 @@
 #include "query/history.h"
 
 #include <fmt/core.h>
+#include <spdlog/spdlog.h>
 
 #include <nlohmann/json.hpp>
 
 #include "archive/maintenance.h"
 #include "common/strings.h"
+#include "common/units.h"
 
 namespace walden::query {
 namespace {
@@ -375,6 +377,15 @@ Result<PreparedHistory> PrepareHistory(duck::Connection& planner, store::ObjectS
       out.files.push_back(std::move(*path));
     }
     if (!out.files.empty()) prepared.tables.push_back(std::move(out));
+  }
+  if (remote) {
+    auto trimmed = store::TrimCache(options.cache_dir, options.cache_limit, options.cache_spare);
+    if (trimmed && *trimmed > 0) {
+      spdlog::info(
+          "query: removed {} of least recently used archive copies from {} "
+          "(query.cache_size {})",
+          FormatSize(*trimmed), options.cache_dir, FormatSize(options.cache_limit));
+    }
   }
   return prepared;
 }

@@ -12,6 +12,7 @@
 // Thread-safety: plain functions; a Connection is used by one thread at a time.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <limits>
 #include <map>
@@ -80,6 +81,9 @@ struct HistoryOptions {
   bool allow_full_scan = false;  // run even when a history table has no time or LSN bound
   Rates rates;
   std::string cache_dir;  // where files of a remote archive are copied for DuckDB
+  int64_t cache_limit = int64_t{1} << 30;  // query.cache_size: trimmed after each fetch
+  // Files used this recently are never trimmed (queries in flight read them).
+  std::chrono::seconds cache_spare{std::chrono::minutes(10)};
 };
 
 // The history views a query needs (files fetched, local paths) and its cost preview; both

@@ -1,5 +1,6 @@
 #include "store/object_store.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -51,7 +52,11 @@ Result<std::string> LocalPath(ObjectStore& store, const std::string& key,
   const std::string url = store.url();
   if (url.starts_with("file://")) return url.substr(7) + "/" + key;
   const std::string path = cache_dir + "/" + key;
-  if (!std::filesystem::exists(path)) {
+  std::error_code ec;
+  if (std::filesystem::exists(path, ec)) {
+    // Used now: the cache keeps what is read most recently (TrimCache).
+    std::filesystem::last_write_time(path, std::filesystem::file_time_type::clock::now(), ec);
+  } else {
     auto data = store.Get(key);
     if (!data) return std::unexpected(data.error());
     std::filesystem::create_directories(std::filesystem::path(path).parent_path());
@@ -60,6 +65,33 @@ Result<std::string> LocalPath(ObjectStore& store, const std::string& key,
     if (!out) return Fail(ErrorKind::kIo, "cannot write " + path);
   }
   return path;
+}
+
+Result<int64_t> TrimCache(const std::string& cache_dir, int64_t limit, std::chrono::seconds spare) {
+  namespace fs = std::filesystem;
+  struct Cached {
+    fs::file_time_type used;
+    int64_t bytes;
+    fs::path path;
+  };
+  std::vector<Cached> files;
+  int64_t total = 0;
+  std::error_code ec;
+  for (auto it = fs::recursive_directory_iterator(cache_dir, ec);
+       !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
+    if (!it->is_regular_file(ec)) continue;
+    const auto bytes = static_cast<int64_t>(it->file_size(ec));
+    files.push_back({it->last_write_time(ec), bytes, it->path()});
+    total += bytes;
+  }
+  std::ranges::sort(files, {}, &Cached::used);
+  const auto spared_after = fs::file_time_type::clock::now() - spare;
+  int64_t removed = 0;
+  for (const Cached& file : files) {
+    if (total - removed <= limit || file.used >= spared_after) break;
+    if (fs::remove(file.path, ec)) removed += file.bytes;
+  }
+  return removed;
 }
 
 }  // namespace walden::store

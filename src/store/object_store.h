@@ -8,6 +8,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -56,6 +57,11 @@ Result<std::unique_ptr<ObjectStore>> OpenStore(const ArchiveConfig& config);
 // downloaded once into `cache_dir` under the same key (for readers such as DuckDB).
 Result<std::string> LocalPath(ObjectStore& store, const std::string& key,
                               const std::string& cache_dir);
+
+// Removes the least recently used files under `cache_dir` (LocalPath marks a file used by
+// its modification time) until they total at most `limit` bytes, sparing files used within
+// `spare` (a query in flight may still read them): a soft limit. Returns the bytes removed.
+Result<int64_t> TrimCache(const std::string& cache_dir, int64_t limit, std::chrono::seconds spare);
 
 // Rejects keys that could escape the store: empty, absolute, "..", empty segments.
 Status ValidateKey(std::string_view key);

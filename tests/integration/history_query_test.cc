@@ -233,6 +233,12 @@ TEST_F(HistoryQueryTest, AsOfGivesTheTableAsItWasAndTailAndKeyFindChanges) {
   }
   stop = true;
   writer.join();
+  // A moment before a schema change: the table as it was then, without the later column.
+  Exec("CREATE TABLE snap3 AS SELECT * FROM t");
+  const Row at = Rows("SELECT clock_timestamp()::text, pg_current_wal_insert_lsn()::text")[0];
+  points.emplace_back(*at[0], *at[1]);
+  Exec("ALTER TABLE t ADD COLUMN w int DEFAULT 5");
+  Exec("INSERT INTO t VALUES (1000, 'late', 6)");
   ASSERT_TRUE(WaitForCaughtUp("history_slot"));
   run.process().Signal(SIGTERM);
   ASSERT_EQ(run.Wait(30s), 0) << run.Stderr();
@@ -245,7 +251,7 @@ TEST_F(HistoryQueryTest, AsOfGivesTheTableAsItWasAndTailAndKeyFindChanges) {
     }
     return csv;
   };
-  for (int i = 0; i < 3; ++i) {
+  for (int i = 0; i < 4; ++i) {
     std::vector<std::string> args = {"history",       "public.t", "--as-of",
                                      points[i].first, "--format", "csv"};
     for (const std::string& arg : Data()) args.push_back(arg);
@@ -297,6 +303,25 @@ TEST_F(HistoryQueryTest, FromS3OnlyTheFilesOfTheWindowAreFetched) {
   r = Query(sql);
   EXPECT_EQ(r.output, "n\n50\n");
   EXPECT_EQ(Fetched(), 1);  // the one file of the window, not the table's other files
+  // The local copies are a cache of bounded size: past query.cache_size, the least recently
+  // used go (never those used in the last minutes, which queries in flight may read).
+  r = Query("SELECT count(*) AS n FROM history.public.events", {"--allow-full-scan"});
+  EXPECT_EQ(r.output, "n\n200\n");
+  const int all = Fetched();
+  EXPECT_GE(all, 4);
+  r = Query(sql, {"--query-cache-size", "1B"});
+  EXPECT_EQ(Fetched(), all);  // all used just now
+  for (const auto& entry :
+       std::filesystem::recursive_directory_iterator(ScratchDir() + "/data/history")) {
+    if (entry.is_regular_file()) {
+      std::filesystem::last_write_time(
+          entry.path(), std::filesystem::file_time_type::clock::now() - std::chrono::hours(1));
+    }
+  }
+  r = Query(sql, {"--query-cache-size", "1B"});
+  EXPECT_TRUE(r.output.ends_with("\nn\n50\n")) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("query: removed "));
+  EXPECT_EQ(Fetched(), 1);  // only the copy this query read
   DropSlot("history_slot");
 }
 
