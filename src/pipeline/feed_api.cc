@@ -18,24 +18,46 @@ server::Response Refuse(int status, std::string why) {
   return {.status = status, .body = std::move(why) + "\n"};
 }
 
-// The `gap` event: what the hub no longer holds, and the history query that returns it.
-std::string GapEvent(const QualifiedName& stream, const feed::Resume& resume) {
-  const auto& [after, until] = *resume.missing;
+// The `gap` event: what the client missed that walden cannot send now, the history query
+// that returns it, and why.
+std::string GapEvent(const QualifiedName& stream, feed::EventId after, feed::EventId until,
+                     const std::string& why) {
   const std::string sql = fmt::format(
       "SELECT * FROM history.{} WHERE _walden_lsn >= {} AND _walden_lsn <= {} AND (_walden_lsn > "
       "{} OR _walden_seq > {}) ORDER BY _walden_lsn, _walden_seq",
       stream.ToSql(), after.lsn, until.lsn, after.lsn, after.seq);
   return "event: gap\ndata: " +
          nlohmann::json{{"after", after.ToString()},
-                        {"until", until.lsn == 0 ? "" : until.ToString()},
-                        {"history", sql}}
+                        {"until", until.ToString()},
+                        {"history", sql},
+                        {"why", why}}
              .dump() +
          "\n\n";
 }
 
+std::string EventText(const feed::Event& event, std::string_view kind) {
+  return fmt::format("id: {}\nevent: {}\ndata: {}\n\n", event.id.ToString(), kind, event.data);
+}
+
+// What a resuming client missed before the ring: from the archive, then a gap for the rest.
+std::string Missed(const QualifiedName& stream, const feed::Resume& resume, const Replay& replay,
+                   std::string_view kind) {
+  const auto& [after, until] = *resume.missing;
+  if (!replay) return GapEvent(stream, after, until, "walden keeps no earlier events");
+  auto replayed = replay(stream, after, until);
+  if (!replayed) return GapEvent(stream, after, until, replayed.error().message);
+  std::string out;
+  for (const feed::Event& event : replayed->events) out += EventText(event, kind);
+  if (replayed->covered < until) {
+    out += GapEvent(stream, std::max(after, replayed->covered), until,
+                    "the archive has not flushed these changes yet");
+  }
+  return out;
+}
+
 // Streams `stream`'s events to one client until it leaves, falls behind or walden stops.
 server::Response Serve(feed::FeedHub& hub, const QualifiedName& stream, std::string_view kind,
-                       const server::Request& request) {
+                       const Replay& replay, const server::Request& request) {
   std::string last = request.headers.contains("last-event-id") ? request.headers.at("last-event-id")
                      : request.params.contains("last_event_id") ? request.params.at("last_event_id")
                                                                 : "";
@@ -54,10 +76,10 @@ server::Response Serve(feed::FeedHub& hub, const QualifiedName& stream, std::str
   server::Response response{.content_type = "text/event-stream"};
   response.headers["Cache-Control"] = "no-store";
   response.headers["X-Accel-Buffering"] = "no";
-  response.stream = [client = std::move(*client), stream, resume,
+  response.stream = [client = std::move(*client), stream, resume, replay,
                      kind = std::string(kind)](const server::StreamWrite& write) {
     std::string out = "retry: 1000\n\n";
-    if (resume.missing) out += GapEvent(stream, resume);
+    if (resume.missing) out += Missed(stream, resume, replay, kind);
     if (!write(out)) return;
     while (true) {
       auto events = client->Next(std::chrono::duration_cast<std::chrono::milliseconds>(kKeepAlive));
@@ -86,8 +108,9 @@ server::Response Serve(feed::FeedHub& hub, const QualifiedName& stream, std::str
 }  // namespace
 
 std::vector<server::Route> FeedRoutes(feed::FeedHub& hub, const StatusBoard& board,
-                                      std::function<bool(const QualifiedName&)> captured) {
-  auto table_feed = [&hub, captured = std::move(captured)](const server::Request& request) {
+                                      std::function<bool(const QualifiedName&)> captured,
+                                      Replay replay) {
+  auto table_feed = [&hub, captured = std::move(captured), replay](const server::Request& request) {
     const std::string text = request.params.contains("table") ? request.params.at("table") : "";
     auto selector = ParseTableSelector(text);
     if (text.empty() || !selector || !selector->table) {
@@ -98,15 +121,15 @@ std::vector<server::Route> FeedRoutes(feed::FeedHub& hub, const StatusBoard& boa
       return Refuse(404, "walden: " + name.Display() +
                              " is not a captured table (`walden status` lists them)");
     }
-    return Serve(hub, name, "change", request);
+    return Serve(hub, name, "change", replay, request);
   };
-  auto topic_feed = [&hub, &board](const server::Request& request) {
+  auto topic_feed = [&hub, &board, replay](const server::Request& request) {
     const std::string topic = request.matches.empty() ? "" : request.matches[0];
     const RunStatus status = board.Latest();
     if (std::ranges::none_of(status.topics, [&](const auto& t) { return t.topic == topic; })) {
       return Refuse(404, "walden: no topic \"" + topic + "\" (`walden topic list` lists them)");
     }
-    return Serve(hub, {std::string(topics::kTopicsSchema), topic}, "message", request);
+    return Serve(hub, {std::string(topics::kTopicsSchema), topic}, "message", replay, request);
   };
   return {{.method = "GET", .path = "/api/feed", .handler = table_feed},
           {.method = "GET", .path = "/api/topics/([^/]+)/feed", .handler = topic_feed}};

@@ -29,6 +29,7 @@
 #include "pipeline/canary_writer.h"
 #include "pipeline/change_typer.h"
 #include "pipeline/feed_api.h"
+#include "pipeline/feed_replay.h"
 #include "pipeline/feed_sink.h"
 #include "pipeline/initial_load.h"
 #include "pipeline/mirror_sink.h"
@@ -140,6 +141,7 @@ class Pipeline {
   std::unique_ptr<MirrorSink> mirror_;
   feed::FeedHub feed_hub_{{.max_clients = config_.server_max_feed_clients}};
   FeedSink feed_{feed_hub_};
+  std::atomic<Lsn> feed_start_{};  // where the slot replays from: archived up to there
   std::vector<Sink*> sinks_;  // where every committed transaction goes, in this order
   ChangeTyper typer_;
   // The manifest state history queries plan on, published on each archive commit
@@ -238,7 +240,12 @@ std::vector<server::Route> Pipeline::WebRoutes() {
     return std::ranges::any_of(board_.Latest().tables,
                                [&](const auto& t) { return t.def.name == name; });
   };
-  std::ranges::move(FeedRoutes(feed_hub_, board_, captured), std::back_inserter(routes));
+  auto replay = [this](const QualifiedName& table, feed::EventId after, feed::EventId until) {
+    const auto state = history_.Current();
+    return ReplayFromArchive(mirror_->mirror().database(), *store_, *state, config_, table, after,
+                             until, feed_start_.load());
+  };
+  std::ranges::move(FeedRoutes(feed_hub_, board_, captured, replay), std::back_inserter(routes));
   return routes;
 }
 
@@ -332,7 +339,8 @@ Status Pipeline::StartCapture() {
   capture_ = std::move(*capture);
   if (auto ok = CheckPositions(); !ok) return ok;
   last_confirmed_ = Durable();
-  feed_hub_.Start(capture_->slot().confirmed_flush.value);
+  feed_start_ = capture_->slot().confirmed_flush;
+  feed_hub_.Start(feed_start_.load().value);
   spdlog::info(
       "run: streaming slot {} from {} into {} (archive watermark {}) and {} (mirror watermark {})",
       source.slot, capture_->slot().confirmed_flush.ToString(), store_->url(),

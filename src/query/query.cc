@@ -54,8 +54,9 @@ Status AttachHistory(duck::Connection& conn, const std::vector<HistoryTable>& hi
     }
     const std::string schema = "history." + QuoteIdent(table.name.schema);
     if (auto ok = conn.Execute(
+            // Not hive-partitioned: the folder's dt= would shadow a source column named dt.
             fmt::format("CREATE SCHEMA IF NOT EXISTS {0}; CREATE VIEW {0}.{1} AS SELECT * FROM "
-                        "read_parquet([{2}], union_by_name = true)",
+                        "read_parquet([{2}], union_by_name = true, hive_partitioning = false)",
                         schema, QuoteIdent(table.name.name), files));
         !ok) {
       return ok;
