@@ -1,8 +1,12 @@
 # Thin wrappers over scripts/; see README.md.
-.PHONY: demo test build clean fuzz soak bench bench-quick bench-capture bench-storage bench-mirror bench-snapshot
+.PHONY: demo demo-fleet test build clean fuzz soak bench bench-quick bench-capture bench-storage bench-mirror bench-snapshot
 
 demo:
 	scripts/demo.sh $(DEMO_ARGS)
+
+# ~500 aircraft into a topic at 1,000 positions/s; open the printed console address.
+demo-fleet:
+	scripts/demo.sh --fleet $(DEMO_ARGS)
 
 test:
 	scripts/test.sh

@@ -168,7 +168,10 @@ int main(int argc, char** argv) {
   // Latency with one reading client, then CPU with `clients` more.
   std::vector<double> latencies;
   auto reader = std::make_unique<FeedClient>(address, &latencies);
-  std::this_thread::sleep_for(std::chrono::seconds(1));
+  while (server::Get(address, "/metrics")->body.find("\nwalden_feed_clients 1\n") ==
+         std::string::npos) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
   const auto mirror_before = metrics()["walden_commit_to_mirror_seconds"];
   Write(conn, options.rate, options.seconds, next_id);
   const Buckets mirror = Delta(metrics()["walden_commit_to_mirror_seconds"], mirror_before);
@@ -176,7 +179,11 @@ int main(int argc, char** argv) {
   for (int i = 0; i < options.clients; ++i) {
     crowd.push_back(std::make_unique<FeedClient>(address, nullptr));
   }
-  std::this_thread::sleep_for(std::chrono::seconds(1));
+  // Every client subscribed (walden counts them) before the measured writes.
+  const std::string connected = fmt::format("\nwalden_feed_clients {}\n", options.clients + 1);
+  while (server::Get(address, "/metrics")->body.find(connected) == std::string::npos) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
   cpu = ProcessCpu(walden.pid());
   Write(conn, options.rate, options.seconds, next_id);
   const double crowd_cpu = (ProcessCpu(walden.pid()) - cpu) / options.seconds;
