@@ -95,10 +95,7 @@ server::Response Serve(feed::FeedHub& hub, const QualifiedName& stream, std::str
         continue;
       }
       out.clear();
-      for (const auto& event : events) {
-        out +=
-            fmt::format("id: {}\nevent: {}\ndata: {}\n\n", event->id.ToString(), kind, event->data);
-      }
+      for (const auto& event : events) out += EventText(*event, kind);
       if (!write(out)) return;
     }
   };
