@@ -17,7 +17,10 @@ export function renderStatus(root) {
       </div>
     </section>`;
   const series = { t: [], lag: [], rate: [], mirror: [], archive: [] };
-  const width = Math.max(300, Math.min(560, root.clientWidth / 3 - 40));
+  // Three side by side in the page's content box (clientWidth includes its padding).
+  const style = getComputedStyle(root);
+  const inner = root.clientWidth - parseFloat(style.paddingLeft) - parseFloat(style.paddingRight);
+  const width = Math.max(300, Math.min(560, inner / 3 - 40));
   const make = (id, lines, values) => new uPlot({
     width, height: 200,
     series: [{}, ...lines.map(([label, stroke]) => ({ label, stroke, width: 2 }))],
