@@ -64,10 +64,13 @@ void FeedHub::Start(uint64_t from_lsn) {
   for (auto& [name, stream] : state_->streams) stream.covered_from = state_->published;
 }
 
-bool FeedHub::Wants(const QualifiedName& name) const {
+std::set<QualifiedName> FeedHub::Watched() const {
   std::lock_guard lock(state_->mutex);
-  auto it = state_->streams.find(name);
-  return it != state_->streams.end() && state_->Watched(it->second);
+  std::set<QualifiedName> watched;
+  for (const auto& [name, stream] : state_->streams) {
+    if (state_->Watched(stream)) watched.insert(name);
+  }
+  return watched;
 }
 
 void FeedHub::Publish(uint64_t commit_lsn, std::vector<std::pair<QualifiedName, Event>> events) {

@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <set>
 #include <vector>
 
 #include "common/error.h"
@@ -51,8 +52,11 @@ class FeedHub {
   // Every event after `from` (a commit LSN) will be published: the point the slot replays
   // from at start. Until then, and for ids at or below it, the ring cannot say what it lacks.
   void Start(uint64_t from_lsn);
-  // Whether events of `stream` are wanted (it is watched); the publisher skips others.
-  bool Wants(const QualifiedName& stream) const;
+  // The streams whose events are wanted (watched); the publisher makes no others.
+  std::set<QualifiedName> Watched() const;
+  // A committed transaction (at `commit_lsn`) none of whose events anyone watches: later
+  // clients of a stream start after it.
+  void Skip(uint64_t commit_lsn) { Publish(commit_lsn, {}); }
   // One committed transaction (at `commit_lsn`): its events of watched streams, in order.
   void Publish(uint64_t commit_lsn, std::vector<std::pair<QualifiedName, Event>> events);
 

@@ -27,8 +27,8 @@ TEST(FeedHub, ClientsGetEveryLaterEventOnceAndResumeFromTheRing) {
   hub.Start(0x10);
   auto live = hub.Subscribe(kTable, std::nullopt, nullptr);
   ASSERT_TRUE(live);
-  EXPECT_TRUE(hub.Wants(kTable));
-  EXPECT_FALSE(hub.Wants({"public", "other"}));
+  EXPECT_TRUE(hub.Watched().contains(kTable));
+  EXPECT_FALSE(hub.Watched().contains({"public", "other"}));
   hub.Publish(0x20, {{kTable, Event{.id = {0x20, 0}, .data = "{}"}},
                      {kTable, Event{.id = {0x20, 1}, .data = "{}"}}});
   PublishOne(hub, 0x20, 1);  // replayed after a restart: kept once
@@ -62,9 +62,9 @@ TEST(FeedHub, AStreamNobodyWatchesIsForgotten) {
   {
     auto client = hub.Subscribe(kTable, std::nullopt, nullptr);
     PublishOne(hub, 1, 0);
-    EXPECT_TRUE(hub.Wants(kTable));
+    EXPECT_TRUE(hub.Watched().contains(kTable));
   }
-  EXPECT_FALSE(hub.Wants(kTable));
+  EXPECT_FALSE(hub.Watched().contains(kTable));
   PublishOne(hub, 2, 0);
   Resume resume;
   auto later = hub.Subscribe(kTable, EventId{1, 0}, &resume);

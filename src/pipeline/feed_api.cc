@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <nlohmann/json.hpp>
 
+#include "pipeline/feed_replay.h"
 #include "pipeline/status.h"
 #include "topics/schema.h"
 
@@ -22,10 +23,9 @@ server::Response Refuse(int status, std::string why) {
 // that returns it, and why.
 std::string GapEvent(const QualifiedName& stream, feed::EventId after, feed::EventId until,
                      const std::string& why) {
-  const std::string sql = fmt::format(
-      "SELECT * FROM history.{} WHERE _walden_lsn >= {} AND _walden_lsn <= {} AND (_walden_lsn > "
-      "{} OR _walden_seq > {}) ORDER BY _walden_lsn, _walden_seq",
-      stream.ToSql(), after.lsn, until.lsn, after.lsn, after.seq);
+  const std::string sql =
+      fmt::format("SELECT * FROM history.{} WHERE {} ORDER BY _walden_lsn, _walden_seq",
+                  stream.ToSql(), HistoryWindow(after, until));
   return "event: gap\ndata: " +
          nlohmann::json{{"after", after.ToString()},
                         {"until", until.ToString()},

@@ -45,6 +45,12 @@ Result<std::vector<std::string>> Columns(duck::Database& database, store::Object
 
 }  // namespace
 
+std::string HistoryWindow(feed::EventId after, feed::EventId until) {
+  return fmt::format(
+      "_walden_lsn >= {0} AND _walden_lsn <= {1} AND (_walden_lsn > {0} OR _walden_seq > {2})",
+      after.lsn, until.lsn, after.seq);
+}
+
 Result<ReplayedEvents> ReplayFromArchive(duck::Database& database, store::ObjectStore& store,
                                          const archive::ArchiveState& state, const Config& config,
                                          const QualifiedName& table, feed::EventId after,
@@ -54,10 +60,8 @@ Result<ReplayedEvents> ReplayFromArchive(duck::Database& database, store::Object
   ReplayedEvents replayed{.covered = std::min(until, feed::EventId{archived.value, INT64_MAX})};
   if (replayed.covered <= after) return replayed;
   const std::string from = "history." + table.ToSql();
-  const std::string window = fmt::format(
-      "_walden_lsn >= {0} AND _walden_lsn <= {1} AND (_walden_lsn > {0} OR _walden_seq > {2}) "
-      "AND _walden_op IN ('c', 'u', 'd', 't')",
-      after.lsn, replayed.covered.lsn, after.seq);
+  const std::string window =
+      HistoryWindow(after, replayed.covered) + " AND _walden_op IN ('c', 'u', 'd', 't')";
   auto columns = Columns(database, store, state, config, from, window);
   if (!columns) return std::unexpected(columns.error());
   if (columns->empty()) return replayed;

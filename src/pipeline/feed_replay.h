@@ -19,6 +19,10 @@
 
 namespace walden::pipeline {
 
+// The history-query condition for the changes after `after` up to commit LSN `until.lsn`
+// (bounded by LSN, so the planner reads only their files).
+std::string HistoryWindow(feed::EventId after, feed::EventId until);
+
 // Events of `table` after `after` up to `until` that the archive holds, in order, and how
 // far it holds them: to its watermark, or to `confirmed` (what walden confirmed at start:
 // every row change up to there was archived, since confirming waits for the archive).

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <limits>
+#include <set>
 #include <utility>
 #include <vector>
 
@@ -18,7 +19,14 @@ class FeedSink : public Sink {
  public:
   explicit FeedSink(feed::FeedHub& hub) : hub_(hub) {}
   std::string_view name() const override { return "feed"; }
+  // Takes nothing while nobody watches (the loop then need not even type the changes);
+  // which tables are watched is read once per transaction, not per change.
   bool Begin(const change::TransactionInfo& txn) override {
+    watched_ = hub_.Watched();
+    if (watched_.empty()) {
+      hub_.Skip(txn.commit_lsn.value);
+      return false;
+    }
     txn_ = txn;
     events_.clear();
     return true;
@@ -35,6 +43,7 @@ class FeedSink : public Sink {
   feed::FeedHub& hub_;
   change::TransactionInfo txn_;
   std::vector<std::pair<QualifiedName, feed::Event>> events_;
+  std::set<QualifiedName> watched_;
   CanaryRelay canaries_;
 };
 

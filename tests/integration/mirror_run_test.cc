@@ -24,7 +24,6 @@
 namespace walden::testing {
 namespace {
 
-using namespace std::chrono_literals;
 
 TEST_F(MirrorTest, RandomWorkloadLeavesEveryTableEqualToItsSource) {
   std::filesystem::remove_all(dir());
