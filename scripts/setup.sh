@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs everything walden needs to build, test and run its demo on Debian 12:
-# Debian packages (Chromium for the console's browser tests), then the npm lockfile (DuckDB
+# Debian packages (Chromium for the console's browser tests, prometheus for promtool), then the npm lockfile (DuckDB
 # 1.4.4, s3rver, PostgreSQL 17 binaries, the console's front-end packages, puppeteer-core).
 # Idempotent and quiet when nothing is missing; safe to run twice.
 set -euo pipefail
@@ -11,7 +11,7 @@ packages=(
   libpq-dev libcurl4-openssl-dev libssl-dev nlohmann-json3-dev libcli11-dev libspdlog-dev
   libfmt-dev libtomlplusplus-dev libcpp-httplib-dev libbrotli-dev zlib1g-dev libgtest-dev libgmock-dev
   libbenchmark-dev postgresql-15 postgresql-client-15 clang libclang-rt-14-dev
-  clang-16 libclang-rt-16-dev jq gnuplot-nox chromium
+  clang-16 libclang-rt-16-dev jq gnuplot-nox chromium prometheus
 )
 
 missing=()
@@ -32,6 +32,7 @@ if ((${#missing[@]})); then
     "${missing[@]}" >/dev/null
   # Debian starts a cluster on install; tests and the demo start their own servers.
   $sudo systemctl disable --now postgresql >/dev/null 2>&1 || true
+  $sudo systemctl disable --now prometheus prometheus-node-exporter >/dev/null 2>&1 || true
 fi
 
 # npm ci only when the lockfile changed since the last install.
