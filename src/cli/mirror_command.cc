@@ -10,6 +10,7 @@
 #include "mirror/export.h"
 #include "pipeline/rebuild.h"
 #include "pipeline/runner.h"
+#include "pipeline/status.h"
 #include "query/history.h"
 #include "query/query.h"
 #include "server/http_server.h"
@@ -85,6 +86,9 @@ int QueryCommand(const Config& config, const std::string& sql, const std::string
         }
         auto db = mirror::OpenReadOnly(config.mirror.path, pipeline::QueryableDirectories(config));
         if (!db) return std::unexpected(db.error());
+        const std::string catalog = mirror::MirrorCatalog(config.mirror.path);
+        auto status = pipeline::StoppedStatusTables(*db, catalog);
+        if (!status) return std::unexpected(status.error());
         auto answer =
             query::RunWithHistory(*db, **store, state, sql, *parsed,
                                   {.dry_run = flags.dry_run,
@@ -94,7 +98,8 @@ int QueryCommand(const Config& config, const std::string& sql, const std::string
                                    .cache_limit = config.query.cache_size},
                                   [&] {
                                     query::QueryOptions bounds = pipeline::QueryBounds(config);
-                                    bounds.catalog = mirror::MirrorCatalog(config.mirror.path);
+                                    bounds.catalog = catalog;
+                                    bounds.status = std::move(*status);
                                     return bounds;
                                   }());
         if (!answer) return std::unexpected(answer.error());

@@ -34,7 +34,7 @@ Result<std::unique_ptr<server::HttpServer>> StartHttpApi(
   auto running = std::make_shared<std::counting_semaphore<kMaxQueries>>(kMaxQueries);
   // A query that hit a damaged block: the mirror cannot be trusted, so walden is not ready.
   auto damaged = std::make_shared<std::atomic<bool>>(false);
-  auto query = [&database, &config, &history, &store, running,
+  auto query = [&database, &config, &history, &store, &board, running,
                 damaged](const server::Request& request) {
     auto format = query::ParseOutputFormat(
         request.params.contains("format") ? request.params.at("format") : "table");
@@ -51,6 +51,7 @@ Result<std::unique_ptr<server::HttpServer>> StartHttpApi(
     const auto state = history.Current();
     query::QueryOptions bounds = QueryBounds(config);
     bounds.cancelled = request.client_gone;
+    bounds.status = StatusTables(board.Latest());
     auto output = query::RunWithHistory(database, store, *state, request.body, *format,
                                         {.dry_run = flag("dry_run"),
                                          .allow_full_scan = flag("allow_full_scan"),

@@ -16,6 +16,7 @@
 #include "common/lsn.h"
 #include "mirror/mirror.h"
 #include "pipeline/canary.h"
+#include "query/query.h"
 #include "snapshot/online.h"
 #include "topics/maintenance.h"
 
@@ -62,6 +63,12 @@ class StatusBoard {
 };
 
 std::string StatusJson(const RunStatus& status);
+// The status as walden_status.{slot, sinks, tables, topics, groups} for queries.
+std::vector<query::StatusTable> StatusTables(const RunStatus& status);
+// The same while walden is stopped: tables from the mirror's registry (in `catalog` of
+// `database`); slot and sinks empty.
+Result<std::vector<query::StatusTable>> StoppedStatusTables(duck::Database& database,
+                                                            const std::string& catalog);
 // Prometheus text exposition format 0.0.4.
 std::string PrometheusText(const RunStatus& status, const Histograms& histograms);
 

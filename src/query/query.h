@@ -12,6 +12,7 @@
 
 #include <chrono>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -30,9 +31,19 @@ struct HistoryTable {
   std::vector<std::string> files;
 };
 
+// A table of walden's own state, queryable as walden_status.<name>: values in text form,
+// cast to each column's DuckDB type; nullopt is NULL.
+struct StatusTable {
+  std::string name;
+  std::vector<std::pair<std::string, std::string>> columns;  // name, DuckDB type
+  std::vector<std::vector<std::optional<std::string>>> rows;
+};
+
 struct QueryOptions {
   // Views history.<schema>.<table> (every change, in the archive's layout).
   std::vector<HistoryTable> history;
+  // walden_status.<table>: refreshed in the database before the query when they changed.
+  std::vector<StatusTable> status;
   // The database unqualified names resolve in (the mirror's name in an OpenReadOnly
   // database); empty: the database's own.
   std::string catalog;

@@ -52,6 +52,29 @@ TEST_F(QueryTest, PrintsAlignedTableCsvAndJsonLinesWithEveryType) {
             "{\"id\":\"1\",\"naïve name\":\"a,b\"}\n");
 }
 
+// walden_status tables take the latest contents given, typed, and stay read-only.
+TEST_F(QueryTest, StatusTablesAreTypedRefreshedAndReadOnly) {
+  QueryOptions options;
+  options.status = {
+      {.name = "sinks",
+       .columns = {{"sink", "VARCHAR"}, {"commits", "BIGINT"}, {"last_commit_at", "TIMESTAMPTZ"}},
+       .rows = {{"archive", "7", "2026-12-02T10:00:00.000000Z"},
+                {"it's \"quoted\"", std::nullopt, std::nullopt}}}};
+  const std::string sql =
+      "SELECT sink, commits + 1 AS next, last_commit_at FROM walden_status.sinks ORDER BY ALL";
+  EXPECT_EQ(*RunQuery(*database_, sql, OutputFormat::kCsv, options),
+            "sink,next,last_commit_at\narchive,8,2026-12-02 10:00:00+00\n"
+            "\"it's \"\"quoted\"\"\",,\n");
+  options.status[0].rows.pop_back();
+  options.status[0].rows[0][1] = "8";
+  EXPECT_EQ(*RunQuery(*database_, sql, OutputFormat::kCsv, options),
+            "sink,next,last_commit_at\narchive,9,2026-12-02 10:00:00+00\n");
+  auto refused =
+      RunQuery(*database_, "DELETE FROM walden_status.sinks", OutputFormat::kCsv, options);
+  ASSERT_FALSE(refused);
+  EXPECT_THAT(refused.error().message, ::testing::StartsWith("this is a DELETE statement"));
+}
+
 TEST_F(QueryTest, OnlyStatementsThatReturnRowsRun) {
   EXPECT_TRUE(RunQuery(*database_, "DESCRIBE public.t", OutputFormat::kCsv));
   auto refused = RunQuery(*database_, "DELETE FROM public.t", OutputFormat::kTable);

@@ -139,9 +139,30 @@ TEST_F(MirrorTest, QueriesAndExportsSeeWholeTransactionsWhileMergesContinue) {
   const CommandResult refused = walden({"query", "DROP TABLE public.bank"});
   EXPECT_EQ(refused.exit_code, 2);
   EXPECT_THAT(refused.output, ::testing::HasSubstr("(walden query runs one read-only statement"));
+  // walden's own state beside the data: is the table still receiving changes, how far are
+  // the sinks.
+  const CommandResult status =
+      walden({"query",
+              "SELECT t.table_name, t.state, t.updates > 0 AS updated, s.sink, s.watermark_lsn <> "
+              "'0/0' AS moved, l.slot_name FROM walden_status.tables t, walden_status.sinks s, "
+              "walden_status.slot l ORDER BY s.sink",
+              "--format", "csv"});
+  EXPECT_EQ(status.exit_code, 0) << status.output;
+  EXPECT_EQ(status.output,
+            "table_name,state,updated,sink,moved,slot_name\n"
+            "bank,streaming,true,archive,true,mirror_slot\n"
+            "bank,streaming,true,mirror,true,mirror_slot\n");
   stop = true;
   transfers.join();
   CatchUpAndStop(run);
+  // Stopped: the tables' status comes from the mirror; nothing streams.
+  const CommandResult stopped =
+      walden({"query",
+              "SELECT table_name, state, (SELECT count(*) FROM walden_status.sinks) AS sinks FROM "
+              "walden_status.tables",
+              "--format", "csv"});
+  EXPECT_EQ(stopped.exit_code, 0) << stopped.output;
+  EXPECT_EQ(stopped.output, "table_name,state,sinks\nbank,streaming,0\n");
   // Stopped: the same command reads the file directly.
   const CommandResult offline = walden({"query", "SELECT sum(balance) AS total FROM public.bank"});
   EXPECT_EQ(offline.exit_code, 0) << offline.output;
