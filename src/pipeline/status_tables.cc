@@ -23,6 +23,7 @@ Cell Position(Lsn lsn) { return lsn.ToString(); }
 
 std::vector<query::StatusTable> StatusTables(const RunStatus& s) {
   std::vector<query::StatusTable> out;
+  out.reserve(5);  // the references below stay valid
   query::StatusTable& slot =
       out.emplace_back(query::StatusTable{.name = "slot",
                                           .columns = {{"slot_name", "VARCHAR"},

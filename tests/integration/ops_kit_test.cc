@@ -196,6 +196,14 @@ TEST_F(OpsKitTest, RulesAndDashboardNameOnlyMetricsWaldenExports) {
       EXPECT_TRUE(scrape.types.contains(name)) << file << " names " << name;
     }
   }
+  // The same status as tables for SQL (topics and groups included).
+  const CommandResult groups =
+      RunWalden({"query",
+                 "SELECT t.topic, t.partitions, g.group_name, g.lag FROM "
+                 "walden_status.topics t JOIN walden_status.groups g USING (topic)",
+                 "--format", "csv", "--data-dir", dir() + "/data"});
+  EXPECT_EQ(groups.exit_code, 0) << groups.output;
+  EXPECT_EQ(groups.output, "topic,partitions,group_name,lag\norders,2,billing,0\n");
   const nlohmann::json dashboard =
       nlohmann::json::parse(ReadFile(kDeploy + "/grafana/walden-dashboard.json"));
   EXPECT_EQ(dashboard["uid"], "walden-overview");
