@@ -136,6 +136,14 @@ int Main(int argc, char** argv) {
   snapshot->add_flag("--all", snapshot_options.all, "Every captured table");
   snapshot->add_flag("!--no-wait", snapshot_options.wait,
                      "Return once queued instead of following the progress");
+  VerifyOptions verify_options;
+  CLI::App* verify = app.add_subcommand(
+      "verify", "Compare the mirror with the source while walden runs, chunk by chunk");
+  verify->add_option("--table", verify_options.tables, "A mirrored table (repeatable)");
+  verify->add_flag("--all", verify_options.all, "Every mirrored table");
+  verify->add_flag("--repair", verify_options.repair,
+                   "Re-snapshot the tables found different (online)");
+  verify->add_flag("--json", verify_options.json, "One JSON object per chunk, then a summary");
   CLI::App* resync = app.add_subcommand(
       "resync",
       "Recover from a lost or invalidated slot: new slot, online snapshot of every table, then "
@@ -213,7 +221,7 @@ int Main(int argc, char** argv) {
                     "Read every file of the table when no window is given");
   for (CLI::App* sub :
        {history, doctor, config_check, demo, tail, archive_ls, archive_compact, archive_verify, run,
-        mirror_rebuild, mirror_export, query, status, snapshot, resync}) {
+        mirror_rebuild, mirror_export, query, status, snapshot, resync, verify}) {
     flags.AddTo(sub);
   }
   for (auto& [sub, name] : later) {
@@ -248,6 +256,7 @@ int Main(int argc, char** argv) {
   if (tail->parsed()) return TailCommand(*config, tail_options);
   if (snapshot->parsed()) return SnapshotCommand(*config, snapshot_options);
   if (resync->parsed()) return ResyncCommand(*config);
+  if (verify->parsed()) return VerifyCommand(*config, verify_options);
   if (run->parsed()) return RunPipelineCommand(*config);
   if (archive_ls->parsed()) return ArchiveListCommand(*config, archive_json);
   if (archive_compact->parsed()) return ArchiveCompactCommand(*config);

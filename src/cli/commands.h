@@ -51,6 +51,14 @@ struct SnapshotOptions {
 };
 int SnapshotCommand(const Config& config, const SnapshotOptions& options);
 int ResyncCommand(const Config& config);
+struct VerifyOptions {
+  std::vector<std::string> tables;
+  bool all = false;
+  bool repair = false;  // re-snapshot the tables found different
+  bool json = false;
+};
+// Exit 0 when every chunk is equal, 1 when a difference was found or the verify failed.
+int VerifyCommand(const Config& config, const VerifyOptions& options);
 struct QueryFlags {
   bool dry_run = false;          // print the history cost preview only
   bool allow_full_scan = false;  // run a history scan without a time or LSN bound

@@ -497,6 +497,7 @@ void ReadRest(Typer& t, Config& c) {
            "expected at least twice canary.interval (" + FormatDuration(c.canary.interval) +
                "), or every heartbeat would look late");
   }
+  if (!t.String("verify.interval").empty()) c.verify.interval = t.DurationValue("verify.interval");
   c.log_level = t.Enum("log.level");
   c.log_format = t.Enum("log.format");
 }

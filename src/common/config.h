@@ -87,6 +87,10 @@ struct CanaryConfig {
   Duration stale_after{};
 };
 
+struct VerifyConfig {
+  Duration interval{};  // 0: no scheduled verify
+};
+
 struct QueryConfig {
   // What reading a remote archive costs, for the preview of history queries (USD).
   double price_per_1000_requests = 0;
@@ -107,6 +111,7 @@ struct Config {
   MirrorConfig mirror;
   SnapshotConfig snapshot;
   CanaryConfig canary;
+  VerifyConfig verify;
   TopicsConfig topics;
   QueryConfig query;
   std::string server_listen;

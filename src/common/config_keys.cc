@@ -132,6 +132,13 @@ constexpr std::array kKeys = {
               "Heartbeat age after which walden reports itself not ready.",
               {},
               1000000},
+    ConfigKey{"verify.interval",
+              kDuration,
+              "",
+              "How often walden verifies every mirrored table against the source in the "
+              "background (as `walden verify --all`); unset: never.",
+              {},
+              1000000},
     ConfigKey{"query.price_per_1000_requests", kNumber, "0.0004",
               "USD per 1,000 GET requests of a remote archive, for the cost preview of history "
               "queries (S3 Standard's list price)."},

@@ -114,6 +114,17 @@ Result<std::unique_ptr<server::HttpServer>> StartHttpApi(
               if (UnixNowMicros() - status.updated_at > 5000000) {
                 return server::Response{.status = 503, .body = "not streaming\n"};
               }
+              if (!status.verify.different.empty()) {
+                std::string tables;
+                for (const auto& [table, at] : status.verify.different) {
+                  tables += (tables.empty() ? "" : ", ") + table;
+                }
+                return server::Response{
+                    .status = 503,
+                    .body = fmt::format("verify found rows the mirror has wrong in {}; `walden "
+                                        "verify --repair` re-snapshots them\n",
+                                        tables)};
+              }
               if (!status.canary.fresh) {
                 return server::Response{
                     .status = 503,

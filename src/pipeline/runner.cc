@@ -85,6 +85,7 @@ class Pipeline {
   // The HTTP threads use the snapshot control and the sinks: they stop first.
   // Feed clients end first: their threads would otherwise keep the server waiting.
   ~Pipeline() {
+    verify_schedule_.reset();
     feed_hub_.Shutdown();
     server_.reset();
   }
@@ -148,7 +149,9 @@ class Pipeline {
   // (declared before the server, whose threads read it).
   query::ArchiveSnapshot history_;
   uint64_t history_sequence_ = 0;
+  VerifyStats verify_stats_;  // declared before the server, whose handlers count into it
   std::unique_ptr<server::HttpServer> server_;
+  std::unique_ptr<VerifySchedule> verify_schedule_;  // verify.interval
   std::unique_ptr<pg::Capture> capture_;
   CanaryWriter canary_writer_{config_.source.url};
   std::unique_ptr<SnapshotControl> snapshots_;
@@ -217,16 +220,21 @@ Status Pipeline::OpenSinks() {
   sinks_ = {archive_.get(), mirror_.get(), &feed_};
   history_.Publish(archive_->state());
   history_sequence_ = archive_->state().last_sequence;
-  auto server = StartHttpApi(
-      config_, mirror_->mirror().database(), board_, *mirror_, *archive_, *store_, history_,
-      [this](const std::string& body) -> std::string {
-        SnapshotControl* snapshots = snapshots_ready_.load();
-        if (!snapshots) return "walden is starting; try again shortly\n";
-        return snapshots->Queue(body);
-      },
-      WebRoutes());
+  auto on_snapshot = [this](const std::string& body) -> std::string {
+    SnapshotControl* snapshots = snapshots_ready_.load();
+    if (!snapshots) return "walden is starting; try again shortly\n";
+    return snapshots->Queue(body);
+  };
+  std::vector<server::Route> routes = WebRoutes();
+  routes.push_back(VerifyRoute(config_, mirror_->mirror().database(), verify_stats_, on_snapshot));
+  auto server = StartHttpApi(config_, mirror_->mirror().database(), board_, *mirror_, *archive_,
+                             *store_, history_, on_snapshot, std::move(routes));
   if (!server) return std::unexpected(server.error());
   server_ = std::move(*server);
+  if (config_.verify.interval.count() > 0) {
+    verify_schedule_ = std::make_unique<VerifySchedule>(config_, mirror_->mirror().database(),
+                                                        verify_stats_, stop_);
+  }
   return {};
 }
 
@@ -493,7 +501,8 @@ void Pipeline::Publish() {
                   .topics = std::move(topic_stats),
                   .feed_clients = feed_hub_.clients(),
                   .feed_dropped = feed_hub_.dropped_total(),
-                  .feed_buffered = feed_hub_.ring_bytes()});
+                  .feed_buffered = feed_hub_.ring_bytes(),
+                  .verify = verify_stats_.Latest()});
 }
 
 Status Pipeline::Housekeeping() {

@@ -132,6 +132,15 @@ std::string StatusJson(const RunStatus& s) {
         {"mirror_age_s", s.canary.mirror_age},
         {"archive_age_s", s.canary.archive_age},
         {"latency_s", s.canary.last_latency}}},
+      {"verify",
+       {{"chunks", s.verify.chunks},
+        {"last_success", Time(s.verify.last_success)},
+        {"different_tables",
+         [&] {
+           std::vector<std::string> names;
+           for (const auto& [table, at] : s.verify.different) names.push_back(table);
+           return names;
+         }()}}},
       {"started_at", Time(s.started_at)},
       {"updated_at", Time(s.updated_at)}};
   return out.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
@@ -246,6 +255,22 @@ std::string PrometheusText(const RunStatus& s, const Histograms& h) {
     const size_t slash = where_kind.find('/');
     out += fmt::format("walden_errors_total{{where=\"{}\",kind=\"{}\"}} {}\n",
                        where_kind.substr(0, slash), where_kind.substr(slash + 1), count);
+  }
+  Metric(out, "walden_verify_chunks_total", "counter",
+         "Chunks walden verify compared with the source, by result.");
+  for (const char* result : {"equal", "different", "skipped"}) {
+    const auto it = s.verify.chunks.find(result);
+    out += fmt::format("walden_verify_chunks_total{{result=\"{}\"}} {}\n", result,
+                       it == s.verify.chunks.end() ? 0 : it->second);
+  }
+  Metric(out, "walden_verify_different_tables", "gauge",
+         "Tables whose latest verify found rows that differ from the source.");
+  out += fmt::format("walden_verify_different_tables {}\n", s.verify.different.size());
+  if (s.verify.last_success > 0) {
+    Metric(out, "walden_verify_last_success_timestamp_seconds", "gauge",
+           "When the last verify that found no difference ended.");
+    out += fmt::format("walden_verify_last_success_timestamp_seconds {}\n",
+                       s.verify.last_success / 1000000);
   }
   HistogramText(out, "walden_commit_to_mirror_seconds",
                 "Source commit to visible in the mirror, per transaction.", h.commit_to_mirror);

@@ -16,6 +16,7 @@
 #include "common/lsn.h"
 #include "mirror/mirror.h"
 #include "pipeline/canary.h"
+#include "pipeline/verify_api.h"
 #include "query/query.h"
 #include "snapshot/online.h"
 #include "topics/maintenance.h"
@@ -46,6 +47,7 @@ struct RunStatus {
   int feed_clients = 0;                    // live-feed clients connected
   uint64_t feed_dropped = 0;               // live-feed clients dropped for falling behind
   size_t feed_buffered = 0;                // bytes of events the feeds' rings hold
+  VerifyCounts verify;                     // walden verify's results since start
 };
 
 struct Histograms {

@@ -157,7 +157,7 @@ class OpsKitTest : public PgTest {
 TEST(OpsKit, PromtoolAcceptsTheRulesAndSystemdTheHardenedUnit) {
   const CommandResult rules = RunTool({"promtool", "check", "rules", kRules});
   EXPECT_EQ(rules.exit_code, 0) << rules.output;
-  EXPECT_THAT(rules.output, HasSubstr("SUCCESS: 9 rules found"));
+  EXPECT_THAT(rules.output, HasSubstr("SUCCESS: 10 rules found"));
   // systemd checks the binary it names exists: point it at this build's.
   std::string unit = ReadFile(kDeploy + "/systemd/walden.service");
   unit = std::regex_replace(unit, std::regex("/usr/local/bin/walden"), WaldenBinary());
@@ -266,7 +266,7 @@ TEST_F(OpsKitTest, PromtoolRuleTestsOnWaldensRealMetricsFireTheOutagesAlerts) {
   for (const char* alert :
        {"WaldenDown", "WaldenSlotLagHigh", "WaldenConfirmedLsnStuck", "WaldenCommitToMirrorSlow",
         "WaldenCanaryStale", "WaldenArchiveNotCommitting", "WaldenSinkErrors",
-        "WaldenTableNeedsResnapshot", "WaldenTopicGroupLagging"}) {
+        "WaldenTableNeedsResnapshot", "WaldenTopicGroupLagging", "WaldenVerifyFoundDifferences"}) {
     tests += fmt::format("      - eval_time: 40m\n        alertname: {}\n        exp_alerts: []\n",
                          alert);
   }

@@ -1,0 +1,70 @@
+// POST /api/verify of `walden run` (what `walden verify` calls): runs verify::Verify on the
+// mirror while the stream goes on, streams one line per chunk (text, or JSON lines with
+// format=json) and a last summary line, and with repair=true asks for an online snapshot of
+// every table found different. Counts results for /metrics, /api/status and /readyz.
+// Thread-safety: VerifyStats is safe from any thread; the route's handler runs on a server
+// thread per request.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <stop_token>
+#include <string>
+#include <thread>
+
+#include "common/config.h"
+#include "duck/duckdb.h"
+#include "server/http_server.h"
+#include "verify/verify.h"
+
+namespace walden::pipeline {
+
+struct VerifyCounts {
+  std::map<std::string, uint64_t> chunks;  // by result: "equal", "different", "skipped"
+  int64_t last_success = 0;                // µs since 1970: the last verify with no difference
+  // Tables whose latest verify found differences (cleared by an equal verify of the table).
+  std::map<std::string, int64_t> different;
+};
+
+class VerifyStats {
+ public:
+  void Count(const verify::ChunkReport& report);
+  // A whole verify ended; `clean`: no chunk was different.
+  void Finished(bool clean);
+  VerifyCounts Latest() const;
+
+ private:
+  mutable std::mutex mutex_;
+  VerifyCounts counts_;
+  std::map<std::string, bool> run_tables_;  // tables of the verify in progress: any difference
+};
+
+// verify.interval: every mirrored table verified in the background, one round per interval
+// (the first one interval after start), counted into `stats` and logged. Stops (and
+// interrupts a round between steps) when destroyed or when `stop` is set.
+class VerifySchedule {
+ public:
+  VerifySchedule(const Config& config, duck::Database& mirror, VerifyStats& stats,
+                 const std::atomic<bool>& stop);
+  ~VerifySchedule();
+
+ private:
+  void Loop(std::stop_token token);
+  const Config& config_;
+  duck::Database& mirror_;
+  VerifyStats& stats_;
+  const std::atomic<bool>& stop_;
+  std::mutex mutex_;
+  std::condition_variable_any wake_;
+  std::jthread thread_;  // last: started once the rest is set
+};
+
+// `on_snapshot`: the body of POST /api/snapshot (one table per line) → "job <id>" or why not.
+server::Route VerifyRoute(const Config& config, duck::Database& mirror, VerifyStats& stats,
+                          std::function<std::string(const std::string&)> on_snapshot);
+
+}  // namespace walden::pipeline

@@ -1,0 +1,190 @@
+// `walden verify` against a running walden: every chunk equal while a workload keeps
+// writing (keyed and keyless tables), and a mirror edited behind walden's back found key by
+// key, reported by /readyz and /metrics, and made equal again by --repair.
+#include <fmt/core.h>
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <filesystem>
+#include <random>
+#include <thread>
+
+#include "duck/duckdb.h"
+#include "pg/connection.h"
+#include "pipeline/http_api.h"
+#include "server/http_server.h"
+#include "tests/integration/mirror_fixture.h"
+
+namespace walden::testing {
+namespace {
+
+using ::testing::HasSubstr;
+
+class VerifyTest : public MirrorTest {
+ protected:
+  CommandResult Walden(std::vector<std::string> args) {
+    args.insert(args.end(), {"--data-dir", dir() + "/data"});
+    return RunWalden(args);
+  }
+  std::string Address() { return *pipeline::RunningAddress(dir() + "/data"); }
+  std::string Metrics() {
+    auto metrics = server::Get(Address(), "/metrics");
+    return metrics ? metrics->body : metrics.error().message;
+  }
+  // The metrics once they hold `line` (the run loop publishes its status about once a second).
+  std::string MetricsWith(const std::string& line) {
+    std::string metrics;
+    for (int i = 0; i < 100; ++i) {
+      metrics = Metrics();
+      if (metrics.find(line) != std::string::npos) break;
+      std::this_thread::sleep_for(50ms);
+    }
+    return metrics;
+  }
+  // /readyz once it answers `status`.
+  server::Response ReadyWhen(int status) {
+    server::Response last;
+    for (int i = 0; i < 100; ++i) {
+      auto ready = server::Get(Address(), "/readyz");
+      if (ready) last = *ready;
+      if (ready && ready->status == status) break;
+      std::this_thread::sleep_for(100ms);
+    }
+    return last;
+  }
+};
+
+TEST_F(VerifyTest, EveryChunkIsEqualWhileAWorkloadKeepsWriting) {
+  std::filesystem::remove_all(dir());
+  Exec("CREATE TABLE bank (id int PRIMARY KEY, balance bigint NOT NULL, note text)");
+  Exec("INSERT INTO bank SELECT g, 1000, 'n' || g FROM generate_series(1, 45000) g");
+  Exec("CREATE TABLE log (at int, what text)");
+  Exec("ALTER TABLE log REPLICA IDENTITY FULL");
+  Exec("INSERT INTO log SELECT g, 'w' || g FROM generate_series(1, 500) g");
+  WaldenProcess run(RunArgs());
+  ASSERT_TRUE(run.WaitForLog("run: streaming slot", 60s)) << run.Stderr();
+  ASSERT_TRUE(WaitForCaughtUp("mirror_slot"));
+  std::atomic<bool> stop{false};
+  std::thread writer([&] {
+    auto conn = pg::Connection::Open(AdminConninfo());
+    ASSERT_TRUE(conn) << conn.error().message;
+    std::mt19937 random(Seed());
+    for (int n = 0; !stop; ++n) {
+      const int from = 1 + static_cast<int>(random() % 45000),
+                to = 1 + static_cast<int>(random() % 45000);
+      ASSERT_TRUE(conn->Exec(fmt::format(
+          "BEGIN; UPDATE bank SET balance = balance - 1 WHERE id = {0}; UPDATE bank SET balance "
+          "= balance + 1, note = 'moved {2}' WHERE id = {1}; INSERT INTO bank VALUES ({3}, 0, "
+          "NULL); DELETE FROM bank WHERE id = {3} - 7; COMMIT",
+          from, to, n, 100000 + n)));
+      std::this_thread::sleep_for(5ms);  // about 150 transactions a second
+      if (n % 50 == 0) {
+        ASSERT_TRUE(conn->Exec("UPDATE log SET what = what || '+' WHERE at = 7"));
+      }
+    }
+  });
+  const CommandResult verified = Walden({"verify", "--all"});
+  stop = true;
+  writer.join();
+  EXPECT_EQ(verified.exit_code, 0) << verified.output;
+  EXPECT_THAT(verified.output,
+              HasSubstr("public.bank chunk 1 (id=1 .. id=20000): 20000 rows, equal"));
+  EXPECT_THAT(verified.output, HasSubstr("public.bank chunk 3 (id=40001 .. "));
+  EXPECT_THAT(verified.output, HasSubstr("public.bank rows only in the mirror: "));
+  EXPECT_THAT(verified.output, HasSubstr("public.log chunk 1: 500 rows, equal"));
+  EXPECT_THAT(verified.output,
+              ::testing::EndsWith("verify: 5 chunks equal, 0 different, 0 skipped\n"));
+  EXPECT_THAT(verified.output, ::testing::Not(HasSubstr("different (")));
+  const std::string metrics = MetricsWith("walden_verify_chunks_total{result=\"equal\"} 5\n");
+  EXPECT_THAT(metrics, HasSubstr("walden_verify_chunks_total{result=\"equal\"} 5\n"));
+  EXPECT_THAT(metrics, HasSubstr("walden_verify_different_tables 0\n"));
+  EXPECT_THAT(metrics, HasSubstr("walden_verify_last_success_timestamp_seconds "));
+  CatchUpAndStop(run);
+  ExpectMirrorEqualsSource({{"public", "bank"}, {"public", "log"}});
+  DropSlot("mirror_slot");
+}
+
+TEST_F(VerifyTest, AMirrorEditedBehindWaldensBackIsFoundByKeyAndRepaired) {
+  std::filesystem::remove_all(dir());
+  Exec("CREATE TABLE \"Odd Name\" (id int PRIMARY KEY, v text)");
+  Exec("INSERT INTO \"Odd Name\" SELECT g, 'v' || g FROM generate_series(1, 1000) g");
+  {
+    WaldenProcess run(RunArgs());
+    ASSERT_TRUE(run.WaitForLog("run: streaming slot", 60s)) << run.Stderr();
+    CatchUpAndStop(run);
+  }
+  {
+    auto db = duck::Database::Open(mirror());
+    ASSERT_TRUE(db) << db.error().message;
+    auto conn = duck::Connection::Open(*db);
+    ASSERT_TRUE(conn->Execute(
+        "UPDATE public.\"Odd Name\" SET v = 'tampered' WHERE id = 17; DELETE FROM "
+        "public.\"Odd Name\" WHERE id = 18; INSERT INTO public.\"Odd Name\" VALUES (5000, "
+        "'ghost')"));
+  }
+  WaldenProcess run(RunArgs());
+  ASSERT_TRUE(run.WaitForLog("run: streaming slot", 60s)) << run.Stderr();
+  Exec("UPDATE \"Odd Name\" SET v = 'changed' WHERE id = 500");  // the stream goes on
+  const CommandResult found = Walden({"verify", "--table", "public.\"Odd Name\""});
+  EXPECT_EQ(found.exit_code, 1) << found.output;
+  EXPECT_THAT(found.output,
+              HasSubstr("public.\"Odd Name\" chunk 1 (id=1 .. id=1000): 1000 rows, different (2 "
+                        "rows): id=17 differs; id=18 missing in the mirror\n"));
+  EXPECT_THAT(found.output, HasSubstr("public.\"Odd Name\" rows only in the mirror: 1 rows, "
+                                      "different (1 rows): id=5000 only in the mirror\n"));
+  EXPECT_THAT(found.output,
+              HasSubstr("verify: 0 chunks equal, 2 different, 0 skipped; different: "
+                        "public.\"Odd Name\"; `walden verify --repair` re-snapshots them\n"));
+  server::Response ready = ReadyWhen(503);
+  EXPECT_EQ(ready.status, 503);
+  EXPECT_EQ(ready.body,
+            "verify found rows the mirror has wrong in public.\"Odd Name\"; `walden verify "
+            "--repair` re-snapshots them\n");
+  EXPECT_THAT(MetricsWith("walden_verify_different_tables 1\n"),
+              HasSubstr("walden_verify_chunks_total{result=\"different\"} 2\n"));
+
+  const CommandResult repaired =
+      Walden({"verify", "--table", "public.\"Odd Name\"", "--repair", "--json"});
+  EXPECT_EQ(repaired.exit_code, 1) << repaired.output;
+  EXPECT_THAT(repaired.output, HasSubstr(R"("repair":"job )"));
+  ASSERT_TRUE(run.WaitForLog("snapshot: public.\"Odd Name\" complete", 60s)) << run.Stderr();
+  const CommandResult again = Walden({"verify", "--table", "public.\"Odd Name\""});
+  EXPECT_EQ(again.exit_code, 0) << again.output;
+  EXPECT_THAT(again.output, HasSubstr("verify: 2 chunks equal, 0 different, 0 skipped\n"));
+  ready = ReadyWhen(200);
+  EXPECT_EQ(ready.status, 200) << ready.body;
+  CatchUpAndStop(run);
+  ExpectMirrorEqualsSource({{"public", "Odd Name"}});
+  DropSlot("mirror_slot");
+}
+
+TEST_F(VerifyTest, NeedsARunningWaldenAndTablesItMirrors) {
+  std::filesystem::remove_all(dir());
+  const CommandResult stopped = Walden({"verify", "--all"});
+  EXPECT_EQ(stopped.exit_code, 2);
+  EXPECT_THAT(stopped.output, HasSubstr("walden is not running with data_dir "));
+  EXPECT_THAT(stopped.output, HasSubstr("start `walden run` first"));
+  const CommandResult nothing = Walden({"verify"});
+  EXPECT_EQ(nothing.exit_code, 2);
+  EXPECT_THAT(nothing.output,
+              HasSubstr("name the tables to verify (--table schema.table, repeatable) or --all"));
+  Exec("CREATE TABLE t (id int PRIMARY KEY)");
+  Exec("INSERT INTO t SELECT generate_series(1, 10)");
+  std::vector<std::string> args = RunArgs();
+  args.insert(args.end(), {"--verify-interval", "1s"});  // and a schedule
+  WaldenProcess run(args);
+  ASSERT_TRUE(run.WaitForLog("run: streaming slot", 60s)) << run.Stderr();
+  ASSERT_TRUE(run.WaitForLog("verify: scheduled verify done: every table equal", 60s))
+      << run.Stderr();
+  EXPECT_THAT(MetricsWith("walden_verify_last_success_timestamp_seconds "),
+              HasSubstr("walden_verify_last_success_timestamp_seconds "));
+  const CommandResult unknown = Walden({"verify", "--table", "public.nope"});
+  EXPECT_EQ(unknown.exit_code, 1);
+  EXPECT_THAT(unknown.output, HasSubstr("public.nope is not in the mirror"));
+  CatchUpAndStop(run);
+  DropSlot("mirror_slot");
+}
+
+}  // namespace
+}  // namespace walden::testing
