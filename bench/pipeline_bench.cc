@@ -21,6 +21,8 @@
 #include <fmt/core.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -197,12 +199,26 @@ Json Replay(const std::string& dir, int64_t changes) {
           {"seconds", seconds}};
 }
 
-// Steady load: transactions of 10 changes, paced to `rate` changes/s.
+// Steady load: transactions of 10 changes, paced to `rate` changes/s; with `verify`,
+// `walden verify --all` runs again and again meanwhile (it must not slow the stream).
 Json Latency(const pg::LocalServer& server, pg::Connection& conn, const std::string& dir,
-             int64_t rate, int seconds) {
+             int64_t rate, int seconds, bool verify = false) {
   Subprocess walden = StartServing(server, dir);
   int64_t next_id = NextId(conn);
   const auto before = ParseHistograms(MetricsOf(dir));
+  std::atomic<bool> loaded{false};
+  int verify_rounds = 0;
+  std::thread verifier([&] {
+    while (verify && !loaded) {
+      auto done = RunCommand({.argv = {WALDEN_BINARY, "verify", "--all", "--data-dir", dir}},
+                             std::chrono::minutes(30));
+      if (!done || done->exit_code != 0) {
+        fmt::print(stderr, "verify failed: {}\n", done ? done->output : done.error().message);
+        std::exit(1);
+      }
+      ++verify_rounds;
+    }
+  });
   const auto started = Clock::now();
   const auto period = std::chrono::duration<double>(10.0 / static_cast<double>(rate));
   int64_t sent = 0, transactions = 0;
@@ -216,11 +232,14 @@ Json Latency(const pg::LocalServer& server, pg::Connection& conn, const std::str
   const std::string end = Must(conn.QueryValue("SELECT pg_current_wal_lsn()"), "lsn");
   WaitConfirmed(conn, "walden", end, walden);
   const auto after = ParseHistograms(MetricsOf(dir));
+  loaded = true;
+  verifier.join();  // the round in flight ends first: walden serves it
   walden.Stop(SIGTERM, std::chrono::seconds(60));
-  Json out = {{"scenario", "latency"},
+  Json out = {{"scenario", verify ? "latency_verify" : "latency"},
               {"target_changes_per_s", rate},
               {"achieved_changes_per_s", static_cast<double>(sent) / load_seconds},
               {"transactions", transactions}};
+  if (verify) out["verify_rounds"] = verify_rounds;
   for (const char* name : {"walden_commit_to_mirror_seconds", "walden_commit_to_archive_seconds"}) {
     const Buckets delta = Delta(after.at(name), before.at(name));
     const std::string key = std::string(name).substr(7);  // commit_to_…_seconds
@@ -299,6 +318,10 @@ int main(int argc, char** argv) {
       }
     }
     flush_interval = "1s";
+    // The same load at 5,000 changes/s (or the highest rate asked) with verify running.
+    const int64_t rate =
+        std::ranges::find(options.rates, 5000) != options.rates.end() ? 5000 : options.rates.back();
+    results.push_back(Latency(*server, conn, dir, rate, options.seconds, /*verify=*/true));
   }
   if (options.only.empty() || options.only == "big_txn") {
     results.push_back(BigTransaction(*server, conn, dir, options.big_txn));
