@@ -210,10 +210,19 @@ Json Latency(const pg::LocalServer& server, pg::Connection& conn, const std::str
   int verify_rounds = 0;
   std::thread verifier([&] {
     while (verify && !loaded) {
-      auto done = RunCommand({.argv = {WALDEN_BINARY, "verify", "--all", "--data-dir", dir}},
-                             std::chrono::minutes(30));
-      if (!done || done->exit_code != 0) {
-        fmt::print(stderr, "verify failed: {}\n", done ? done->output : done.error().message);
+      Subprocess round =
+          Must(Subprocess::Spawn({.argv = {WALDEN_BINARY, "verify", "--all", "--data-dir", dir},
+                                  .stdout_path = dir + ".verify.log"}),
+               "start verify");
+      while (!loaded && round.Running())
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      if (round.Running()) {  // the load ended first: a client that goes away stops it
+        round.Stop(SIGTERM, std::chrono::seconds(10));
+        break;
+      }
+      if (round.ExitCode() != 0) {
+        fmt::print(stderr, "verify failed (exit {}); see {}.verify.log\n",
+                   round.ExitCode().value_or(-1), dir);
         std::exit(1);
       }
       ++verify_rounds;
