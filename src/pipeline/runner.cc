@@ -226,7 +226,8 @@ Status Pipeline::OpenSinks() {
     return snapshots->Queue(body);
   };
   std::vector<server::Route> routes = WebRoutes();
-  routes.push_back(VerifyRoute(config_, mirror_->mirror().database(), verify_stats_, on_snapshot));
+  routes.push_back(
+      VerifyRoute(config_, mirror_->mirror().database(), verify_stats_, stop_, on_snapshot));
   auto server = StartHttpApi(config_, mirror_->mirror().database(), board_, *mirror_, *archive_,
                              *store_, history_, on_snapshot, std::move(routes));
   if (!server) return std::unexpected(server.error());

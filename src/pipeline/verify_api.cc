@@ -100,14 +100,15 @@ Result<std::vector<QualifiedName>> RequestedTables(const server::Request& reques
 }  // namespace
 
 server::Route VerifyRoute(const Config& config, duck::Database& mirror, VerifyStats& stats,
+                          const std::atomic<bool>& stop,
                           std::function<std::string(const std::string&)> on_snapshot) {
-  auto handler = [&config, &mirror, &stats,
+  auto handler = [&config, &mirror, &stats, &stop,
                   on_snapshot = std::move(on_snapshot)](const server::Request& request) {
     auto tables = RequestedTables(request);
     if (!tables) return server::Response{.status = 400, .body = tables.error().message + "\n"};
     const bool json = request.params.contains("format") && request.params.at("format") == "json";
     const bool repair = request.params.contains("repair") && request.params.at("repair") == "true";
-    auto gone = request.client_gone;
+    auto gone = [client_gone = request.client_gone, &stop] { return stop || client_gone(); };
     server::Response response{.content_type =
                                   json ? "application/x-ndjson" : "text/plain; charset=utf-8"};
     response.stream = [&config, &mirror, &stats, on_snapshot, tables = std::move(*tables), json,

@@ -64,7 +64,9 @@ class VerifySchedule {
 };
 
 // `on_snapshot`: the body of POST /api/snapshot (one table per line) → "job <id>" or why not.
+// A verify in progress ends when its client goes away or `stop` is set (walden stopping).
 server::Route VerifyRoute(const Config& config, duck::Database& mirror, VerifyStats& stats,
+                          const std::atomic<bool>& stop,
                           std::function<std::string(const std::string&)> on_snapshot);
 
 }  // namespace walden::pipeline

@@ -37,7 +37,7 @@ struct Request {
   std::vector<std::string> matches;            // a pattern route's groups, from [1] on
   std::string body;
   // True once the client closed its connection (a handler may stop working for it). Cheap
-  // after the first call; valid only while the handler runs.
+  // after the first call; valid while the handler or the stream it returns runs.
   std::function<bool()> client_gone = [] { return false; };
 };
 // Writes the next piece of a streamed response; false once the client is gone.

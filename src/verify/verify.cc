@@ -70,6 +70,15 @@ class TableCheck {
                 ChunkReport& out);
   Status OnlyInMirror(ChunkReport& out);
   std::string MirrorTable() const { return def_.Physical().ToSql(); }
+  // Rests `factor` times what the work since `started` took (the stream comes first), in
+  // short steps so that a stop is noticed.
+  void Pause(Clock::time_point started) const {
+    const auto until = Clock::now() + options_.pause * (Clock::now() - started);
+    while (Clock::now() < until && !(options_.cancelled && options_.cancelled())) {
+      std::this_thread::sleep_for(
+          std::min<Clock::duration>(std::chrono::milliseconds(50), until - Clock::now()));
+    }
+  }
   // The key columns as the mirror names them (`mirror`) or as verify_src does (c<i>).
   std::string KeyColumns(const std::string& prefix, bool mirror) const;
   // Which of `keys` (DuckDB text forms of the key columns) the source has, by index.
@@ -150,7 +159,8 @@ Status TableCheck::WaitForMirror(Lsn lsn) {
     const uint64_t merged = state->rows() == 0 ? 0 : duckdb_value_uint64(state->get(), 0, 0);
     if (merged >= lsn.value) return {};
     if (options_.cancelled && options_.cancelled()) {
-      return Fail(ErrorKind::kUsage, "verify was stopped: its client went away");
+      return Fail(ErrorKind::kUsage,
+                  "verify was stopped: walden is stopping, or its client went away");
     }
     if (Clock::now() > deadline) {
       return Fail(
@@ -309,11 +319,11 @@ Status TableCheck::Keyed(const std::function<void(const ChunkReport&)>& report) 
     out.outcome = out.different > 0 ? Outcome::kDifferent : Outcome::kEqual;
     report(out);
     if (last) break;
-    // The stream comes first: verify works at most 1 / (1 + pause) of the time.
-    std::this_thread::sleep_for(options_.pause * (Clock::now() - chunk_started));
+    Pause(chunk_started);  // verify works at most 1 / (1 + pause) of the time
     chunk.lo = bounded.hi;
     if (options_.cancelled && options_.cancelled()) {
-      return Fail(ErrorKind::kUsage, "verify was stopped: its client went away");
+      return Fail(ErrorKind::kUsage,
+                  "verify was stopped: walden is stopping, or its client went away");
     }
   }
   ChunkReport extra{.table = def_.name, .chunk = 0};
@@ -420,7 +430,7 @@ Status TableCheck::OnlyInMirror(ChunkReport& out) {
         out.differences.push_back({display(kept[i]), DiffKind::kOnlyInMirror});
       }
     }
-    std::this_thread::sleep_for(options_.pause * (Clock::now() - batch_started));
+    Pause(batch_started);
   }
   out.outcome = out.different > 0 ? Outcome::kDifferent : Outcome::kEqual;
   return {};

@@ -187,7 +187,19 @@ TEST_F(VerifyTest, NeedsARunningWaldenAndTablesItMirrors) {
   const CommandResult unknown = Walden({"verify", "--table", "public.nope"});
   EXPECT_EQ(unknown.exit_code, 1);
   EXPECT_THAT(unknown.output, HasSubstr("public.nope is not in the mirror"));
-  CatchUpAndStop(run);
+  // SIGTERM in the middle of a verify (it paces itself over 30 chunks): walden still ends at
+  // once, and the verify reports that it stopped.
+  Exec("CREATE TABLE big (id int PRIMARY KEY)");
+  Exec("INSERT INTO big SELECT generate_series(1, 30000)");
+  ASSERT_TRUE(WaitForCaughtUp("mirror_slot"));
+  WaldenProcess verifying({"verify", "--table", "public.big", "--data-dir", dir() + "/data"});
+  ASSERT_TRUE(run.WaitForLog("verify: started", 30s)) << run.Stderr();
+  std::this_thread::sleep_for(500ms);
+  const auto stopping = std::chrono::steady_clock::now();
+  run.process().Signal(SIGTERM);
+  EXPECT_EQ(run.Wait(30s), 0) << run.Stderr();
+  EXPECT_LT(std::chrono::steady_clock::now() - stopping, 3s);
+  EXPECT_EQ(verifying.Wait(30s), 1);
   DropSlot("mirror_slot");
 }
 
