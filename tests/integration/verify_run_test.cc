@@ -153,7 +153,7 @@ TEST_F(VerifyTest, AMirrorEditedBehindWaldensBackIsFoundByKeyAndRepaired) {
       Walden({"verify", "--table", "public.\"Odd Name\"", "--repair", "--json"});
   EXPECT_EQ(repaired.exit_code, 1) << repaired.output;
   EXPECT_THAT(repaired.output, HasSubstr(R"("repair":"job )"));
-  ASSERT_TRUE(run.WaitForLog("snapshot: public.\"Odd Name\" complete", 60s)) << run.Stderr();
+  ASSERT_TRUE(run.WaitForLog("snapshot: public.\"Odd Name\" complete", 120s)) << run.Stderr();
   const CommandResult again = Walden({"verify", "--table", "public.\"Odd Name\""});
   EXPECT_EQ(again.exit_code, 0) << again.output;
   EXPECT_THAT(again.output, HasSubstr("verify: 2 chunks equal, 0 different, 0 skipped\n"));
