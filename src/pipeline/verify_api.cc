@@ -11,23 +11,24 @@
 
 namespace walden::pipeline {
 
-void VerifyStats::Count(const verify::ChunkReport& report) {
+void VerifyStats::Count(const verify::ChunkReport& report, VerifyRun& run) {
+  bool& different = run[report.table.Display()];
+  different |= report.outcome == verify::Outcome::kDifferent;
   std::lock_guard lock(mutex_);
   ++counts_.chunks[std::string(verify::OutcomeName(report.outcome))];
-  bool& different = run_tables_[report.table.Display()];
-  different |= report.outcome == verify::Outcome::kDifferent;
 }
 
-void VerifyStats::Finished(bool clean) {
+void VerifyStats::Finished(const VerifyRun& run) {
   std::lock_guard lock(mutex_);
-  for (const auto& [table, different] : run_tables_) {
+  bool clean = true;
+  for (const auto& [table, different] : run) {
+    clean &= !different;
     if (different) {
       counts_.different[table] = UnixNowMicros();
     } else {
       counts_.different.erase(table);
     }
   }
-  run_tables_.clear();
   if (clean) counts_.last_success = UnixNowMicros();
 }
 
@@ -58,10 +59,11 @@ void VerifySchedule::Loop(std::stop_token token) {
     }
     if (stopping()) return;
     bool clean = true;
+    VerifyRun run;
     Status done =
         verify::Verify(mirror_, {}, {.conninfo = config_.source.url, .cancelled = stopping},
                        [&](const verify::ChunkReport& chunk) {
-                         stats_.Count(chunk);
+                         stats_.Count(chunk, run);
                          if (chunk.outcome == verify::Outcome::kDifferent) {
                            clean = false;
                            spdlog::error("verify: {}", verify::ReportText(chunk));
@@ -73,7 +75,7 @@ void VerifySchedule::Loop(std::stop_token token) {
                    done.error().message, FormatDuration(config_.verify.interval));
       continue;
     }
-    stats_.Finished(clean);
+    stats_.Finished(run);
     spdlog::info("verify: scheduled verify done: {}", clean ? "every table equal" : "DIFFERENCES");
   }
 }
@@ -115,8 +117,9 @@ server::Route VerifyRoute(const Config& config, duck::Database& mirror, VerifySt
                        repair, gone](const server::StreamWrite& write) {
       std::map<std::string, int64_t> outcomes;
       std::set<std::string> different;
+      VerifyRun run;
       auto report = [&](const verify::ChunkReport& chunk) {
-        stats.Count(chunk);
+        stats.Count(chunk, run);
         ++outcomes[std::string(verify::OutcomeName(chunk.outcome))];
         if (chunk.outcome == verify::Outcome::kDifferent) {
           different.insert(chunk.table.Display());
@@ -130,7 +133,7 @@ server::Route VerifyRoute(const Config& config, duck::Database& mirror, VerifySt
       Status done = verify::Verify(mirror, tables,
                                    {.conninfo = config.source.url, .cancelled = gone}, report);
       const bool clean = done && different.empty();
-      if (done) stats.Finished(clean);
+      if (done) stats.Finished(run);
       std::string repaired;
       if (done && repair && !different.empty()) {
         repaired = OneLine(

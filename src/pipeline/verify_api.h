@@ -30,17 +30,20 @@ struct VerifyCounts {
   std::map<std::string, int64_t> different;
 };
 
+// One verify's tables so far: whether any chunk of each was different.
+using VerifyRun = std::map<std::string, bool>;
+
 class VerifyStats {
  public:
-  void Count(const verify::ChunkReport& report);
-  // A whole verify ended; `clean`: no chunk was different.
-  void Finished(bool clean);
+  // Counts a chunk, and notes it in `run` (the verify it belongs to; verifies may overlap).
+  void Count(const verify::ChunkReport& report, VerifyRun& run);
+  // A whole verify ended: its tables' latest results are `run`'s.
+  void Finished(const VerifyRun& run);
   VerifyCounts Latest() const;
 
  private:
   mutable std::mutex mutex_;
   VerifyCounts counts_;
-  std::map<std::string, bool> run_tables_;  // tables of the verify in progress: any difference
 };
 
 // verify.interval: every mirrored table verified in the background, one round per interval
