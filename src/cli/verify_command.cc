@@ -36,22 +36,21 @@ int VerifyCommand(const Config& config, const VerifyOptions& options) {
   if (!response) return ReportError(response.error());
   if (response->status != 200) return ReportError({ErrorKind::kUsage, response->body});
   nlohmann::json summary;
+  std::vector<std::string> chunk_lines;  // each chunk's "text", for people
   for (const std::string& line : Split(response->body, '\n')) {
     if (line.empty()) continue;
-    const nlohmann::json parsed = nlohmann::json::parse(line, nullptr, false);
-    if (parsed.is_object() && parsed.contains("summary")) summary = parsed["summary"];
     if (options.json) fmt::print("{}\n", line);
+    const nlohmann::json parsed = nlohmann::json::parse(line, nullptr, false);
+    if (!parsed.is_object()) continue;
+    if (parsed.contains("summary")) summary = parsed["summary"];
+    if (parsed.contains("text")) chunk_lines.push_back(parsed["text"].get<std::string>());
   }
   if (!summary.is_object()) {
     return ReportError({ErrorKind::kProtocol,
                         "walden ended the verify without a summary: " + OneLine(response->body)});
   }
   if (!options.json) {
-    for (const std::string& line : Split(response->body, '\n')) {
-      const nlohmann::json chunk = nlohmann::json::parse(line, nullptr, false);
-      if (chunk.is_object() && chunk.contains("text"))
-        fmt::print("{}\n", chunk["text"].get<std::string>());
-    }
+    for (const std::string& line : chunk_lines) fmt::print("{}\n", line);
     const nlohmann::json& chunks = summary["chunks"];
     fmt::print("verify: {} chunks equal, {} different, {} skipped", chunks.value("equal", 0),
                chunks.value("different", 0), chunks.value("skipped", 0));

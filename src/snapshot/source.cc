@@ -195,20 +195,26 @@ std::string ChunkQuery(const SourceTable& table, const Chunk& chunk, int64_t lim
   return sql;
 }
 
-Status ReadChunk(pg::Connection& conn, const SourceTable& table, const Chunk& chunk, int64_t limit,
-                 std::vector<pg::pgoutput::Tuple>& rows) {
-  const size_t width = table.relation.columns.size();
-  return conn.CopyOut("COPY (" + ChunkQuery(table, chunk, limit) + ") TO STDOUT",
+Status ReadCopyText(pg::Connection& conn, std::string_view select, size_t width,
+                    std::vector<pg::pgoutput::Tuple>& rows) {
+  return conn.CopyOut("COPY (" + std::string(select) + ") TO STDOUT",
                       [&](std::string_view line) -> Status {
                         if (!line.empty() && line.back() == '\n') line.remove_suffix(1);
                         pg::pgoutput::Tuple tuple;
-                        if (auto ok = ParseCopyTextLine(line, width, tuple); !ok) {
-                          return Fail(ErrorKind::kProtocol,
-                                      table.name.Display() + ": " + ok.error().message);
-                        }
+                        if (auto ok = ParseCopyTextLine(line, width, tuple); !ok) return ok;
                         rows.push_back(std::move(tuple));
                         return Status{};
                       });
+}
+
+Status ReadChunk(pg::Connection& conn, const SourceTable& table, const Chunk& chunk, int64_t limit,
+                 std::vector<pg::pgoutput::Tuple>& rows) {
+  auto read =
+      ReadCopyText(conn, ChunkQuery(table, chunk, limit), table.relation.columns.size(), rows);
+  if (!read && read.error().kind == ErrorKind::kProtocol) {
+    return Fail(ErrorKind::kProtocol, table.name.Display() + ": " + read.error().message);
+  }
+  return read;
 }
 
 std::vector<std::string> KeyOf(const SourceTable& table, const pg::pgoutput::Tuple& row) {

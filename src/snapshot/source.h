@@ -68,6 +68,11 @@ std::string BoundsQuery(const SourceTable& table, int64_t chunk_rows);
 // SELECT of the chunk's rows in key order; `limit` > 0 reads at most that many.
 std::string ChunkQuery(const SourceTable& table, const Chunk& chunk, int64_t limit = 0);
 
+// Runs `COPY (select) TO STDOUT` (text format) and appends its rows of `width` columns to
+// `rows`, as pgoutput tuples.
+Status ReadCopyText(pg::Connection& conn, std::string_view select, size_t width,
+                    std::vector<pg::pgoutput::Tuple>& rows);
+
 // Reads the chunk with COPY (text format) and appends its rows to `rows`, in key order.
 Status ReadChunk(pg::Connection& conn, const SourceTable& table, const Chunk& chunk, int64_t limit,
                  std::vector<pg::pgoutput::Tuple>& rows);

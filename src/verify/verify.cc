@@ -14,7 +14,6 @@
 #include "duck/appender.h"
 #include "pg/connection.h"
 #include "pg/types.h"
-#include "snapshot/copy_text.h"
 #include "snapshot/source.h"
 
 namespace walden::verify {
@@ -38,9 +37,12 @@ class TableCheck {
  public:
   TableCheck(pg::Connection& pg, duck::Connection& duck, const Options& options,
              change::TableDef def, snapshot::SourceTable source)
-      : pg_(pg), duck_(duck), options_(options), def_(std::move(def)), source_(std::move(source)) {
+      : pg_(pg),
+        duck_(duck),
+        options_(options),
+        def_(std::move(def)),
+        versioned_(std::move(source)) {
     // Quoted "xmin" and "ctid" name the system columns (no user column may be called so).
-    versioned_ = source_;
     auto& columns = versioned_.relation.columns;
     columns.insert(columns.begin(), 2, columns.front());
     columns[0].name = "xmin";
@@ -89,8 +91,7 @@ class TableCheck {
   duck::Connection& duck_;
   const Options& options_;
   change::TableDef def_;
-  snapshot::SourceTable source_;
-  snapshot::SourceTable versioned_;
+  snapshot::SourceTable versioned_;  // the source table with xmin and ctid in front
 };
 
 std::string TableCheck::KeyColumns(const std::string& prefix, bool mirror) const {
@@ -131,14 +132,8 @@ Result<Read> TableCheck::ReadSource(const std::string& select, size_t width) {
     auto lsn = pg_.QueryValue("SELECT pg_catalog.pg_current_wal_insert_lsn()::text");
     if (!lsn) return std::unexpected(lsn.error());
     read.lsn = Lsn::Parse(*lsn).value_or(Lsn{});
-    if (width == 0) width = versioned_.relation.columns.size();
-    return pg_.CopyOut("COPY (" + select + ") TO STDOUT", [&](std::string_view line) -> Status {
-      if (!line.empty() && line.back() == '\n') line.remove_suffix(1);
-      Tuple tuple;
-      if (auto ok = snapshot::ParseCopyTextLine(line, width, tuple); !ok) return ok;
-      read.rows.push_back(std::move(tuple));
-      return Status{};
-    });
+    return snapshot::ReadCopyText(
+        pg_, select, width == 0 ? versioned_.relation.columns.size() : width, read.rows);
   }();
   (void)pg_.Exec(body ? "COMMIT" : "ROLLBACK");
   if (!body) return std::unexpected(body.error());
