@@ -141,6 +141,9 @@ int Main(int argc, char** argv) {
       "verify", "Compare the mirror with the source while walden runs, chunk by chunk");
   verify->add_option("--table", verify_options.tables, "A mirrored table (repeatable)");
   verify->add_flag("--all", verify_options.all, "Every mirrored table");
+  verify->add_flag("--archive", verify_options.archive,
+                   "Compare the archive (each table's latest state rebuilt from it) with the "
+                   "source, instead of the mirror");
   verify->add_flag("--repair", verify_options.repair,
                    "Re-snapshot the tables found different (online)");
   verify->add_flag("--json", verify_options.json, "One JSON object per chunk, then a summary");

@@ -55,6 +55,7 @@ struct VerifyOptions {
   std::vector<std::string> tables;
   bool all = false;
   bool repair = false;  // re-snapshot the tables found different
+  bool archive = false;  // compare the archive, not the mirror, with the source
   bool json = false;
 };
 // Exit 0 when every chunk is equal, 1 when a difference was found or the verify failed.

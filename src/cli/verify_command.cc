@@ -31,7 +31,9 @@ int VerifyCommand(const Config& config, const VerifyOptions& options) {
   auto address = pipeline::RunningAddress(config.data_dir);
   if (!address) return ReportError(address.error());
   auto response = server::Post(*address, "/api/verify",
-                               {{"format", "json"}, {"repair", options.repair ? "true" : "false"}},
+                               {{"format", "json"},
+                                {"repair", options.repair ? "true" : "false"},
+                                {"target", options.archive ? "archive" : "mirror"}},
                                options.all ? "" : Join(options.tables, "\n"), config.server_token);
   if (!response) return ReportError(response.error());
   if (response->status != 200) return ReportError({ErrorKind::kUsage, response->body});
@@ -52,7 +54,8 @@ int VerifyCommand(const Config& config, const VerifyOptions& options) {
   if (!options.json) {
     for (const std::string& line : chunk_lines) fmt::print("{}\n", line);
     const nlohmann::json& chunks = summary["chunks"];
-    fmt::print("verify: {} chunks equal, {} different, {} skipped", chunks.value("equal", 0),
+    fmt::print("verify{}: {} chunks equal, {} different, {} skipped",
+               options.archive ? " (archive)" : "", chunks.value("equal", 0),
                chunks.value("different", 0), chunks.value("skipped", 0));
     if (!summary["different_tables"].empty()) {
       fmt::print("; different: {}",

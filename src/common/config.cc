@@ -498,6 +498,7 @@ void ReadRest(Typer& t, Config& c) {
                "), or every heartbeat would look late");
   }
   if (!t.String("verify.interval").empty()) c.verify.interval = t.DurationValue("verify.interval");
+  c.verify.archive = t.Bool("verify.archive");
   c.log_level = t.Enum("log.level");
   c.log_format = t.Enum("log.format");
 }

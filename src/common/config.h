@@ -89,6 +89,7 @@ struct CanaryConfig {
 
 struct VerifyConfig {
   Duration interval{};  // 0: no scheduled verify
+  bool archive = false;  // scheduled verifies also check the archive
 };
 
 struct QueryConfig {

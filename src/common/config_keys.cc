@@ -139,6 +139,9 @@ constexpr std::array kKeys = {
               "background (as `walden verify --all`); unset: never.",
               {},
               1000000},
+    ConfigKey{"verify.archive", kBool, "false",
+              "Scheduled verifies also compare the archive with the source (each table's "
+              "latest state rebuilt from the archive, as `walden verify --archive --all`)."},
     ConfigKey{"query.price_per_1000_requests", kNumber, "0.0004",
               "USD per 1,000 GET requests of a remote archive, for the cost preview of history "
               "queries (S3 Standard's list price)."},

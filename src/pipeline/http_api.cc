@@ -121,8 +121,8 @@ Result<std::unique_ptr<server::HttpServer>> StartHttpApi(
                 }
                 return server::Response{
                     .status = 503,
-                    .body = fmt::format("verify found rows the mirror has wrong in {}; `walden "
-                                        "verify --repair` re-snapshots them\n",
+                    .body = fmt::format("verify found rows that differ from the source in {}; "
+                                        "`walden verify --repair` re-snapshots them\n",
                                         tables)};
               }
               if (!status.canary.fresh) {

@@ -200,7 +200,8 @@ Result<RebuildResult> RebuildMirror(store::ObjectStore& store, const std::string
   RemoveDatabase(building);
   RebuildResult result{.watermark = state->watermark.commit_lsn};
   {
-    auto mirror = mirror::Mirror::Open(building);
+    auto mirror = mirror::Mirror::Open(
+        building, {.memory_limit = scope.memory_limit, .threads = scope.threads});
     if (!mirror) return std::unexpected(mirror.error());
     auto reader = duck::Connection::Open((*mirror)->database());
     if (!reader) return std::unexpected(reader.error());

@@ -35,6 +35,10 @@ struct RebuildScope {
   std::optional<Lsn> until_lsn;        // only commits at or before this LSN
   // Only commits at or before this time (text DuckDB casts to TIMESTAMPTZ).
   std::optional<std::string> until_time;
+  // The building database's DuckDB limits (MirrorOptions): lower for a rebuild beside a
+  // running walden (verify).
+  std::string memory_limit = "512MB";
+  int threads = 0;
 };
 
 // `scratch_dir` holds downloaded files when the archive is remote.

@@ -227,14 +227,14 @@ Status Pipeline::OpenSinks() {
   };
   std::vector<server::Route> routes = WebRoutes();
   routes.push_back(
-      VerifyRoute(config_, mirror_->mirror().database(), verify_stats_, stop_, on_snapshot));
+      VerifyRoute(config_, mirror_->mirror().database(), board_, verify_stats_, stop_, on_snapshot));
   auto server = StartHttpApi(config_, mirror_->mirror().database(), board_, *mirror_, *archive_,
                              *store_, history_, on_snapshot, std::move(routes));
   if (!server) return std::unexpected(server.error());
   server_ = std::move(*server);
   if (config_.verify.interval.count() > 0) {
     verify_schedule_ = std::make_unique<VerifySchedule>(config_, mirror_->mirror().database(),
-                                                        verify_stats_, stop_);
+                                                        board_, verify_stats_, stop_);
   }
   return {};
 }
@@ -490,6 +490,7 @@ void Pipeline::Publish() {
                   .changes = stats.changes,
                   .reconnects = stats.reconnects,
                   .archive_watermark = archive_->state().watermark.commit_lsn,
+                  .archive_durable = archive_->durable_end(),
                   .archive_commits = archive_->state().last_sequence,
                   .archive_bytes = archive_bytes,
                   .archive_last_flush = archive_->last_flush(),

@@ -34,6 +34,7 @@ struct RunStatus {
   uint64_t changes = 0;
   uint64_t reconnects = 0;
   Lsn archive_watermark;
+  Lsn archive_durable;  // end LSN up to which every commit is durable in the archive
   uint64_t archive_commits = 0;
   int64_t archive_bytes = 0;       // live Parquet files
   int64_t archive_last_flush = 0;  // µs since 1970; 0: none since start

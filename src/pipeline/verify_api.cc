@@ -6,13 +6,78 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include <atomic>
+#include <filesystem>
+
 #include "common/strings.h"
 #include "common/units.h"
+#include "pipeline/rebuild.h"
+#include "pipeline/status.h"
+#include "store/object_store.h"
 
 namespace walden::pipeline {
 
+verify::ArchiveAccess ArchiveAccessFor(const Config& config, const StatusBoard& board,
+                                       std::string scratch_dir) {
+  verify::ArchiveAccess access;
+  access.durable = [&board] { return board.Latest().archive_durable; };
+  access.rebuild = [&config, scratch_dir](const QualifiedName& table, Lsn until,
+                                          const std::string& path) -> Status {
+    auto store = store::OpenStore(config.archive);
+    if (!store) return std::unexpected(store.error());
+    // Beside the stream: one thread and a bounded memory, like the verify itself.
+    auto rebuilt = RebuildMirror(**store, path, scratch_dir,
+                                 {.table = table, .until_lsn = until, .memory_limit = "256MB",
+                                  .threads = 1});
+    if (!rebuilt) return std::unexpected(rebuilt.error());
+    return {};
+  };
+  access.scratch_dir = std::move(scratch_dir);
+  // A flush comes every flush interval; one that failed is retried after a pause.
+  access.durable_timeout = std::max<std::chrono::milliseconds>(
+      std::chrono::minutes(2),
+      std::chrono::duration_cast<std::chrono::milliseconds>(config.archive.flush_interval * 3));
+  return access;
+}
+
+std::string VerifyScratch(const Config& config) {
+  static std::atomic<int> next{0};
+  return fmt::format("{}/verify/{}", config.data_dir, ++next);
+}
+
+namespace {
+
+// The archive's results are kept apart from the mirror's: "public.t (archive)".
+std::string RunKey(const verify::ChunkReport& report) {
+  return report.table.Display() +
+         (report.target == verify::Target::kArchive ? " (archive)" : "");
+}
+
+// Runs one verify of the mirror, or of the archive in a scratch folder of its own.
+Status RunVerify(const Config& config, duck::Database& mirror, const StatusBoard& board,
+                 const std::vector<QualifiedName>& tables, bool archive,
+                 std::function<bool()> cancelled,
+                 const std::function<void(const verify::ChunkReport&)>& report) {
+  if (!archive) {
+    return verify::Verify(mirror, tables,
+                          {.conninfo = config.source.url, .cancelled = std::move(cancelled)},
+                          report);
+  }
+  const std::string scratch = VerifyScratch(config);
+  const verify::ArchiveAccess access = ArchiveAccessFor(config, board, scratch);
+  Status done = verify::Verify(
+      mirror, tables,
+      {.conninfo = config.source.url, .cancelled = std::move(cancelled), .archive = &access},
+      report);
+  std::error_code ec;
+  std::filesystem::remove_all(scratch, ec);
+  return done;
+}
+
+}  // namespace
+
 void VerifyStats::Count(const verify::ChunkReport& report, VerifyRun& run) {
-  bool& different = run[report.table.Display()];
+  bool& different = run[RunKey(report)];
   different |= report.outcome == verify::Outcome::kDifferent;
   std::lock_guard lock(mutex_);
   ++counts_.chunks[std::string(verify::OutcomeName(report.outcome))];
@@ -37,10 +102,12 @@ VerifyCounts VerifyStats::Latest() const {
   return counts_;
 }
 
-VerifySchedule::VerifySchedule(const Config& config, duck::Database& mirror, VerifyStats& stats,
+VerifySchedule::VerifySchedule(const Config& config, duck::Database& mirror,
+                               const StatusBoard& board, VerifyStats& stats,
                                const std::atomic<bool>& stop)
     : config_(config),
       mirror_(mirror),
+      board_(board),
       stats_(stats),
       stop_(stop),
       thread_([this](std::stop_token token) { Loop(std::move(token)); }) {}
@@ -60,15 +127,17 @@ void VerifySchedule::Loop(std::stop_token token) {
     if (stopping()) return;
     bool clean = true;
     VerifyRun run;
-    Status done =
-        verify::Verify(mirror_, {}, {.conninfo = config_.source.url, .cancelled = stopping},
-                       [&](const verify::ChunkReport& chunk) {
-                         stats_.Count(chunk, run);
-                         if (chunk.outcome == verify::Outcome::kDifferent) {
-                           clean = false;
-                           spdlog::error("verify: {}", verify::ReportText(chunk));
-                         }
-                       });
+    auto count = [&](const verify::ChunkReport& chunk) {
+      stats_.Count(chunk, run);
+      if (chunk.outcome == verify::Outcome::kDifferent) {
+        clean = false;
+        spdlog::error("verify: {}", verify::ReportText(chunk));
+      }
+    };
+    Status done = RunVerify(config_, mirror_, board_, {}, false, stopping, count);
+    if (done && config_.verify.archive && !stopping()) {
+      done = RunVerify(config_, mirror_, board_, {}, true, stopping, count);
+    }
     if (stopping()) return;
     if (!done) {
       spdlog::warn("verify: the scheduled verify failed: {}; trying again in {}",
@@ -101,22 +170,29 @@ Result<std::vector<QualifiedName>> RequestedTables(const server::Request& reques
 
 }  // namespace
 
-server::Route VerifyRoute(const Config& config, duck::Database& mirror, VerifyStats& stats,
-                          const std::atomic<bool>& stop,
+server::Route VerifyRoute(const Config& config, duck::Database& mirror, const StatusBoard& board,
+                          VerifyStats& stats, const std::atomic<bool>& stop,
                           std::function<std::string(const std::string&)> on_snapshot) {
-  auto handler = [&config, &mirror, &stats, &stop,
+  auto handler = [&config, &mirror, &board, &stats, &stop,
                   on_snapshot = std::move(on_snapshot)](const server::Request& request) {
     auto tables = RequestedTables(request);
     if (!tables) return server::Response{.status = 400, .body = tables.error().message + "\n"};
     const bool json = request.params.contains("format") && request.params.at("format") == "json";
     const bool repair = request.params.contains("repair") && request.params.at("repair") == "true";
+    const std::string target =
+        request.params.contains("target") ? request.params.at("target") : "mirror";
+    if (target != "mirror" && target != "archive") {
+      return server::Response{.status = 400,
+                              .body = "target is mirror or archive, not " + target + "\n"};
+    }
+    const bool archive = target == "archive";
     auto gone = [client_gone = request.client_gone, &stop] { return stop || client_gone(); };
     server::Response response{.content_type =
                                   json ? "application/x-ndjson" : "text/plain; charset=utf-8"};
-    response.stream = [&config, &mirror, &stats, on_snapshot, tables = std::move(*tables), json,
-                       repair, gone](const server::StreamWrite& write) {
+    response.stream = [&config, &mirror, &board, &stats, on_snapshot, tables = std::move(*tables),
+                       json, repair, archive, gone](const server::StreamWrite& write) {
       std::map<std::string, int64_t> outcomes;
-      std::set<std::string> different;
+      std::set<std::string> different;  // tables, as they are named to a snapshot
       VerifyRun run;
       auto report = [&](const verify::ChunkReport& chunk) {
         stats.Count(chunk, run);
@@ -127,11 +203,11 @@ server::Route VerifyRoute(const Config& config, duck::Database& mirror, VerifySt
         }
         (void)write((json ? verify::ReportJson(chunk) : verify::ReportText(chunk)) + "\n");
       };
-      spdlog::info("verify: started ({})", tables.empty()
-                                               ? std::string("every table")
-                                               : std::to_string(tables.size()) + " tables");
-      Status done = verify::Verify(mirror, tables,
-                                   {.conninfo = config.source.url, .cancelled = gone}, report);
+      spdlog::info("verify: started ({}, against the {})",
+                   tables.empty() ? std::string("every table")
+                                  : std::to_string(tables.size()) + " tables",
+                   archive ? "archive" : "mirror");
+      Status done = RunVerify(config, mirror, board, tables, archive, gone, report);
       const bool clean = done && different.empty();
       if (done) stats.Finished(run);
       std::string repaired;
@@ -143,6 +219,7 @@ server::Route VerifyRoute(const Config& config, duck::Database& mirror, VerifySt
           {"result", !done   ? "failed"
                      : clean ? "equal"
                              : "different"},
+          {"target", archive ? "archive" : "mirror"},
           {"chunks", outcomes},
           {"different_tables", std::vector<std::string>(different.begin(), different.end())},
           {"error", done ? "" : done.error().message},

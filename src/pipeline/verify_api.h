@@ -23,12 +23,21 @@
 
 namespace walden::pipeline {
 
+class StatusBoard;  // pipeline/status.h (which includes this header)
+
 struct VerifyCounts {
   std::map<std::string, uint64_t> chunks;  // by result: "equal", "different", "skipped"
   int64_t last_success = 0;                // µs since 1970: the last verify with no difference
   // Tables whose latest verify found differences (cleared by an equal verify of the table).
   std::map<std::string, int64_t> different;
 };
+
+// How an archive verify inside walden run reaches the archive: durable from the status
+// board, rebuilds through a store of its own into `scratch_dir` (removed by the caller).
+verify::ArchiveAccess ArchiveAccessFor(const Config& config, const StatusBoard& board,
+                                       std::string scratch_dir);
+// A folder of its own under data_dir for one archive verify.
+std::string VerifyScratch(const Config& config);
 
 // One verify's tables so far: whether any chunk of each was different.
 using VerifyRun = std::map<std::string, bool>;
@@ -51,14 +60,15 @@ class VerifyStats {
 // interrupts a round between steps) when destroyed or when `stop` is set.
 class VerifySchedule {
  public:
-  VerifySchedule(const Config& config, duck::Database& mirror, VerifyStats& stats,
-                 const std::atomic<bool>& stop);
+  VerifySchedule(const Config& config, duck::Database& mirror, const StatusBoard& board,
+                 VerifyStats& stats, const std::atomic<bool>& stop);
   ~VerifySchedule();
 
  private:
   void Loop(std::stop_token token);
   const Config& config_;
   duck::Database& mirror_;
+  const StatusBoard& board_;
   VerifyStats& stats_;
   const std::atomic<bool>& stop_;
   std::mutex mutex_;
@@ -68,8 +78,9 @@ class VerifySchedule {
 
 // `on_snapshot`: the body of POST /api/snapshot (one table per line) → "job <id>" or why not.
 // A verify in progress ends when its client goes away or `stop` is set (walden stopping).
-server::Route VerifyRoute(const Config& config, duck::Database& mirror, VerifyStats& stats,
-                          const std::atomic<bool>& stop,
+// target=archive compares the archive (verify::Options::archive) instead of the mirror.
+server::Route VerifyRoute(const Config& config, duck::Database& mirror, const StatusBoard& board,
+                          VerifyStats& stats, const std::atomic<bool>& stop,
                           std::function<std::string(const std::string&)> on_snapshot);
 
 }  // namespace walden::pipeline

@@ -1,5 +1,6 @@
-// `walden verify` (issue #21): whether the mirror holds exactly the source's rows, checked
-// online, without stopping the stream and without touching the sinks.
+// `walden verify` (issue #21): whether the mirror (or the archive, Options::archive) holds
+// exactly the source's rows, checked online, without stopping the stream or touching the
+// sinks.
 //
 // Per chunk of a keyed table (key order, like an online snapshot): read the rows with their
 // row versions (xmin, ctid) in a REPEATABLE READ snapshot and note the WAL insert position L
@@ -26,6 +27,7 @@
 
 #include "common/error.h"
 #include "common/identifiers.h"
+#include "common/lsn.h"
 #include "duck/duckdb.h"
 
 namespace walden::verify {
@@ -33,8 +35,13 @@ namespace walden::verify {
 enum class Outcome { kEqual, kDifferent, kSkipped };
 std::string_view OutcomeName(Outcome outcome);  // "equal", "different", "skipped"
 
+// What the source is compared with.
+enum class Target { kMirror, kArchive };
+std::string_view TargetName(Target target);  // "mirror", "archive"
+
 enum class DiffKind { kDiffers, kMissingInMirror, kOnlyInMirror };
-std::string_view DiffKindName(DiffKind kind);  // "differs", "missing in the mirror", …
+// "differs", "missing in the mirror", "only in the archive", …
+std::string DiffKindName(DiffKind kind, Target target = Target::kMirror);
 
 struct Difference {
   std::string key;  // "id=17" (column=value, PostgreSQL's text forms)
@@ -43,6 +50,7 @@ struct Difference {
 
 struct ChunkReport {
   QualifiedName table;
+  Target target = Target::kMirror;
   int chunk = 0;                    // 1-based; 0: the table's check for rows only the mirror has
   std::string first_key, last_key;  // of the source rows read (keyed tables)
   int64_t rows = 0;                 // source rows compared
@@ -52,6 +60,18 @@ struct ChunkReport {
   int64_t unsettled = 0;                // keys that kept changing in every round: left out
   std::string note;                     // why it was skipped
   static constexpr size_t kListed = 10;
+};
+
+// An archive verify's way to the archive (Options::archive), given by walden run.
+struct ArchiveAccess {
+  // The end LSN up to which every commit is durable in the archive.
+  std::function<Lsn()> durable;
+  // Rebuilds `table` as of commit LSN `until` from the archive alone into a new DuckDB
+  // file at `path` (the mirror's layout; pipeline::RebuildMirror).
+  std::function<Status(const QualifiedName& table, Lsn until, const std::string& path)> rebuild;
+  std::string scratch_dir;  // this verify's own folder (the source's copy, the rebuilt files)
+  // Longest wait for the archive to make what a read saw durable (a flush interval or two).
+  std::chrono::milliseconds durable_timeout{std::chrono::minutes(2)};
 };
 
 struct Options {
@@ -64,6 +84,13 @@ struct Options {
   // After each chunk, a pause of this many times what the chunk took, so that the merges
   // and the source keep most of the machine (3: verify works a quarter of the time).
   int pause = 3;
+  // Set: the archive is compared with the source instead of the mirror. Per table, the
+  // whole source table is read in one snapshot, the table's state at that snapshot's WAL
+  // position is rebuilt from the archive (what `walden mirror rebuild` would make of it),
+  // and the two are compared; a difference counts when the key differs again in the next
+  // round (a re-read of the differing keys, a rebuild at the new position) with its row
+  // version unchanged, as for the mirror. Keyless tables compare as multisets.
+  const ArchiveAccess* archive = nullptr;
 };
 
 // Verifies `tables` (empty: every table the mirror follows) of the mirror in `mirror` (its

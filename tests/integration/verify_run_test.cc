@@ -1,15 +1,20 @@
-// `walden verify` against a running walden: every chunk equal while a workload keeps
-// writing (keyed and keyless tables), and a mirror edited behind walden's back found key by
-// key, reported by /readyz and /metrics, and made equal again by --repair.
+// `walden verify` against a running walden: every chunk (and the archive) equal while a
+// workload keeps writing (keyed and keyless tables); a mirror edited behind walden's back,
+// and changes taken out of the archive, found key by key, reported by /readyz and
+// /metrics, and made equal again by --repair.
 #include <fmt/core.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include <atomic>
 #include <filesystem>
+#include <fstream>
 #include <random>
 #include <thread>
 
+#include <nlohmann/json.hpp>
+
+#include "common/checksum.h"
 #include "duck/duckdb.h"
 #include "pg/connection.h"
 #include "pipeline/http_api.h"
@@ -55,6 +60,40 @@ class VerifyTest : public MirrorTest {
   }
 };
 
+// Takes the changes `where` selects out of the local archive: rewrites the Parquet files that
+// hold them and the rows, size and checksum their commits record (a write lost without a
+// trace that `walden archive verify` could see).
+int64_t RemoveArchivedChanges(const std::string& archive, const std::string& where) {
+  int64_t removed = 0;
+  auto db = duck::Database::Open(":memory:");
+  auto conn = duck::Connection::Open(*db);
+  for (const auto& entry : std::filesystem::directory_iterator(archive + "/_walden/commits")) {
+    std::ifstream in(entry.path());
+    nlohmann::json commit = nlohmann::json::parse(in);
+    bool changed = false;
+    for (nlohmann::json& file : commit["added"]) {
+      const std::string path = archive + "/" + file["key"].get<std::string>();
+      if (!std::filesystem::exists(path)) continue;
+      auto found = conn->Query(fmt::format(
+          "SELECT count(*) FROM read_parquet('{}') WHERE {}", path, where));
+      const int64_t count = found ? duckdb_value_int64(found->get(), 0, 0) : 0;
+      if (count == 0) continue;
+      EXPECT_TRUE(conn->Execute(fmt::format(
+          "COPY (SELECT * FROM read_parquet('{0}') WHERE NOT ({1})) TO '{0}.new' "
+          "(FORMAT parquet, COMPRESSION zstd)",
+          path, where)));
+      std::filesystem::rename(path + ".new", path);
+      file["rows"] = file["rows"].get<int64_t>() - count;
+      file["bytes"] = static_cast<int64_t>(std::filesystem::file_size(path));
+      file["sha256"] = *Sha256OfFile(path);
+      removed += count;
+      changed = true;
+    }
+    if (changed) std::ofstream(entry.path()) << commit.dump(1);
+  }
+  return removed;
+}
+
 TEST_F(VerifyTest, EveryChunkIsEqualWhileAWorkloadKeepsWriting) {
   std::filesystem::remove_all(dir());
   Exec("CREATE TABLE bank (id int PRIMARY KEY, balance bigint NOT NULL, note text)");
@@ -85,8 +124,15 @@ TEST_F(VerifyTest, EveryChunkIsEqualWhileAWorkloadKeepsWriting) {
     }
   });
   const CommandResult verified = Walden({"verify", "--all"});
+  const CommandResult archived = Walden({"verify", "--archive", "--all"});
   stop = true;
   writer.join();
+  EXPECT_EQ(archived.exit_code, 0) << archived.output;
+  EXPECT_THAT(archived.output, ::testing::ContainsRegex(
+                                   R"(public\.bank \(archive\): 450[0-7][0-9] rows, equal)"));
+  EXPECT_THAT(archived.output, HasSubstr("public.log (archive): 500 rows, equal\n"));
+  EXPECT_THAT(archived.output,
+              ::testing::EndsWith("verify (archive): 2 chunks equal, 0 different, 0 skipped\n"));
   EXPECT_EQ(verified.exit_code, 0) << verified.output;
   EXPECT_THAT(verified.output,
               HasSubstr("public.bank chunk 1 (id=1 .. id=1000): 1000 rows, equal"));
@@ -101,8 +147,8 @@ TEST_F(VerifyTest, EveryChunkIsEqualWhileAWorkloadKeepsWriting) {
   EXPECT_THAT(verified.output,
               ::testing::EndsWith("verify: 48 chunks equal, 0 different, 0 skipped\n"));
   EXPECT_THAT(verified.output, ::testing::Not(HasSubstr("different (")));
-  const std::string metrics = MetricsWith("walden_verify_chunks_total{result=\"equal\"} 48\n");
-  EXPECT_THAT(metrics, HasSubstr("walden_verify_chunks_total{result=\"equal\"} 48\n"));
+  const std::string metrics = MetricsWith("walden_verify_chunks_total{result=\"equal\"} 50\n");
+  EXPECT_THAT(metrics, HasSubstr("walden_verify_chunks_total{result=\"equal\"} 50\n"));
   EXPECT_THAT(metrics, HasSubstr("walden_verify_different_tables 0\n"));
   EXPECT_THAT(metrics, HasSubstr("walden_verify_last_success_timestamp_seconds "));
   CatchUpAndStop(run);
@@ -144,8 +190,8 @@ TEST_F(VerifyTest, AMirrorEditedBehindWaldensBackIsFoundByKeyAndRepaired) {
   server::Response ready = ReadyWhen(503);
   EXPECT_EQ(ready.status, 503);
   EXPECT_EQ(ready.body,
-            "verify found rows the mirror has wrong in public.\"Odd Name\"; `walden verify "
-            "--repair` re-snapshots them\n");
+            "verify found rows that differ from the source in public.\"Odd Name\"; `walden "
+            "verify --repair` re-snapshots them\n");
   EXPECT_THAT(MetricsWith("walden_verify_different_tables 1\n"),
               HasSubstr("walden_verify_chunks_total{result=\"different\"} 2\n"));
 
@@ -159,6 +205,56 @@ TEST_F(VerifyTest, AMirrorEditedBehindWaldensBackIsFoundByKeyAndRepaired) {
   EXPECT_THAT(again.output, HasSubstr("verify: 2 chunks equal, 0 different, 0 skipped\n"));
   ready = ReadyWhen(200);
   EXPECT_EQ(ready.status, 200) << ready.body;
+  CatchUpAndStop(run);
+  ExpectMirrorEqualsSource({{"public", "Odd Name"}});
+  DropSlot("mirror_slot");
+}
+
+TEST_F(VerifyTest, ChangesTakenOutOfTheArchiveAreFoundByKeyAndRepaired) {
+  std::filesystem::remove_all(dir());
+  Exec("CREATE TABLE \"Odd Name\" (id int PRIMARY KEY, v text)");
+  Exec("INSERT INTO \"Odd Name\" SELECT g, 'v' || g FROM generate_series(1, 1000) g");
+  {
+    WaldenProcess run(RunArgs());
+    ASSERT_TRUE(run.WaitForLog("run: streaming slot", 60s)) << run.Stderr();
+    Exec("UPDATE \"Odd Name\" SET v = 'updated' WHERE id = 17");
+    Exec("DELETE FROM \"Odd Name\" WHERE id = 18");
+    Exec("INSERT INTO \"Odd Name\" VALUES (5000, 'new')");
+    CatchUpAndStop(run);
+  }
+  ASSERT_EQ(RemoveArchivedChanges(dir() + "/data/archive",
+                                  "(_walden_op = 'u' AND id = 17) OR (_walden_op = 'd' AND id = "
+                                  "18) OR (_walden_op = 'c' AND id = 5000)"),
+            3);
+  const CommandResult checked = Walden({"archive", "verify"});
+  EXPECT_EQ(checked.exit_code, 0) << checked.output;  // its files match their commits
+  WaldenProcess run(RunArgs());
+  ASSERT_TRUE(run.WaitForLog("run: streaming slot", 60s)) << run.Stderr();
+  Exec("UPDATE \"Odd Name\" SET v = 'changed' WHERE id = 500");  // the stream goes on
+  const CommandResult mirror = Walden({"verify", "--all"});
+  EXPECT_EQ(mirror.exit_code, 0) << mirror.output;  // the mirror never lost them
+  const CommandResult found = Walden({"verify", "--archive", "--all"});
+  EXPECT_EQ(found.exit_code, 1) << found.output;
+  EXPECT_THAT(found.output,
+              HasSubstr("public.\"Odd Name\" (archive): 1000 rows, different (3 rows): id=17 "
+                        "differs; id=18 only in the archive; id=5000 missing in the archive\n"));
+  EXPECT_THAT(found.output,
+              HasSubstr("verify (archive): 0 chunks equal, 1 different, 0 skipped; different: "
+                        "public.\"Odd Name\"; `walden verify --repair` re-snapshots them\n"));
+  server::Response ready = ReadyWhen(503);
+  EXPECT_EQ(ready.body,
+            "verify found rows that differ from the source in public.\"Odd Name\" (archive); "
+            "`walden verify --repair` re-snapshots them\n");
+
+  const CommandResult repaired = Walden({"verify", "--archive", "--all", "--repair", "--json"});
+  EXPECT_EQ(repaired.exit_code, 1) << repaired.output;
+  EXPECT_THAT(repaired.output, HasSubstr(R"("target":"archive")"));
+  EXPECT_THAT(repaired.output, HasSubstr(R"("repair":"job )"));
+  ASSERT_TRUE(run.WaitForLog("snapshot: public.\"Odd Name\" complete", 120s)) << run.Stderr();
+  const CommandResult again = Walden({"verify", "--archive", "--all"});
+  EXPECT_EQ(again.exit_code, 0) << again.output;
+  EXPECT_THAT(again.output, HasSubstr("public.\"Odd Name\" (archive): 1000 rows, equal\n"));
+  EXPECT_EQ(ReadyWhen(200).status, 200);
   CatchUpAndStop(run);
   ExpectMirrorEqualsSource({{"public", "Odd Name"}});
   DropSlot("mirror_slot");
