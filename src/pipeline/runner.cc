@@ -225,9 +225,15 @@ Status Pipeline::OpenSinks() {
     if (!snapshots) return "walden is starting; try again shortly\n";
     return snapshots->Queue(body);
   };
+  auto on_repair = [this](KeyRepairs keys) -> std::string {
+    SnapshotControl* snapshots = snapshots_ready_.load();
+    if (!snapshots) return "walden is starting; try again shortly";
+    return snapshots->QueueKeys(std::move(keys));
+  };
   std::vector<server::Route> routes = WebRoutes();
   routes.push_back(
-      VerifyRoute(config_, mirror_->mirror().database(), board_, verify_stats_, stop_, on_snapshot));
+      VerifyRoute(config_, mirror_->mirror().database(), board_, verify_stats_, stop_, on_snapshot,
+                  on_repair));
   auto server = StartHttpApi(config_, mirror_->mirror().database(), board_, *mirror_, *archive_,
                              *store_, history_, on_snapshot, std::move(routes));
   if (!server) return std::unexpected(server.error());

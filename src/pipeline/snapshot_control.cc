@@ -21,13 +21,21 @@ std::string SnapshotControl::Queue(const std::string& body) {
     if (!selector) return selector.error().message + "\n";
     selectors.push_back(std::move(*selector));
   }
+  return Submit({.selectors = std::move(selectors)});
+}
+
+std::string SnapshotControl::QueueKeys(KeyRepairs repairs) {
+  return Submit({.keys = std::move(repairs)});
+}
+
+std::string SnapshotControl::Submit(Request request) {
   if (config_.snapshot.mode == SnapshotMode::kNever) {
     return "snapshot.mode = never: this walden takes no snapshots; set snapshot.mode = online\n";
   }
   std::future<Result<std::string>> job;
   {
     std::lock_guard lock(mutex_);
-    requests_.push_back({.selectors = std::move(selectors)});
+    requests_.push_back(std::move(request));
     job = requests_.back().job.get_future();
   }
   // The run loop takes requests between rounds (well under a second).
@@ -40,6 +48,43 @@ std::string SnapshotControl::Queue(const std::string& body) {
   } catch (const std::future_error&) {
     return "walden stopped before taking the request\n";
   }
+}
+
+Status SnapshotControl::Take(Request& request, const std::vector<QualifiedName>& published) {
+  for (auto& [table, keys] : request.keys) {
+    if (std::ranges::find(published, table) == published.end()) {
+      request.job.set_value(Fail(ErrorKind::kNotFound, table.Display() +
+                                                           " is not captured (publication " +
+                                                           config_.source.publication + ")"));
+      return {};
+    }
+    if (auto ok = engine_->RequestKeys(table, std::move(keys), "verify repair"); !ok) return ok;
+  }
+  if (!request.keys.empty()) {
+    request.job.set_value(engine_->progress().job);
+    return {};
+  }
+  std::vector<QualifiedName> tables;
+  for (const QualifiedName& name : published) {
+    if (request.selectors.empty() ||
+        std::ranges::any_of(request.selectors,
+                            [&](const TableSelector& s) { return s.Matches(name); })) {
+      tables.push_back(name);
+    }
+  }
+  // A typo must not report a snapshot that never happens.
+  auto missing = std::ranges::find_if(request.selectors, [&](const TableSelector& s) {
+    return std::ranges::none_of(tables, [&](const QualifiedName& n) { return s.Matches(n); });
+  });
+  if (missing != request.selectors.end()) {
+    request.job.set_value(Fail(ErrorKind::kNotFound, missing->Display() +
+                                                         " is not captured (publication " +
+                                                         config_.source.publication + ")"));
+    return {};
+  }
+  if (auto ok = engine_->Request(tables, "requested"); !ok) return ok;
+  request.job.set_value(engine_->progress().job);
+  return {};
 }
 
 Status SnapshotControl::Step(const mirror::Mirror& mirror, Lsn durable) {
@@ -71,26 +116,7 @@ Status SnapshotControl::Step(const mirror::Mirror& mirror, Lsn durable) {
       scanned_ = true;
     }
     for (Request& request : requests) {
-      std::vector<QualifiedName> tables;
-      for (const QualifiedName& name : *published) {
-        if (request.selectors.empty() ||
-            std::ranges::any_of(request.selectors,
-                                [&](const TableSelector& s) { return s.Matches(name); })) {
-          tables.push_back(name);
-        }
-      }
-      // A typo must not report a snapshot that never happens.
-      auto missing = std::ranges::find_if(request.selectors, [&](const TableSelector& s) {
-        return std::ranges::none_of(tables, [&](const QualifiedName& n) { return s.Matches(n); });
-      });
-      if (missing != request.selectors.end()) {
-        request.job.set_value(Fail(ErrorKind::kNotFound, missing->Display() +
-                                                             " is not captured (publication " +
-                                                             config_.source.publication + ")"));
-        continue;
-      }
-      if (auto ok = engine_->Request(tables, "requested"); !ok) return ok;
-      request.job.set_value(engine_->progress().job);
+      if (auto ok = Take(request, *published); !ok) return ok;
     }
     if (everything_) {
       everything_ = false;

@@ -35,6 +35,10 @@ class SnapshotControl {
   // Takes "schema.table" lines (or "*" for every published table) from POST /api/snapshot
   // to the run loop; returns "job <id>" once it is queued there, else why not.
   std::string Queue(const std::string& body);
+  // Repairs of single keys (snapshot::OnlineSnapshot::RequestKeys; walden verify --repair),
+  // by table: "job <id>" once queued, else why not.
+  using KeyRepairs = std::map<QualifiedName, std::vector<std::vector<std::string>>>;
+  std::string QueueKeys(KeyRepairs repairs);
   // Turns requests and the once-a-second scan of the publication into jobs, then reads the
   // next chunk if none is in flight. kConnection: PostgreSQL is away, try again later.
   Status Step(const mirror::Mirror& mirror, Lsn durable);
@@ -52,8 +56,14 @@ class SnapshotControl {
  private:
   struct Request {
     std::vector<TableSelector> selectors;   // empty: every published table
+    KeyRepairs keys;                        // set: these keys only (selectors unused)
     std::promise<Result<std::string>> job;  // the job id that takes it, or why none does
   };
+
+  // Hands a request to the run loop and waits until it is queued there.
+  std::string Submit(Request request);
+  // Queues a request's tables, or its keys; sets its job.
+  Status Take(Request& request, const std::vector<QualifiedName>& published);
 
   const Config& config_;
   std::unique_ptr<snapshot::OnlineSnapshot> engine_;

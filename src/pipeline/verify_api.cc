@@ -145,11 +145,56 @@ void VerifySchedule::Loop(std::stop_token token) {
       continue;
     }
     stats_.Finished(run);
-    spdlog::info("verify: scheduled verify done: {}", clean ? "every table equal" : "DIFFERENCES");
+    spdlog::info("verify: scheduled verify done ({}): {}",
+                 config_.verify.archive ? "mirror and archive" : "mirror",
+                 clean ? "every table equal" : "DIFFERENCES");
   }
 }
 
 namespace {
+
+// What --repair re-reads: the keys found different, or whole tables where keys cannot say
+// it (no key, or more than ChunkReport::kRepairKeys of them).
+struct RepairPlan {
+  KeyRepairs keys;
+  std::set<std::string> whole;
+};
+
+void Plan(const verify::ChunkReport& chunk, RepairPlan& plan) {
+  const std::string name = chunk.table.Display();
+  auto& keys = plan.keys[chunk.table];
+  const bool by_key = !chunk.repair_keys.empty() &&
+                      static_cast<int64_t>(chunk.repair_keys.size()) == chunk.different &&
+                      keys.size() + chunk.repair_keys.size() <= verify::ChunkReport::kRepairKeys;
+  if (!by_key || plan.whole.contains(name)) {
+    plan.whole.insert(name);
+    plan.keys.erase(chunk.table);
+    return;
+  }
+  keys.insert(keys.end(), chunk.repair_keys.begin(), chunk.repair_keys.end());
+}
+
+// Queues the plan: "job <id> (N keys of T, …)" or why not.
+std::string Repair(RepairPlan plan, const std::function<std::string(const std::string&)>& snapshot,
+                   const std::function<std::string(KeyRepairs)>& keys) {
+  std::vector<std::string> done;
+  if (!plan.whole.empty()) {
+    done.push_back(OneLine(snapshot(Join(std::vector<std::string>(plan.whole.begin(),
+                                                                  plan.whole.end()),
+                                         "\n"))) +
+                   " (whole tables: " +
+                   Join(std::vector<std::string>(plan.whole.begin(), plan.whole.end()), ", ") +
+                   ")");
+  }
+  if (!plan.keys.empty()) {
+    std::vector<std::string> what;
+    for (const auto& [table, list] : plan.keys) {
+      what.push_back(fmt::format("{} keys of {}", list.size(), table.Display()));
+    }
+    done.push_back(OneLine(keys(std::move(plan.keys))) + " (" + Join(what, ", ") + ")");
+  }
+  return Join(done, "; ");
+}
 
 // The tables a request names: one per line of the body, or ?table=… (repeatable by comma).
 Result<std::vector<QualifiedName>> RequestedTables(const server::Request& request) {
@@ -172,9 +217,11 @@ Result<std::vector<QualifiedName>> RequestedTables(const server::Request& reques
 
 server::Route VerifyRoute(const Config& config, duck::Database& mirror, const StatusBoard& board,
                           VerifyStats& stats, const std::atomic<bool>& stop,
-                          std::function<std::string(const std::string&)> on_snapshot) {
+                          std::function<std::string(const std::string&)> on_snapshot,
+                          std::function<std::string(KeyRepairs)> on_repair) {
   auto handler = [&config, &mirror, &board, &stats, &stop,
-                  on_snapshot = std::move(on_snapshot)](const server::Request& request) {
+                  on_snapshot = std::move(on_snapshot),
+                  on_repair = std::move(on_repair)](const server::Request& request) {
     auto tables = RequestedTables(request);
     if (!tables) return server::Response{.status = 400, .body = tables.error().message + "\n"};
     const bool json = request.params.contains("format") && request.params.at("format") == "json";
@@ -189,16 +236,19 @@ server::Route VerifyRoute(const Config& config, duck::Database& mirror, const St
     auto gone = [client_gone = request.client_gone, &stop] { return stop || client_gone(); };
     server::Response response{.content_type =
                                   json ? "application/x-ndjson" : "text/plain; charset=utf-8"};
-    response.stream = [&config, &mirror, &board, &stats, on_snapshot, tables = std::move(*tables),
+    response.stream = [&config, &mirror, &board, &stats, on_snapshot, on_repair,
+                       tables = std::move(*tables),
                        json, repair, archive, gone](const server::StreamWrite& write) {
       std::map<std::string, int64_t> outcomes;
       std::set<std::string> different;  // tables, as they are named to a snapshot
+      RepairPlan repairs;
       VerifyRun run;
       auto report = [&](const verify::ChunkReport& chunk) {
         stats.Count(chunk, run);
         ++outcomes[std::string(verify::OutcomeName(chunk.outcome))];
         if (chunk.outcome == verify::Outcome::kDifferent) {
           different.insert(chunk.table.Display());
+          Plan(chunk, repairs);
           spdlog::error("verify: {}", verify::ReportText(chunk));
         }
         (void)write((json ? verify::ReportJson(chunk) : verify::ReportText(chunk)) + "\n");
@@ -212,8 +262,7 @@ server::Route VerifyRoute(const Config& config, duck::Database& mirror, const St
       if (done) stats.Finished(run);
       std::string repaired;
       if (done && repair && !different.empty()) {
-        repaired = OneLine(
-            on_snapshot(Join(std::vector<std::string>(different.begin(), different.end()), "\n")));
+        repaired = Repair(std::move(repairs), on_snapshot, on_repair);
       }
       nlohmann::ordered_json summary = {
           {"result", !done   ? "failed"

@@ -1,7 +1,8 @@
 // POST /api/verify of `walden run` (what `walden verify` calls): runs verify::Verify on the
-// mirror while the stream goes on, streams one line per chunk (text, or JSON lines with
-// format=json) and a last summary line, and with repair=true asks for an online snapshot of
-// every table found different. Counts results for /metrics, /api/status and /readyz.
+// mirror (or the archive, target=archive) while the stream goes on, streams one line per
+// chunk (text, or JSON lines with format=json) and a last summary line, and with repair=true
+// asks for an online re-read of the keys found different (of whole tables where keys cannot
+// say it: no key, or too many). Counts results for /metrics, /api/status and /readyz.
 // Thread-safety: VerifyStats is safe from any thread; the route's handler runs on a server
 // thread per request.
 #pragma once
@@ -76,11 +77,14 @@ class VerifySchedule {
   std::jthread thread_;  // last: started once the rest is set
 };
 
+using KeyRepairs = std::map<QualifiedName, std::vector<std::vector<std::string>>>;
+
 // `on_snapshot`: the body of POST /api/snapshot (one table per line) → "job <id>" or why not.
 // A verify in progress ends when its client goes away or `stop` is set (walden stopping).
 // target=archive compares the archive (verify::Options::archive) instead of the mirror.
 server::Route VerifyRoute(const Config& config, duck::Database& mirror, const StatusBoard& board,
                           VerifyStats& stats, const std::atomic<bool>& stop,
-                          std::function<std::string(const std::string&)> on_snapshot);
+                          std::function<std::string(const std::string&)> on_snapshot,
+                          std::function<std::string(KeyRepairs)> on_repair);
 
 }  // namespace walden::pipeline

@@ -31,6 +31,10 @@ struct TableJob {
   bool planned = false;
   bool read_all = false;  // the last chunk is delivered
   int64_t estimated_rows = 0;
+  // Set: a repair of these keys only (their key columns' text forms, in key order), read in
+  // one planned chunk without a reset; a key the source no longer has is delivered as a
+  // delete (walden verify --repair).
+  std::vector<std::vector<std::string>> keys;
 
   int64_t rows() const;
   // Commit LSN of the last delivery (reset or chunk); 0: none.

@@ -80,7 +80,8 @@ struct OnlineSnapshot::InFlight {
   SourceTable source;
   std::shared_ptr<const pg::RelationInfo> relation;
   std::vector<pg::pgoutput::Tuple> rows;
-  std::vector<bool> dropped;
+  std::vector<pg::pgoutput::Tuple> gone;  // key repairs: old-key images of keys not read
+  std::vector<bool> dropped;              // rows, then gone
   std::unordered_map<std::string, size_t> index;
   std::shared_ptr<const pg::RelationInfo> key_positions_of;  // the definition they fit
   std::vector<size_t> key_positions;
@@ -131,6 +132,16 @@ Status OnlineSnapshot::Request(const std::vector<QualifiedName>& tables,
   return Save();
 }
 
+Status OnlineSnapshot::RequestKeys(const QualifiedName& table,
+                                   std::vector<std::vector<std::string>> keys,
+                                   const std::string& reason) {
+  if (Queued(table)) return {};
+  if (!job_) job_ = Job{.id = NewJobId(), .reason = reason};
+  spdlog::info("snapshot: {} keys of {} queued ({})", keys.size(), table.Display(), reason);
+  job_->tables.push_back({.name = table, .keys = std::move(keys)});
+  return Save();
+}
+
 Status OnlineSnapshot::Emit(const std::string& content) {
   auto emitted = conn_.Exec(fmt::format("SELECT pg_catalog.pg_logical_emit_message(true, {}, {})",
                                         QuoteLiteral(kSnapshotPrefix), QuoteLiteral(content)));
@@ -170,6 +181,10 @@ Status OnlineSnapshot::Tick() {
     flight->keyless = true;
     flight->reset = true;
   } else {
+    if (!table.keys.empty()) {  // a key repair: one planned chunk, no reset
+      table.planned = true;
+      if (table.chunks.empty()) table.chunks.assign(1, Chunk{});
+    }
     flight->reset = table.reset && table.reset_at == 0;
     auto next = std::ranges::find_if(table.chunks, [](const Chunk& c) { return !c.delivered; });
     if (next == table.chunks.end()) {
@@ -185,11 +200,22 @@ Status OnlineSnapshot::Tick() {
   std::random_device random;
   flight->tag = fmt::format("{}/{:08x}{:08x}", job_->id, random(), random());
   if (auto ok = Emit(flight->tag + " low"); !ok) return ok;
-  if (auto read = Read(*flight, table.chunks[flight->chunk]); !read) return read;
-  flight->dropped.assign(flight->rows.size(), false);
+  if (auto read = Read(*flight, table, table.chunks[flight->chunk]); !read) {
+    // A repair that cannot be read (keys the source's types refuse) is dropped, not fatal.
+    if (table.keys.empty() || read.error().kind == ErrorKind::kConnection) return read;
+    spdlog::error("snapshot: the repair of {} keys of {} failed: {}; `walden snapshot --table "
+                  "{}` re-reads the whole table",
+                  table.keys.size(), table.name.Display(), read.error().message,
+                  table.name.Display());
+    job_->tables.erase(job_->tables.begin() + static_cast<std::ptrdiff_t>(t));
+    return Save();
+  }
+  flight->dropped.assign(flight->rows.size() + flight->gone.size(), false);
   if (!flight->keyless) {
-    for (size_t i = 0; i < flight->rows.size(); ++i) {
-      if (auto key = KeyString(flight->rows[i], flight->source.order_key)) {
+    for (size_t i = 0; i < flight->dropped.size(); ++i) {
+      const auto& image =
+          i < flight->rows.size() ? flight->rows[i] : flight->gone[i - flight->rows.size()];
+      if (auto key = KeyString(image, flight->source.order_key)) {
         flight->index.emplace(std::move(*key), i);
       }
     }
@@ -199,7 +225,40 @@ Status OnlineSnapshot::Tick() {
   return {};
 }
 
-Status OnlineSnapshot::Read(InFlight& flight, const Chunk& chunk) {
+Status OnlineSnapshot::ReadKeys(InFlight& flight, const TableJob& table) {
+  const SourceTable& source = flight.source;
+  if (auto ok = ReadCopyText(conn_, RowsOfKeysQuery(source, table.keys),
+                             source.relation.columns.size(), flight.rows);
+      !ok) {
+    return ok;
+  }
+  // The keys in PostgreSQL's own text forms (those the stream uses and the rows show).
+  std::vector<pg::pgoutput::Tuple> asked;
+  if (auto ok = ReadCopyText(conn_, KeysQuery(source, table.keys), source.order_key.size(), asked);
+      !ok) {
+    return ok;
+  }
+  std::unordered_set<std::string> read;
+  for (const auto& row : flight.rows) {
+    if (auto key = KeyString(row, source.order_key)) read.insert(std::move(*key));
+  }
+  for (const auto& key : asked) {
+    pg::pgoutput::Tuple image;
+    image.values.resize(source.relation.columns.size());
+    for (size_t k = 0; k < source.order_key.size(); ++k) {
+      pg::pgoutput::Value& value = image.values[source.order_key[k]];
+      value.kind = key.values[k].kind;
+      value.offset = static_cast<uint32_t>(image.bytes.size());
+      value.length = key.values[k].length;
+      image.bytes += key.Data(k);
+    }
+    auto text = KeyString(image, source.order_key);
+    if (text && read.insert(*text).second) flight.gone.push_back(std::move(image));
+  }
+  return {};
+}
+
+Status OnlineSnapshot::Read(InFlight& flight, const TableJob& table, const Chunk& chunk) {
   if (auto begun = conn_.Exec("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY"); !begun) {
     return std::unexpected(begun.error());
   }
@@ -209,6 +268,7 @@ Status OnlineSnapshot::Read(InFlight& flight, const Chunk& chunk) {
     auto snapshot = ParseSnapshot(*text);
     if (!snapshot) return std::unexpected(snapshot.error());
     flight.snapshot = std::move(*snapshot);
+    if (!table.keys.empty() && !flight.keyless) return ReadKeys(flight, table);
     return ReadChunk(conn_, flight.source, chunk, flight.limit, flight.rows);
   }();
   if (!read) {
@@ -337,6 +397,13 @@ void OnlineSnapshot::Deliver(pg::CommittedTransaction& txn, bool before) {
     if (flight.dropped[i]) continue;
     changes.push_back(Change{
         .kind = Kind::kRead, .relation = flight.relation, .new_tuple = std::move(flight.rows[i])});
+  }
+  for (size_t i = 0; i < flight.gone.size(); ++i) {
+    if (flight.dropped[flight.rows.size() + i]) continue;  // the stream carries its state
+    changes.push_back(Change{.kind = Kind::kDelete,
+                             .relation = flight.relation,
+                             .old_kind = 'K',
+                             .old_tuple = std::move(flight.gone[i])});
   }
   if (!flight.keyless && table.reset && table.read_all) {
     changes.push_back(Change{.kind = Kind::kRefillDone, .relation = flight.relation});

@@ -77,6 +77,11 @@ class OnlineSnapshot {
 
   // Queues tables (a table already queued stays where it is).
   Status Request(const std::vector<QualifiedName>& tables, const std::string& reason);
+  // Queues a repair of these keys of a keyed table (TableJob::keys): their rows are read
+  // between watermarks like a chunk and delivered as reads, the keys the source no longer
+  // has as deletes. Nothing is queued when the table is already in the job.
+  Status RequestKeys(const QualifiedName& table, std::vector<std::vector<std::string>> keys,
+                     const std::string& reason);
   bool active() const { return job_.has_value(); }
   bool Queued(const QualifiedName& table) const;
 
@@ -94,7 +99,9 @@ class OnlineSnapshot {
   Status Emit(const std::string& content);
   Status Save() { return SaveJob(options_.job_path, *job_); }
   // Reads the chunk in a transaction whose snapshot says which transactions it includes.
-  Status Read(InFlight& flight, const Chunk& chunk);
+  Status Read(InFlight& flight, const TableJob& table, const Chunk& chunk);
+  // A key repair's read: the rows of its keys, and delete images of the keys without one.
+  Status ReadKeys(InFlight& flight, const TableJob& table);
   // Whether `change` concerns the table in flight; drops the keys it touches from the read
   // when it is in the window or `unseen` (its transaction is not in the read's snapshot).
   bool Touch(const pg::Change& change, bool unseen);

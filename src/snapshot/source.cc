@@ -195,6 +195,31 @@ std::string ChunkQuery(const SourceTable& table, const Chunk& chunk, int64_t lim
   return sql;
 }
 
+std::string KeysQuery(const SourceTable& table,
+                      const std::vector<std::vector<std::string>>& keys) {
+  // Each value goes through its column's input function (and prints in its output form).
+  nlohmann::json records = nlohmann::json::array();
+  for (const std::vector<std::string>& key : keys) {
+    nlohmann::json record = nlohmann::json::object();
+    for (size_t k = 0; k < key.size() && k < table.order_key.size(); ++k) {
+      record[table.relation.columns[table.order_key[k]].name] = key[k];
+    }
+    records.push_back(std::move(record));
+  }
+  return fmt::format("SELECT {} FROM pg_catalog.jsonb_populate_recordset(NULL::{}, {})",
+                     KeyList(table), table.name.ToSql(),
+                     QuoteLiteral(records.dump(-1, ' ', false,
+                                               nlohmann::json::error_handler_t::replace)));
+}
+
+std::string RowsOfKeysQuery(const SourceTable& table,
+                            const std::vector<std::vector<std::string>>& keys) {
+  std::vector<std::string> columns;
+  for (const auto& column : table.relation.columns) columns.push_back(QuoteIdent(column.name));
+  return fmt::format("SELECT {} FROM {} WHERE ({}) IN ({}) ORDER BY {}", Join(columns, ", "),
+                     table.name.ToSql(), KeyList(table), KeysQuery(table, keys), KeyList(table));
+}
+
 Status ReadCopyText(pg::Connection& conn, std::string_view select, size_t width,
                     std::vector<pg::pgoutput::Tuple>& rows) {
   return conn.CopyOut("COPY (" + std::string(select) + ") TO STDOUT",

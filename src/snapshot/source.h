@@ -68,6 +68,13 @@ std::string BoundsQuery(const SourceTable& table, int64_t chunk_rows);
 // SELECT of the chunk's rows in key order; `limit` > 0 reads at most that many.
 std::string ChunkQuery(const SourceTable& table, const Chunk& chunk, int64_t limit = 0);
 
+// The key columns of `keys` (text forms, in key order) typed as the table's columns (and
+// printed in PostgreSQL's own forms).
+std::string KeysQuery(const SourceTable& table, const std::vector<std::vector<std::string>>& keys);
+// The rows whose key is one of `keys`, in key order.
+std::string RowsOfKeysQuery(const SourceTable& table,
+                            const std::vector<std::vector<std::string>>& keys);
+
 // Runs `COPY (select) TO STDOUT` (text format) and appends its rows of `width` columns to
 // `rows`, as pgoutput tuples.
 Status ReadCopyText(pg::Connection& conn, std::string_view select, size_t width,

@@ -249,6 +249,7 @@ Status ArchiveCheck::Keyed(const std::function<void(const ChunkReport&)>& report
     if (out.differences.size() < ChunkReport::kListed) {
       out.differences.push_back({check_.Display(key), kind});
     }
+    if (out.repair_keys.size() < ChunkReport::kRepairKeys) out.repair_keys.push_back(RepairKey(key));
   }
   out.outcome = out.different > 0 ? Outcome::kDifferent : Outcome::kEqual;
   report(out);

@@ -189,6 +189,7 @@ Result<std::map<std::string, DiffKind>> TableCheck::Compare() {
 Status TableCheck::Settle(const std::string& select, Read first,
                           std::map<std::string, DiffKind> diff, ChunkReport& out) {
   std::map<std::string, DiffKind> confirmed;
+  std::set<std::string> repaired;  // confirmed keys already in out.repair_keys
   Read previous = std::move(first);
   for (int round = 1; round <= kRounds && !diff.empty(); ++round) {
     auto again = ReadSource(select);
@@ -199,6 +200,13 @@ Status TableCheck::Settle(const std::string& select, Read first,
       auto b = before.find(key), n = now.find(key);
       const bool stable = b != before.end() && n != now.end() && b->second == n->second;
       (stable ? confirmed : moving)[key] = kind;
+    }
+    for (const Tuple& row : again->rows) {  // a confirmed key is in both reads
+      if (out.repair_keys.size() >= ChunkReport::kRepairKeys) break;
+      const std::string key = Key(row);
+      if (confirmed.contains(key) && repaired.insert(key).second) {
+        out.repair_keys.push_back(snapshot::KeyOf(versioned_, row));
+      }
     }
     if (moving.empty() || round == kRounds) {
       out.unsettled = static_cast<int64_t>(moving.size());
@@ -283,6 +291,12 @@ Status TableCheck::Keyed(const std::function<void(const ChunkReport&)>& report) 
   return {};
 }
 
+
+std::vector<std::string> RepairKey(const KeyValues& key) {
+  std::vector<std::string> out;
+  for (const auto& value : key) out.push_back(value.value_or(""));  // keys are NOT NULL
+  return out;
+}
 
 std::string TableCheck::Display(const KeyValues& key) const {
   std::vector<std::string> parts;
@@ -383,6 +397,9 @@ Status TableCheck::OnlyInMirror(ChunkReport& out) {
       ++out.different;
       if (out.differences.size() < ChunkReport::kListed) {
         out.differences.push_back({Display(kept[i]), DiffKind::kOnlyInMirror});
+      }
+      if (out.repair_keys.size() < ChunkReport::kRepairKeys) {
+        out.repair_keys.push_back(RepairKey(kept[i]));
       }
     }
     Pause(batch_started);

@@ -104,6 +104,9 @@ class TableCheck {
   std::string other_;
 };
 
+// A key read from DuckDB as a repair key (ChunkReport::repair_keys).
+std::vector<std::string> RepairKey(const KeyValues& key);
+
 // "verify was stopped: …", the error of a cancelled verify.
 Error Stopped();
 

@@ -59,7 +59,11 @@ struct ChunkReport {
   std::vector<Difference> differences;  // the first kListed of them
   int64_t unsettled = 0;                // keys that kept changing in every round: left out
   std::string note;                     // why it was skipped
+  // Every key found different (its columns' text forms, in key order), for --repair, which
+  // re-reads just these keys; kept up to kRepairKeys (more: the whole table is re-read).
+  std::vector<std::vector<std::string>> repair_keys;
   static constexpr size_t kListed = 10;
+  static constexpr size_t kRepairKeys = 100000;
 };
 
 // An archive verify's way to the archive (Options::archive), given by walden run.

@@ -198,8 +198,13 @@ TEST_F(VerifyTest, AMirrorEditedBehindWaldensBackIsFoundByKeyAndRepaired) {
   const CommandResult repaired =
       Walden({"verify", "--table", "public.\"Odd Name\"", "--repair", "--json"});
   EXPECT_EQ(repaired.exit_code, 1) << repaired.output;
-  EXPECT_THAT(repaired.output, HasSubstr(R"("repair":"job )"));
-  ASSERT_TRUE(run.WaitForLog("snapshot: public.\"Odd Name\" complete", 120s)) << run.Stderr();
+  // Only the three keys are read again: two rows, and a delete of the one the source lacks.
+  EXPECT_THAT(repaired.output, ::testing::ContainsRegex(
+                                   R"re("repair":"job [0-9a-f]+ \(3 keys of public\.\\"Odd Name\\"\)")re"));
+  ASSERT_TRUE(run.WaitForLog("snapshot: 3 keys of public.\"Odd Name\" queued (verify repair)", 30s))
+      << run.Stderr();
+  ASSERT_TRUE(run.WaitForLog("snapshot: public.\"Odd Name\" complete: 2 rows", 120s))
+      << run.Stderr();
   const CommandResult again = Walden({"verify", "--table", "public.\"Odd Name\""});
   EXPECT_EQ(again.exit_code, 0) << again.output;
   EXPECT_THAT(again.output, HasSubstr("verify: 2 chunks equal, 0 different, 0 skipped\n"));
@@ -249,8 +254,10 @@ TEST_F(VerifyTest, ChangesTakenOutOfTheArchiveAreFoundByKeyAndRepaired) {
   const CommandResult repaired = Walden({"verify", "--archive", "--all", "--repair", "--json"});
   EXPECT_EQ(repaired.exit_code, 1) << repaired.output;
   EXPECT_THAT(repaired.output, HasSubstr(R"("target":"archive")"));
-  EXPECT_THAT(repaired.output, HasSubstr(R"("repair":"job )"));
-  ASSERT_TRUE(run.WaitForLog("snapshot: public.\"Odd Name\" complete", 120s)) << run.Stderr();
+  EXPECT_THAT(repaired.output, ::testing::ContainsRegex(
+                                   R"re("repair":"job [0-9a-f]+ \(3 keys of public\.\\"Odd Name\\"\)")re"));
+  ASSERT_TRUE(run.WaitForLog("snapshot: public.\"Odd Name\" complete: 2 rows", 120s))
+      << run.Stderr();
   const CommandResult again = Walden({"verify", "--archive", "--all"});
   EXPECT_EQ(again.exit_code, 0) << again.output;
   EXPECT_THAT(again.output, HasSubstr("public.\"Odd Name\" (archive): 1000 rows, equal\n"));
@@ -273,10 +280,12 @@ TEST_F(VerifyTest, NeedsARunningWaldenAndTablesItMirrors) {
   Exec("CREATE TABLE t (id int PRIMARY KEY)");
   Exec("INSERT INTO t SELECT generate_series(1, 10)");
   std::vector<std::string> args = RunArgs();
-  args.insert(args.end(), {"--verify-interval", "1s"});  // and a schedule
+  // and a schedule, of the mirror and the archive
+  args.insert(args.end(), {"--verify-interval", "1s", "--verify-archive", "true"});
   WaldenProcess run(args);
   ASSERT_TRUE(run.WaitForLog("run: streaming slot", 60s)) << run.Stderr();
-  ASSERT_TRUE(run.WaitForLog("verify: scheduled verify done: every table equal", 60s))
+  ASSERT_TRUE(run.WaitForLog(
+      "verify: scheduled verify done (mirror and archive): every table equal", 60s))
       << run.Stderr();
   EXPECT_THAT(MetricsWith("walden_verify_last_success_timestamp_seconds "),
               HasSubstr("walden_verify_last_success_timestamp_seconds "));
