@@ -144,7 +144,7 @@ Status MirrorSink::FlushIfDue() {
     return Flush();
   }
   // Keep the file's watermark near the source's while only unmirrored transactions pass.
-  if (mirror_->watermark().commit_lsn != durable_.commit_lsn &&
+  if (mirror_->watermark().commit_lsn != pending_.commit_lsn &&
       now - last_write_ > std::chrono::seconds(1)) {
     return Flush();
   }

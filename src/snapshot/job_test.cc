@@ -17,7 +17,10 @@ Job Sample() {
   TableJob loose{.name = {"s p", "log"}, .by_ctid = true};
   loose.chunks = {{.lo_page = 0, .hi_page = 8, .delivered = 901, .rows = 5},
                   {.lo_page = 8, .hi_page = -1, .delivered = 980, .rows = 1}};
-  job.tables = {keyed, loose};
+  TableJob repair{.name = {"public", "t"}, .planned = true};
+  repair.keys = {{"17", "eu"}, {"it's", "ü"}};
+  repair.chunks = {{.delivered = 990, .rows = 1}};
+  job.tables = {keyed, loose, repair};
   return job;
 }
 
@@ -29,6 +32,16 @@ TEST(JobTest, RoundTripsThroughJson) {
   EXPECT_EQ(back->tables[0].chunks[1].lo, std::vector<std::string>{"10"});
   EXPECT_EQ(back->tables[0].rows(), 20);
   EXPECT_EQ(back->tables[1].last_delivery(), 980u);
+  EXPECT_EQ(back->tables[2].keys, job.tables[2].keys);
+}
+
+TEST(JobTest, AJobWrittenBeforeKeyRepairsLoadsWithout) {
+  auto old = JobFromJson(
+      R"({"id":"j","reason":"r","consistent_lsn":0,"tables":[{"schema":"s","name":"t",)"
+      R"("by_ctid":false,"reset":true,"reset_at":0,"planned":false,"read_all":false,)"
+      R"("estimated_rows":0,"chunks":[]}]})");
+  ASSERT_TRUE(old) << old.error().message;
+  EXPECT_TRUE(old->tables[0].keys.empty());
 }
 
 TEST(JobTest, DamagedFileSaysHowToRecover) {

@@ -171,6 +171,25 @@ TEST_F(MirrorTest, QueriesAndExportsSeeWholeTransactionsWhileMergesContinue) {
   DropSlot("mirror_slot");
 }
 
+// A transaction the mirror keeps nothing of (here another program's logical message) on an
+// otherwise idle source: the mirror's watermark, and so the slot's confirmed position, pass
+// it within about a second, not only at the next heartbeat (WAL would pile up meanwhile).
+TEST_F(MirrorTest, AnIdleSourcesLastTransactionIsConfirmedWithinSeconds) {
+  std::filesystem::remove_all(dir());
+  Exec("CREATE TABLE t (id int PRIMARY KEY)");
+  std::vector<std::string> args = RunArgs();
+  args.insert(args.end(), {"--canary-interval", "1h", "--canary-stale-after", "3h"});
+  WaldenProcess run(args);
+  ASSERT_TRUE(run.WaitForLog("run: streaming slot", 30s)) << run.Stderr();
+  Exec("INSERT INTO t VALUES (1)");
+  ASSERT_TRUE(WaitForCaughtUp("mirror_slot", 30s)) << run.Stderr();
+  const auto lsn =
+      Rows("SELECT pg_logical_emit_message(true, 'someone_else', 'x')::text")[0][0].value_or("");
+  EXPECT_TRUE(WaitForConfirmed("mirror_slot", lsn, 10s)) << run.Stderr();
+  CatchUpAndStop(run);
+  DropSlot("mirror_slot");
+}
+
 TEST_F(MirrorTest, MetricsAndStatusCountWhatTheWorkloadDid) {
   std::filesystem::remove_all(dir());
   Exec("CREATE TABLE t (id int PRIMARY KEY, v text)");
