@@ -95,7 +95,8 @@ int QueryCommand(const Config& config, const std::string& sql, const std::string
                                    .allow_full_scan = flags.allow_full_scan,
                                    .rates = pipeline::Rates(config),
                                    .cache_dir = pipeline::HistoryCache(config),
-                                   .cache_limit = config.query.cache_size},
+                                   .cache_limit = config.query.cache_size,
+                                   .rebuild_as_of = pipeline::AsOfRebuilder(config)},
                                   [&] {
                                     query::QueryOptions bounds = pipeline::QueryBounds(config);
                                     bounds.catalog = catalog;

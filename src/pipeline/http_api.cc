@@ -57,7 +57,8 @@ Result<std::unique_ptr<server::HttpServer>> StartHttpApi(
                                          .allow_full_scan = flag("allow_full_scan"),
                                          .rates = Rates(config),
                                          .cache_dir = HistoryCache(config),
-                                         .cache_limit = config.query.cache_size},
+                                         .cache_limit = config.query.cache_size,
+                                         .rebuild_as_of = AsOfRebuilder(config)},
                                         std::move(bounds));
     running->release();
     if (!output) {

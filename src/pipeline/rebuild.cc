@@ -237,4 +237,23 @@ Result<RebuildResult> RebuildMirror(store::ObjectStore& store, const std::string
   return result;
 }
 
+query::AsOfRebuild AsOfRebuilder(const Config& config) {
+  return [&config](const query::AsOf& as_of, const std::string& path) -> Status {
+    auto store = store::OpenStore(config.archive);
+    if (!store) return std::unexpected(store.error());
+    RebuildScope scope{.table = as_of.table, .memory_limit = "256MB", .threads = 1};
+    if (auto lsn = Lsn::Parse(as_of.at)) {
+      scope.until_lsn = *lsn;
+    } else {
+      scope.until_time = as_of.at;
+    }
+    const std::string scratch = path + ".files";
+    auto rebuilt = RebuildMirror(**store, path, scratch, scope);
+    std::error_code ec;
+    fs::remove_all(scratch, ec);
+    if (!rebuilt) return std::unexpected(rebuilt.error());
+    return {};
+  };
+}
+
 }  // namespace walden::pipeline

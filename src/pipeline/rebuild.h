@@ -17,6 +17,7 @@
 #include "common/config.h"
 #include "common/error.h"
 #include "common/lsn.h"
+#include "query/history.h"
 #include "query/query.h"
 #include "store/object_store.h"
 
@@ -44,5 +45,9 @@ struct RebuildScope {
 // `scratch_dir` holds downloaded files when the archive is remote.
 Result<RebuildResult> RebuildMirror(store::ObjectStore& store, const std::string& mirror_path,
                                     const std::string& scratch_dir, const RebuildScope& scope = {});
+
+// walden_as_of(…) in queries: one table rebuilt at a point, with its own store connection,
+// one thread and 256 MB (beside a running walden); downloads go to a folder beside the file.
+query::AsOfRebuild AsOfRebuilder(const Config& config);
 
 }  // namespace walden::pipeline

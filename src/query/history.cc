@@ -1,6 +1,9 @@
 #include "query/history.h"
 
 #include <fmt/core.h>
+#include <unistd.h>
+#include <atomic>
+#include <filesystem>
 #include <spdlog/spdlog.h>
 
 #include <nlohmann/json.hpp>
@@ -390,6 +393,56 @@ Result<PreparedHistory> PrepareHistory(duck::Connection& planner, store::ObjectS
   return prepared;
 }
 
+namespace {
+
+void CollectAsOf(const json& node, std::vector<AsOf>& out, std::string& bad) {
+  if (node.is_object()) {
+    if (Str(node, "type") == "TABLE_FUNCTION" &&
+        Str(At(node, "function"), "function_name") == "walden_as_of") {
+      std::vector<std::string> args;
+      const json& children = At(At(node, "function"), "children");
+      for (const json& child : children.is_array() ? children : json::array()) {
+        if (Str(child, "class") != "CONSTANT" || At(At(child, "value"), "is_null") == true) break;
+        args.push_back(At(At(child, "value"), "value").is_string()
+                           ? At(At(child, "value"), "value").get<std::string>()
+                           : At(At(child, "value"), "value").dump());
+      }
+      auto selector = args.size() == 2 ? ParseTableSelector(args[0])
+                                       : Result<TableSelector>(std::unexpected(Error{}));
+      if (!selector || !selector->table) {
+        bad = "walden_as_of takes two constants: a table and a commit time or LSN, e.g. "
+              "walden_as_of('public.orders', '2026-12-01 09:00:00+00')";
+      } else {
+        out.push_back({{selector->schema, *selector->table}, args[1]});
+      }
+    }
+    for (const auto& [key, child] : node.items()) CollectAsOf(child, out, bad);
+  } else if (node.is_array()) {
+    for (const json& child : node) CollectAsOf(child, out, bad);
+  }
+}
+
+}  // namespace
+
+Result<std::optional<AsOf>> FindAsOf(duck::Connection& conn, std::string_view sql) {
+  if (sql.find("walden_as_of") == std::string_view::npos) return std::nullopt;  // cheap exit
+  auto parsed = conn.Query("SELECT json_serialize_sql(" + QuoteLiteral(sql) + ")");
+  if (!parsed) return std::unexpected(parsed.error());
+  const json tree = json::parse(parsed->Text(0, 0).value_or("{}"), nullptr, false);
+  std::vector<AsOf> found;
+  std::string bad;
+  CollectAsOf(tree, found, bad);
+  if (!bad.empty()) return Fail(ErrorKind::kUsage, bad);
+  if (found.empty()) return std::nullopt;
+  for (const AsOf& other : found) {
+    if (other.table != found.front().table || other.at != found.front().at) {
+      return Fail(ErrorKind::kUsage,
+                  "one walden_as_of(table, point) per query: one table at one point");
+    }
+  }
+  return found.front();
+}
+
 void ArchiveSnapshot::Publish(archive::ArchiveState state) {
   auto shared = std::make_shared<const archive::ArchiveState>(std::move(state));
   std::lock_guard lock(mutex_);
@@ -415,6 +468,29 @@ Result<Answer> RunWithHistory(duck::Database& database, store::ObjectStore& stor
         .preview = prepared->preview};
   }
   options.history = std::move(prepared->tables);
+  auto as_of = FindAsOf(*planner, sql);
+  if (!as_of) return std::unexpected(as_of.error());
+  struct Remove {
+    std::string path;
+    ~Remove() {
+      std::error_code ec;
+      if (!path.empty()) std::filesystem::remove(path, ec);
+      if (!path.empty()) std::filesystem::remove(path + ".wal", ec);
+    }
+  } rebuilt;
+  if (*as_of) {
+    if (!history.rebuild_as_of) {
+      return Fail(ErrorKind::kUsage, "walden_as_of is not available here");
+    }
+    static std::atomic<int> next{0};
+    std::error_code ec;
+    std::filesystem::create_directories(history.cache_dir, ec);
+    rebuilt.path = fmt::format("{}/as-of-{}-{}.duckdb", history.cache_dir, getpid(), ++next);
+    if (auto ok = history.rebuild_as_of(**as_of, rebuilt.path); !ok) {
+      return std::unexpected(ok.error());
+    }
+    options.as_of = AsOfTable{.path = rebuilt.path, .table = (*as_of)->table};
+  }
   auto output = RunQuery(database, sql, format, options);
   if (!output) return std::unexpected(output.error());
   return Answer{.output = std::move(*output), .preview = std::move(prepared->preview)};

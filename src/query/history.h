@@ -13,11 +13,13 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <cstdint>
 #include <limits>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -75,6 +77,18 @@ struct HistoryPlan {
 HistoryPlan PlanHistory(const archive::ArchiveState& state, const HistoryReads& reads, bool remote,
                         const Rates& rates);
 
+// walden_as_of('schema.table', 'time or LSN') in a statement: the table's state at that
+// commit time (text DuckDB casts to TIMESTAMPTZ) or LSN ('0/16B3748'). One per statement
+// (one table at one point, however often it is referenced); nullopt: none.
+struct AsOf {
+  QualifiedName table;
+  std::string at;
+};
+Result<std::optional<AsOf>> FindAsOf(duck::Connection& conn, std::string_view sql);
+
+// Rebuilds `as_of.table` at `as_of.at` from the archive into a new DuckDB file at `path`.
+using AsOfRebuild = std::function<Status(const AsOf& as_of, const std::string& path)>;
+
 // What a history query asks for besides its SQL (CLI flags, HTTP parameters).
 struct HistoryOptions {
   bool dry_run = false;          // plan and preview only
@@ -84,6 +98,7 @@ struct HistoryOptions {
   int64_t cache_limit = int64_t{1} << 30;  // query.cache_size: trimmed after each fetch
   // Files used this recently are never trimmed (queries in flight read them).
   std::chrono::seconds cache_spare{std::chrono::minutes(10)};
+  AsOfRebuild rebuild_as_of;  // unset: walden_as_of is refused
 };
 
 // The history views a query needs (files fetched, local paths) and its cost preview; both

@@ -46,6 +46,14 @@ Result<OutputFormat> ParseOutputFormat(std::string_view text) {
               fmt::format("unknown format \"{}\"; use table, csv or json", text));
 }
 
+// walden_as_of(t, at) reads the rebuilt state; its arguments chose it before (history.cc).
+Status AttachAsOf(duck::Connection& conn, const AsOfTable& as_of) {
+  return conn.Execute(fmt::format(
+      "ATTACH {} AS walden_as_of_state (READ_ONLY); CREATE OR REPLACE TEMP MACRO "
+      "walden_as_of(t, at) AS TABLE SELECT * FROM walden_as_of_state.{}",
+      QuoteLiteral(as_of.path), as_of.table.ToSql()));
+}
+
 Status AttachHistory(duck::Connection& conn, const std::vector<HistoryTable>& history) {
   if (auto ok = conn.Execute("ATTACH ':memory:' AS history"); !ok) return ok;
   for (const HistoryTable& table : history) {
@@ -278,15 +286,24 @@ Result<std::string> RunQuery(duck::Database& database, const std::string& sql, O
   struct Detach {
     duck::Connection* conn = nullptr;
     ~Detach() {
-      if (conn) (void)conn->Execute("DETACH DATABASE IF EXISTS history");
+      if (conn) {
+        (void)conn->Execute("DETACH DATABASE IF EXISTS history");
+        (void)conn->Execute("DETACH DATABASE IF EXISTS walden_as_of_state");
+      }
     }
   } detach;
-  if (!options.history.empty()) {
+  if (!options.history.empty() || options.as_of) {
     static std::mutex history_mutex;
     history_lock = std::unique_lock(history_mutex);
     (void)conn->Execute("DETACH DATABASE IF EXISTS history");
+    (void)conn->Execute("DETACH DATABASE IF EXISTS walden_as_of_state");
     detach.conn = &*conn;
-    if (auto ok = AttachHistory(*conn, options.history); !ok) return std::unexpected(ok.error());
+    if (!options.history.empty()) {
+      if (auto ok = AttachHistory(*conn, options.history); !ok) return std::unexpected(ok.error());
+    }
+    if (options.as_of) {
+      if (auto ok = AttachAsOf(*conn, *options.as_of); !ok) return std::unexpected(ok.error());
+    }
   }
   if (!options.status.empty()) {
     if (auto ok = RefreshStatus(database, *conn, options.status); !ok) {

@@ -39,9 +39,18 @@ struct StatusTable {
   std::vector<std::vector<std::optional<std::string>>> rows;
 };
 
+// A table's state rebuilt from the archive as of a point (a mirror-layout DuckDB file), for
+// walden_as_of(…) in the query.
+struct AsOfTable {
+  std::string path;
+  QualifiedName table;
+};
+
 struct QueryOptions {
   // Views history.<schema>.<table> (every change, in the archive's layout).
   std::vector<HistoryTable> history;
+  // The table macro walden_as_of(table, at) answers with this state.
+  std::optional<AsOfTable> as_of;
   // walden_status.<table>: refreshed in the database before the query when they changed.
   std::vector<StatusTable> status;
   // The database unqualified names resolve in (the mirror's name in an OpenReadOnly

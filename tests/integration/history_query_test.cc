@@ -11,6 +11,9 @@
 #include <regex>
 #include <thread>
 
+#include "pg/connection.h"
+#include "pipeline/http_api.h"
+#include "server/http_server.h"
 #include "tests/support/pg_fixture.h"
 #include "tests/support/s3_server.h"
 #include "tests/support/walden_process.h"
@@ -260,6 +263,38 @@ TEST_F(HistoryQueryTest, AsOfGivesTheTableAsItWasAndTailAndKeyFindChanges) {
     args[3] = points[i].second;  // the same moment as an LSN
     r = RunWalden(args);
     EXPECT_EQ(r.output, source(i)) << "as of " << points[i].second;
+    // And from SQL, as a table macro the query can join and filter.
+    r = Query(fmt::format("SELECT id, v FROM walden_as_of('public.t', '{}') ORDER BY id, v",
+                          points[i].first));
+    EXPECT_EQ(r.output, source(i)) << "walden_as_of at " << points[i].first;
+  }
+  CommandResult joined = Query(fmt::format(
+      "SELECT count(*) AS n FROM walden_as_of('public.t', '{0}') a JOIN walden_as_of('public.t', "
+      "'{0}') b USING (id) WHERE a.id >= 0",
+      points[3].second));
+  EXPECT_EQ(joined.output, fmt::format("n\n{}\n", Rows("SELECT count(*) FROM snap3")[0][0].value_or("")));
+  CommandResult two = Query(fmt::format(
+      "SELECT * FROM walden_as_of('public.t', '{}') UNION ALL SELECT * FROM "
+      "walden_as_of('public.t', '{}')",
+      points[0].second, points[1].second));
+  EXPECT_EQ(two.exit_code, 2);
+  EXPECT_THAT(two.output, ::testing::HasSubstr(
+                              "one walden_as_of(table, point) per query: one table at one point"));
+  CommandResult bad = Query("SELECT * FROM walden_as_of('public.t')");
+  EXPECT_EQ(bad.exit_code, 2);
+  EXPECT_THAT(bad.output, ::testing::HasSubstr("walden_as_of takes two constants"));
+  {  // through a running walden's HTTP API too
+    WaldenProcess again(RunArgs());
+    ASSERT_TRUE(again.WaitForLog("run: streaming slot", 30s)) << again.Stderr();
+    auto answer = server::Post(
+        *pipeline::RunningAddress(ScratchDir() + "/data"), "/api/query", {{"format", "csv"}},
+        fmt::format("SELECT id, v FROM walden_as_of('public.t', '{}') ORDER BY id, v",
+                    points[2].second));
+    ASSERT_TRUE(answer) << answer.error().message;
+    EXPECT_EQ(answer->status, 200) << answer->body;
+    EXPECT_EQ(answer->body, source(2));
+    again.process().Signal(SIGTERM);
+    EXPECT_EQ(again.Wait(30s), 0) << again.Stderr();
   }
   std::vector<std::string> args = {"history", "public.t", "--tail", "3", "--format", "csv"};
   for (const std::string& arg : Data()) args.push_back(arg);
