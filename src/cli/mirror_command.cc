@@ -89,20 +89,20 @@ int QueryCommand(const Config& config, const std::string& sql, const std::string
         const std::string catalog = mirror::MirrorCatalog(config.mirror.path);
         auto status = pipeline::StoppedStatusTables(*db, catalog);
         if (!status) return std::unexpected(status.error());
-        auto answer =
-            query::RunWithHistory(*db, **store, state, sql, *parsed,
-                                  {.dry_run = flags.dry_run,
-                                   .allow_full_scan = flags.allow_full_scan,
-                                   .rates = pipeline::Rates(config),
-                                   .cache_dir = pipeline::HistoryCache(config),
-                                   .cache_limit = config.query.cache_size,
-                                   .rebuild_as_of = pipeline::AsOfRebuilder(config)},
-                                  [&] {
-                                    query::QueryOptions bounds = pipeline::QueryBounds(config);
-                                    bounds.catalog = catalog;
-                                    bounds.status = std::move(*status);
-                                    return bounds;
-                                  }());
+        auto answer = query::RunWithHistory(*db, **store, state, sql, *parsed,
+                                            {.dry_run = flags.dry_run,
+                                             .allow_full_scan = flags.allow_full_scan,
+                                             .rates = pipeline::Rates(config),
+                                             .cache_dir = pipeline::HistoryCache(config),
+                                             .cache_limit = config.query.cache_size,
+                                             .rebuild_as_of = pipeline::AsOfRebuilder(config)},
+                                            [&] {
+                                              query::QueryOptions bounds =
+                                                  pipeline::QueryBounds(config);
+                                              bounds.catalog = catalog;
+                                              bounds.status = std::move(*status);
+                                              return bounds;
+                                            }());
         if (!answer) return std::unexpected(answer.error());
         // For people at a terminal; scripts get the rows alone (and --dry-run for the cost).
         if (!answer->preview.empty() && !flags.dry_run && isatty(STDERR_FILENO)) {

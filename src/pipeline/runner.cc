@@ -231,9 +231,8 @@ Status Pipeline::OpenSinks() {
     return snapshots->QueueKeys(std::move(keys));
   };
   std::vector<server::Route> routes = WebRoutes();
-  routes.push_back(
-      VerifyRoute(config_, mirror_->mirror().database(), board_, verify_stats_, stop_, on_snapshot,
-                  on_repair));
+  routes.push_back(VerifyRoute(config_, mirror_->mirror().database(), board_, verify_stats_, stop_,
+                               on_snapshot, on_repair));
   auto server = StartHttpApi(config_, mirror_->mirror().database(), board_, *mirror_, *archive_,
                              *store_, history_, on_snapshot, std::move(routes));
   if (!server) return std::unexpected(server.error());

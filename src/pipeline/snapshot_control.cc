@@ -53,9 +53,9 @@ std::string SnapshotControl::Submit(Request request) {
 Status SnapshotControl::Take(Request& request, const std::vector<QualifiedName>& published) {
   for (auto& [table, keys] : request.keys) {
     if (std::ranges::find(published, table) == published.end()) {
-      request.job.set_value(Fail(ErrorKind::kNotFound, table.Display() +
-                                                           " is not captured (publication " +
-                                                           config_.source.publication + ")"));
+      request.job.set_value(Fail(
+          ErrorKind::kNotFound,
+          table.Display() + " is not captured (publication " + config_.source.publication + ")"));
       return {};
     }
     if (auto ok = engine_->RequestKeys(table, std::move(keys), "verify repair"); !ok) return ok;
@@ -77,9 +77,9 @@ Status SnapshotControl::Take(Request& request, const std::vector<QualifiedName>&
     return std::ranges::none_of(tables, [&](const QualifiedName& n) { return s.Matches(n); });
   });
   if (missing != request.selectors.end()) {
-    request.job.set_value(Fail(ErrorKind::kNotFound, missing->Display() +
-                                                         " is not captured (publication " +
-                                                         config_.source.publication + ")"));
+    request.job.set_value(Fail(
+        ErrorKind::kNotFound,
+        missing->Display() + " is not captured (publication " + config_.source.publication + ")"));
     return {};
   }
   if (auto ok = engine_->Request(tables, "requested"); !ok) return ok;

@@ -3,11 +3,10 @@
 #include <fmt/core.h>
 #include <spdlog/spdlog.h>
 
-#include <nlohmann/json.hpp>
-#include <set>
-
 #include <atomic>
 #include <filesystem>
+#include <nlohmann/json.hpp>
+#include <set>
 
 #include "common/strings.h"
 #include "common/units.h"
@@ -26,9 +25,9 @@ verify::ArchiveAccess ArchiveAccessFor(const Config& config, const StatusBoard& 
     auto store = store::OpenStore(config.archive);
     if (!store) return std::unexpected(store.error());
     // Beside the stream: one thread and a bounded memory, like the verify itself.
-    auto rebuilt = RebuildMirror(**store, path, scratch_dir,
-                                 {.table = table, .until_lsn = until, .memory_limit = "256MB",
-                                  .threads = 1});
+    auto rebuilt =
+        RebuildMirror(**store, path, scratch_dir,
+                      {.table = table, .until_lsn = until, .memory_limit = "256MB", .threads = 1});
     if (!rebuilt) return std::unexpected(rebuilt.error());
     return {};
   };
@@ -49,8 +48,7 @@ namespace {
 
 // The archive's results are kept apart from the mirror's: "public.t (archive)".
 std::string RunKey(const verify::ChunkReport& report) {
-  return report.table.Display() +
-         (report.target == verify::Target::kArchive ? " (archive)" : "");
+  return report.table.Display() + (report.target == verify::Target::kArchive ? " (archive)" : "");
 }
 
 // Runs one verify of the mirror, or of the archive in a scratch folder of its own.
@@ -59,9 +57,8 @@ Status RunVerify(const Config& config, duck::Database& mirror, const StatusBoard
                  std::function<bool()> cancelled,
                  const std::function<void(const verify::ChunkReport&)>& report) {
   if (!archive) {
-    return verify::Verify(mirror, tables,
-                          {.conninfo = config.source.url, .cancelled = std::move(cancelled)},
-                          report);
+    return verify::Verify(
+        mirror, tables, {.conninfo = config.source.url, .cancelled = std::move(cancelled)}, report);
   }
   const std::string scratch = VerifyScratch(config);
   const verify::ArchiveAccess access = ArchiveAccessFor(config, board, scratch);
@@ -179,12 +176,11 @@ std::string Repair(RepairPlan plan, const std::function<std::string(const std::s
                    const std::function<std::string(KeyRepairs)>& keys) {
   std::vector<std::string> done;
   if (!plan.whole.empty()) {
-    done.push_back(OneLine(snapshot(Join(std::vector<std::string>(plan.whole.begin(),
-                                                                  plan.whole.end()),
-                                         "\n"))) +
-                   " (whole tables: " +
-                   Join(std::vector<std::string>(plan.whole.begin(), plan.whole.end()), ", ") +
-                   ")");
+    done.push_back(
+        OneLine(
+            snapshot(Join(std::vector<std::string>(plan.whole.begin(), plan.whole.end()), "\n"))) +
+        " (whole tables: " +
+        Join(std::vector<std::string>(plan.whole.begin(), plan.whole.end()), ", ") + ")");
   }
   if (!plan.keys.empty()) {
     std::vector<std::string> what;
@@ -219,8 +215,7 @@ server::Route VerifyRoute(const Config& config, duck::Database& mirror, const St
                           VerifyStats& stats, const std::atomic<bool>& stop,
                           std::function<std::string(const std::string&)> on_snapshot,
                           std::function<std::string(KeyRepairs)> on_repair) {
-  auto handler = [&config, &mirror, &board, &stats, &stop,
-                  on_snapshot = std::move(on_snapshot),
+  auto handler = [&config, &mirror, &board, &stats, &stop, on_snapshot = std::move(on_snapshot),
                   on_repair = std::move(on_repair)](const server::Request& request) {
     auto tables = RequestedTables(request);
     if (!tables) return server::Response{.status = 400, .body = tables.error().message + "\n"};
@@ -237,8 +232,8 @@ server::Route VerifyRoute(const Config& config, duck::Database& mirror, const St
     server::Response response{.content_type =
                                   json ? "application/x-ndjson" : "text/plain; charset=utf-8"};
     response.stream = [&config, &mirror, &board, &stats, on_snapshot, on_repair,
-                       tables = std::move(*tables),
-                       json, repair, archive, gone](const server::StreamWrite& write) {
+                       tables = std::move(*tables), json, repair, archive,
+                       gone](const server::StreamWrite& write) {
       std::map<std::string, int64_t> outcomes;
       std::set<std::string> different;  // tables, as they are named to a snapshot
       RepairPlan repairs;
@@ -253,10 +248,10 @@ server::Route VerifyRoute(const Config& config, duck::Database& mirror, const St
         }
         (void)write((json ? verify::ReportJson(chunk) : verify::ReportText(chunk)) + "\n");
       };
-      spdlog::info("verify: started ({}, against the {})",
-                   tables.empty() ? std::string("every table")
-                                  : std::to_string(tables.size()) + " tables",
-                   archive ? "archive" : "mirror");
+      spdlog::info(
+          "verify: started ({}, against the {})",
+          tables.empty() ? std::string("every table") : std::to_string(tables.size()) + " tables",
+          archive ? "archive" : "mirror");
       Status done = RunVerify(config, mirror, board, tables, archive, gone, report);
       const bool clean = done && different.empty();
       if (done) stats.Finished(run);

@@ -1,11 +1,11 @@
 #include "query/history.h"
 
 #include <fmt/core.h>
+#include <spdlog/spdlog.h>
 #include <unistd.h>
+
 #include <atomic>
 #include <filesystem>
-#include <spdlog/spdlog.h>
-
 #include <nlohmann/json.hpp>
 
 #include "archive/maintenance.h"
@@ -410,8 +410,9 @@ void CollectAsOf(const json& node, std::vector<AsOf>& out, std::string& bad) {
       auto selector = args.size() == 2 ? ParseTableSelector(args[0])
                                        : Result<TableSelector>(std::unexpected(Error{}));
       if (!selector || !selector->table) {
-        bad = "walden_as_of takes two constants: a table and a commit time or LSN, e.g. "
-              "walden_as_of('public.orders', '2026-12-01 09:00:00+00')";
+        bad =
+            "walden_as_of takes two constants: a table and a commit time or LSN, e.g. "
+            "walden_as_of('public.orders', '2026-12-01 09:00:00+00')";
       } else {
         out.push_back({{selector->schema, *selector->table}, args[1]});
       }

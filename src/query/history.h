@@ -13,8 +13,8 @@
 #pragma once
 
 #include <chrono>
-#include <functional>
 #include <cstdint>
+#include <functional>
 #include <limits>
 #include <map>
 #include <memory>

@@ -48,10 +48,10 @@ Result<OutputFormat> ParseOutputFormat(std::string_view text) {
 
 // walden_as_of(t, at) reads the rebuilt state; its arguments chose it before (history.cc).
 Status AttachAsOf(duck::Connection& conn, const AsOfTable& as_of) {
-  return conn.Execute(fmt::format(
-      "ATTACH {} AS walden_as_of_state (READ_ONLY); CREATE OR REPLACE TEMP MACRO "
-      "walden_as_of(t, at) AS TABLE SELECT * FROM walden_as_of_state.{}",
-      QuoteLiteral(as_of.path), as_of.table.ToSql()));
+  return conn.Execute(
+      fmt::format("ATTACH {} AS walden_as_of_state (READ_ONLY); CREATE OR REPLACE TEMP MACRO "
+                  "walden_as_of(t, at) AS TABLE SELECT * FROM walden_as_of_state.{}",
+                  QuoteLiteral(as_of.path), as_of.table.ToSql()));
 }
 
 Status AttachHistory(duck::Connection& conn, const std::vector<HistoryTable>& history) {

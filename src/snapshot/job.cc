@@ -87,7 +87,8 @@ Result<Job> JobFromJson(std::string_view text) {
       table.planned = t.at("planned");
       table.read_all = t.at("read_all");
       table.estimated_rows = t.at("estimated_rows");
-      if (t.contains("keys")) table.keys = t.at("keys").get<std::vector<std::vector<std::string>>>();
+      if (t.contains("keys"))
+        table.keys = t.at("keys").get<std::vector<std::vector<std::string>>>();
       for (const json& c : t.at("chunks")) {
         table.chunks.push_back({.lo = KeyFrom(c.at("lo")),
                                 .hi = KeyFrom(c.at("hi")),

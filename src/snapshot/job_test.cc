@@ -36,10 +36,10 @@ TEST(JobTest, RoundTripsThroughJson) {
 }
 
 TEST(JobTest, AJobWrittenBeforeKeyRepairsLoadsWithout) {
-  auto old = JobFromJson(
-      R"({"id":"j","reason":"r","consistent_lsn":0,"tables":[{"schema":"s","name":"t",)"
-      R"("by_ctid":false,"reset":true,"reset_at":0,"planned":false,"read_all":false,)"
-      R"("estimated_rows":0,"chunks":[]}]})");
+  auto old =
+      JobFromJson(R"({"id":"j","reason":"r","consistent_lsn":0,"tables":[{"schema":"s","name":"t",)"
+                  R"("by_ctid":false,"reset":true,"reset_at":0,"planned":false,"read_all":false,)"
+                  R"("estimated_rows":0,"chunks":[]}]})");
   ASSERT_TRUE(old) << old.error().message;
   EXPECT_TRUE(old->tables[0].keys.empty());
 }

@@ -203,10 +203,10 @@ Status OnlineSnapshot::Tick() {
   if (auto read = Read(*flight, table, table.chunks[flight->chunk]); !read) {
     // A repair that cannot be read (keys the source's types refuse) is dropped, not fatal.
     if (table.keys.empty() || read.error().kind == ErrorKind::kConnection) return read;
-    spdlog::error("snapshot: the repair of {} keys of {} failed: {}; `walden snapshot --table "
-                  "{}` re-reads the whole table",
-                  table.keys.size(), table.name.Display(), read.error().message,
-                  table.name.Display());
+    spdlog::error(
+        "snapshot: the repair of {} keys of {} failed: {}; `walden snapshot --table "
+        "{}` re-reads the whole table",
+        table.keys.size(), table.name.Display(), read.error().message, table.name.Display());
     job_->tables.erase(job_->tables.begin() + static_cast<std::ptrdiff_t>(t));
     return Save();
   }

@@ -195,8 +195,7 @@ std::string ChunkQuery(const SourceTable& table, const Chunk& chunk, int64_t lim
   return sql;
 }
 
-std::string KeysQuery(const SourceTable& table,
-                      const std::vector<std::vector<std::string>>& keys) {
+std::string KeysQuery(const SourceTable& table, const std::vector<std::vector<std::string>>& keys) {
   // Each value goes through its column's input function (and prints in its output form).
   nlohmann::json records = nlohmann::json::array();
   for (const std::vector<std::string>& key : keys) {
@@ -206,10 +205,10 @@ std::string KeysQuery(const SourceTable& table,
     }
     records.push_back(std::move(record));
   }
-  return fmt::format("SELECT {} FROM pg_catalog.jsonb_populate_recordset(NULL::{}, {})",
-                     KeyList(table), table.name.ToSql(),
-                     QuoteLiteral(records.dump(-1, ' ', false,
-                                               nlohmann::json::error_handler_t::replace)));
+  return fmt::format(
+      "SELECT {} FROM pg_catalog.jsonb_populate_recordset(NULL::{}, {})", KeyList(table),
+      table.name.ToSql(),
+      QuoteLiteral(records.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)));
 }
 
 std::string RowsOfKeysQuery(const SourceTable& table,

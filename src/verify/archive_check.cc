@@ -68,14 +68,14 @@ Status ArchiveCheck::WaitDurable(Lsn lsn) {
     if (durable >= lsn) return {};
     if (check_.Cancelled()) return std::unexpected(Stopped());
     if (Clock::now() > deadline) {
-      return Fail(ErrorKind::kIo,
-                  fmt::format("the archive did not make the commits up to {} durable within {} s "
-                              "(it is at {}); is its store reachable? see walden status",
-                              lsn.ToString(),
-                              std::chrono::duration_cast<std::chrono::seconds>(
-                                  archive_.durable_timeout)
-                                  .count(),
-                              durable.ToString()));
+      return Fail(
+          ErrorKind::kIo,
+          fmt::format(
+              "the archive did not make the commits up to {} durable within {} s "
+              "(it is at {}); is its store reachable? see walden status",
+              lsn.ToString(),
+              std::chrono::duration_cast<std::chrono::seconds>(archive_.durable_timeout).count(),
+              durable.ToString()));
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
@@ -117,8 +117,8 @@ std::string ArchiveCheck::OnKeys(const std::string& left, bool left_loaded,
   std::vector<std::string> on;
   const std::vector<size_t> keys = check_.def().KeyIndexes();
   for (size_t n = 0; n < keys.size(); ++n) {
-    const std::string column = left_loaded ? fmt::format("c{}", keys[n])
-                                           : QuoteIdent(check_.def().columns[keys[n]].name);
+    const std::string column =
+        left_loaded ? fmt::format("c{}", keys[n]) : QuoteIdent(check_.def().columns[keys[n]].name);
     on.push_back(fmt::format("{}.{}::VARCHAR = {}.k{}", left, column, right, n));
   }
   return Join(on, " AND ");
@@ -249,7 +249,8 @@ Status ArchiveCheck::Keyed(const std::function<void(const ChunkReport&)>& report
     if (out.differences.size() < ChunkReport::kListed) {
       out.differences.push_back({check_.Display(key), kind});
     }
-    if (out.repair_keys.size() < ChunkReport::kRepairKeys) out.repair_keys.push_back(RepairKey(key));
+    if (out.repair_keys.size() < ChunkReport::kRepairKeys)
+      out.repair_keys.push_back(RepairKey(key));
   }
   out.outcome = out.different > 0 ? Outcome::kDifferent : Outcome::kEqual;
   report(out);

@@ -38,7 +38,6 @@ void TableCheck::Pause(Clock::time_point started) const {
   }
 }
 
-
 std::string TableCheck::KeyColumns(const std::string& prefix, bool mirror) const {
   std::vector<std::string> out;
   for (size_t i : def_.KeyIndexes()) {
@@ -133,9 +132,9 @@ Status TableCheck::Load(const std::vector<Tuple>& rows, bool append) {
     columns += fmt::format(", c{} {}", i, def_.columns[i].type.DuckDbName());
     types.push_back(def_.columns[i].type);
   }
-  if (auto ok = duck_.Execute(
-          fmt::format("CREATE {} TEMP TABLE {}verify_src ({})", append ? "" : "OR REPLACE",
-                      append ? "IF NOT EXISTS " : "", columns));
+  if (auto ok = duck_.Execute(fmt::format("CREATE {} TEMP TABLE {}verify_src ({})",
+                                          append ? "" : "OR REPLACE",
+                                          append ? "IF NOT EXISTS " : "", columns));
       !ok) {
     return ok;
   }
@@ -291,7 +290,6 @@ Status TableCheck::Keyed(const std::function<void(const ChunkReport&)>& report) 
   return {};
 }
 
-
 std::vector<std::string> RepairKey(const KeyValues& key) {
   std::vector<std::string> out;
   for (const auto& value : key) out.push_back(value.value_or(""));  // keys are NOT NULL
@@ -317,7 +315,7 @@ std::string TableCheck::KeyIn(const std::vector<KeyValues>& keys, bool duckdb) c
       const std::string column = QuoteIdent(def_.columns[columns[k]].name);
       // PostgreSQL gives an untyped literal the column's type (compared as values); DuckDB
       // compares the text forms it printed the keys in.
-      equal.push_back(!key[k] ? column + " IS NULL"
+      equal.push_back(!key[k]  ? column + " IS NULL"
                       : duckdb ? column + "::VARCHAR = " + QuoteLiteral(*key[k])
                                : column + " = " + QuoteLiteral(*key[k]));
     }
@@ -332,8 +330,7 @@ std::string TableCheck::SelectWhere(const std::string& where) const {
   return fmt::format("SELECT {} FROM {} WHERE {}", Join(columns, ", "), def_.name.ToSql(), where);
 }
 
-Result<std::pair<std::set<size_t>, Lsn>> TableCheck::SourceHas(
-    const std::vector<KeyValues>& keys) {
+Result<std::pair<std::set<size_t>, Lsn>> TableCheck::SourceHas(const std::vector<KeyValues>& keys) {
   if (keys.empty()) return std::pair{std::set<size_t>{}, Lsn{}};
   std::vector<std::string> probes;
   for (size_t i = 0; i < keys.size(); ++i) {
@@ -380,8 +377,8 @@ Status TableCheck::OnlyInMirror(ChunkReport& out) {
     if (absent.empty()) continue;
     // Still in the mirror once it has every commit the read saw, and still absent after.
     if (auto ok = WaitForMirror(first->second); !ok) return ok;
-    auto still = duck_.Query(fmt::format("SELECT {} FROM {} WHERE {}", Join(texts, ", "),
-                                         other_, KeyIn(absent, true)));
+    auto still = duck_.Query(
+        fmt::format("SELECT {} FROM {} WHERE {}", Join(texts, ", "), other_, KeyIn(absent, true)));
     if (!still) return std::unexpected(still.error());
     std::vector<KeyValues> kept(still->rows());
     for (size_t r = 0; r < kept.size(); ++r) {
@@ -455,6 +452,5 @@ Status TableCheck::Keyless(const std::function<void(const ChunkReport&)>& report
   report(out);
   return {};
 }
-
 
 }  // namespace walden::verify

@@ -5,8 +5,8 @@
 #include <algorithm>
 #include <filesystem>
 #include <memory>
-#include <optional>
 #include <nlohmann/json.hpp>
+#include <optional>
 
 #include "common/strings.h"
 #include "pg/types.h"
@@ -165,8 +165,8 @@ Status Verify(duck::Database& mirror, const std::vector<QualifiedName>& tables,
 std::string ReportText(const ChunkReport& r) {
   if (r.outcome == Outcome::kSkipped) return r.table.Display() + ": skipped: " + r.note;
   std::string where = r.target == Target::kArchive ? " (archive)"
-                      : r.chunk == 0              ? " rows only in the mirror"
-                                                  : fmt::format(" chunk {}", r.chunk);
+                      : r.chunk == 0               ? " rows only in the mirror"
+                                                   : fmt::format(" chunk {}", r.chunk);
   if (!r.first_key.empty()) where += fmt::format(" ({} .. {})", r.first_key, r.last_key);
   std::string line = r.table.Display() + where + ": ";
   line += fmt::format("{} rows, {}", r.rows, OutcomeName(r.outcome));

@@ -272,11 +272,12 @@ TEST_F(HistoryQueryTest, AsOfGivesTheTableAsItWasAndTailAndKeyFindChanges) {
       "SELECT count(*) AS n FROM walden_as_of('public.t', '{0}') a JOIN walden_as_of('public.t', "
       "'{0}') b USING (id) WHERE a.id >= 0",
       points[3].second));
-  EXPECT_EQ(joined.output, fmt::format("n\n{}\n", Rows("SELECT count(*) FROM snap3")[0][0].value_or("")));
-  CommandResult two = Query(fmt::format(
-      "SELECT * FROM walden_as_of('public.t', '{}') UNION ALL SELECT * FROM "
-      "walden_as_of('public.t', '{}')",
-      points[0].second, points[1].second));
+  EXPECT_EQ(joined.output,
+            fmt::format("n\n{}\n", Rows("SELECT count(*) FROM snap3")[0][0].value_or("")));
+  CommandResult two =
+      Query(fmt::format("SELECT * FROM walden_as_of('public.t', '{}') UNION ALL SELECT * FROM "
+                        "walden_as_of('public.t', '{}')",
+                        points[0].second, points[1].second));
   EXPECT_EQ(two.exit_code, 2);
   EXPECT_THAT(two.output, ::testing::HasSubstr(
                               "one walden_as_of(table, point) per query: one table at one point"));

@@ -9,10 +9,9 @@
 #include <atomic>
 #include <filesystem>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <random>
 #include <thread>
-
-#include <nlohmann/json.hpp>
 
 #include "common/checksum.h"
 #include "duck/duckdb.h"
@@ -74,14 +73,14 @@ int64_t RemoveArchivedChanges(const std::string& archive, const std::string& whe
     for (nlohmann::json& file : commit["added"]) {
       const std::string path = archive + "/" + file["key"].get<std::string>();
       if (!std::filesystem::exists(path)) continue;
-      auto found = conn->Query(fmt::format(
-          "SELECT count(*) FROM read_parquet('{}') WHERE {}", path, where));
+      auto found =
+          conn->Query(fmt::format("SELECT count(*) FROM read_parquet('{}') WHERE {}", path, where));
       const int64_t count = found ? duckdb_value_int64(found->get(), 0, 0) : 0;
       if (count == 0) continue;
-      EXPECT_TRUE(conn->Execute(fmt::format(
-          "COPY (SELECT * FROM read_parquet('{0}') WHERE NOT ({1})) TO '{0}.new' "
-          "(FORMAT parquet, COMPRESSION zstd)",
-          path, where)));
+      EXPECT_TRUE(conn->Execute(
+          fmt::format("COPY (SELECT * FROM read_parquet('{0}') WHERE NOT ({1})) TO '{0}.new' "
+                      "(FORMAT parquet, COMPRESSION zstd)",
+                      path, where)));
       std::filesystem::rename(path + ".new", path);
       file["rows"] = file["rows"].get<int64_t>() - count;
       file["bytes"] = static_cast<int64_t>(std::filesystem::file_size(path));
@@ -128,8 +127,8 @@ TEST_F(VerifyTest, EveryChunkIsEqualWhileAWorkloadKeepsWriting) {
   stop = true;
   writer.join();
   EXPECT_EQ(archived.exit_code, 0) << archived.output;
-  EXPECT_THAT(archived.output, ::testing::ContainsRegex(
-                                   R"(public\.bank \(archive\): 450[0-7][0-9] rows, equal)"));
+  EXPECT_THAT(archived.output,
+              ::testing::ContainsRegex(R"(public\.bank \(archive\): 450[0-7][0-9] rows, equal)"));
   EXPECT_THAT(archived.output, HasSubstr("public.log (archive): 500 rows, equal\n"));
   EXPECT_THAT(archived.output,
               ::testing::EndsWith("verify (archive): 2 chunks equal, 0 different, 0 skipped\n"));
@@ -199,8 +198,9 @@ TEST_F(VerifyTest, AMirrorEditedBehindWaldensBackIsFoundByKeyAndRepaired) {
       Walden({"verify", "--table", "public.\"Odd Name\"", "--repair", "--json"});
   EXPECT_EQ(repaired.exit_code, 1) << repaired.output;
   // Only the three keys are read again: two rows, and a delete of the one the source lacks.
-  EXPECT_THAT(repaired.output, ::testing::ContainsRegex(
-                                   R"re("repair":"job [0-9a-f]+ \(3 keys of public\.\\"Odd Name\\"\)")re"));
+  EXPECT_THAT(repaired.output,
+              ::testing::ContainsRegex(
+                  R"re("repair":"job [0-9a-f]+ \(3 keys of public\.\\"Odd Name\\"\)")re"));
   ASSERT_TRUE(run.WaitForLog("snapshot: 3 keys of public.\"Odd Name\" queued (verify repair)", 30s))
       << run.Stderr();
   ASSERT_TRUE(run.WaitForLog("snapshot: public.\"Odd Name\" complete: 2 rows", 120s))
@@ -254,8 +254,9 @@ TEST_F(VerifyTest, ChangesTakenOutOfTheArchiveAreFoundByKeyAndRepaired) {
   const CommandResult repaired = Walden({"verify", "--archive", "--all", "--repair", "--json"});
   EXPECT_EQ(repaired.exit_code, 1) << repaired.output;
   EXPECT_THAT(repaired.output, HasSubstr(R"("target":"archive")"));
-  EXPECT_THAT(repaired.output, ::testing::ContainsRegex(
-                                   R"re("repair":"job [0-9a-f]+ \(3 keys of public\.\\"Odd Name\\"\)")re"));
+  EXPECT_THAT(repaired.output,
+              ::testing::ContainsRegex(
+                  R"re("repair":"job [0-9a-f]+ \(3 keys of public\.\\"Odd Name\\"\)")re"));
   // kill -9 as soon as the repair is queued: it is in the job file and goes on after a restart
   // (or was delivered already), exactly once either way.
   run.process().Signal(SIGKILL);
@@ -295,8 +296,8 @@ TEST_F(VerifyTest, NeedsARunningWaldenAndTablesItMirrors) {
   args.insert(args.end(), {"--verify-interval", "1s", "--verify-archive", "true"});
   WaldenProcess run(args);
   ASSERT_TRUE(run.WaitForLog("run: streaming slot", 60s)) << run.Stderr();
-  ASSERT_TRUE(run.WaitForLog(
-      "verify: scheduled verify done (mirror and archive): every table equal", 60s))
+  ASSERT_TRUE(
+      run.WaitForLog("verify: scheduled verify done (mirror and archive): every table equal", 60s))
       << run.Stderr();
   EXPECT_THAT(MetricsWith("walden_verify_last_success_timestamp_seconds "),
               HasSubstr("walden_verify_last_success_timestamp_seconds "));
