@@ -240,7 +240,8 @@ Json Latency(const pg::LocalServer& server, pg::Connection& conn, const std::str
   const double load_seconds = Seconds(started);
   const std::string end = Must(conn.QueryValue("SELECT pg_current_wal_lsn()"), "lsn");
   WaitConfirmed(conn, "walden", end, walden);
-  const auto after = ParseHistograms(MetricsOf(dir));
+  const std::string final_metrics = MetricsOf(dir);
+  const auto after = ParseHistograms(final_metrics);
   loaded = true;
   verifier.join();  // the round in flight ends first: walden serves it
   walden.Stop(SIGTERM, std::chrono::seconds(60));
@@ -248,7 +249,14 @@ Json Latency(const pg::LocalServer& server, pg::Connection& conn, const std::str
               {"target_changes_per_s", rate},
               {"achieved_changes_per_s", static_cast<double>(sent) / load_seconds},
               {"transactions", transactions}};
-  if (verify) out["verify_rounds"] = verify_rounds;
+  if (verify) {
+    out["verify_rounds"] = verify_rounds;
+    // Chunks compared while the load ran (a round of a large table outlasts the load).
+    const std::string key = "walden_verify_chunks_total{result=\"equal\"} ";
+    const size_t at = final_metrics.find(key);
+    out["verify_chunks"] =
+        at == std::string::npos ? 0 : std::stoll(final_metrics.substr(at + key.size()));
+  }
   for (const char* name : {"walden_commit_to_mirror_seconds", "walden_commit_to_archive_seconds"}) {
     const Buckets delta = Delta(after.at(name), before.at(name));
     const std::string key = std::string(name).substr(7);  // commit_to_…_seconds

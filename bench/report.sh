@@ -33,13 +33,13 @@ while read -r rate p50 p90 p99 max a50 a99 achieved flush; do
     "commit→mirror p50 $(ms "$p50"), p90 $(ms "$p90"), p99 $(ms "$p99"), max ≤ $(ms "$max")" \
     "commit→archive p50 $(ms "$a50"), p99 $(ms "$a99")" "—" "$target" "$status"
 done < <(pick latency '[.target_changes_per_s, .commit_to_mirror_seconds.p50, .commit_to_mirror_seconds.p90, .commit_to_mirror_seconds.p99, .commit_to_mirror_seconds.max_le, .commit_to_archive_seconds.p50, .commit_to_archive_seconds.p99, .achieved_changes_per_s, (.flush_interval // "1s")] | @tsv')
-while read -r rate p99 rounds; do
+while read -r rate p99 rounds chunks; do
   plain=$(pick latency "select(.target_changes_per_s == $rate and (.flush_interval // \"1s\") == \"1s\") | .commit_to_mirror_seconds.p99")
   v_ratio=$(awk -v v="$p99" -v p="$plain" 'BEGIN { printf "%.2f", v / (p > 0 ? p : 1) }')
-  row "Latency at $rate changes/s with \`walden verify --all\` running ($rounds rounds)" \
+  row "Latency at $rate changes/s with \`walden verify --all\` running ($rounds rounds, $chunks chunks equal)" \
     "commit→mirror p99 $(ms "$p99")" "without verify: p99 $(ms "$plain")" "${v_ratio}×" \
     "≤ 1.2× (p99 within 20 %)" "$(verdict "$v_ratio" 1.2 max)"
-done < <(pick latency_verify '[.target_changes_per_s, .commit_to_mirror_seconds.p99, .verify_rounds] | @tsv')
+done < <(pick latency_verify '[.target_changes_per_s, .commit_to_mirror_seconds.p99, .verify_rounds, (.verify_chunks // 0)] | @tsv')
 while read -r table n pg archive ratio; do
   row "Storage, $table ($n rows)" "archive $archive B/row" "PostgreSQL $pg B/row" \
     "$(printf %.1f "$ratio")× smaller" "≥ 7.5×" "$(verdict "$ratio" 7.5 min)"
