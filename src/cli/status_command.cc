@@ -68,6 +68,17 @@ void PrintRunning(const json& s, const std::string& address) {
         canary.value("fresh", false) ? "fresh" : "STALE, stuck at the " + Or(canary, "stuck"),
         canary.value("mirror_age_s", -1.0), canary.value("archive_age_s", -1.0));
   }
+  const json& verify = s.value("verify", json::object());
+  const json& chunks = verify.value("chunks", json::object());
+  if (!chunks.empty()) {
+    fmt::print("verify: {} chunks equal, {} different since start; last clean verify {}",
+               chunks.value("equal", 0), chunks.value("different", 0), Or(verify, "last_success"));
+    const auto different = verify.value("different_tables", std::vector<std::string>{});
+    if (!different.empty()) {
+      fmt::print("; DIFFERENT: {} (`walden verify --repair`)", Join(different, ", "));
+    }
+    fmt::print("\n");
+  }
   PrintTables(s["tables"]);
   PrintTopics(s.value("topics", json::array()));
 }

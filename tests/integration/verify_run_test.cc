@@ -247,6 +247,12 @@ TEST_F(VerifyTest, ChangesTakenOutOfTheArchiveAreFoundByKeyAndRepaired) {
               HasSubstr("verify (archive): 0 chunks equal, 1 different, 0 skipped; different: "
                         "public.\"Odd Name\"; `walden verify --repair` re-snapshots them\n"));
   server::Response ready = ReadyWhen(503);
+  const CommandResult status = Walden({"status"});
+  EXPECT_THAT(status.output,
+              HasSubstr("verify: 2 chunks equal, 1 different since start; last clean "
+                        "verify "));
+  EXPECT_THAT(status.output,
+              HasSubstr("; DIFFERENT: public.\"Odd Name\" (archive) (`walden verify --repair`)\n"));
   EXPECT_EQ(ready.body,
             "verify found rows that differ from the source in public.\"Odd Name\" (archive); "
             "`walden verify --repair` re-snapshots them\n");
