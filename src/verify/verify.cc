@@ -113,8 +113,11 @@ Status Verify(duck::Database& mirror, const std::vector<QualifiedName>& tables,
   for (auto& [state, def] : known) {
     ChunkReport skipped{.table = def.name, .target = target, .outcome = Outcome::kSkipped};
     if (state != "streaming") {
-      skipped.note = state == "append-only" ? "append-only: the mirror keeps inserts only"
-                                            : "not followed right now (" + state + ")";
+      // The archive's rebuild of an append-only table keeps inserts only too.
+      skipped.note = state == "append-only"
+                         ? std::string("append-only: the ") + std::string(TargetName(target)) +
+                               " keeps inserts only"
+                         : "not followed right now (" + state + ")";
       report(skipped);
       continue;
     }
