@@ -77,9 +77,11 @@ int QueryCommand(const Config& config, const std::string& sql, const std::string
         auto store = store::OpenStore(config.archive);
         if (!store) return std::unexpected(store.error());
         archive::ArchiveState state;
-        // The manifest is read only when the query reads history (the mirror alone works
-        // without an archive).
-        if (AsciiLower(sql).find("history") != std::string::npos) {
+        // The manifest is read only when the query reads history or time-travels (the
+        // mirror alone works without an archive).
+        const std::string lower = AsciiLower(sql);
+        if (lower.find("history") != std::string::npos ||
+            lower.find("walden_as_of") != std::string::npos) {
           auto loaded = archive::Manifest(**store).Load();
           if (!loaded) return std::unexpected(loaded.error());
           state = std::move(*loaded);

@@ -7,6 +7,7 @@
 #include <cctype>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <set>
 
@@ -59,13 +60,23 @@ Result<std::vector<Period>> LoadPeriods(store::ObjectStore& store, Lsn watermark
   return periods;
 }
 
+// Whether `file` may hold commits at or before the scope's point (a file whose first commit
+// comes after it is neither read nor downloaded).
+bool BeforePoint(const archive::SegmentFile& file, const RebuildScope& scope,
+                 std::optional<int64_t> until_micros) {
+  if (scope.until_lsn && file.first_lsn > scope.until_lsn->value) return false;
+  if (until_micros && file.min_commit_time > *until_micros) return false;
+  return true;
+}
+
 // Local paths of the live files of `table` that may hold commits of the period.
-Result<std::vector<std::string>> PeriodFiles(store::ObjectStore& store,
-                                             const archive::ArchiveState& state,
-                                             const Period& period, const std::string& scratch) {
+Result<std::vector<std::string>> PeriodFiles(
+    store::ObjectStore& store, const archive::ArchiveState& state, const Period& period,
+    const std::string& scratch, const std::function<bool(const archive::SegmentFile&)>& wanted) {
   std::vector<std::string> paths;
   for (const auto& [key, file] : state.live) {
     if (file.table != period.def.name || file.last_lsn < period.first.value) continue;
+    if (!wanted(file)) continue;
     if (period.until.value != 0 && file.first_lsn >= period.until.value) continue;
     auto path = store::LocalPath(store, key, scratch);
     if (!path) return std::unexpected(path.error());
@@ -158,6 +169,19 @@ Status ReplayPeriod(mirror::Mirror& mirror, duck::Connection& reader, const Peri
   return mirror.StageQuery(period.def.relation_id, StageSelect(period.def, present, source, where));
 }
 
+// A time as DuckDB reads it (TIMESTAMPTZ), in µs since 1970.
+Result<int64_t> TimeMicros(const std::string& time) {
+  auto db = duck::Database::Open(":memory:");
+  if (!db) return std::unexpected(db.error());
+  auto conn = duck::Connection::Open(*db);
+  if (!conn) return std::unexpected(conn.error());
+  auto value = conn->Query("SELECT epoch_us(CAST(" + QuoteLiteral(time) + " AS TIMESTAMPTZ))");
+  if (!value) {
+    return Fail(ErrorKind::kUsage, "\"" + time + "\" is not a time: " + value.error().message);
+  }
+  return duckdb_value_int64(value->get(), 0, 0);
+}
+
 void RemoveDatabase(const std::string& path) {
   std::error_code ec;
   fs::remove(path, ec);
@@ -186,9 +210,18 @@ Result<RebuildResult> RebuildMirror(store::ObjectStore& store, const std::string
     until +=
         " AND _walden_commit_ts <= CAST(" + QuoteLiteral(*scope.until_time) + " AS TIMESTAMPTZ)";
   }
+  std::optional<int64_t> until_micros;
+  if (scope.until_time) {
+    auto micros = TimeMicros(*scope.until_time);
+    if (!micros) return std::unexpected(micros.error());
+    until_micros = *micros;
+  }
+  const auto wanted = [&](const archive::SegmentFile& file) {
+    return in_scope(file.table) && BeforePoint(file, scope, until_micros);
+  };
   std::vector<std::string> scoped_files;
   for (const auto& [key, file] : state->live) {
-    if (!in_scope(file.table)) continue;
+    if (!wanted(file)) continue;
     auto path = store::LocalPath(store, key, scratch_dir + "/rebuild");
     if (!path) return std::unexpected(path.error());
     if (auto ok = archive::CheckFile(file, *path); !ok) return std::unexpected(ok.error());
@@ -215,7 +248,7 @@ Result<RebuildResult> RebuildMirror(store::ObjectStore& store, const std::string
     for (const Period& period : *periods) {
       if (!in_scope(period.def.name)) continue;
       if (until_lsn && period.first > *until_lsn) continue;
-      auto files = PeriodFiles(store, *state, period, scratch_dir + "/rebuild");
+      auto files = PeriodFiles(store, *state, period, scratch_dir + "/rebuild", wanted);
       if (!files) return std::unexpected(files.error());
       if (auto ok = ReplayPeriod(**mirror, *reader, period, *files, until); !ok)
         return std::unexpected(ok.error());

@@ -425,6 +425,27 @@ void CollectAsOf(const json& node, std::vector<AsOf>& out, std::string& bad) {
 
 }  // namespace
 
+Result<std::string> AsOfPreview(duck::Connection& planner, store::ObjectStore& store,
+                                const archive::ArchiveState& state, const AsOf& as_of,
+                                const Rates& rates) {
+  Window window;
+  if (auto lsn = Lsn::Parse(as_of.at)) {
+    window.max_lsn = lsn->value;
+  } else {
+    auto micros =
+        planner.Query("SELECT epoch_us(CAST(" + QuoteLiteral(as_of.at) + " AS TIMESTAMPTZ))");
+    if (!micros) {
+      return Fail(ErrorKind::kUsage,
+                  "walden_as_of: \"" + as_of.at +
+                      "\" is neither a time nor an LSN: " + micros.error().message);
+    }
+    window.max_time = duckdb_value_int64(micros->get(), 0, 0);
+  }
+  const HistoryPlan plan =
+      PlanHistory(state, {{as_of.table, {window}}}, !store.url().starts_with("file://"), rates);
+  return fmt::format("as of {}: {}", as_of.at, plan.Preview());
+}
+
 Result<std::optional<AsOf>> FindAsOf(duck::Connection& conn, std::string_view sql) {
   if (sql.find("walden_as_of") == std::string_view::npos) return std::nullopt;  // cheap exit
   auto parsed = conn.Query("SELECT json_serialize_sql(" + QuoteLiteral(sql) + ")");
@@ -463,14 +484,19 @@ Result<Answer> RunWithHistory(duck::Database& database, store::ObjectStore& stor
   if (!planner) return std::unexpected(planner.error());
   auto prepared = PrepareHistory(*planner, store, state, sql, history);
   if (!prepared) return std::unexpected(prepared.error());
+  auto as_of = FindAsOf(*planner, sql);
+  if (!as_of) return std::unexpected(as_of.error());
+  if (*as_of) {  // what the rebuild reads: the table's files up to the point
+    auto preview = AsOfPreview(*planner, store, state, **as_of, history.rates);
+    if (!preview) return std::unexpected(preview.error());
+    prepared->preview += (prepared->preview.empty() ? "" : "\n") + *preview;
+  }
   if (history.dry_run) {
     return Answer{
         .output = (prepared->preview.empty() ? "reads no history" : prepared->preview) + "\n",
         .preview = prepared->preview};
   }
   options.history = std::move(prepared->tables);
-  auto as_of = FindAsOf(*planner, sql);
-  if (!as_of) return std::unexpected(as_of.error());
   struct Remove {
     std::string path;
     ~Remove() {

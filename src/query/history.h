@@ -86,6 +86,12 @@ struct AsOf {
 };
 Result<std::optional<AsOf>> FindAsOf(duck::Connection& conn, std::string_view sql);
 
+// What rebuilding `as_of` reads (the table's files up to the point), as a preview line:
+// "as of <at>: history: 3 of 9 files, …".
+Result<std::string> AsOfPreview(duck::Connection& planner, store::ObjectStore& store,
+                                const archive::ArchiveState& state, const AsOf& as_of,
+                                const Rates& rates);
+
 // Rebuilds `as_of.table` at `as_of.at` from the archive into a new DuckDB file at `path`.
 using AsOfRebuild = std::function<Status(const AsOf& as_of, const std::string& path)>;
 

@@ -268,6 +268,13 @@ TEST_F(HistoryQueryTest, AsOfGivesTheTableAsItWasAndTailAndKeyFindChanges) {
                           points[i].first));
     EXPECT_EQ(r.output, source(i)) << "walden_as_of at " << points[i].first;
   }
+  // Cost first: the rebuild reads the table's files up to the point, not the later ones.
+  CommandResult cost = Query(
+      fmt::format("SELECT * FROM walden_as_of('public.t', '{}')", points[0].first), {"--dry-run"});
+  EXPECT_THAT(cost.output, ::testing::StartsWith("as of " + points[0].first + ": history: "));
+  const auto [needed, all] = FilesOf(cost.output);
+  EXPECT_GT(needed, 0) << cost.output;
+  EXPECT_LT(needed, all) << cost.output;
   CommandResult joined = Query(fmt::format(
       "SELECT count(*) AS n FROM walden_as_of('public.t', '{0}') a JOIN walden_as_of('public.t', "
       "'{0}') b USING (id) WHERE a.id >= 0",
