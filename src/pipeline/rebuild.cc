@@ -170,12 +170,8 @@ Status ReplayPeriod(mirror::Mirror& mirror, duck::Connection& reader, const Peri
 }
 
 // A time as DuckDB reads it (TIMESTAMPTZ), in µs since 1970.
-Result<int64_t> TimeMicros(const std::string& time) {
-  auto db = duck::Database::Open(":memory:");
-  if (!db) return std::unexpected(db.error());
-  auto conn = duck::Connection::Open(*db);
-  if (!conn) return std::unexpected(conn.error());
-  auto value = conn->Query("SELECT epoch_us(CAST(" + QuoteLiteral(time) + " AS TIMESTAMPTZ))");
+Result<int64_t> TimeMicros(duck::Connection& conn, const std::string& time) {
+  auto value = conn.Query("SELECT epoch_us(CAST(" + QuoteLiteral(time) + " AS TIMESTAMPTZ))");
   if (!value) {
     return Fail(ErrorKind::kUsage, "\"" + time + "\" is not a time: " + value.error().message);
   }
@@ -210,23 +206,6 @@ Result<RebuildResult> RebuildMirror(store::ObjectStore& store, const std::string
     until +=
         " AND _walden_commit_ts <= CAST(" + QuoteLiteral(*scope.until_time) + " AS TIMESTAMPTZ)";
   }
-  std::optional<int64_t> until_micros;
-  if (scope.until_time) {
-    auto micros = TimeMicros(*scope.until_time);
-    if (!micros) return std::unexpected(micros.error());
-    until_micros = *micros;
-  }
-  const auto wanted = [&](const archive::SegmentFile& file) {
-    return in_scope(file.table) && BeforePoint(file, scope, until_micros);
-  };
-  std::vector<std::string> scoped_files;
-  for (const auto& [key, file] : state->live) {
-    if (!wanted(file)) continue;
-    auto path = store::LocalPath(store, key, scratch_dir + "/rebuild");
-    if (!path) return std::unexpected(path.error());
-    if (auto ok = archive::CheckFile(file, *path); !ok) return std::unexpected(ok.error());
-    scoped_files.push_back(std::move(*path));
-  }
   auto periods = LoadPeriods(store, state->watermark.commit_lsn);
   if (!periods) return std::unexpected(periods.error());
   const std::string building = mirror_path + ".rebuild";
@@ -238,6 +217,23 @@ Result<RebuildResult> RebuildMirror(store::ObjectStore& store, const std::string
     if (!mirror) return std::unexpected(mirror.error());
     auto reader = duck::Connection::Open((*mirror)->database());
     if (!reader) return std::unexpected(reader.error());
+    std::optional<int64_t> until_micros;
+    if (scope.until_time) {
+      auto micros = TimeMicros(*reader, *scope.until_time);
+      if (!micros) return std::unexpected(micros.error());
+      until_micros = *micros;
+    }
+    const auto wanted = [&](const archive::SegmentFile& file) {
+      return in_scope(file.table) && BeforePoint(file, scope, until_micros);
+    };
+    std::vector<std::string> scoped_files;
+    for (const auto& [key, file] : state->live) {
+      if (!wanted(file)) continue;
+      auto path = store::LocalPath(store, key, scratch_dir + "/rebuild");
+      if (!path) return std::unexpected(path.error());
+      if (auto ok = archive::CheckFile(file, *path); !ok) return std::unexpected(ok.error());
+      scoped_files.push_back(std::move(*path));
+    }
     std::optional<Lsn> until_lsn = scope.until_lsn;
     if (scope.until_time && !until_lsn) {
       auto last = LastLsnAt(*reader, scoped_files, *scope.until_time);

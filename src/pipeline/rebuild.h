@@ -46,8 +46,9 @@ struct RebuildScope {
 Result<RebuildResult> RebuildMirror(store::ObjectStore& store, const std::string& mirror_path,
                                     const std::string& scratch_dir, const RebuildScope& scope = {});
 
-// walden_as_of(…) in queries: one table rebuilt at a point, with its own store connection,
-// one thread and 256 MB (beside a running walden); downloads go to a folder beside the file.
+// One table rebuilt at a point (time or LSN text), with its own store connection, one thread
+// and 256 MB (beside a running walden); downloads go to a folder beside the file. For
+// walden_as_of(…) in queries and for `walden verify --archive`.
 query::AsOfRebuild AsOfRebuilder(const Config& config);
 
 }  // namespace walden::pipeline

@@ -20,16 +20,10 @@ verify::ArchiveAccess ArchiveAccessFor(const Config& config, const StatusBoard& 
                                        std::string scratch_dir) {
   verify::ArchiveAccess access;
   access.durable = [&board] { return board.Latest().archive_durable; };
-  access.rebuild = [&config, scratch_dir](const QualifiedName& table, Lsn until,
-                                          const std::string& path) -> Status {
-    auto store = store::OpenStore(config.archive);
-    if (!store) return std::unexpected(store.error());
-    // Beside the stream: one thread and a bounded memory, like the verify itself.
-    auto rebuilt =
-        RebuildMirror(**store, path, scratch_dir,
-                      {.table = table, .until_lsn = until, .memory_limit = "256MB", .threads = 1});
-    if (!rebuilt) return std::unexpected(rebuilt.error());
-    return {};
+  // The same one-table rebuild time travel uses (one thread, 256 MB, beside the stream).
+  access.rebuild = [rebuild = AsOfRebuilder(config)](const QualifiedName& table, Lsn until,
+                                                     const std::string& path) {
+    return rebuild({.table = table, .at = until.ToString()}, path);
   };
   access.scratch_dir = std::move(scratch_dir);
   // A flush comes every flush interval; one that failed is retried after a pause.
