@@ -62,7 +62,7 @@ struct ArchiveConfig {
   Addressing addressing = Addressing::kAuto;
   Duration flush_interval{};
   int64_t flush_size = 0;
-  int64_t spool_memory_limit = int64_t{256} << 20;  // as config_keys.cc
+  int64_t spool_memory_limit = int64_t{128} << 20;  // as config_keys.cc
   int64_t compact_target_size = 0;
   Duration orphan_grace{};
 };
@@ -71,7 +71,7 @@ struct MirrorConfig {
   std::string path;
   std::string export_dir;  // absolute; the only place the HTTP API writes exports
   Duration apply_interval{};
-  int64_t memory_limit = int64_t{128} << 20;  // as config_keys.cc
+  int64_t memory_limit = int64_t{64} << 20;  // as config_keys.cc
 };
 
 enum class SnapshotMode { kInitial, kOnline, kNever };

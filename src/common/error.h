@@ -21,6 +21,7 @@ enum class ErrorKind {
   kNotFound,     // a named object does not exist
   kProtocol,     // malformed or unexpected bytes from a peer
   kIo,           // local file system or object store
+  kResources,    // out of memory (DuckDB's limit): the same work in smaller pieces may pass
   kUnsupported,  // a feature or version walden does not handle
   kInternal,     // a bug in walden
 };
@@ -72,6 +73,8 @@ inline const char* KindName(ErrorKind kind) {
       return "protocol";
     case ErrorKind::kIo:
       return "io";
+    case ErrorKind::kResources:
+      return "resources";
     case ErrorKind::kUnsupported:
       return "unsupported";
     case ErrorKind::kInternal:

@@ -65,7 +65,13 @@ Result<QueryResult> Connection::Query(std::string_view sql) {
   result.valid_ = true;
   if (state == DuckDBError) {
     const char* message = duckdb_result_error(&result.result_);
-    return Fail(ErrorKind::kIo, std::string("DuckDB: ") + (message ? message : "query failed"));
+    const ErrorKind kind = duckdb_result_error_type(&result.result_) == DUCKDB_ERROR_OUT_OF_MEMORY
+                               ? ErrorKind::kResources
+                               : ErrorKind::kIo;
+    std::string text = message ? message : "query failed";
+    // Its hints (threads, insertion order, a larger limit) are settings walden chose.
+    if (kind == ErrorKind::kResources) text = text.substr(0, text.find('\n'));
+    return Fail(kind, "DuckDB: " + text);
   }
   return result;
 }

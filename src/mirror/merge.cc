@@ -111,17 +111,10 @@ Result<int64_t> ResolveUnchanged(duck::Connection& conn, const StageRef& stage) 
   return *unresolved;
 }
 
-}  // namespace
-
-Result<MergeCounts> MergeKeyed(duck::Connection& conn, const StageRef& stage) {
+// One part (hash of the key modulo stage.parts) of a keyed merge.
+Status MergeKeyedPart(duck::Connection& conn, const StageRef& stage, int part) {
   const change::TableDef& def = *stage.def;
   const std::vector<size_t> keys = def.KeyIndexes();
-  MergeCounts counts;
-  if (stage.has_unchanged) {
-    auto unresolved = ResolveUnchanged(conn, stage);
-    if (!unresolved) return std::unexpected(unresolved.error());
-    counts.unresolved = *unresolved;
-  }
   // The last change that mentions a key decides: present with that change's row, or gone.
   // Stage rows are numbered (_rid) in commit and sequence order, and a change's new key
   // (role 1) comes after its old one (role 0): the last event of a key is its greatest
@@ -130,10 +123,14 @@ Result<MergeCounts> MergeKeyed(duck::Connection& conn, const StageRef& stage) {
   // window for large stages (a big transaction, a catch-up), where DuckDB's sort spills
   // within the mirror's memory limit and a hash table of millions of keys did not.
   constexpr int64_t kGroupedRows = 100000;
-  const std::string events = KeyEvents(stage, keys, "_op IN ('u', 'd')");
   const std::string key_list = KeyList(keys.size());
+  std::string events = KeyEvents(stage, keys, "_op IN ('u', 'd')");
+  if (stage.parts > 1) {
+    events = fmt::format("SELECT * FROM ({}) WHERE hash({}) % {} = {}", events, key_list,
+                         stage.parts, part);
+  }
   std::string sql =
-      stage.rows <= kGroupedRows
+      stage.rows / stage.parts <= kGroupedRows
           ? fmt::format(
                 "CREATE OR REPLACE TEMP TABLE walden_final AS SELECT {k}, last // 2 AS _rid, "
                 "last % 2 AS role FROM (SELECT {k}, max(_rid * 2 + role) AS last FROM "
@@ -144,7 +141,7 @@ Result<MergeCounts> MergeKeyed(duck::Connection& conn, const StageRef& stage) {
                 "({events}) QUALIFY row_number() OVER (PARTITION BY {k} ORDER BY _rid DESC, "
                 "role DESC) = 1",
                 fmt::arg("events", events), fmt::arg("k", key_list));
-  if (auto ok = conn.Execute(sql); !ok) return std::unexpected(ok.error());
+  if (auto ok = conn.Execute(sql); !ok) return ok;
   std::string match;
   for (size_t k = 0; k < keys.size(); ++k) {
     match +=
@@ -152,13 +149,62 @@ Result<MergeCounts> MergeKeyed(duck::Connection& conn, const StageRef& stage) {
   }
   sql = fmt::format("DELETE FROM {} AS t USING walden_final AS f WHERE {}", def.Physical().ToSql(),
                     match);
-  if (auto ok = conn.Execute(sql); !ok) return std::unexpected(ok.error());
+  if (auto ok = conn.Execute(sql); !ok) return ok;
   sql = fmt::format(
       "INSERT INTO {} ({}) SELECT {} FROM {} AS s JOIN walden_final AS f ON s._rid = f._rid "
       "WHERE f.role = 1",
       def.Physical().ToSql(), TargetColumns(def), StageColumns(def, "s"), stage.table);
-  if (auto ok = conn.Execute(sql); !ok) return std::unexpected(ok.error());
-  if (auto ok = conn.Execute("DROP TABLE walden_final"); !ok) return std::unexpected(ok.error());
+  if (auto ok = conn.Execute(sql); !ok) return ok;
+  return conn.Execute("DROP TABLE walden_final");
+}
+
+// Only inserts: no change decides over another, so neither the last change per key nor
+// the join back to the stage is needed (a big transaction's merge needs a fraction of the
+// memory). A row the mirror already holds under an inserted key is replaced, as by the
+// general merge.
+Result<MergeCounts> MergeInserts(duck::Connection& conn, const StageRef& stage) {
+  const change::TableDef& def = *stage.def;
+  const std::vector<size_t> keys = def.KeyIndexes();
+  std::string match;
+  for (size_t k = 0; k < keys.size(); ++k) {
+    match += fmt::format("{}t.{} = s.{}", k ? " AND " : "", QuoteIdent(def.columns[keys[k]].name),
+                         Col(keys[k]));
+  }
+  std::string key_columns;
+  for (size_t k = 0; k < keys.size(); ++k) key_columns += (k ? ", s." : "s.") + Col(keys[k]);
+  for (int part = 0; part < stage.parts; ++part) {
+    const std::string in_part =
+        stage.parts > 1 ? fmt::format(" AND hash({}) % {} = {}", key_columns, stage.parts, part)
+                        : "";
+    if (auto ok = conn.Execute(fmt::format("DELETE FROM {} AS t USING {} AS s WHERE {}{}",
+                                           def.Physical().ToSql(), stage.table, match, in_part));
+        !ok) {
+      return std::unexpected(ok.error());
+    }
+  }
+  if (auto ok = conn.Execute(fmt::format("INSERT INTO {} ({}) SELECT {} FROM {} AS s",
+                                         def.Physical().ToSql(), TargetColumns(def),
+                                         StageColumns(def, "s"), stage.table));
+      !ok) {
+    return std::unexpected(ok.error());
+  }
+  return MergeCounts{};
+}
+
+}  // namespace
+
+Result<MergeCounts> MergeKeyed(duck::Connection& conn, const StageRef& stage) {
+  if (stage.inserts_only) return MergeInserts(conn, stage);
+  MergeCounts counts;
+  if (stage.has_unchanged) {
+    auto unresolved = ResolveUnchanged(conn, stage);
+    if (!unresolved) return std::unexpected(unresolved.error());
+    counts.unresolved = *unresolved;
+  }
+  // Every event of a key falls in the same part: the parts merge independently.
+  for (int part = 0; part < stage.parts; ++part) {
+    if (auto ok = MergeKeyedPart(conn, stage, part); !ok) return std::unexpected(ok.error());
+  }
   return counts;
 }
 

@@ -21,6 +21,7 @@ struct Mirror::Stage {
   int64_t inserts = 0;
   int64_t updates = 0;
   int64_t deletes = 0;
+  int64_t reads = 0;  // of the inserts, snapshot reads
   bool has_unchanged = false;
   std::vector<size_t> before;       // the columns of the old image (BeforeColumns)
   std::vector<const Datum*> cells;  // the row being appended, pointing at its values
@@ -91,6 +92,7 @@ Result<std::unique_ptr<Mirror>> Mirror::Open(const std::string& path, MirrorOpti
   auto conn = duck::Connection::Open(*mirror->database_);
   if (!conn) return std::unexpected(conn.error());
   mirror->conn_ = std::make_unique<duck::Connection>(std::move(*conn));
+  mirror->fault_out_of_memory_below_parts_ = options.fault_out_of_memory_below_parts;
   std::string settings = "SET memory_limit = " + QuoteLiteral(options.memory_limit) + ";";
   if (options.threads > 0) settings += fmt::format("SET threads = {};", options.threads);
   if (auto ok = mirror->conn_->Execute(settings); !ok) return std::unexpected(ok.error());
@@ -235,8 +237,12 @@ Status Mirror::Add(uint32_t relation_id, const MirrorChange& change) {
     cells.push_back(!change.before.empty() ? &change.before[b] : cells[6 + before[b]]);
   }
   (change.op == 'u' ? stage.updates : change.op == 'd' ? stage.deletes : stage.inserts)++;
+  if (change.op == 'r') ++stage.reads;
   ++pending_changes_;
-  return stage.appender->AppendRow(stage.types, std::span<const Datum* const>(cells));
+  if (auto ok = stage.appender->AppendRow(stage.types, std::span<const Datum* const>(cells)); !ok) {
+    return Wrap(ok.error(), "mirror: staging changes of " + def.name.Display());
+  }
+  return {};
 }
 
 Status Mirror::Truncate(uint32_t relation_id) {
@@ -476,13 +482,20 @@ Status Mirror::RunMerge(Step& step, TableStatus& table) {
     table.skipped += stage.inserts + stage.updates + stage.deletes;
     return {};
   }
-  internal::StageRef ref{.table = stage.table,
-                         .def = &stage.def,
-                         .has_unchanged = stage.has_unchanged,
-                         .rows = stage.inserts + stage.updates + stage.deletes};
+  internal::StageRef ref{
+      .table = stage.table,
+      .def = &stage.def,
+      .has_unchanged = stage.has_unchanged,
+      .rows = stage.inserts + stage.updates + stage.deletes,
+      .inserts_only = stage.updates == 0 && stage.deletes == 0 && stage.reads == 0,
+      .parts = merge_parts_};
   Result<internal::MergeCounts> counts;
   switch (stage.def.mode()) {
     case change::MatchMode::kKey:
+      if (!ref.inserts_only && merge_parts_ < fault_out_of_memory_below_parts_) {
+        counts = Fail(ErrorKind::kResources, "DuckDB: Out of Memory Error: injected");
+        break;
+      }
       counts = internal::MergeKeyed(*conn_, ref);
       break;
     case change::MatchMode::kFullRow:
@@ -492,7 +505,10 @@ Status Mirror::RunMerge(Step& step, TableStatus& table) {
       counts = internal::MergeAppendOnly(*conn_, ref);
       break;
   }
-  if (!counts) return std::unexpected(counts.error());
+  if (!counts) {
+    return Wrap(counts.error(), fmt::format("mirror: merging {} changes into {}", ref.rows,
+                                            stage.def.name.Display()));
+  }
   if (counts->unmatched > 0) {
     spdlog::warn(
         "mirror: {}: {} updates or deletes found no matching row (rows older than the "
@@ -527,45 +543,65 @@ Status Mirror::RunLoad(Step& step, TableStatus& table) {
 Status Mirror::Commit(const MirrorWatermark& watermark) {
   for (auto& step : steps_) {
     if (step->stage && step->stage->appender) {
-      if (auto ok = step->stage->appender->Flush(); !ok) return ok;
+      if (auto ok = step->stage->appender->Flush(); !ok) {
+        return Wrap(ok.error(), "mirror: staging changes of " + step->stage->def.name.Display());
+      }
       step->stage->appender.reset();
     }
   }
-  auto finish = [&](Status status) -> Status {
-    std::string drops;
-    for (auto& step : steps_) {
-      if (step->stage) drops += "DROP TABLE IF EXISTS " + step->stage->table + ";";
+  // A batch DuckDB cannot merge within its memory limit (one huge transaction, a long
+  // catch-up) is merged again in parts by key hash instead of ending walden.
+  constexpr int kMostParts = 512;
+  const std::map<uint32_t, TableStatus> registry = registry_;  // the steps change it
+  Status done;
+  for (merge_parts_ = 1;; merge_parts_ *= 8) {
+    done = CommitSteps(watermark);
+    if (done) break;
+    (void)conn_->Execute("ROLLBACK");
+    if (done.error().kind != ErrorKind::kResources || merge_parts_ >= kMostParts) {
+      if (auto reloaded = LoadState(); !reloaded) done = reloaded;
+      break;
     }
-    steps_.clear();
-    open_stages_.clear();
-    pending_changes_ = 0;
-    if (!status) {
-      (void)conn_->Execute("ROLLBACK");
-      (void)conn_->Execute(drops);
-      if (auto reloaded = LoadState(); !reloaded) return reloaded;
-      return status;
-    }
-    return conn_->Execute(drops);
-  };
-  if (auto ok = conn_->Execute("BEGIN TRANSACTION"); !ok) return finish(ok);
+    registry_ = registry;
+    spdlog::warn(
+        "{}; merging the {} changes again in {} parts (raise mirror.memory_limit if "
+        "this repeats)",
+        done.error().message, pending_changes_, merge_parts_ * 8);
+  }
+  merge_parts_ = 1;
+  std::string drops;
+  for (auto& step : steps_) {
+    if (step->stage) drops += "DROP TABLE IF EXISTS " + step->stage->table + ";";
+  }
+  steps_.clear();
+  open_stages_.clear();
+  pending_changes_ = 0;
+  if (!done) {
+    (void)conn_->Execute(drops);
+    return done;
+  }
+  watermark_ = watermark;
+  return conn_->Execute(drops);
+}
+
+Status Mirror::CommitSteps(const MirrorWatermark& watermark) {
+  if (auto ok = conn_->Execute("BEGIN TRANSACTION"); !ok) return ok;
   std::map<uint32_t, bool> touched;  // relation → its definition or state changed
   for (auto& step : steps_) {
-    if (auto ok = RunStep(*step); !ok) return finish(ok);
+    if (auto ok = RunStep(*step); !ok) return ok;
     const bool defined = step->kind != Step::Kind::kMerge && step->kind != Step::Kind::kTruncate &&
                          step->kind != Step::Kind::kLoad;
     touched[step->relation_id] |= defined;
   }
   for (const auto& [id, defined] : touched) {
-    if (auto ok = SaveTable(registry_.at(id), defined); !ok) return finish(ok);
+    if (auto ok = SaveTable(registry_.at(id), defined); !ok) return ok;
   }
   const std::string state = fmt::format(
       "DELETE FROM walden.state; INSERT INTO walden.state VALUES ({}, {}, make_timestamptz({}), "
       "now())",
       watermark.commit_lsn.value, watermark.end_lsn.value, watermark.commit_time);
-  if (auto ok = conn_->Execute(state); !ok) return finish(ok);
-  if (auto ok = conn_->Execute("COMMIT"); !ok) return finish(ok);
-  watermark_ = watermark;
-  return finish({});
+  if (auto ok = conn_->Execute(state); !ok) return ok;
+  return conn_->Execute("COMMIT");
 }
 
 std::vector<TableStatus> Mirror::Tables() const {

@@ -75,6 +75,8 @@ struct MirrorOptions {
   // When set, the database is contained (duck::Database::Contain): SQL on it, walden's and
   // queries', reaches no file outside these directories.
   std::optional<std::vector<std::string>> allowed_directories;
+  // Tests: keyed merges in fewer parts than this fail as if DuckDB ran out of memory.
+  int fault_out_of_memory_below_parts = 0;
 };
 
 class Mirror {
@@ -129,6 +131,8 @@ class Mirror {
   Mirror() = default;
   Status LoadState();
   Result<Stage*> OpenStage(uint32_t relation_id);
+  // One attempt at the batch in one DuckDB transaction (the caller rolls back a failure).
+  Status CommitSteps(const MirrorWatermark& watermark);
   Status RunStep(Step& step);
   Status RunCreate(Step& step);
   Status RunAlter(Step& step, TableStatus& table);
@@ -149,6 +153,8 @@ class Mirror {
   int64_t pending_changes_ = 0;
   int64_t next_stage_ = 0;
   int64_t next_rid_ = 0;
+  int merge_parts_ = 1;  // keyed merges of this attempt run in this many parts
+  int fault_out_of_memory_below_parts_ = 0;
 };
 
 }  // namespace walden::mirror

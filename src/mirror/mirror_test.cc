@@ -69,6 +69,20 @@ std::optional<Datum> I(int64_t v) { return Datum(v); }
 std::optional<Datum> S(const char* v) { return Datum(std::string(v)); }
 const std::optional<Datum> kUnchanged = std::nullopt;
 
+// A batch of key changes, deletes, re-inserts, updates.
+std::vector<Change> MixedChanges(int64_t padding) {
+  std::vector<Change> changes;
+  for (int64_t id = 1; id <= padding; ++id) changes.push_back({'c', {I(id), S("new"), I(id)}});
+  changes.push_back({'u', {I(1000000), S("moved"), I(1)}, {Datum(int64_t{1})}});
+  changes.push_back({'d', {}, {Datum(int64_t{2})}});
+  changes.push_back({'d', {}, {Datum(int64_t{3})}});
+  changes.push_back({'c', {I(3), S("again"), I(33)}});
+  changes.push_back({'u', {I(4), S("first"), I(40)}});
+  changes.push_back({'u', {I(4), S("second"), I(41)}});
+  changes.push_back({'u', {I(5), S("gone"), I(50)}, {Datum(int64_t{6})}});  // 6 → 5
+  return changes;
+}
+
 TEST(Mirror, LastChangePerKeyWinsAndKeyChangesDeleteTheOldKey) {
   auto mirror = Mirror::Open(":memory:");
   ASSERT_TRUE(mirror) << mirror.error().message;
@@ -110,16 +124,7 @@ TEST(Mirror, SmallAndLargeBatchesMergeAlike) {
     ASSERT_TRUE(mirror) << mirror.error().message;
     Mirror& m = **mirror;
     ASSERT_TRUE(m.Define(Orders()));
-    std::vector<Change> changes;
-    for (int64_t id = 1; id <= padding; ++id) changes.push_back({'c', {I(id), S("new"), I(id)}});
-    changes.push_back({'u', {I(1000000), S("moved"), I(1)}, {Datum(int64_t{1})}});
-    changes.push_back({'d', {}, {Datum(int64_t{2})}});
-    changes.push_back({'d', {}, {Datum(int64_t{3})}});
-    changes.push_back({'c', {I(3), S("again"), I(33)}});
-    changes.push_back({'u', {I(4), S("first"), I(40)}});
-    changes.push_back({'u', {I(4), S("second"), I(41)}});
-    changes.push_back({'u', {I(5), S("gone"), I(50)}, {Datum(int64_t{6})}});  // 6 → 5
-    ASSERT_TRUE(Apply(m, 100, 10, changes));
+    ASSERT_TRUE(Apply(m, 100, 10, MixedChanges(padding)));
     ASSERT_TRUE(m.Commit({Lsn{10}, Lsn{11}, 0}));
     EXPECT_EQ(Select(m, "SELECT * FROM public.orders WHERE id <= 6 OR id = 1000000 ORDER BY id"),
               (std::vector<Row>{{"3", "again", "33"},
@@ -392,6 +397,63 @@ TEST(Mirror, StateSurvivesReopenAndAFailedBatchLeavesNothing) {
   EXPECT_EQ(Select(**mirror, "SELECT id FROM public.orders"), (std::vector<Row>{{"1"}}));
   ASSERT_EQ((*mirror)->Tables().size(), 1u);
   EXPECT_EQ((*mirror)->Tables()[0].def.columns[1].name, "note");
+}
+
+TEST(Mirror, ABatchThatRunsOutOfMemoryIsMergedAgainInParts) {
+  for (const int64_t padding : {int64_t{10}, int64_t{200000}}) {
+    auto mirror = Mirror::Open(":memory:", {.fault_out_of_memory_below_parts = 64});
+    ASSERT_TRUE(mirror) << mirror.error().message;
+    Mirror& m = **mirror;
+    ASSERT_TRUE(m.Define(Orders()));
+    ASSERT_TRUE(Apply(m, 100, 10, MixedChanges(padding)));
+    auto ok = m.Commit({Lsn{10}, Lsn{11}, 0});
+    ASSERT_TRUE(ok) << ok.error().message;
+    EXPECT_EQ(m.watermark().commit_lsn, Lsn{10});
+    EXPECT_EQ(Select(m, "SELECT * FROM public.orders WHERE id <= 6 OR id = 1000000 ORDER BY id"),
+              (std::vector<Row>{{"3", "again", "33"},
+                                {"4", "second", "41"},
+                                {"5", "gone", "50"},
+                                {"1000000", "moved", "1"}}))
+        << padding;
+    EXPECT_EQ(Select(m, "SELECT count(*), count(DISTINCT id) FROM public.orders"),
+              (std::vector<Row>{{std::to_string(padding - 2), std::to_string(padding - 2)}}))
+        << padding;
+    EXPECT_EQ(m.Tables()[0].inserts, padding + 1);
+  }
+}
+
+// More parts than walden tries: the batch fails as before (walden stops, nothing merged).
+TEST(Mirror, ABatchThatNeverFitsFailsWithNothingMerged) {
+  auto mirror = Mirror::Open(":memory:", {.fault_out_of_memory_below_parts = 100000});
+  ASSERT_TRUE(mirror) << mirror.error().message;
+  Mirror& m = **mirror;
+  ASSERT_TRUE(m.Define(Orders()));
+  ASSERT_TRUE(Apply(m, 100, 10, {{'c', {I(1), S("a"), I(1)}}}));
+  ASSERT_TRUE(m.Commit({Lsn{10}, Lsn{11}, 0}));  // inserts only: no keyed merge
+  ASSERT_TRUE(Apply(m, 100, 20, {{'u', {I(1), S("b"), I(2)}}}));
+  auto failed = m.Commit({Lsn{20}, Lsn{21}, 0});
+  ASSERT_FALSE(failed);
+  EXPECT_EQ(failed.error().kind, ErrorKind::kResources);
+  EXPECT_EQ(failed.error().message,
+            "mirror: merging 1 changes into public.orders: DuckDB: Out of Memory Error: injected");
+  EXPECT_EQ(m.watermark().commit_lsn, Lsn{10});
+  EXPECT_EQ(Select(m, "SELECT * FROM public.orders"), (std::vector<Row>{{"1", "a", "1"}}));
+  EXPECT_FALSE(m.has_pending());
+}
+
+// A batch of inserts only skips the last-change-per-key step; a row the mirror holds under
+// an inserted key is still replaced.
+TEST(Mirror, InsertOnlyBatchesReplaceRowsUnderTheirKeys) {
+  auto mirror = Mirror::Open(":memory:");
+  ASSERT_TRUE(mirror) << mirror.error().message;
+  Mirror& m = **mirror;
+  ASSERT_TRUE(m.Define(Orders()));
+  ASSERT_TRUE(Apply(m, 100, 10, {{'r', {I(1), S("read"), I(1)}}, {'r', {I(2), S("read"), I(2)}}}));
+  ASSERT_TRUE(m.Commit({Lsn{10}, Lsn{11}, 0}));
+  ASSERT_TRUE(Apply(m, 100, 20, {{'c', {I(2), S("insert"), I(20)}}, {'c', {I(3), S("x"), I(3)}}}));
+  ASSERT_TRUE(m.Commit({Lsn{20}, Lsn{21}, 0}));
+  EXPECT_EQ(Select(m, "SELECT * FROM public.orders ORDER BY id"),
+            (std::vector<Row>{{"1", "read", "1"}, {"2", "insert", "20"}, {"3", "x", "3"}}));
 }
 
 }  // namespace

@@ -185,6 +185,11 @@ Status ArchiveSink::Add(const change::Change& change) {
 
 bool ArchiveSink::RememberValues(const change::Change& change, change::Row& row) {
   const change::TableDef& table = *change.table;
+  const bool missing = std::ranges::any_of(row, [](const auto& v) { return !v.has_value(); });
+  // Most tables never have a value left out: remembering their rows would cost memory and
+  // CPU for nothing. A table's first marker is filled from the spool and the archive.
+  if (missing) toasted_.insert(table.name);
+  if (!toasted_.contains(table.name)) return true;
   const std::string key = change::KeyOf(table, row);
   if (change.op == change::Op::kDelete) {
     toast_.Forget(table.name, key);
@@ -195,7 +200,6 @@ bool ArchiveSink::RememberValues(const change::Change& change, change::Row& row)
       change.op == change::Op::kUpdate && change.old_image != change::OldImage::kNone
           ? change::KeyOf(table, change.before)
           : key;
-  const bool missing = std::ranges::any_of(row, [](const auto& v) { return !v.has_value(); });
   const bool filled = !missing || toast_.Fill(table, old_key.empty() ? key : old_key, row);
   if (!old_key.empty() && old_key != key) toast_.Forget(table.name, old_key);
   toast_.Remember(table, key, row);

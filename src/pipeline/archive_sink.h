@@ -48,7 +48,7 @@ inline constexpr std::string_view kDefinitionPrefix = "_walden/schemas/";
 struct ArchiveSinkOptions {
   std::string spool_path;              // DuckDB file for the spool
   std::string scratch_dir;             // Parquet files before upload
-  std::string memory_limit = "256MB";  // archive.spool_memory_limit's default
+  std::string memory_limit = "128MB";  // archive.spool_memory_limit's default
   std::chrono::microseconds flush_interval{10000000};
   int64_t flush_size = int64_t{64} << 20;
   std::string lease_owner;
@@ -177,6 +177,7 @@ class ArchiveSink final : public Sink {
   change::TransactionInfo txn_;  // the one between Begin and Commit
   int64_t rows_before_ = 0;
   ToastCache toast_{size_t{64} << 20};
+  std::set<QualifiedName> toasted_;  // tables PostgreSQL sent an unchanged marker of this run
   std::set<std::string> checked_;
   // The last definition recorded per table name, and records waiting for the next flush.
   std::map<QualifiedName, change::TableDef> recorded_;

@@ -16,9 +16,12 @@ using Clock = std::chrono::steady_clock;
 
 Result<std::unique_ptr<MirrorSink>> MirrorSink::Open(MirrorSinkOptions options) {
   std::unique_ptr<MirrorSink> sink(new MirrorSink(std::move(options)));
-  auto opened = mirror::Mirror::Open(sink->options_.path,
-                                     {.memory_limit = sink->options_.memory_limit,
-                                      .allowed_directories = sink->options_.allowed_directories});
+  const char* out_of_memory = std::getenv("WALDEN_FAULT_MIRROR_OUT_OF_MEMORY");
+  auto opened = mirror::Mirror::Open(
+      sink->options_.path,
+      {.memory_limit = sink->options_.memory_limit,
+       .allowed_directories = sink->options_.allowed_directories,
+       .fault_out_of_memory_below_parts = out_of_memory ? std::atoi(out_of_memory) : 0});
   if (!opened) return std::unexpected(opened.error());
   sink->mirror_ = std::move(*opened);
   sink->durable_ = sink->pending_ = sink->mirror_->watermark();

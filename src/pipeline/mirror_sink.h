@@ -30,7 +30,7 @@ namespace walden::pipeline {
 struct MirrorSinkOptions {
   std::string path;
   std::chrono::microseconds apply_interval{50000};
-  std::string memory_limit = "128MB";  // mirror.memory_limit's default
+  std::string memory_limit = "64MB";  // mirror.memory_limit's default
   // Contains the mirror's database to these directories (mirror::MirrorOptions).
   std::optional<std::vector<std::string>> allowed_directories;
   // Called per merged transaction with its source commit time and the time the merge made

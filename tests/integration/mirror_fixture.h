@@ -74,9 +74,10 @@ class MirrorTest : public PgTest {
   // `spread` more, kill -9 it.
   static void KillNineRepeatedly(std::mt19937& random,
                                  const std::function<std::vector<std::string>()>& args,
-                                 std::chrono::milliseconds min, std::chrono::milliseconds spread) {
+                                 std::chrono::milliseconds min, std::chrono::milliseconds spread,
+                                 const std::vector<std::pair<std::string, std::string>>& env = {}) {
     for (int i = 0; i < Iterations(); ++i) {
-      WaldenProcess run(args());
+      WaldenProcess run(args(), env);
       ASSERT_TRUE(run.WaitForLog("run: streaming slot", 60s)) << run.Stderr();
       std::this_thread::sleep_for(min + std::chrono::milliseconds(random() % spread.count()));
       run.process().Signal(SIGKILL);

@@ -413,6 +413,48 @@ TEST_F(MirrorTest, KillNineDuringMergesLosesAndDoublesNothing) {
   DropSlot("mirror_slot");
 }
 
+// Every keyed merge runs out of memory until it is split in 64 parts (fault injection at
+// DuckDB's seam): walden merges in parts instead of ending, through kill -9 after kill -9.
+TEST_F(MirrorTest, MergesThatRunOutOfMemoryGoOnInPartsThroughKillNine) {
+  std::filesystem::remove_all(dir());
+  Exec(MirrorWorkload::SetupSql());
+  CreateSlot();
+  const std::vector<std::pair<std::string, std::string>> fault = {
+      {"WALDEN_FAULT_MIRROR_OUT_OF_MEMORY", "64"}};
+  std::atomic<bool> stop{false};
+  std::thread writer([&] {
+    auto conn = pg::Connection::Open(AdminConninfo());
+    MirrorWorkload workload(Seed() + 2);
+    for (int step = 0; !stop; ++step) {
+      auto done = conn->Exec(workload.Transaction(step % 100000, 100000));
+      ASSERT_TRUE(done) << done.error().message;
+      std::this_thread::sleep_for(2ms);
+    }
+  });
+  std::mt19937 random(Seed());
+  ASSERT_NO_FATAL_FAILURE(KillNineRepeatedly(
+      random, [&] { return RunArgs(std::to_string(20 + random() % 100) + "ms"); }, 200ms, 1500ms,
+      fault));
+  stop = true;
+  writer.join();
+  WaldenProcess last(RunArgs(), fault);
+  ASSERT_TRUE(last.WaitForLog("run: streaming slot", 30s)) << last.Stderr();
+  auto conn = pg::Connection::Open(AdminConninfo());
+  ASSERT_TRUE(conn) << conn.error().message;
+  MirrorWorkload workload(Seed() + 3);
+  for (int step = 0; step < 50; ++step) {  // updates and deletes while this run merges
+    auto done = conn->Exec(workload.Transaction(1000 + step, 100000));
+    ASSERT_TRUE(done) << done.error().message;
+  }
+  CatchUpAndStop(last);
+  ExpectMirrorEqualsSource(MirrorWorkload::Tables());
+  EXPECT_THAT(last.Stderr(), ::testing::HasSubstr("DuckDB: Out of Memory Error: injected; merging "
+                                                  "the "));
+  EXPECT_THAT(last.Stderr(), ::testing::HasSubstr(" changes again in 64 parts (raise "
+                                                  "mirror.memory_limit if this repeats)"));
+  DropSlot("mirror_slot");
+}
+
 TEST_F(MirrorTest, SchemaChangesFollowInPlaceOrStopTheTableVisibly) {
   std::filesystem::remove_all(dir());
   Exec(
