@@ -399,9 +399,14 @@ TEST(Mirror, StateSurvivesReopenAndAFailedBatchLeavesNothing) {
   EXPECT_EQ((*mirror)->Tables()[0].def.columns[1].name, "note");
 }
 
+// Within the default 64 MB: the last try (512 parts) too.
 TEST(Mirror, ABatchThatRunsOutOfMemoryIsMergedAgainInParts) {
-  for (const int64_t padding : {int64_t{10}, int64_t{200000}}) {
-    auto mirror = Mirror::Open(":memory:", {.fault_out_of_memory_below_parts = 64});
+  for (const auto& [padding, fails_below] : {std::pair{int64_t{10}, 512}, {int64_t{200000}, 8}}) {
+    const std::string dir = ::testing::TempDir() + "/mirror_parts";
+    std::filesystem::remove_all(dir);
+    std::filesystem::create_directories(dir);
+    auto mirror = Mirror::Open(dir + "/m.duckdb", {.memory_limit = "64MB",
+                                                   .fault_out_of_memory_below_parts = fails_below});
     ASSERT_TRUE(mirror) << mirror.error().message;
     Mirror& m = **mirror;
     ASSERT_TRUE(m.Define(Orders()));

@@ -413,14 +413,14 @@ TEST_F(MirrorTest, KillNineDuringMergesLosesAndDoublesNothing) {
   DropSlot("mirror_slot");
 }
 
-// Every keyed merge runs out of memory until it is split in 64 parts (fault injection at
+// Every keyed merge runs out of memory until it is split in 8 parts (fault injection at
 // DuckDB's seam): walden merges in parts instead of ending, through kill -9 after kill -9.
 TEST_F(MirrorTest, MergesThatRunOutOfMemoryGoOnInPartsThroughKillNine) {
   std::filesystem::remove_all(dir());
   Exec(MirrorWorkload::SetupSql());
   CreateSlot();
   const std::vector<std::pair<std::string, std::string>> fault = {
-      {"WALDEN_FAULT_MIRROR_OUT_OF_MEMORY", "64"}};
+      {"WALDEN_FAULT_MIRROR_OUT_OF_MEMORY", "8"}};
   std::atomic<bool> stop{false};
   std::thread writer([&] {
     auto conn = pg::Connection::Open(AdminConninfo());
@@ -450,7 +450,7 @@ TEST_F(MirrorTest, MergesThatRunOutOfMemoryGoOnInPartsThroughKillNine) {
   ExpectMirrorEqualsSource(MirrorWorkload::Tables());
   EXPECT_THAT(last.Stderr(), ::testing::HasSubstr("DuckDB: Out of Memory Error: injected; merging "
                                                   "the "));
-  EXPECT_THAT(last.Stderr(), ::testing::HasSubstr(" changes again in 64 parts (raise "
+  EXPECT_THAT(last.Stderr(), ::testing::HasSubstr(" changes again in 8 parts (raise "
                                                   "mirror.memory_limit if this repeats)"));
   DropSlot("mirror_slot");
 }
