@@ -27,7 +27,7 @@ constexpr std::array kKeys = {
     ConfigKey{"source.binary", kBool, "false", "Ask pgoutput for binary column values."},
     ConfigKey{"source.memory_limit",
               kSize,
-              "32MB",
+              "16MB",
               "Memory for buffered in-progress transactions before they spill to data_dir.",
               {},
               int64_t{1} << 20},
