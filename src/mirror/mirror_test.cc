@@ -83,6 +83,18 @@ std::vector<Change> MixedChanges(int64_t padding) {
   return changes;
 }
 
+void ExpectMixedChangesMerged(Mirror& m, int64_t padding) {
+  EXPECT_EQ(Select(m, "SELECT * FROM public.orders WHERE id <= 6 OR id = 1000000 ORDER BY id"),
+            (std::vector<Row>{{"3", "again", "33"},
+                              {"4", "second", "41"},
+                              {"5", "gone", "50"},
+                              {"1000000", "moved", "1"}}))
+      << padding;
+  EXPECT_EQ(Select(m, "SELECT count(*), count(DISTINCT id) FROM public.orders"),
+            (std::vector<Row>{{std::to_string(padding - 2), std::to_string(padding - 2)}}))
+      << padding;
+}
+
 TEST(Mirror, LastChangePerKeyWinsAndKeyChangesDeleteTheOldKey) {
   auto mirror = Mirror::Open(":memory:");
   ASSERT_TRUE(mirror) << mirror.error().message;
@@ -126,15 +138,7 @@ TEST(Mirror, SmallAndLargeBatchesMergeAlike) {
     ASSERT_TRUE(m.Define(Orders()));
     ASSERT_TRUE(Apply(m, 100, 10, MixedChanges(padding)));
     ASSERT_TRUE(m.Commit({Lsn{10}, Lsn{11}, 0}));
-    EXPECT_EQ(Select(m, "SELECT * FROM public.orders WHERE id <= 6 OR id = 1000000 ORDER BY id"),
-              (std::vector<Row>{{"3", "again", "33"},
-                                {"4", "second", "41"},
-                                {"5", "gone", "50"},
-                                {"1000000", "moved", "1"}}))
-        << padding;
-    EXPECT_EQ(Select(m, "SELECT count(*) FROM public.orders"),
-              (std::vector<Row>{{std::to_string(padding - 2)}}))
-        << padding;
+    ExpectMixedChangesMerged(m, padding);
   }
 }
 
@@ -414,15 +418,7 @@ TEST(Mirror, ABatchThatRunsOutOfMemoryIsMergedAgainInParts) {
     auto ok = m.Commit({Lsn{10}, Lsn{11}, 0});
     ASSERT_TRUE(ok) << ok.error().message;
     EXPECT_EQ(m.watermark().commit_lsn, Lsn{10});
-    EXPECT_EQ(Select(m, "SELECT * FROM public.orders WHERE id <= 6 OR id = 1000000 ORDER BY id"),
-              (std::vector<Row>{{"3", "again", "33"},
-                                {"4", "second", "41"},
-                                {"5", "gone", "50"},
-                                {"1000000", "moved", "1"}}))
-        << padding;
-    EXPECT_EQ(Select(m, "SELECT count(*), count(DISTINCT id) FROM public.orders"),
-              (std::vector<Row>{{std::to_string(padding - 2), std::to_string(padding - 2)}}))
-        << padding;
+    ExpectMixedChangesMerged(m, padding);
     EXPECT_EQ(m.Tables()[0].inserts, padding + 1);
   }
 }

@@ -387,20 +387,25 @@ TEST_F(MirrorTest, SigtermDuringLoadFlushesBothSinksAndRestartContinues) {
   DropSlot("mirror_slot");
 }
 
-TEST_F(MirrorTest, KillNineDuringMergesLosesAndDoublesNothing) {
-  std::filesystem::remove_all(dir());
-  Exec(MirrorWorkload::SetupSql());
-  CreateSlot();
-  std::atomic<bool> stop{false};
-  std::thread writer([&] {
-    auto conn = pg::Connection::Open(AdminConninfo());
-    MirrorWorkload workload(Seed() + 1);
+// Workload transactions, 2 ms apart, until `stop`.
+std::thread Writer(std::atomic<bool>& stop, uint32_t seed, const std::string& conninfo) {
+  return std::thread([&stop, seed, conninfo] {
+    auto conn = pg::Connection::Open(conninfo);
+    MirrorWorkload workload(seed);
     for (int step = 0; !stop; ++step) {
       auto done = conn->Exec(workload.Transaction(step % 100000, 100000));
       ASSERT_TRUE(done) << done.error().message;
       std::this_thread::sleep_for(2ms);
     }
   });
+}
+
+TEST_F(MirrorTest, KillNineDuringMergesLosesAndDoublesNothing) {
+  std::filesystem::remove_all(dir());
+  Exec(MirrorWorkload::SetupSql());
+  CreateSlot();
+  std::atomic<bool> stop{false};
+  std::thread writer = Writer(stop, Seed() + 1, AdminConninfo());
   std::mt19937 random(Seed());
   ASSERT_NO_FATAL_FAILURE(KillNineRepeatedly(
       random, [&] { return RunArgs(std::to_string(20 + random() % 100) + "ms"); }, 200ms, 1500ms));
@@ -422,15 +427,7 @@ TEST_F(MirrorTest, MergesThatRunOutOfMemoryGoOnInPartsThroughKillNine) {
   const std::vector<std::pair<std::string, std::string>> fault = {
       {"WALDEN_FAULT_MIRROR_OUT_OF_MEMORY", "8"}};
   std::atomic<bool> stop{false};
-  std::thread writer([&] {
-    auto conn = pg::Connection::Open(AdminConninfo());
-    MirrorWorkload workload(Seed() + 2);
-    for (int step = 0; !stop; ++step) {
-      auto done = conn->Exec(workload.Transaction(step % 100000, 100000));
-      ASSERT_TRUE(done) << done.error().message;
-      std::this_thread::sleep_for(2ms);
-    }
-  });
+  std::thread writer = Writer(stop, Seed() + 2, AdminConninfo());
   std::mt19937 random(Seed());
   ASSERT_NO_FATAL_FAILURE(KillNineRepeatedly(
       random, [&] { return RunArgs(std::to_string(20 + random() % 100) + "ms"); }, 200ms, 1500ms,
