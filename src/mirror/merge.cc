@@ -164,43 +164,9 @@ Status MergeKeyedPart(duck::Connection& conn, const StageRef& stage, int part) {
   return table ? conn.Execute("DROP TABLE walden_final") : Status{};
 }
 
-// Only inserts: no change decides over another, so neither the last change per key nor
-// the join back to the stage is needed (a big transaction's merge needs a fraction of the
-// memory). A row the mirror already holds under an inserted key is replaced, as by the
-// general merge.
-Result<MergeCounts> MergeInserts(duck::Connection& conn, const StageRef& stage) {
-  const change::TableDef& def = *stage.def;
-  const std::vector<size_t> keys = def.KeyIndexes();
-  std::string match;
-  for (size_t k = 0; k < keys.size(); ++k) {
-    match += fmt::format("{}t.{} = s.{}", k ? " AND " : "", QuoteIdent(def.columns[keys[k]].name),
-                         Col(keys[k]));
-  }
-  std::string key_columns;
-  for (size_t k = 0; k < keys.size(); ++k) key_columns += (k ? ", s." : "s.") + Col(keys[k]);
-  for (int part = 0; part < stage.parts; ++part) {
-    const std::string in_part =
-        stage.parts > 1 ? fmt::format(" AND hash({}) % {} = {}", key_columns, stage.parts, part)
-                        : "";
-    if (auto ok = conn.Execute(fmt::format("DELETE FROM {} AS t USING {} AS s WHERE {}{}",
-                                           def.Physical().ToSql(), stage.table, match, in_part));
-        !ok) {
-      return std::unexpected(ok.error());
-    }
-  }
-  if (auto ok = conn.Execute(fmt::format("INSERT INTO {} ({}) SELECT {} FROM {} AS s",
-                                         def.Physical().ToSql(), TargetColumns(def),
-                                         StageColumns(def, "s"), stage.table));
-      !ok) {
-    return std::unexpected(ok.error());
-  }
-  return MergeCounts{};
-}
-
 }  // namespace
 
 Result<MergeCounts> MergeKeyed(duck::Connection& conn, const StageRef& stage) {
-  if (stage.inserts_only) return MergeInserts(conn, stage);
   MergeCounts counts;
   if (stage.has_unchanged) {
     auto unresolved = ResolveUnchanged(conn, stage);

@@ -21,8 +21,6 @@ struct StageRef {
   const change::TableDef* def = nullptr;
   bool has_unchanged = false;
   int64_t rows = 0;  // staged changes
-  // Every change is an insert ('c'): PostgreSQL's key constraint makes their keys distinct.
-  bool inserts_only = false;
   // Keyed merges run in this many parts by key hash: less memory at once (a retry after
   // DuckDB ran out of its memory limit).
   int parts = 1;

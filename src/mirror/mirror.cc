@@ -21,7 +21,6 @@ struct Mirror::Stage {
   int64_t inserts = 0;
   int64_t updates = 0;
   int64_t deletes = 0;
-  int64_t reads = 0;  // of the inserts, snapshot reads
   bool has_unchanged = false;
   std::vector<size_t> before;       // the columns of the old image (BeforeColumns)
   std::vector<const Datum*> cells;  // the row being appended, pointing at its values
@@ -237,7 +236,6 @@ Status Mirror::Add(uint32_t relation_id, const MirrorChange& change) {
     cells.push_back(!change.before.empty() ? &change.before[b] : cells[6 + before[b]]);
   }
   (change.op == 'u' ? stage.updates : change.op == 'd' ? stage.deletes : stage.inserts)++;
-  if (change.op == 'r') ++stage.reads;
   ++pending_changes_;
   if (auto ok = stage.appender->AppendRow(stage.types, std::span<const Datum* const>(cells)); !ok) {
     return Wrap(ok.error(), "mirror: staging changes of " + def.name.Display());
@@ -482,17 +480,15 @@ Status Mirror::RunMerge(Step& step, TableStatus& table) {
     table.skipped += stage.inserts + stage.updates + stage.deletes;
     return {};
   }
-  internal::StageRef ref{
-      .table = stage.table,
-      .def = &stage.def,
-      .has_unchanged = stage.has_unchanged,
-      .rows = stage.inserts + stage.updates + stage.deletes,
-      .inserts_only = stage.updates == 0 && stage.deletes == 0 && stage.reads == 0,
-      .parts = merge_parts_};
+  internal::StageRef ref{.table = stage.table,
+                         .def = &stage.def,
+                         .has_unchanged = stage.has_unchanged,
+                         .rows = stage.inserts + stage.updates + stage.deletes,
+                         .parts = merge_parts_};
   Result<internal::MergeCounts> counts;
   switch (stage.def.mode()) {
     case change::MatchMode::kKey:
-      if (!ref.inserts_only && merge_parts_ < fault_out_of_memory_below_parts_) {
+      if (merge_parts_ < fault_out_of_memory_below_parts_) {
         counts = Fail(ErrorKind::kResources, "DuckDB: Out of Memory Error: injected");
         break;
       }
