@@ -548,17 +548,20 @@ Status Mirror::Commit(const MirrorWatermark& watermark) {
   // A batch DuckDB cannot merge within its memory limit (one huge transaction, a long
   // catch-up) is merged again in parts by key hash instead of ending walden.
   constexpr int kMostParts = 512;
-  const std::map<uint32_t, TableStatus> registry = registry_;  // the steps change it
   Status done;
   for (merge_parts_ = 1;; merge_parts_ *= 8) {
     done = CommitSteps(watermark);
     if (done) break;
     (void)conn_->Execute("ROLLBACK");
-    if (done.error().kind != ErrorKind::kResources || merge_parts_ >= kMostParts) {
-      if (auto reloaded = LoadState(); !reloaded) done = reloaded;
+    // The steps changed the registry: back to what is committed. A retry keeps the
+    // definitions its staged changes use (the steps never change those).
+    std::map<uint32_t, change::TableDef> staged = current_;
+    if (auto reloaded = LoadState(); !reloaded) {
+      done = reloaded;
       break;
     }
-    registry_ = registry;
+    if (done.error().kind != ErrorKind::kResources || merge_parts_ >= kMostParts) break;
+    current_ = std::move(staged);
     spdlog::warn(
         "{}; merging the {} changes again in {} parts (raise mirror.memory_limit if "
         "this repeats)",
