@@ -421,6 +421,7 @@ void ReadSource(Typer& t, Config& c) {
   c.source.memory_limit = t.Size("source.memory_limit");
   c.source.lag_warn_bytes = t.Size("source.lag_warn");
   c.source.status_interval = t.DurationValue("source.status_interval");
+  c.source.receive_timeout = t.DurationValue("source.receive_timeout");
   if (ConninfoHasPassword(c.source.url)) {
     c.warnings.push_back(
         "source.url contains a password; prefer PGPASSWORD or ~/.pgpass so it stays out of "

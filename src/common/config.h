@@ -51,6 +51,7 @@ struct SourceConfig {
   int64_t memory_limit = 0;
   int64_t lag_warn_bytes = 0;
   Duration status_interval{};
+  Duration receive_timeout{};
 };
 
 enum class Addressing { kAuto, kPath, kVirtual };

@@ -43,6 +43,13 @@ constexpr std::array kKeys = {
               "Longest time between standby status updates to the server.",
               {},
               100000},
+    ConfigKey{"source.receive_timeout",
+              kDuration,
+              "30s",
+              "A replication stream silent this long (after asking for a keepalive at half of "
+              "it) is treated as cut and reconnected.",
+              {},
+              1000000},
     ConfigKey{"archive.url", kString, "",
               "file:///path or s3://bucket/prefix. Empty: <data_dir>/archive."},
     ConfigKey{"archive.endpoint", kString, "",

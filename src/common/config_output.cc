@@ -33,6 +33,7 @@ std::string Config::ToToml() const {
   source_table.insert("memory_limit", FormatSize(this->source.memory_limit));
   source_table.insert("lag_warn", FormatSize(this->source.lag_warn_bytes));
   source_table.insert("status_interval", FormatDuration(this->source.status_interval));
+  source_table.insert("receive_timeout", FormatDuration(this->source.receive_timeout));
   static constexpr std::string_view kAddressing[] = {"auto", "path", "virtual"};
   toml::table archive_table{{"url", this->archive.url},
                             {"endpoint", this->archive.endpoint},

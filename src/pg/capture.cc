@@ -1,5 +1,6 @@
 #include "pg/capture.h"
 
+#include <fmt/core.h>
 #include <spdlog/spdlog.h>
 
 #include <random>
@@ -13,6 +14,9 @@ namespace {
 // Connection attempts made from the run loop (reconnects): an unreachable host must not
 // hold the loop for libpq's usual 10 s.
 constexpr int kReconnectTimeoutSeconds = 2;
+// The catalog connection's queries are small and run on the loop thread: a server silent
+// for this long is treated as gone (the loop must not hang on a cut network).
+constexpr std::chrono::milliseconds kCatalogAnswerTimeout{2000};
 
 }  // namespace
 
@@ -96,12 +100,13 @@ Result<int64_t> Capture::CheckLag(int64_t threshold) {
 }
 
 Result<std::unique_ptr<Capture>> Capture::Start(const CaptureOptions& options) {
-  auto conn = ReplicationConnection::Open(options.conninfo);
+  auto conn = ReplicationConnection::Open(options.conninfo, {.interrupt = options.stop});
   if (!conn) return std::unexpected(conn.error());
   if (auto published = conn->EnsurePublication(options.publication, options.tables); !published) {
     return std::unexpected(published.error());
   }
-  auto catalog = Connection::Open(options.conninfo);
+  auto catalog = Connection::Open(
+      options.conninfo, {.answer_timeout = kCatalogAnswerTimeout, .interrupt = options.stop});
   if (!catalog) return std::unexpected(catalog.error());
   std::unique_ptr<Capture> capture(new Capture(std::move(*conn), std::move(*catalog), options));
   SlotState slot;
@@ -146,7 +151,7 @@ Status Capture::StartStreaming(bool wait_for_slot) {
       // pg_terminate_backend waits until the backend is gone; retrying at once wins the slot
       // before the evicted reader's reconnect (which backs off first).
       auto terminated =
-          catalog_.QueryValue("SELECT pg_catalog.pg_terminate_backend(" + pid + ", 5000)");
+          catalog_.QueryValue("SELECT pg_catalog.pg_terminate_backend(" + pid + ", 1500)");
       if (terminated && *terminated == "t") continue;
       spdlog::warn("could not terminate PID {}: {}", pid,
                    terminated ? "it did not exit in time" : terminated.error().message);
@@ -164,11 +169,14 @@ Status Capture::StartStreaming(bool wait_for_slot) {
   }
   backoff_.Reset();
   last_status_ = last_message_ = sender_moved_ = std::chrono::steady_clock::now();
+  ping_sent_.reset();
   return {};
 }
 
 void Capture::Disconnected(const Error& cause, bool at_once) {
   connected_ = false;
+  // A hung server learns at once that this stream is over (and frees the slot for the next).
+  conn_.Close();
   assembler_.DiscardOpenTransactions();
   const auto delay = at_once ? std::chrono::milliseconds(0) : backoff_.Next();
   next_attempt_ = std::chrono::steady_clock::now() + delay;
@@ -181,7 +189,11 @@ void Capture::Disconnected(const Error& cause, bool at_once) {
 // skipped when they arrive again. One attempt: a failure schedules the next one.
 Status Capture::TryReconnect() {
   auto attempt = [this]() -> Status {
-    auto conn = ReplicationConnection::Open(options_.conninfo, kReconnectTimeoutSeconds);
+    // The slot exists: its commands answer at once, unless the network is cut again.
+    auto conn = ReplicationConnection::Open(options_.conninfo,
+                                            {.connect_timeout_seconds = kReconnectTimeoutSeconds,
+                                             .answer_timeout = std::chrono::seconds(10),
+                                             .interrupt = options_.stop});
     if (!conn) return std::unexpected(conn.error());
     conn_ = std::move(*conn);
     // The catalog session most likely died with the stream (a restart ends every session),
@@ -211,7 +223,9 @@ Status Capture::EnsureCatalog() {
 
 Status Capture::OpenCatalog() {
   auto catalog =
-      Connection::Open(options_.conninfo, {.connect_timeout_seconds = kReconnectTimeoutSeconds});
+      Connection::Open(options_.conninfo, {.connect_timeout_seconds = kReconnectTimeoutSeconds,
+                                           .answer_timeout = kCatalogAnswerTimeout,
+                                           .interrupt = options_.stop});
   if (!catalog) return std::unexpected(catalog.error());
   catalog_ = std::move(*catalog);
   return {};
@@ -257,9 +271,10 @@ Status Capture::PollOnce(std::chrono::steady_clock::time_point deadline, const O
   if (!message) return std::unexpected(message.error());
   if (!*message) {
     done = true;
-    return {};
+    return left.count() > 0 ? CheckSilence() : Status{};
   }
   last_message_ = std::chrono::steady_clock::now();
+  ping_sent_.reset();
   auto event = ParseCopyData((*message)->bytes());
   if (!event) return std::unexpected(event.error());
   if (const auto* data = std::get_if<XLogData>(&*event)) return HandleXLogData(*data, on_commit);
@@ -267,6 +282,24 @@ Status Capture::PollOnce(std::chrono::steady_clock::time_point deadline, const O
   server_end_ = std::max(server_end_, keepalive.end);
   if (keepalive.reply_requested) return SendStatus(false);
   return {};
+}
+
+Status Capture::CheckSilence() {
+  const auto now = std::chrono::steady_clock::now();
+  const auto half = options_.receive_timeout / 2;
+  if (now - last_message_ < half) return {};
+  if (!ping_sent_) {
+    // An idle server sends keepalives only every wal_sender_timeout / 2: ask for one now.
+    ping_sent_ = now;
+    return SendStatus(true);
+  }
+  if (now - *ping_sent_ < half) return {};
+  const auto seconds = std::chrono::duration_cast<std::chrono::seconds>(now - last_message_);
+  return Fail(ErrorKind::kConnection,
+              fmt::format("nothing arrived from PostgreSQL for {} s, not even the answer to a "
+                          "keepalive request (source.receive_timeout = {} ms; a network cut or "
+                          "a hung server?)",
+                          seconds.count(), options_.receive_timeout.count()));
 }
 
 Status Capture::Poll(std::chrono::milliseconds timeout, const OnCommit& on_commit) {
@@ -329,6 +362,10 @@ Result<Lsn> Capture::DrainTarget() {
   // its record is written (and pg_current_wal_lsn() may be before it), and the insert
   // position may point past a page header the stream never reaches.
   if (!connected_) return Fail(ErrorKind::kConnection, "not connected to PostgreSQL");
+  // Runs after the stop request, so not interrupted by it; bounded instead, as a stop must
+  // end within ~2 s even when the network is cut.
+  catalog_.set_interrupt(nullptr);
+  catalog_.set_answer_timeout(std::chrono::seconds(1));
   for (const char* sql : {"SET synchronous_commit = on",
                           "SELECT pg_catalog.pg_logical_emit_message(true, 'walden_drain', '')"}) {
     if (auto ok = catalog_.Exec(sql); !ok) return std::unexpected(ok.error());

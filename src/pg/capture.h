@@ -18,6 +18,7 @@
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -58,6 +59,9 @@ struct CaptureOptions {
   size_t memory_limit = 64u << 20;
   std::string spill_dir;
   std::chrono::milliseconds status_interval{10000};
+  // A stream silent this long, even after a keepalive request at half of it, is treated as
+  // lost and reconnected (PostgreSQL's wal_receiver_timeout, for walden).
+  std::chrono::milliseconds receive_timeout{30000};
   // When it turns true, waits for the server or for the slot end at once (with an error:
   // stop_requested() then says why), so a stop request is honoured in every state.
   const std::atomic<bool>* stop = nullptr;
@@ -121,6 +125,9 @@ class Capture {
   Status HandleXLogData(const XLogData& data, const OnCommit& on_commit);
   Status PollOnce(std::chrono::steady_clock::time_point deadline, const OnCommit& on_commit,
                   bool& done);
+  // After a wait that brought nothing: asks for a keepalive once the stream has been quiet
+  // for half of receive_timeout, and fails (kConnection) when that went unanswered too.
+  Status CheckSilence();
   // `wait_for_slot`: while another reader holds the slot, wait (backing off) instead of
   // failing with a kConnection error.
   Status StartStreaming(bool wait_for_slot = true);
@@ -149,6 +156,7 @@ class Capture {
   Lsn noted_;       // highest position before_confirm accepted
   std::chrono::steady_clock::time_point last_status_{};
   std::chrono::steady_clock::time_point last_message_{};  // anything from the server
+  std::optional<std::chrono::steady_clock::time_point> ping_sent_;  // unanswered request
   Lsn sender_sent_;                                       // walsender's sent_lsn, last seen
   std::chrono::steady_clock::time_point sender_moved_{};  // when it last changed
   bool lag_warned_ = false;

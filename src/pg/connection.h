@@ -8,6 +8,8 @@
 
 #include <libpq-fe.h>
 
+#include <atomic>
+#include <chrono>
 #include <cstdlib>
 #include <functional>
 #include <memory>
@@ -24,6 +26,15 @@ struct ConnectOptions {
   bool replication = false;  // replication=database: walsender commands and SQL
   int connect_timeout_seconds = 10;
   std::string options;  // libpq "options": server settings for this session ("-c x=y")
+  // Longest silence of the server while a query waits for its answer; then the connection
+  // is closed and the query fails with a kConnection error. Zero: wait as long as it takes.
+  // For connections a loop must not hang on (a network cut acknowledges nothing and resets
+  // nothing: only TCP keepalives, minutes later, would notice).
+  std::chrono::milliseconds answer_timeout{0};
+  // When it turns true, a connection attempt or a query waiting for its answer gives up
+  // within ~50 ms (kConnection error, the connection closed): a stop request is honoured
+  // even while the server is silent.
+  const std::atomic<bool>* interrupt = nullptr;
 };
 
 class PgResult {
@@ -68,14 +79,28 @@ class Connection {
   // The server's address as libpq resolved it, for messages.
   std::string target() const { return target_; }
   PGconn* get() const { return conn_.get(); }
+  // Ends the session now; later calls fail with a kConnection error.
+  void Close() { conn_.reset(); }
+  void set_answer_timeout(std::chrono::milliseconds timeout) { answer_timeout_ = timeout; }
+  void set_interrupt(const std::atomic<bool>* interrupt) { interrupt_ = interrupt; }
 
  private:
-  Connection(PGconn* conn, std::string target)
-      : conn_(conn, &PQfinish), target_(std::move(target)) {}
+  Connection(PGconn* conn, std::string target, const ConnectOptions& options)
+      : conn_(conn, &PQfinish),
+        target_(std::move(target)),
+        answer_timeout_(options.answer_timeout),
+        interrupt_(options.interrupt) {}
+  bool waits_bounded() const { return answer_timeout_.count() > 0 || interrupt_ != nullptr; }
   Result<PgResult> Check(PGresult* result, std::string_view sql);
+  // The results of a query sent with `sent` (a PQsend* return value), like PQexec
+  // collects them, waiting at most answer_timeout_ for each part of the answer and never
+  // past a raised interrupt_.
+  Result<PgResult> Await(int sent, std::string_view sql);
 
   std::unique_ptr<PGconn, decltype(&PQfinish)> conn_;
   std::string target_;
+  std::chrono::milliseconds answer_timeout_;
+  const std::atomic<bool>* interrupt_;
 };
 
 // Checks that a libpq URL or keyword string parses; the error never echoes a password.

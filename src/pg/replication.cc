@@ -45,11 +45,11 @@ Result<StreamEvent> ParseCopyData(std::string_view bytes) {
 }
 
 Result<ReplicationConnection> ReplicationConnection::Open(const std::string& conninfo,
-                                                          int connect_timeout_seconds) {
+                                                          ConnectOptions options) {
   // Fixed session settings make the text form of values predictable (types.h).
-  auto conn = Connection::Open(conninfo, {.replication = true,
-                                          .connect_timeout_seconds = connect_timeout_seconds,
-                                          .options = kReplicationSessionOptions});
+  options.replication = true;
+  options.options = kReplicationSessionOptions;
+  auto conn = Connection::Open(conninfo, options);
   if (!conn) return std::unexpected(conn.error());
   return ReplicationConnection(std::move(*conn));
 }

@@ -78,10 +78,12 @@ Result<StreamEvent> ParseCopyData(std::string_view bytes);
 
 class ReplicationConnection {
  public:
-  // `connect_timeout_seconds`: how long a connection attempt may wait (a reconnect from the
-  // run loop keeps it short, so that an unreachable host does not hold the loop).
+  // `options`: timeouts and interrupt (a reconnect from the run loop keeps them short, so
+  // that an unreachable host does not hold the loop); replication mode and the session
+  // settings are always set here. The answer timeout applies to walsender commands, not to
+  // the stream (Receive has its own).
   static Result<ReplicationConnection> Open(const std::string& conninfo,
-                                            int connect_timeout_seconds = 10);
+                                            ConnectOptions options = {});
 
   Result<SystemIdentity> IdentifySystem();
   // Creates the publication for `tables` (every table when empty) or adds missing tables;
@@ -98,6 +100,8 @@ class ReplicationConnection {
   Status SendStatus(Lsn write, Lsn flush, bool reply = false);
 
   Connection& sql() { return conn_; }
+  // Ends the connection now; every later call fails with a kConnection error.
+  void Close() { conn_.Close(); }
   int server_version() const { return conn_.server_version(); }
 
  private:

@@ -3,6 +3,7 @@
 // PostgreSQL went away. Thread-safety: one thread.
 #pragma once
 
+#include <atomic>
 #include <memory>
 #include <string>
 
@@ -14,7 +15,9 @@ namespace walden::pipeline {
 
 class CanaryWriter {
  public:
-  explicit CanaryWriter(std::string conninfo) : conninfo_(std::move(conninfo)) {}
+  // `stop`: a raised stop request ends a wait for the server at once.
+  CanaryWriter(std::string conninfo, const std::atomic<bool>* stop)
+      : conninfo_(std::move(conninfo)), stop_(stop) {}
 
   // kConnection while PostgreSQL is away: the next heartbeat connects again, and the
   // canary's staleness tells the rest.
@@ -22,6 +25,7 @@ class CanaryWriter {
 
  private:
   std::string conninfo_;
+  const std::atomic<bool>* stop_;
   std::unique_ptr<pg::Connection> conn_;
 };
 

@@ -153,7 +153,7 @@ class Pipeline {
   std::unique_ptr<server::HttpServer> server_;
   std::unique_ptr<VerifySchedule> verify_schedule_;  // verify.interval
   std::unique_ptr<pg::Capture> capture_;
-  CanaryWriter canary_writer_{config_.source.url};
+  CanaryWriter canary_writer_{config_.source.url, &stop_};
   std::unique_ptr<SnapshotControl> snapshots_;
   std::unique_ptr<topics::MaintenanceThread> topics_upkeep_;
   std::atomic<SnapshotControl*> snapshots_ready_{nullptr};  // for the HTTP threads
@@ -292,7 +292,7 @@ Status Pipeline::PrepareSnapshot() {
                                                 .chunk_rows = config_.snapshot.chunk_rows},
                                                Durable());
   if (!online) return std::unexpected(online.error());
-  snapshots_ = std::make_unique<SnapshotControl>(config_, std::move(*online), everything);
+  snapshots_ = std::make_unique<SnapshotControl>(config_, std::move(*online), everything, &stop_);
   snapshots_ready_ = snapshots_.get();
   return {};
 }
@@ -347,6 +347,8 @@ Status Pipeline::StartCapture() {
        .spill_dir = config_.data_dir + "/spill",
        .status_interval =
            std::chrono::duration_cast<std::chrono::milliseconds>(source.status_interval),
+       .receive_timeout =
+           std::chrono::duration_cast<std::chrono::milliseconds>(source.receive_timeout),
        .stop = &stop_,
        .before_confirm = [this](Lsn lsn) { return RecordConfirmed(config_.data_dir, lsn); }});
   if (!capture) return std::unexpected(capture.error());

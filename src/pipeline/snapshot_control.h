@@ -6,6 +6,7 @@
 // runs on the loop's thread.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <future>
 #include <map>
@@ -28,9 +29,10 @@ namespace walden::pipeline {
 class SnapshotControl {
  public:
   // `everything`: new sinks on an existing slot, so every published table is read first.
+  // `stop`: a raised stop request ends a wait for the server at once.
   SnapshotControl(const Config& config, std::unique_ptr<snapshot::OnlineSnapshot> engine,
-                  bool everything)
-      : config_(config), engine_(std::move(engine)), everything_(everything) {}
+                  bool everything, const std::atomic<bool>* stop)
+      : config_(config), engine_(std::move(engine)), everything_(everything), stop_(stop) {}
 
   // Takes "schema.table" lines (or "*" for every published table) from POST /api/snapshot
   // to the run loop; returns "job <id>" once it is queued there, else why not.
@@ -68,6 +70,7 @@ class SnapshotControl {
   const Config& config_;
   std::unique_ptr<snapshot::OnlineSnapshot> engine_;
   bool everything_;
+  const std::atomic<bool>* stop_;
   std::unique_ptr<pg::Connection> catalog_;  // the once-a-second table scan's
   mutable std::mutex mutex_;
   std::vector<Request> requests_;
