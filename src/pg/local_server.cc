@@ -13,7 +13,9 @@
 #include <fstream>
 #include <thread>
 
+#include "common/identifiers.h"
 #include "common/strings.h"
+#include "pg/connection.h"
 
 namespace walden::pg {
 namespace {
@@ -99,10 +101,10 @@ Result<int> FreeLoopbackPort() {
   return ntohs(addr.sin_port);
 }
 
-Result<std::unique_ptr<LocalServer>> LocalServer::Start(LocalServerOptions options) {
+Result<std::unique_ptr<LocalServer>> LocalServer::Create(const std::string& bin_dir) {
   std::unique_ptr<LocalServer> server(new LocalServer());
   if (geteuid() == 0) server->run_as_ = "postgres";
-  std::string bin = options.bin_dir;
+  std::string bin = bin_dir;
   if (bin.empty()) {
     auto found = DefaultPgBinDir();
     if (!found) return std::unexpected(found.error());
@@ -121,47 +123,109 @@ Result<std::unique_ptr<LocalServer>> LocalServer::Start(LocalServerOptions optio
   server->socket_dir_ = pattern + "/sock";
   server->log_path_ = pattern + "/postgres.log";
   fs::create_directory(server->socket_dir_);
-  const std::string pwfile = pattern + "/pwfile";
-  std::ofstream(pwfile) << options.superuser_password << "\n";
-  for (const std::string& path : {server->root_dir_, server->socket_dir_, pwfile}) {
+  for (const std::string& path : {server->root_dir_, server->socket_dir_}) {
     if (auto ok = Chown(path, server->run_as_); !ok) return std::unexpected(ok.error());
   }
+  return server;
+}
 
+Status LocalServer::ConfigureAndLaunch(
+    const std::vector<std::pair<std::string, std::string>>& settings) {
+  std::ifstream version_file(data_dir_ + "/PG_VERSION");
+  version_file >> major_version_;
+  std::ofstream conf(data_dir_ + "/postgresql.conf", std::ios::app);
+  conf << "\n# walden LocalServer\n"
+       << "listen_addresses = '127.0.0.1'\n"
+       << "unix_socket_directories = '" << socket_dir_ << "'\n"
+       << "wal_level = logical\nmax_replication_slots = 20\nmax_wal_senders = 20\n"
+       << "fsync = off\nfull_page_writes = off\nshared_buffers = 64MB\n"
+       << "max_connections = 100\nlog_min_messages = warning\n";
+  for (const auto& [key, value] : settings) conf << key << " = " << value << "\n";
+  conf.close();
+  for (int attempt = 0;; ++attempt) {
+    auto port = FreeLoopbackPort();
+    if (!port) return std::unexpected(port.error());
+    port_ = *port;
+    auto launched = Launch();
+    if (launched) return {};
+    if (attempt == 2 || LogTail().find("in use") == std::string::npos) return launched;
+  }
+}
+
+Result<std::unique_ptr<LocalServer>> LocalServer::Start(LocalServerOptions options) {
+  auto server = Create(options.bin_dir);
+  if (!server) return server;
+  LocalServer& s = **server;
+  const std::string pwfile = s.root_dir_ + "/pwfile";
+  std::ofstream(pwfile) << options.superuser_password << "\n";
+  if (auto ok = Chown(pwfile, s.run_as_); !ok) return std::unexpected(ok.error());
   auto initdb =
-      RunCommand({.argv = {server->bin_dir_ + "/initdb", "-D", server->data_dir_, "-U", "postgres",
+      RunCommand({.argv = {s.bin_dir_ + "/initdb", "-D", s.data_dir_, "-U", "postgres",
                            "--auth-local=trust", "--auth-host=scram-sha-256", "--pwfile=" + pwfile,
                            "-E", "UTF8", "--no-locale", "--no-sync"},
-                  .user = server->run_as_},
+                  .user = s.run_as_},
                  120s);
   fs::remove(pwfile);
   if (!initdb || initdb->exit_code != 0) {
     return Fail(ErrorKind::kIo,
                 "initdb failed: " + (initdb ? OneLine(initdb->output) : initdb.error().message));
   }
-  std::ifstream version_file(server->data_dir_ + "/PG_VERSION");
-  version_file >> server->major_version_;
+  if (auto ok = s.ConfigureAndLaunch(options.settings); !ok) return std::unexpected(ok.error());
+  return server;
+}
 
-  std::ofstream conf(server->data_dir_ + "/postgresql.conf", std::ios::app);
-  conf << "\n# walden LocalServer\n"
-       << "listen_addresses = '127.0.0.1'\n"
-       << "unix_socket_directories = '" << server->socket_dir_ << "'\n"
-       << "wal_level = logical\nmax_replication_slots = 20\nmax_wal_senders = 20\n"
-       << "fsync = off\nfull_page_writes = off\nshared_buffers = 64MB\n"
-       << "max_connections = 100\nlog_min_messages = warning\n";
-  for (const auto& [key, value] : options.settings) conf << key << " = " << value << "\n";
-  conf.close();
-
-  for (int attempt = 0;; ++attempt) {
-    auto port = FreeLoopbackPort();
-    if (!port) return std::unexpected(port.error());
-    server->port_ = *port;
-    auto launched = server->Launch();
-    if (launched) break;
-    if (attempt == 2 || server->LogTail().find("in use") == std::string::npos) {
-      return std::unexpected(launched.error());
+Result<std::unique_ptr<LocalServer>> LocalServer::StartStandby(
+    const LocalServer& primary, const std::string& slot,
+    std::vector<std::pair<std::string, std::string>> settings) {
+  auto server = Create(primary.bin_dir_);
+  if (!server) return server;
+  LocalServer& s = **server;
+  // A low-level base backup (the npm PostgreSQL has no pg_basebackup, and Debian's refuses
+  // newer servers): the slot first, so the primary keeps the WAL the copy needs.
+  auto conn = Connection::Open(primary.AdminConninfo());
+  if (!conn) return std::unexpected(conn.error());
+  for (const std::string& sql :
+       {"SELECT pg_catalog.pg_create_physical_replication_slot(" + QuoteLiteral(slot) + ", true)",
+        std::string("SELECT pg_catalog.pg_backup_start('walden standby', true)")}) {
+    if (auto done = conn->Exec(sql); !done) return std::unexpected(done.error());
+  }
+  auto copy = RunCommand({.argv = {"cp", "-a", primary.data_dir_, s.data_dir_}}, 120s);
+  auto label = conn->QueryValue("SELECT labelfile FROM pg_catalog.pg_backup_stop(true)");
+  if (!copy || copy->exit_code != 0) {
+    return Fail(ErrorKind::kIo, "cannot copy " + primary.data_dir_ + ": " +
+                                    (copy ? OneLine(copy->output) : copy.error().message));
+  }
+  if (!label) return std::unexpected(label.error());
+  std::error_code ec;
+  for (const char* name : {"postmaster.pid", "postmaster.opts"})
+    fs::remove(s.data_dir_ + "/" + name, ec);
+  // Slots and WAL are the primary's own: the standby streams the WAL and syncs the slots.
+  for (const char* dir : {"/pg_replslot", "/pg_wal"}) {
+    for (const auto& entry : fs::directory_iterator(s.data_dir_ + dir, ec)) {
+      if (entry.path().filename() != "archive_status") fs::remove_all(entry.path(), ec);
     }
   }
+  std::ofstream(s.data_dir_ + "/backup_label") << *label;
+  std::ofstream(s.data_dir_ + "/standby.signal");
+  std::ofstream(s.data_dir_ + "/postgresql.auto.conf", std::ios::app)
+      << "primary_conninfo = '" << primary.AdminConninfo() << "'\n"
+      << "primary_slot_name = '" << slot << "'\n";
+  for (const char* name : {"/backup_label", "/standby.signal"}) {
+    if (auto ok = Chown(s.data_dir_ + name, s.run_as_); !ok) return std::unexpected(ok.error());
+  }
+  settings.emplace_back("hot_standby", "on");
+  if (auto ok = s.ConfigureAndLaunch(settings); !ok) return std::unexpected(ok.error());
   return server;
+}
+
+Status LocalServer::Promote() {
+  auto promoted = RunCommand(
+      {.argv = {bin_dir_ + "/pg_ctl", "promote", "-w", "-D", data_dir_}, .user = run_as_}, 60s);
+  if (!promoted || promoted->exit_code != 0) {
+    return Fail(ErrorKind::kIo, "pg_ctl promote failed: " + (promoted ? OneLine(promoted->output)
+                                                                      : promoted.error().message));
+  }
+  return {};
 }
 
 Status LocalServer::Launch() {

@@ -29,6 +29,11 @@ struct LocalServerOptions {
 class LocalServer {
  public:
   static Result<std::unique_ptr<LocalServer>> Start(LocalServerOptions options);
+  // A hot standby of `primary` streaming through the physical slot `slot` (created on the
+  // primary), with extra `settings` such as sync_replication_slots.
+  static Result<std::unique_ptr<LocalServer>> StartStandby(
+      const LocalServer& primary, const std::string& slot,
+      std::vector<std::pair<std::string, std::string>> settings);
   ~LocalServer();
   LocalServer(const LocalServer&) = delete;
   LocalServer& operator=(const LocalServer&) = delete;
@@ -48,10 +53,16 @@ class LocalServer {
   Status Restart();
   Status Stop();  // fast shutdown; Start() again with Restart()
   bool Running() { return process_ && process_->Running(); }
+  // Ends a standby's recovery: it becomes a primary (waits until it accepts writes).
+  Status Promote();
   std::string LogTail(size_t max_lines = 20) const;
 
  private:
   LocalServer() = default;
+  // Directories (owned by the server's user) and the bin directory, no cluster yet.
+  static Result<std::unique_ptr<LocalServer>> Create(const std::string& bin_dir);
+  // Appends walden's settings to postgresql.conf and starts on a free port.
+  Status ConfigureAndLaunch(const std::vector<std::pair<std::string, std::string>>& settings);
   Status Launch();
   Status WaitReady();
 

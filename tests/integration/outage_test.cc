@@ -39,7 +39,8 @@ class OutageTest : public ::testing::Test {
         "INSERT INTO accounts SELECT g, 0, repeat('n', 3000) FROM generate_series(1, 50) g;"
         "CREATE TABLE ledger (id bigserial PRIMARY KEY, account int, amount int)");
   }
-  std::string conninfo() const { return server_->AdminConninfo(); }
+  // Where walden and the writer connect: the server, unless a test points it elsewhere.
+  std::string conninfo() const { return source_.empty() ? server_->AdminConninfo() : source_; }
   std::string mirror() const { return dir_ + "/data/mirror.duckdb"; }
   void Exec(const std::string& sql) {
     auto conn = pg::Connection::Open(conninfo());
@@ -158,6 +159,7 @@ class OutageTest : public ::testing::Test {
   }
 
   std::unique_ptr<pg::LocalServer> server_;
+  std::string source_;
   std::string dir_;
   std::atomic<bool> stop_{false};
   std::atomic<int> transactions_{0};
@@ -229,6 +231,44 @@ TEST_F(OutageTest, SigtermDuringANetworkCutExitsWithinTwoSeconds) {
   run.process().Signal(SIGTERM);
   EXPECT_EQ(run.Wait(10s), 0) << run.Stderr();
   EXPECT_LT(std::chrono::steady_clock::now() - asked, 2s) << run.Stderr();
+}
+
+// PostgreSQL 17's failover slots: a standby keeps a synchronized copy of walden's slot, the
+// primary goes away for good and the standby is promoted. walden, given both hosts, finds
+// the new primary and continues from its copy of the slot without losing or repeating a
+// change (synchronized_standby_slots keeps walden from seeing what the standby lacks).
+TEST_F(OutageTest, AFailoverToAPromotedStandbyWithTheSlotLosesNothing) {
+  if (server_->major_version() < 17) GTEST_SKIP() << "failover slots need PostgreSQL 17";
+  auto standby = pg::LocalServer::StartStandby(
+      *server_, "standby1", {{"sync_replication_slots", "on"}, {"hot_standby_feedback", "on"}});
+  ASSERT_TRUE(standby) << standby.error().message;
+  Exec("ALTER SYSTEM SET synchronized_standby_slots = 'standby1'");
+  Exec("SELECT pg_reload_conf()");
+  source_ = fmt::format(
+      "host={},{} port={},{} user=postgres dbname=postgres target_session_attrs=read-write",
+      server_->socket_dir(), (*standby)->socket_dir(), server_->port(), (*standby)->port());
+  std::vector<std::string> args = RunArgs();
+  args.insert(args.end(), {"--source-failover", "true"});
+  WaldenProcess run(args);
+  ASSERT_TRUE(run.WaitForLog("run: streaming slot", 30s)) << run.Stderr();
+  StartWriter();
+  WaitForWrites(100);
+  auto on_standby = pg::Connection::Open((*standby)->AdminConninfo());
+  ASSERT_TRUE(on_standby) << on_standby.error().message;
+  const auto deadline = std::chrono::steady_clock::now() + 60s;
+  while (on_standby
+             ->QueryValue("SELECT count(*) FROM pg_replication_slots WHERE slot_name = "
+                          "'outage_slot' AND synced AND NOT temporary")
+             .value_or("") != "1") {
+    ASSERT_LT(std::chrono::steady_clock::now(), deadline) << "the slot was never synchronized";
+    std::this_thread::sleep_for(200ms);
+  }
+  WaitForWrites(100);
+  ASSERT_TRUE(server_->Stop());
+  ASSERT_TRUE((*standby)->Promote());
+  ASSERT_TRUE(run.WaitForLog("replication resumed from", 60s)) << run.Stderr();
+  WaitForWrites(200);
+  StopAndExpectEverythingOnce(run);
 }
 
 TEST_F(OutageTest, SigtermWhileTheSourceIsDownExitsWithinTwoSeconds) {
