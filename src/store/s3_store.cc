@@ -8,9 +8,9 @@
 #include <charconv>
 #include <cstring>
 #include <ctime>
+#include <filesystem>
 #include <fstream>
 #include <random>
-#include <sstream>
 #include <thread>
 
 #include "common/checksum.h"
@@ -91,10 +91,16 @@ size_t AppendBody(char* data, size_t size, size_t count, void* out) {
 struct Upload {
   std::string_view data;
   size_t offset = 0;
+  std::ifstream* file = nullptr;  // read instead of `data` when set
 };
 
 size_t ReadBody(char* buffer, size_t size, size_t count, void* in) {
   auto* upload = static_cast<Upload*>(in);
+  if (upload->file) {
+    upload->file->read(buffer, static_cast<std::streamsize>(size * count));
+    if (upload->file->bad()) return CURL_READFUNC_ABORT;
+    return static_cast<size_t>(upload->file->gcount());
+  }
   const size_t n = std::min(size * count, upload->data.size() - upload->offset);
   std::memcpy(buffer, upload->data.data() + upload->offset, n);
   upload->offset += n;
@@ -170,16 +176,24 @@ std::string S3Store::ObjectUrl(std::string_view key, std::string_view query) con
 }
 
 Result<S3Store::Response> S3Store::Once(const std::string& method, const std::string& url,
-                                        std::string_view body) {
+                                        const Payload& body) {
   std::unique_ptr<CURL, decltype(&curl_easy_cleanup)> curl(curl_easy_init(), &curl_easy_cleanup);
   if (!curl) return Fail(ErrorKind::kInternal, "curl_easy_init failed");
   Response response;
-  Upload upload{body};
+  Upload upload{body.bytes};
+  std::ifstream file;  // each attempt sends the file from its start
+  if (!body.file.empty()) {
+    file.open(body.file, std::ios::binary);
+    if (!file) return Fail(ErrorKind::kIo, "cannot read " + body.file);
+    upload.file = &file;
+  }
+  const std::string sha256 = body.file.empty() ? Sha256Hex(body.bytes) : body.file_sha256;
+  const curl_off_t size =
+      static_cast<curl_off_t>(body.file.empty() ? body.bytes.size() : body.file_size);
   const std::string sigv4 = "aws:amz:" + options_.region + ":s3";
   const std::string credentials = options_.access_key + ":" + options_.secret_key;
   curl_slist* raw_headers = nullptr;
-  raw_headers =
-      curl_slist_append(raw_headers, ("x-amz-content-sha256: " + Sha256Hex(body)).c_str());
+  raw_headers = curl_slist_append(raw_headers, ("x-amz-content-sha256: " + sha256).c_str());
   if (!options_.session_token.empty()) {
     raw_headers =
         curl_slist_append(raw_headers, ("x-amz-security-token: " + options_.session_token).c_str());
@@ -209,7 +223,7 @@ Result<S3Store::Response> S3Store::Once(const std::string& method, const std::st
     curl_easy_setopt(h, CURLOPT_UPLOAD, 1L);
     curl_easy_setopt(h, CURLOPT_READFUNCTION, &ReadBody);
     curl_easy_setopt(h, CURLOPT_READDATA, &upload);
-    curl_easy_setopt(h, CURLOPT_INFILESIZE_LARGE, static_cast<curl_off_t>(body.size()));
+    curl_easy_setopt(h, CURLOPT_INFILESIZE_LARGE, size);
   } else if (method == "DELETE") {
     curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, "DELETE");
   }
@@ -220,7 +234,7 @@ Result<S3Store::Response> S3Store::Once(const std::string& method, const std::st
 }
 
 Result<S3Store::Response> S3Store::Request(const std::string& method, const std::string& url,
-                                           std::string_view body, const std::string& what) {
+                                           const Payload& body, const std::string& what) {
   static thread_local std::mt19937 random{std::random_device{}()};
   std::chrono::milliseconds backoff{100};
   for (int attempt = 1;; ++attempt) {
@@ -269,20 +283,25 @@ Result<S3Store::Response> S3Store::Request(const std::string& method, const std:
 
 Status S3Store::Put(std::string_view key, std::string_view data) {
   if (auto valid = ValidateKey(key); !valid) return valid;
-  auto response =
-      Request("PUT", ObjectUrl(FullKey(key)), data, "put " + url() + "/" + std::string(key));
+  auto response = Request("PUT", ObjectUrl(FullKey(key)), {.bytes = data},
+                          "put " + url() + "/" + std::string(key));
   if (!response) return std::unexpected(response.error());
   return {};
 }
 
 Status S3Store::PutFile(std::string_view key, const std::string& path) {
-  // Segments are bounded by archive.flush_size, so one request body in memory is fine;
-  // multipart upload is the step beyond that.
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return Fail(ErrorKind::kIo, "cannot read " + path);
-  std::ostringstream data;
-  data << in.rdbuf();
-  return Put(key, data.str());
+  if (auto valid = ValidateKey(key); !valid) return valid;
+  // Hashed first (the signature covers the body), then sent in pieces.
+  auto sha256 = Sha256OfFile(path);
+  if (!sha256) return std::unexpected(sha256.error());
+  std::error_code ec;
+  const uintmax_t size = std::filesystem::file_size(path, ec);
+  if (ec) return Fail(ErrorKind::kIo, "cannot read " + path + ": " + ec.message());
+  auto response = Request("PUT", ObjectUrl(FullKey(key)),
+                          {.file = path, .file_size = size, .file_sha256 = *sha256},
+                          "put " + url() + "/" + std::string(key));
+  if (!response) return std::unexpected(response.error());
+  return {};
 }
 
 Result<std::string> S3Store::Get(std::string_view key) {

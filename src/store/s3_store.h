@@ -43,12 +43,21 @@ class S3Store final : public ObjectStore {
     long status = 0;
     std::string body;
   };
+  // A request's body: bytes in memory, or a file read in pieces while it is sent, so that
+  // a segment (one big transaction's may be far past archive.flush_size) never has to fit
+  // in memory.
+  struct Payload {
+    std::string_view bytes;
+    std::string file;  // when set, the body is this file's content
+    uint64_t file_size = 0;
+    std::string file_sha256;
+  };
   explicit S3Store(S3Options options) : options_(std::move(options)) {}
   std::string ObjectUrl(std::string_view key, std::string_view query = {}) const;
   std::string FullKey(std::string_view key) const;
-  Result<Response> Request(const std::string& method, const std::string& url, std::string_view body,
+  Result<Response> Request(const std::string& method, const std::string& url, const Payload& body,
                            const std::string& what);
-  Result<Response> Once(const std::string& method, const std::string& url, std::string_view body);
+  Result<Response> Once(const std::string& method, const std::string& url, const Payload& body);
 
   S3Options options_;
 };

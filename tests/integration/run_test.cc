@@ -5,8 +5,10 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <random>
 #include <thread>
 
@@ -58,93 +60,103 @@ class RunTest : public PgTest {
     }
     return testing::ArchiveRows(*from, dir() + "/read", sql);
   }
-};
 
-TEST_F(RunTest, KillNineAnywhereLosesAndDuplicatesNothing) {
-  std::filesystem::remove_all(dir());
-  Exec("CREATE TABLE accounts (id int PRIMARY KEY, balance bigint NOT NULL, note text)");
-  Exec("CREATE TABLE events (id bigint PRIMARY KEY, kind text, payload jsonb)");
-  {
-    // The slot must exist before the workload: earlier changes are the snapshot's business.
-    WaldenProcess first(RunArgs("100ms"));
-    ASSERT_TRUE(first.WaitForLog("run: streaming slot", 30s)) << first.Stderr();
-    first.process().Signal(SIGTERM);
-    ASSERT_EQ(first.Wait(30s), 0) << first.Stderr();
-  }
-  std::atomic<bool> stop{false};
-  std::atomic<int64_t> changes{0};
-  std::thread workload([&] {
-    auto conn = pg::Connection::Open(AdminConninfo());
-    std::mt19937 random(42);
-    int64_t next_event = 1;
-    while (!stop) {
-      const int id = static_cast<int>(random() % 200);
-      std::string sql;
-      switch (random() % 4) {
-        case 0:
-          sql = "INSERT INTO accounts VALUES (" + std::to_string(id) +
-                ", 0, 'new') ON CONFLICT "
-                "DO NOTHING";
-          break;
-        case 1:
-          sql = "UPDATE accounts SET balance = balance + 1, note = 'u' WHERE id = " +
-                std::to_string(id);
-          break;
-        case 2:
-          sql = "DELETE FROM accounts WHERE id = " + std::to_string(id);
-          break;
-        default:
-          sql =
-              "INSERT INTO events SELECT g, 'k', jsonb_build_object('n', g) FROM "
-              "generate_series(" +
-              std::to_string(next_event) + ", " + std::to_string(next_event + 9) + ") g";
-          next_event += 10;
-      }
-      auto result = conn->Exec(sql);
-      ASSERT_TRUE(result) << result.error().message;
-      changes += result->affected();
-      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  // walden killed at random moments under a mixed workload, then one clean run: every
+  // change is archived exactly once, and replaying the archive gives the source.
+  // `args(flush_interval)` starts walden on slot `slot` (with `env`); `archive` reads what
+  // it wrote.
+  void KillNineAnywhere(const std::function<std::vector<std::string>(const std::string&)>& args,
+                        const std::vector<std::pair<std::string, std::string>>& env,
+                        const std::string& slot, store::ObjectStore* archive) {
+    std::filesystem::remove_all(dir());
+    Exec("CREATE TABLE accounts (id int PRIMARY KEY, balance bigint NOT NULL, note text)");
+    Exec("CREATE TABLE events (id bigint PRIMARY KEY, kind text, payload jsonb)");
+    {
+      // The slot must exist before the workload: earlier changes are the snapshot's business.
+      WaldenProcess first(args("100ms"), env);
+      ASSERT_TRUE(first.WaitForLog("run: streaming slot", 30s)) << first.Stderr();
+      first.process().Signal(SIGTERM);
+      ASSERT_EQ(first.Wait(30s), 0) << first.Stderr();
     }
-  });
+    std::atomic<bool> stop{false};
+    std::atomic<int64_t> changes{0};
+    std::thread workload([&] {
+      auto conn = pg::Connection::Open(AdminConninfo());
+      std::mt19937 random(42);
+      int64_t next_event = 1;
+      while (!stop) {
+        const int id = static_cast<int>(random() % 200);
+        std::string sql;
+        switch (random() % 4) {
+          case 0:
+            sql = "INSERT INTO accounts VALUES (" + std::to_string(id) +
+                  ", 0, 'new') ON CONFLICT "
+                  "DO NOTHING";
+            break;
+          case 1:
+            sql = "UPDATE accounts SET balance = balance + 1, note = 'u' WHERE id = " +
+                  std::to_string(id);
+            break;
+          case 2:
+            sql = "DELETE FROM accounts WHERE id = " + std::to_string(id);
+            break;
+          default:
+            sql =
+                "INSERT INTO events SELECT g, 'k', jsonb_build_object('n', g) FROM "
+                "generate_series(" +
+                std::to_string(next_event) + ", " + std::to_string(next_event + 9) + ") g";
+            next_event += 10;
+        }
+        auto result = conn->Exec(sql);
+        ASSERT_TRUE(result) << result.error().message;
+        changes += result->affected();
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      }
+    });
 
-  std::mt19937 random(7);
-  for (int i = 0; i < Iterations(); ++i) {
-    WaldenProcess run(RunArgs(std::to_string(50 + random() % 400) + "ms"));
-    ASSERT_TRUE(run.WaitForLog("run: streaming slot", 30s)) << run.Stderr();
-    std::this_thread::sleep_for(std::chrono::milliseconds(100 + random() % 1200));
-    run.process().Signal(SIGKILL);
-    EXPECT_EQ(run.Wait(30s), 128 + SIGKILL);
+    std::mt19937 random(7);
+    for (int i = 0; i < Iterations(); ++i) {
+      WaldenProcess run(args(std::to_string(50 + random() % 400) + "ms"), env);
+      ASSERT_TRUE(run.WaitForLog("run: streaming slot", 30s)) << run.Stderr();
+      std::this_thread::sleep_for(std::chrono::milliseconds(100 + random() % 1200));
+      run.process().Signal(SIGKILL);
+      EXPECT_EQ(run.Wait(30s), 128 + SIGKILL);
+    }
+    stop = true;
+    workload.join();
+
+    // Catch up, then stop cleanly.
+    const std::string target = Rows("SELECT pg_current_wal_lsn()")[0][0].value();
+    WaldenProcess last(args("100ms"), env);
+    ASSERT_TRUE(last.WaitForLog("run: streaming slot", 30s)) << last.Stderr();
+    ASSERT_TRUE(WaitForConfirmed(slot, target));
+    last.process().Signal(SIGTERM);
+    ASSERT_EQ(last.Wait(60s), 0) << last.Stderr();
+
+    // Exactly once: every (commit LSN, position) once, and as many changes as were committed.
+    const auto counts = ArchiveRows(
+        "SELECT count(*), count(DISTINCT (_walden_lsn, _walden_seq)) FROM changes", archive);
+    ASSERT_EQ(counts.size(), 1u);
+    EXPECT_EQ(counts[0][0], counts[0][1]);
+    EXPECT_EQ(counts[0][0], std::to_string(changes.load()))
+        << "events archived: "
+        << ArchiveRows("SELECT count(*) FROM changes WHERE kind IS NOT NULL", archive)[0][0]
+               .value_or("?")
+        << ", in source: " << Rows("SELECT count(*) FROM events")[0][0].value_or("?")
+        << "; commits: "
+        << ArchiveRows("SELECT count(DISTINCT _walden_lsn) FROM changes", archive)[0][0].value_or(
+               "?");
+    // Replaying the history gives the source tables.
+    const auto replayed = ArchiveRows(
+        "SELECT id::VARCHAR, balance::VARCHAR, note FROM (SELECT *, row_number() OVER (PARTITION "
+        "BY id ORDER BY _walden_lsn DESC, _walden_seq DESC) AS n FROM changes WHERE balance IS NOT "
+        "NULL OR _walden_op = 'd') WHERE n = 1 AND _walden_op <> 'd' ORDER BY id",
+        archive);
+    EXPECT_EQ(replayed,
+              Rows("SELECT id::text, balance::text, note FROM accounts ORDER BY accounts.id"));
+    DropSlot(slot);
   }
-  stop = true;
-  workload.join();
-
-  // Catch up, then stop cleanly.
-  const std::string target = Rows("SELECT pg_current_wal_lsn()")[0][0].value();
-  WaldenProcess last(RunArgs("100ms"));
-  ASSERT_TRUE(last.WaitForLog("run: streaming slot", 30s)) << last.Stderr();
-  ASSERT_TRUE(WaitForConfirmed("run_slot", target));
-  last.process().Signal(SIGTERM);
-  ASSERT_EQ(last.Wait(60s), 0) << last.Stderr();
-
-  // Exactly once: every (commit LSN, position) once, and as many changes as were committed.
-  const auto counts =
-      ArchiveRows("SELECT count(*), count(DISTINCT (_walden_lsn, _walden_seq)) FROM changes");
-  ASSERT_EQ(counts.size(), 1u);
-  EXPECT_EQ(counts[0][0], counts[0][1]);
-  EXPECT_EQ(counts[0][0], std::to_string(changes.load()))
-      << "events archived: "
-      << ArchiveRows("SELECT count(*) FROM changes WHERE kind IS NOT NULL")[0][0].value_or("?")
-      << ", in source: " << Rows("SELECT count(*) FROM events")[0][0].value_or("?") << "; commits: "
-      << ArchiveRows("SELECT count(DISTINCT _walden_lsn) FROM changes")[0][0].value_or("?");
-  // Replaying the history gives the source tables.
-  const auto replayed = ArchiveRows(
-      "SELECT id::VARCHAR, balance::VARCHAR, note FROM (SELECT *, row_number() OVER (PARTITION "
-      "BY id ORDER BY _walden_lsn DESC, _walden_seq DESC) AS n FROM changes WHERE balance IS NOT "
-      "NULL OR _walden_op = 'd') WHERE n = 1 AND _walden_op <> 'd' ORDER BY id");
-  EXPECT_EQ(replayed,
-            Rows("SELECT id::text, balance::text, note FROM accounts ORDER BY accounts.id"));
-  DropSlot("run_slot");
-}
+};
 
 // A run archiving into s3://walden-run/a at `endpoint`, flushing every 200 ms.
 std::vector<std::string> S3RunArgs(const std::string& conninfo, const std::string& dir,
@@ -191,6 +203,29 @@ int64_t RssKb(pid_t pid) {
     if (line.starts_with("VmRSS:")) return std::stoll(line.substr(6));
   }
   return -1;
+}
+
+TEST_F(RunTest, KillNineAnywhereLosesAndDuplicatesNothing) {
+  std::filesystem::remove_all(dir());
+  KillNineAnywhere([this](const std::string& flush) { return RunArgs(flush); }, {}, "run_slot",
+                   nullptr);
+}
+
+// The same against S3: segments are streamed from disk, so a kill can cut an upload short.
+TEST_F(RunTest, KillNineAnywhereWithAnS3ArchiveLosesAndDuplicatesNothing) {
+  std::filesystem::remove_all(dir());
+  auto s3 = S3Server::Start("walden-run");
+  ASSERT_TRUE(s3) << s3.error().message;
+  const std::string endpoint = (*s3)->endpoint();
+  auto archive = RunArchive(endpoint);
+  ASSERT_TRUE(archive);
+  KillNineAnywhere(
+      [&](const std::string& flush) {
+        std::vector<std::string> args = S3RunArgs(AdminConninfo(), dir(), endpoint);
+        *(std::find(args.begin(), args.end(), "--archive-flush-interval") + 1) = flush;
+        return args;
+      },
+      S3Credentials(), "s3_slot", archive.get());
 }
 
 // S3 goes away for a while (30 s; WALDEN_S3_OUTAGE_SECONDS): walden keeps capturing into

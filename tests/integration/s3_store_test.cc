@@ -6,6 +6,9 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <filesystem>
+#include <fstream>
+#include <random>
 #include <thread>
 
 #include "store/object_store.h"
@@ -77,6 +80,32 @@ TEST_F(S3StoreTest, RoundTripsHostileKeysAndPagesThroughListings) {
   auto gone = (*s3)->Get(keys[2]);
   ASSERT_FALSE(gone);
   EXPECT_EQ(gone.error().kind, ErrorKind::kNotFound);
+}
+
+// A file is sent in pieces from disk (never read into memory whole): the object holds its
+// exact bytes, also for a file bigger than libcurl's upload buffer many times over.
+TEST_F(S3StoreTest, PutFileSendsTheFileExactly) {
+  auto s3 = store::S3Store::Open(Options("put file"));
+  ASSERT_TRUE(s3) << s3.error().message;
+  const std::string path = ::testing::TempDir() + "/walden-s3-put-file.bin";
+  std::string content(3 << 20, '\0');
+  std::mt19937 random(11);
+  for (char& c : content) c = static_cast<char>(random());
+  std::ofstream(path, std::ios::binary) << content;
+  ASSERT_TRUE((*s3)->PutFile("tables/public/big.parquet", path));
+  auto data = (*s3)->Get("tables/public/big.parquet");
+  ASSERT_TRUE(data) << data.error().message;
+  EXPECT_EQ(data->size(), content.size());
+  EXPECT_TRUE(*data == content);
+  std::ofstream(path + ".empty");
+  ASSERT_TRUE((*s3)->PutFile("tables/public/empty.parquet", path + ".empty"));
+  EXPECT_EQ((*s3)->Get("tables/public/empty.parquet").value(), "");
+  auto missing = (*s3)->PutFile("tables/public/x.parquet", path + ".missing");
+  ASSERT_FALSE(missing);
+  EXPECT_EQ(missing.error().kind, ErrorKind::kIo);
+  EXPECT_THAT(missing.error().message, HasSubstr(path + ".missing"));
+  std::filesystem::remove(path);
+  std::filesystem::remove(path + ".empty");
 }
 
 TEST_F(S3StoreTest, WrongKeyIsAccessDeniedWithoutTheSecret) {
