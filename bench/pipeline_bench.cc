@@ -135,7 +135,14 @@ std::string MetricsOf(const std::string& data_dir) {
 // A walden that streams and answers /metrics.
 Subprocess StartServing(const pg::LocalServer& server, const std::string& data_dir) {
   Subprocess walden = StartWalden(server, data_dir, "walden");
-  while (MetricsOf(data_dir).empty()) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  while (MetricsOf(data_dir).empty()) {
+    if (!walden.Running()) {
+      fmt::print(stderr, "walden did not start (exit {}); see {}.log\n",
+                 walden.ExitCode().value_or(-1), data_dir);
+      std::exit(1);
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
   return walden;
 }
 
@@ -304,6 +311,14 @@ Options Parse(int argc, char** argv) {
     if (arg.starts_with("--rates=")) {
       options.rates.clear();
       for (const std::string& rate : Split(value, ',')) options.rates.push_back(std::stoll(rate));
+    }
+    static constexpr std::string_view kFlags[] = {
+        "--changes=", "--seconds=",         "--big-txn=", "--json=",
+        "--only=",    "--flush-intervals=", "--rates="};
+    if (std::ranges::none_of(kFlags,
+                             [&](std::string_view flag) { return arg.starts_with(flag); })) {
+      fmt::print(stderr, "unknown argument {}; see the comment at the top of {}\n", arg, __FILE__);
+      std::exit(2);
     }
   }
   return options;
