@@ -203,5 +203,52 @@ TEST_F(CaptureResilienceTest, LagWarningIsLoggedOncePerCrossing) {
   DropSlot("lag_slot");
 }
 
+// Connections a loop must not hang on (pg::ConnectOptions): they answer like PQexec, give up
+// on a silent server after answer_timeout and on a raised interrupt at once, and a connection
+// that gave up is closed.
+TEST_F(CaptureResilienceTest, BoundedWaitsAnswerLikeExecOrGiveUpAndClose) {
+  auto conn = pg::Connection::Open(AdminConninfo(), {.answer_timeout = 500ms});
+  ASSERT_TRUE(conn) << conn.error().message;
+  auto last = conn->Exec(
+      "CREATE TABLE bounded (x int); INSERT INTO bounded VALUES (1), (2); "
+      "SELECT count(*) FROM bounded");
+  ASSERT_TRUE(last) << last.error().message;
+  EXPECT_EQ(last->Value(0, 0), "2");
+  auto first_error = conn->Exec("SELECT 1; SELECT * FROM no_such_table; SELECT 2");
+  ASSERT_FALSE(first_error);
+  EXPECT_EQ(first_error.error().kind, ErrorKind::kNotFound);
+  EXPECT_THAT(first_error.error().message,
+              ::testing::StartsWith("relation \"no_such_table\" does not exist"));
+  const std::vector<std::optional<std::string>> params = {"41"};
+  EXPECT_EQ(conn->ExecParams("SELECT $1::int + 1", params).value().Value(0, 0), "42");
+
+  auto silent = conn->Exec("SELECT pg_sleep(3)");
+  ASSERT_FALSE(silent);
+  EXPECT_EQ(silent.error().kind, ErrorKind::kConnection);
+  EXPECT_THAT(silent.error().message,
+              HasSubstr("sent nothing for 500 ms (network cut or server hung?); closed that "
+                        "connection [in: SELECT pg_sleep(3)]"));
+  auto closed = conn->Exec("SELECT 1");
+  ASSERT_FALSE(closed);
+  EXPECT_EQ(closed.error().kind, ErrorKind::kConnection);
+
+  std::atomic<bool> stop{false};
+  auto waiting = pg::Connection::Open(AdminConninfo(), {.interrupt = &stop});
+  ASSERT_TRUE(waiting) << waiting.error().message;
+  std::thread raise([&] {
+    std::this_thread::sleep_for(300ms);
+    stop = true;
+  });
+  const auto asked = std::chrono::steady_clock::now();
+  auto interrupted = waiting->Exec("SELECT pg_sleep(10)");
+  raise.join();
+  ASSERT_FALSE(interrupted);
+  EXPECT_LT(std::chrono::steady_clock::now() - asked, 2s);
+  EXPECT_THAT(interrupted.error().message, HasSubstr("stopped while waiting for PostgreSQL at"));
+  auto not_connected = pg::Connection::Open(AdminConninfo(), {.interrupt = &stop});
+  ASSERT_FALSE(not_connected);
+  EXPECT_THAT(not_connected.error().message, HasSubstr(": stopped while connecting"));
+}
+
 }  // namespace
 }  // namespace walden::testing
