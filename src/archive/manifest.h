@@ -6,7 +6,7 @@
 //
 // One writer per archive: `AcquireLease` writes `_walden/lease.json` and refuses while
 // another live writer holds it (a holder on this host whose process died is not live).
-// Thread-safety: not thread-safe; one owner.
+// Thread-safety: not thread-safe; one owner (except AcquireLease, see there).
 #pragma once
 
 #include <chrono>
@@ -57,7 +57,8 @@ class Manifest {
   Status Commit(ArchiveState& state, const Watermark& watermark, std::vector<SegmentFile> added,
                 std::vector<std::string> removed = {});
 
-  // Takes the single-writer lease for `ttl`, or fails with who holds it.
+  // Takes the single-writer lease for `ttl`, or fails with who holds it. Touches only the
+  // store: safe to call while another thread uses this Manifest (LeaseKeeper does).
   Status AcquireLease(const std::string& owner, std::chrono::seconds ttl);
   Status ReleaseLease(const std::string& owner);
 

@@ -13,6 +13,11 @@
 namespace walden::pipeline {
 namespace {
 
+// The single-writer lease: renewed a third of its lifetime, so two renewals may fail (a
+// store outage) before it lapses.
+constexpr std::chrono::seconds kLeaseTtl{60};
+constexpr std::chrono::seconds kLeaseRenewal{20};
+
 // archive.flush_size counts the source's bytes, as PostgreSQL sent them: a value's payload
 // (its text or bytes; 8 for fixed-size values), not its size in memory.
 constexpr int64_t kRowOverhead = 64;
@@ -92,11 +97,11 @@ const archive::TableSchema& ArchiveSink::SchemaOf(
 Result<std::unique_ptr<ArchiveSink>> ArchiveSink::Open(store::ObjectStore& store,
                                                        ArchiveSinkOptions options) {
   std::unique_ptr<ArchiveSink> sink(new ArchiveSink(store, std::move(options)));
-  if (auto leased =
-          sink->manifest_.AcquireLease(sink->options_.lease_owner, std::chrono::seconds(60));
-      !leased) {
+  if (auto leased = sink->manifest_.AcquireLease(sink->options_.lease_owner, kLeaseTtl); !leased) {
     return std::unexpected(leased.error());
   }
+  sink->lease_keeper_ = std::make_unique<archive::LeaseKeeper>(
+      sink->manifest_, sink->options_.lease_owner, kLeaseRenewal, kLeaseTtl);
   auto state = sink->manifest_.Load();
   if (!state) return std::unexpected(state.error());
   sink->state_ = std::move(*state);
@@ -294,9 +299,9 @@ bool ArchiveSink::FlushDue() const {
   return old_enough || pending_bytes_ >= options_.flush_size;
 }
 
-Status ArchiveSink::RenewLease() {
-  if (job_) return {};  // the flush's worker renews it (the manifest has one user at a time)
-  return manifest_.AcquireLease(options_.lease_owner, std::chrono::seconds(60));
+Status ArchiveSink::LeaseStatus() {
+  if (auto problem = lease_keeper_->TakeProblem()) return std::unexpected(*problem);
+  return {};
 }
 
 ArchiveSink::~ArchiveSink() {
@@ -329,10 +334,6 @@ void ArchiveSink::Launch() {
 
 Result<std::pair<archive::ArchiveState, size_t>> ArchiveSink::RunFlush(
     const FlushJob& job, archive::ArchiveState state) {
-  if (auto leased = manifest_.AcquireLease(options_.lease_owner, std::chrono::seconds(60));
-      !leased) {
-    return std::unexpected(leased.error());
-  }
   auto conn = duck::Connection::Open(spool_->database());
   if (!conn) return std::unexpected(conn.error());
   // Segment days are UTC days (a setting of each connection).

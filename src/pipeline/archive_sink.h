@@ -27,6 +27,7 @@
 #include <utility>
 #include <vector>
 
+#include "archive/lease_keeper.h"
 #include "archive/manifest.h"
 #include "archive/segment_writer.h"
 #include "change/change.h"
@@ -104,8 +105,9 @@ class ArchiveSink final : public Sink {
   // wait on an unreachable store).
   Status FlushBy(std::optional<std::chrono::steady_clock::time_point> deadline);
   bool flushing() const { return job_ != nullptr; }
-  // Keeps the single-writer lease while no flush happens (idle sources).
-  Status RenewLease();
+  // What renewing the single-writer lease ran into since the last call (LeaseKeeper renews
+  // it on a thread of its own, so a busy run loop never lets it lapse).
+  Status LeaseStatus();
 
  private:
   ArchiveSink(store::ObjectStore& store, ArchiveSinkOptions options)
@@ -126,7 +128,7 @@ class ArchiveSink final : public Sink {
   Status StartFlush();
   void Launch();
   // Runs on the worker thread: touches only the job, the spool's database through its own
-  // connection, the store and the manifest (the caller renews no lease meanwhile).
+  // connection, the store and the manifest.
   Result<std::pair<archive::ArchiveState, size_t>> RunFlush(const FlushJob& job,
                                                             archive::ArchiveState state);
   // Takes the outcome of the flush in flight (waiting for it when `wait`).
@@ -154,6 +156,7 @@ class ArchiveSink final : public Sink {
 
   store::ObjectStore& store_;
   archive::Manifest manifest_;
+  std::unique_ptr<archive::LeaseKeeper> lease_keeper_;  // after manifest_: it uses it
   ArchiveSinkOptions options_;
   std::unique_ptr<archive::Spool> spool_;
   std::vector<archive::SegmentFile> ready_;  // bulk segments waiting for the next flush

@@ -163,7 +163,6 @@ class Pipeline {
   std::map<std::string, uint64_t> errors_;
   Lsn last_confirmed_;
   Clock::time_point last_lag_check_ = Clock::now();
-  Clock::time_point last_lease_ = Clock::now();
   std::map<std::string, Clock::time_point> last_retry_warning_;
 };
 
@@ -525,13 +524,8 @@ Status Pipeline::Housekeeping() {
         std::chrono::duration_cast<std::chrono::milliseconds>(config_.canary.stale_after);
     if (auto ok = capture_->ReconnectIfStalled(quiet); !ok) return ok;
   }
-  if (Clock::now() - last_lease_ > std::chrono::seconds(20)) {
-    last_lease_ = Clock::now();
-    if (auto renewed = UnlessDisconnected("archive_lease", archive_->RenewLease()); !renewed) {
-      return renewed;
-    }
-  }
-  return {};
+  // Renewed on the archive's own thread; another writer holding it ends the run.
+  return UnlessDisconnected("archive_lease", archive_->LeaseStatus());
 }
 
 Status Pipeline::Drain() {
