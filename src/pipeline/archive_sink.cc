@@ -334,6 +334,10 @@ void ArchiveSink::Launch() {
 
 Result<std::pair<archive::ArchiveState, size_t>> ArchiveSink::RunFlush(
     const FlushJob& job, archive::ArchiveState state) {
+  // Checked again before writing anything: a writer that lost the lease stops here.
+  if (auto leased = manifest_.AcquireLease(options_.lease_owner, kLeaseTtl); !leased) {
+    return std::unexpected(leased.error());
+  }
   auto conn = duck::Connection::Open(spool_->database());
   if (!conn) return std::unexpected(conn.error());
   // Segment days are UTC days (a setting of each connection).
