@@ -14,9 +14,6 @@ namespace {
 // Connection attempts made from the run loop (reconnects): an unreachable host must not
 // hold the loop for libpq's usual 10 s.
 constexpr int kReconnectTimeoutSeconds = 2;
-// The catalog connection's queries are small and run on the loop thread: a server silent
-// for this long is treated as gone (the loop must not hang on a cut network).
-constexpr std::chrono::milliseconds kCatalogAnswerTimeout{2000};
 
 }  // namespace
 
@@ -105,8 +102,10 @@ Result<std::unique_ptr<Capture>> Capture::Start(const CaptureOptions& options) {
   if (auto published = conn->EnsurePublication(options.publication, options.tables); !published) {
     return std::unexpected(published.error());
   }
-  auto catalog = Connection::Open(
-      options.conninfo, {.answer_timeout = kCatalogAnswerTimeout, .interrupt = options.stop});
+  // At start the connection may take libpq's usual time; its queries are bounded as later.
+  ConnectOptions catalog_options = LoopConnectOptions(options.stop);
+  catalog_options.connect_timeout_seconds = ConnectOptions{}.connect_timeout_seconds;
+  auto catalog = Connection::Open(options.conninfo, catalog_options);
   if (!catalog) return std::unexpected(catalog.error());
   std::unique_ptr<Capture> capture(new Capture(std::move(*conn), std::move(*catalog), options));
   SlotState slot;
@@ -222,10 +221,7 @@ Status Capture::EnsureCatalog() {
 }
 
 Status Capture::OpenCatalog() {
-  auto catalog =
-      Connection::Open(options_.conninfo, {.connect_timeout_seconds = kReconnectTimeoutSeconds,
-                                           .answer_timeout = kCatalogAnswerTimeout,
-                                           .interrupt = options_.stop});
+  auto catalog = Connection::Open(options_.conninfo, LoopConnectOptions(options_.stop));
   if (!catalog) return std::unexpected(catalog.error());
   catalog_ = std::move(*catalog);
   return {};

@@ -37,6 +37,14 @@ struct ConnectOptions {
   const std::atomic<bool>* interrupt = nullptr;
 };
 
+// For connections the run loop uses between rounds (catalog look-ups, heartbeats, the
+// snapshot scan): neither connecting nor waiting for an answer may hold the loop longer
+// than 2 s, and a raised `stop` ends either at once.
+inline ConnectOptions LoopConnectOptions(const std::atomic<bool>* stop) {
+  return {
+      .connect_timeout_seconds = 2, .answer_timeout = std::chrono::seconds(2), .interrupt = stop};
+}
+
 class PgResult {
  public:
   explicit PgResult(PGresult* result) : result_(result, &PQclear) {}

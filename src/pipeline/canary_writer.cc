@@ -8,10 +8,7 @@ namespace walden::pipeline {
 
 Status CanaryWriter::Write(const CanaryBeat& beat) {
   if (!conn_) {
-    // A short timeout: the run loop waits for it.
-    auto conn = pg::Connection::Open(conninfo_, {.connect_timeout_seconds = 2,
-                                                 .answer_timeout = std::chrono::seconds(2),
-                                                 .interrupt = stop_});
+    auto conn = pg::Connection::Open(conninfo_, pg::LoopConnectOptions(stop_));
     if (!conn) return std::unexpected(conn.error());
     conn_ = std::make_unique<pg::Connection>(std::move(*conn));
   }

@@ -98,11 +98,7 @@ Status SnapshotControl::Step(const mirror::Mirror& mirror, Lsn durable) {
   if (!requests.empty() || scan || everything_) {
     last_scan_ = Clock::now();
     if (!catalog_) {
-      // On the run loop: neither connecting nor a catalog query may hold it long.
-      auto conn =
-          pg::Connection::Open(config_.source.url, {.connect_timeout_seconds = 2,
-                                                    .answer_timeout = std::chrono::seconds(2),
-                                                    .interrupt = stop_});
+      auto conn = pg::Connection::Open(config_.source.url, pg::LoopConnectOptions(stop_));
       if (!conn) return std::unexpected(conn.error());
       catalog_ = std::make_unique<pg::Connection>(std::move(*conn));
     }
