@@ -88,7 +88,7 @@ Result<SegmentFile> Merge(store::ObjectStore& store, duck::Connection& conn,
                              QuoteLiteral(merged.local_path) +
                              " (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 122880)");
   if (!copied) return std::unexpected(copied.error());
-  if (auto ok = Fingerprint(merged); !ok) return std::unexpected(ok.error());
+  if (auto ok = Fingerprint(conn, merged); !ok) return std::unexpected(ok.error());
   if (auto uploaded = store.PutFile(merged.key, merged.local_path); !uploaded) {
     return std::unexpected(uploaded.error());
   }

@@ -42,7 +42,39 @@ json FileJson(const SegmentFile& f) {
                         {"min", f.key_range->min},
                         {"max", f.key_range->max}};
   }
+  if (!f.row_groups.empty()) {
+    json groups = json::array();
+    for (const RowGroupPart& g : f.row_groups) {
+      groups.push_back({{"offset", g.offset},
+                        {"length", g.length},
+                        {"rows", g.rows},
+                        {"min_commit_time", g.min_commit_time},
+                        {"max_commit_time", g.max_commit_time},
+                        {"min_commit_lsn", Lsn{g.min_lsn}.ToString()},
+                        {"max_commit_lsn", Lsn{g.max_lsn}.ToString()},
+                        {"sha256", g.sha256}});
+    }
+    out["row_groups"] = std::move(groups);
+    out["footer_sha256"] = f.footer_sha256;
+  }
   return out;
+}
+
+std::vector<RowGroupPart> RowGroupsFromJson(const json& j) {
+  std::vector<RowGroupPart> groups;
+  if (!j.contains("row_groups")) return groups;
+  for (const json& g : j.at("row_groups")) {
+    groups.push_back(
+        {.offset = g.at("offset").get<int64_t>(),
+         .length = g.at("length").get<int64_t>(),
+         .rows = g.at("rows").get<int64_t>(),
+         .min_commit_time = g.at("min_commit_time").get<int64_t>(),
+         .max_commit_time = g.at("max_commit_time").get<int64_t>(),
+         .min_lsn = Lsn::Parse(g.at("min_commit_lsn").get<std::string>()).value().value,
+         .max_lsn = Lsn::Parse(g.at("max_commit_lsn").get<std::string>()).value().value,
+         .sha256 = g.at("sha256").get<std::string>()});
+  }
+  return groups;
 }
 
 std::optional<KeyRange> KeyRangeFromJson(const json& j) {
@@ -67,7 +99,9 @@ SegmentFile FileFromJson(const json& j) {
       .min_commit_time = j.at("min_commit_time").get<int64_t>(),
       .max_commit_time = j.at("max_commit_time").get<int64_t>(),
       .key = j.at("key").get<std::string>(),
-      .sha256 = j.value("sha256", std::string())};
+      .sha256 = j.value("sha256", std::string()),
+      .row_groups = RowGroupsFromJson(j),
+      .footer_sha256 = j.value("footer_sha256", std::string())};
 }
 
 }  // namespace

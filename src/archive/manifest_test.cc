@@ -41,7 +41,25 @@ TEST_F(ManifestTest, CommitsFoldIntoLiveFilesAndWatermark) {
   ASSERT_TRUE(manifest.Commit(*state, {Lsn{0x20}, Lsn{0x28}},
                               {File("b", 0x11, 0x18), File("c", 0x19, 0x20)}));
   // Compaction: c and b become d.
-  ASSERT_TRUE(manifest.Commit(*state, {Lsn{0x20}, Lsn{0x28}}, {File("d", 0x11, 0x20)}, {"b", "c"}));
+  SegmentFile d = File("d", 0x11, 0x20);
+  d.row_groups = {{.offset = 4,
+                   .length = 60,
+                   .rows = 2,
+                   .min_commit_time = 5,
+                   .max_commit_time = 6,
+                   .min_lsn = 0x11,
+                   .max_lsn = 0x18,
+                   .sha256 = "ab"},
+                  {.offset = 64,
+                   .length = 20,
+                   .rows = 1,
+                   .min_commit_time = 7,
+                   .max_commit_time = 7,
+                   .min_lsn = 0x20,
+                   .max_lsn = 0x20,
+                   .sha256 = "cd"}};
+  d.footer_sha256 = "ef";
+  ASSERT_TRUE(manifest.Commit(*state, {Lsn{0x20}, Lsn{0x28}}, {d}, {"b", "c"}));
   auto reloaded = manifest.Load();
   ASSERT_TRUE(reloaded) << reloaded.error().message;
   EXPECT_EQ(reloaded->last_sequence, 3u);
@@ -51,6 +69,10 @@ TEST_F(ManifestTest, CommitsFoldIntoLiveFilesAndWatermark) {
   EXPECT_EQ(live, (std::vector<std::string>{"a", "d"}));
   EXPECT_EQ(reloaded->live.at("d").first_lsn, 0x11u);
   EXPECT_EQ(reloaded->live.at("d").local_path, "");
+  EXPECT_EQ(reloaded->live.at("d").row_groups, d.row_groups);
+  EXPECT_EQ(reloaded->live.at("d").footer_sha256, "ef");
+  EXPECT_EQ(reloaded->live.at("d").FooterOffset(), 84);
+  EXPECT_TRUE(reloaded->live.at("a").row_groups.empty());
   EXPECT_EQ(store_->List("_walden/commits/").value().front().key,
             "_walden/commits/00000000000000000001.json");
 }

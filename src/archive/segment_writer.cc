@@ -178,18 +178,78 @@ Result<SegmentFile> WriteQuerySegment(duck::Connection& conn, const TableSchema&
     return Wrap(written.error(), "archive segment for " + table.name.Display());
   }
   file.rows = ParseInt64(written->Text(0, 0).value_or("0")).value_or(0);
-  if (auto ok = Fingerprint(file); !ok) return std::unexpected(ok.error());
+  if (auto ok = Fingerprint(conn, file); !ok) return std::unexpected(ok.error());
   return file;
 }
 
-Status Fingerprint(SegmentFile& file) {
+namespace {
+
+// The row groups of a Parquet file walden wrote, from its footer (DuckDB's parquet_metadata),
+// tiling the file from byte 4 to the footer; empty when the layout is not that (then the
+// file is only ever read whole).
+Result<std::vector<RowGroupPart>> DescribeRowGroups(duck::Connection& conn,
+                                                    const std::string& path) {
+  constexpr std::string_view kStart =
+      "CASE WHEN dictionary_page_offset > 0 THEN dictionary_page_offset ELSE data_page_offset "
+      "END";
+  auto groups = conn.Query(fmt::format(
+      "SELECT min({0})::BIGINT, max({0} + total_compressed_size)::BIGINT, "
+      "any_value(row_group_num_rows)::BIGINT, "
+      "min(CASE WHEN path_in_schema = '_walden_commit_ts' THEN "
+      "epoch_us(TRY_CAST(stats_min_value AS TIMESTAMPTZ)) END), "
+      "max(CASE WHEN path_in_schema = '_walden_commit_ts' THEN "
+      "epoch_us(TRY_CAST(stats_max_value AS TIMESTAMPTZ)) END), "
+      "min(CASE WHEN path_in_schema = '_walden_lsn' THEN TRY_CAST(stats_min_value AS UBIGINT) "
+      "END), max(CASE WHEN path_in_schema = '_walden_lsn' THEN "
+      "TRY_CAST(stats_max_value AS UBIGINT) END) "
+      "FROM parquet_metadata({1}) GROUP BY row_group_id ORDER BY row_group_id",
+      kStart, QuoteLiteral(path)));
+  if (!groups) return std::unexpected(groups.error());
+  std::vector<RowGroupPart> parts;
+  int64_t end = 4;  // after the magic "PAR1"
+  for (size_t r = 0; r < groups->rows(); ++r) {
+    auto number = [&](size_t column) { return ParseInt64(groups->Text(r, column).value_or("")); };
+    const auto start = number(0), stop = number(1), rows = number(2);
+    const auto min_time = number(3), max_time = number(4);
+    const auto min_lsn = ParseUint64(groups->Text(r, 5).value_or(""));
+    const auto max_lsn = ParseUint64(groups->Text(r, 6).value_or(""));
+    if (!start || !stop || !rows || !min_time || !max_time || !min_lsn || !max_lsn ||
+        *start != end || *stop <= *start) {
+      return std::vector<RowGroupPart>{};
+    }
+    if (!parts.empty()) parts.back().length = *start - parts.back().offset;
+    parts.push_back({.offset = *start,
+                     .length = *stop - *start,
+                     .rows = *rows,
+                     .min_commit_time = *min_time,
+                     .max_commit_time = *max_time,
+                     .min_lsn = *min_lsn,
+                     .max_lsn = *max_lsn});
+    end = *stop;
+  }
+  return parts;
+}
+
+}  // namespace
+
+Status Fingerprint(duck::Connection& conn, SegmentFile& file) {
   std::error_code ec;
   const auto size = fs::file_size(file.local_path, ec);
   if (ec) return Fail(ErrorKind::kIo, "cannot read " + file.local_path + ": " + ec.message());
-  auto digest = Sha256OfFile(file.local_path);
-  if (!digest) return std::unexpected(digest.error());
   file.bytes = static_cast<int64_t>(size);
-  file.sha256 = std::move(*digest);
+  auto groups = DescribeRowGroups(conn, file.local_path);
+  if (!groups) return std::unexpected(groups.error());
+  file.row_groups = std::move(*groups);
+  std::vector<int64_t> starts;
+  for (const RowGroupPart& group : file.row_groups) starts.push_back(group.offset);
+  if (!file.row_groups.empty()) starts.push_back(file.FooterOffset());
+  auto digests = Sha256OfFileParts(file.local_path, starts);
+  if (!digests) return std::unexpected(digests.error());
+  file.sha256 = std::move(digests->front());
+  for (size_t i = 0; i < file.row_groups.size(); ++i) {
+    file.row_groups[i].sha256 = std::move((*digests)[i + 1]);
+  }
+  file.footer_sha256 = file.row_groups.empty() ? "" : std::move(digests->back());
   return {};
 }
 
@@ -337,7 +397,7 @@ Result<std::vector<SegmentFile>> WriteSpoolSegments(duck::Connection& conn,
           QuoteLiteral(file.local_path) +
           " (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 122880)";
       if (auto ok = conn.Execute(copy); !ok) return std::unexpected(ok.error());
-      if (auto ok = Fingerprint(file); !ok) return std::unexpected(ok.error());
+      if (auto ok = Fingerprint(conn, file); !ok) return std::unexpected(ok.error());
       files.push_back(std::move(file));
     }
   }

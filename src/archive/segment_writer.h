@@ -54,6 +54,20 @@ struct ArchiveChange {
   std::vector<std::string> unchanged;  // unchanged-TOAST columns that were filled
 };
 
+// A row group's bytes in its file (its first column chunk up to the next row group's), what
+// a reader prunes it by, and the SHA-256 a ranged read of it is checked against.
+struct RowGroupPart {
+  int64_t offset = 0;
+  int64_t length = 0;
+  int64_t rows = 0;
+  int64_t min_commit_time = 0;
+  int64_t max_commit_time = 0;
+  uint64_t min_lsn = 0;
+  uint64_t max_lsn = 0;
+  std::string sha256;
+  friend bool operator==(const RowGroupPart&, const RowGroupPart&) = default;
+};
+
 struct SegmentFile {
   QualifiedName table;
   std::optional<KeyRange> key_range;  // none: unknown (the file is read for any key)
@@ -68,11 +82,18 @@ struct SegmentFile {
   std::string key;         // object key in the archive
   std::string local_path;  // the written file, until uploaded
   std::string sha256;      // of the file's bytes, hex; empty in commits of older walden
+  // The file's row groups in order, the first at byte 4 (after the magic), the footer
+  // after the last; empty when unknown (older walden, no rows): read only as a whole.
+  std::vector<RowGroupPart> row_groups;
+  std::string footer_sha256;  // of the bytes after the last row group
+  int64_t FooterOffset() const {
+    return row_groups.empty() ? bytes : row_groups.back().offset + row_groups.back().length;
+  }
 };
 
 // Records the written file's size and SHA-256 (what readers and `walden archive verify`
-// check the stored object against).
-Status Fingerprint(SegmentFile& file);
+// check the stored object against), and its row groups (from the footer, via `conn`).
+Status Fingerprint(duck::Connection& conn, SegmentFile& file);
 
 // "tables/<schema>/<table>/dt=<day>/<first>-<last>.parquet"; names are kept readable,
 // with '%', '/' and control characters percent-encoded so every name is one path segment.

@@ -1,6 +1,7 @@
 #include "store/local_store.h"
 
 #include <fcntl.h>
+#include <fmt/core.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -11,6 +12,7 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <utility>
 
 #include "common/files.h"
 
@@ -97,6 +99,25 @@ Result<std::string> LocalStore::Get(std::string_view key) {
   std::ostringstream data;
   data << in.rdbuf();
   return data.str();
+}
+
+Result<std::string> LocalStore::GetRange(std::string_view key, int64_t offset, int64_t length) {
+  if (auto valid = ValidateKey(key); !valid) return std::unexpected(valid.error());
+  const std::string path = (fs::path(root_) / key).string();
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    if (errno == ENOENT)
+      return Fail(ErrorKind::kNotFound, "no object " + url() + "/" + std::string(key));
+    return IoError("cannot read", path);
+  }
+  std::string data(static_cast<size_t>(std::max<int64_t>(length, 0)), '\0');
+  in.seekg(offset);
+  in.read(data.data(), static_cast<std::streamsize>(data.size()));
+  if (std::cmp_not_equal(in.gcount(), data.size())) {
+    return Fail(ErrorKind::kIo,
+                fmt::format("{} has no bytes {}-{}", path, offset, offset + length - 1));
+  }
+  return data;
 }
 
 Result<std::vector<ObjectInfo>> LocalStore::List(std::string_view prefix) {

@@ -14,6 +14,7 @@ class LocalStore final : public ObjectStore {
   Status Put(std::string_view key, std::string_view data) override;
   Status PutFile(std::string_view key, const std::string& path) override;
   Result<std::string> Get(std::string_view key) override;
+  Result<std::string> GetRange(std::string_view key, int64_t offset, int64_t length) override;
   Result<std::vector<ObjectInfo>> List(std::string_view prefix) override;
   Status Delete(std::string_view key) override;
   std::string url() const override { return "file://" + root_; }

@@ -1,9 +1,12 @@
 #include "store/object_store.h"
 
+#include <fmt/core.h>
+
 #include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <utility>
 
 #include "store/local_store.h"
 #include "store/s3_store.h"
@@ -45,6 +48,16 @@ Result<std::unique_ptr<ObjectStore>> OpenStore(const ArchiveConfig& config) {
   auto s3 = S3Store::Open(std::move(options));
   if (!s3) return std::unexpected(s3.error());
   return std::unique_ptr<ObjectStore>(std::move(*s3));
+}
+
+Result<std::string> ObjectStore::GetRange(std::string_view key, int64_t offset, int64_t length) {
+  auto data = Get(key);
+  if (!data) return data;
+  if (offset < 0 || length < 0 || std::cmp_greater(offset + length, data->size())) {
+    return Fail(ErrorKind::kIo,
+                fmt::format("{}/{} has no bytes {}-{}", url(), key, offset, offset + length - 1));
+  }
+  return data->substr(static_cast<size_t>(offset), static_cast<size_t>(length));
 }
 
 Result<std::string> LocalPath(ObjectStore& store, const std::string& key,

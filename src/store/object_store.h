@@ -33,6 +33,9 @@ class ObjectStore {
   // Uploads a local file (large segments without holding them in memory).
   virtual Status PutFile(std::string_view key, const std::string& path) = 0;
   virtual Result<std::string> Get(std::string_view key) = 0;
+  // `length` bytes from `offset` (a ranged GET); bytes past the object's end are an error.
+  // The default reads the whole object (stores for tests).
+  virtual Result<std::string> GetRange(std::string_view key, int64_t offset, int64_t length);
   virtual Result<std::vector<ObjectInfo>> List(std::string_view prefix) = 0;
   virtual Status Delete(std::string_view key) = 0;
   // The store's URL, for messages ("file:///var/lib/walden/archive", "s3://bucket/prefix").

@@ -12,6 +12,7 @@
 #include <fstream>
 #include <random>
 #include <thread>
+#include <utility>
 
 #include "common/checksum.h"
 #include "common/strings.h"
@@ -194,6 +195,8 @@ Result<S3Store::Response> S3Store::Once(const std::string& method, const std::st
   const std::string credentials = options_.access_key + ":" + options_.secret_key;
   curl_slist* raw_headers = nullptr;
   raw_headers = curl_slist_append(raw_headers, ("x-amz-content-sha256: " + sha256).c_str());
+  if (!body.range.empty())
+    raw_headers = curl_slist_append(raw_headers, ("Range: " + body.range).c_str());
   if (!options_.session_token.empty()) {
     raw_headers =
         curl_slist_append(raw_headers, ("x-amz-security-token: " + options_.session_token).c_str());
@@ -309,6 +312,26 @@ Result<std::string> S3Store::Get(std::string_view key) {
   auto response =
       Request("GET", ObjectUrl(FullKey(key)), {}, "get " + url() + "/" + std::string(key));
   if (!response) return std::unexpected(response.error());
+  return std::move(response->body);
+}
+
+Result<std::string> S3Store::GetRange(std::string_view key, int64_t offset, int64_t length) {
+  if (auto valid = ValidateKey(key); !valid) return std::unexpected(valid.error());
+  if (length <= 0) return std::string();
+  const std::string what =
+      fmt::format("get bytes {}-{} of {}/{}", offset, offset + length - 1, url(), key);
+  auto response = Request("GET", ObjectUrl(FullKey(key)),
+                          {.range = fmt::format("bytes={}-{}", offset, offset + length - 1)}, what);
+  if (!response) return std::unexpected(response.error());
+  // A store that ignores Range answers 200 with the whole object.
+  if (response->status == 200 && std::cmp_greater_equal(response->body.size(), offset + length)) {
+    return response->body.substr(static_cast<size_t>(offset), static_cast<size_t>(length));
+  }
+  if (response->status != 206 || std::cmp_not_equal(response->body.size(), length)) {
+    return Fail(ErrorKind::kProtocol,
+                fmt::format("cannot {}: the store answered HTTP {} with {} bytes", what,
+                            response->status, response->body.size()));
+  }
   return std::move(response->body);
 }
 

@@ -34,6 +34,7 @@ class S3Store final : public ObjectStore {
   Status Put(std::string_view key, std::string_view data) override;
   Status PutFile(std::string_view key, const std::string& path) override;
   Result<std::string> Get(std::string_view key) override;
+  Result<std::string> GetRange(std::string_view key, int64_t offset, int64_t length) override;
   Result<std::vector<ObjectInfo>> List(std::string_view prefix) override;
   Status Delete(std::string_view key) override;
   std::string url() const override;
@@ -51,6 +52,7 @@ class S3Store final : public ObjectStore {
     std::string file;  // when set, the body is this file's content
     uint64_t file_size = 0;
     std::string file_sha256;
+    std::string range;  // a GET's Range header value ("bytes=0-99"), when set
   };
   explicit S3Store(S3Options options) : options_(std::move(options)) {}
   std::string ObjectUrl(std::string_view key, std::string_view query = {}) const;
