@@ -71,7 +71,7 @@ void Generate(const std::string& root, int files, int64_t rows, int64_t span) {
              "zstd)",
              i, rows, first, from, span / rows, file.local_path)),
          "write");
-    Must(archive::Fingerprint(file), "fingerprint");
+    Must(archive::Fingerprint(conn, file), "fingerprint");
     added.push_back(std::move(file));
   }
   archive::Manifest manifest(*store);
