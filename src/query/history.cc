@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "archive/maintenance.h"
+#include "archive/partial_read.h"
 #include "common/strings.h"
 #include "common/units.h"
 
@@ -263,6 +264,32 @@ bool Window::Overlaps(const archive::SegmentFile& file) const {
   return !value || !min || !max || (*min <= *value && *value <= *max);
 }
 
+bool Window::Overlaps(const archive::RowGroupPart& group) const {
+  return group.max_commit_time >= min_time && group.min_commit_time <= max_time &&
+         group.max_lsn >= min_lsn && group.min_lsn <= max_lsn;
+}
+
+namespace {
+
+// The row groups of `file` any of `windows` overlaps; nullopt: read the whole file.
+std::optional<std::vector<size_t>> RowGroupsToRead(const archive::SegmentFile& file,
+                                                   const std::vector<Window>& windows) {
+  if (file.row_groups.empty() || file.footer_sha256.empty()) return std::nullopt;
+  std::vector<size_t> groups;
+  for (size_t g = 0; g < file.row_groups.size(); ++g) {
+    for (const Window& window : windows) {
+      if (window.Overlaps(file.row_groups[g])) {
+        groups.push_back(g);
+        break;
+      }
+    }
+  }
+  if (groups.size() == file.row_groups.size()) return std::nullopt;
+  return groups;
+}
+
+}  // namespace
+
 Result<HistoryReads> FindHistoryReads(duck::Connection& conn, std::string_view sql) {
   auto serialized =
       conn.Query("SELECT json_serialize_sql(" + QuoteLiteral(std::string(sql)) + ")::VARCHAR");
@@ -290,7 +317,7 @@ Result<HistoryReads> FindHistoryReads(duck::Connection& conn, std::string_view s
 }
 
 HistoryPlan PlanHistory(const archive::ArchiveState& state, const HistoryReads& reads, bool remote,
-                        const Rates& rates) {
+                        const Rates& rates, bool whole_files) {
   HistoryPlan plan;
   const bool everything = reads.contains({"*", "*"});
   std::map<QualifiedName, HistoryPlan::Table> tables;
@@ -309,20 +336,35 @@ HistoryPlan PlanHistory(const archive::ArchiveState& state, const HistoryReads& 
     } else {
       table.unbounded = true;
     }
-    if (needed) table.files.push_back(&file);
+    if (!needed) continue;
+    table.files.push_back(&file);
+    table.row_groups.push_back(
+        remote && !everything && !whole_files ? RowGroupsToRead(file, read->second) : std::nullopt);
   }
   for (auto& [name, table] : tables) {
-    for (const archive::SegmentFile* file : table.files) {
-      plan.bytes += file->bytes;
+    for (size_t i = 0; i < table.files.size(); ++i) {
+      const archive::SegmentFile& file = *table.files[i];
       ++plan.files;
+      if (!table.row_groups[i]) {
+        plan.bytes += file.bytes;
+        ++plan.requests;
+        continue;
+      }
+      for (const archive::ByteRange& range : archive::RangesFor(file, *table.row_groups[i])) {
+        plan.bytes += range.length;
+        ++plan.requests;
+      }
+      plan.row_groups += static_cast<int64_t>(table.row_groups[i]->size());
+      plan.all_row_groups += static_cast<int64_t>(file.row_groups.size());
     }
     plan.unbounded = plan.unbounded || table.unbounded;
     plan.tables.push_back(std::move(table));
   }
   if (remote) {
-    plan.requests = plan.files;
     plan.price = static_cast<double>(plan.requests) / 1000.0 * rates.per_1000_requests +
                  static_cast<double>(plan.bytes) / 1e9 * rates.per_gb;
+  } else {
+    plan.requests = 0;
   }
   return plan;
 }
@@ -336,9 +378,32 @@ std::string HistoryPlan::Preview() const {
                           table.name.Display(), table.files.size(), table.all_files,
                           table.unbounded ? ", no time or LSN bound" : "");
   }
-  return fmt::format("history: {} of {} files, {}, {} GET requests, ~${:.4f} ({})", files, all,
-                     Bytes(bytes), requests, price, detail.empty() ? "no files" : detail);
+  const std::string groups =
+      all_row_groups == 0
+          ? ""
+          : fmt::format(" ({} of their {} row groups by ranged reads)", row_groups, all_row_groups);
+  return fmt::format("history: {} of {} files{}, {}, {} GET requests, ~${:.4f} ({})", files, all,
+                     groups, Bytes(bytes), requests, price, detail.empty() ? "no files" : detail);
 }
+
+namespace {
+
+// A local path of `file` for DuckDB, checked against the manifest: the file itself in a
+// local archive, else a copy of it whole or of only `row_groups` (ranged reads).
+Result<std::string> FetchFile(store::ObjectStore& store, const archive::SegmentFile& file,
+                              const std::optional<std::vector<size_t>>& row_groups,
+                              const std::string& cache_dir) {
+  if (row_groups) return archive::FetchRowGroups(store, file, *row_groups, cache_dir);
+  auto path = store::LocalPath(store, file.key, cache_dir);
+  if (!path) return path;
+  // A damaged file would answer with wrong rows: size and checksum first, every time.
+  if (auto intact = archive::CheckFile(file, *path); !intact) {
+    return std::unexpected(intact.error());
+  }
+  return path;
+}
+
+}  // namespace
 
 Result<PreparedHistory> PrepareHistory(duck::Connection& planner, store::ObjectStore& store,
                                        const archive::ArchiveState& state, std::string_view sql,
@@ -360,23 +425,24 @@ Result<PreparedHistory> PrepareHistory(duck::Connection& planner, store::ObjectS
   for (const HistoryPlan::Table& table : plan.tables) {
     HistoryTable out{.name = table.name};
     // A table none of whose files the window touches still needs its columns: one file
-    // (its rows are outside the window, so the query's own bound filters them out).
+    // (its rows are outside the window, so the query's own bound filters them out; a
+    // remote one is fetched without row groups, its footer alone).
     std::vector<const archive::SegmentFile*> files = table.files;
+    std::vector<std::optional<std::vector<size_t>>> row_groups = table.row_groups;
     if (files.empty()) {
       for (const auto& [key, file] : state.live) {
         if (file.table == table.name) {
           files.push_back(&file);
+          row_groups.push_back(file.row_groups.empty() ? std::nullopt
+                                                       : std::optional(std::vector<size_t>{}));
           break;
         }
       }
     }
-    for (const archive::SegmentFile* file : files) {
-      auto path = store::LocalPath(store, file->key, options.cache_dir);
+    for (size_t i = 0; i < files.size(); ++i) {
+      auto path =
+          FetchFile(store, *files[i], remote ? row_groups[i] : std::nullopt, options.cache_dir);
       if (!path) return std::unexpected(path.error());
-      // A damaged file would answer with wrong rows: size and checksum first, every time.
-      if (auto intact = archive::CheckFile(*file, *path); !intact) {
-        return std::unexpected(intact.error());
-      }
       out.files.push_back(std::move(*path));
     }
     if (!out.files.empty()) prepared.tables.push_back(std::move(out));
@@ -442,7 +508,8 @@ Result<std::string> AsOfPreview(duck::Connection& planner, store::ObjectStore& s
     window.max_time = duckdb_value_int64(micros->get(), 0, 0);
   }
   const HistoryPlan plan =
-      PlanHistory(state, {{as_of.table, {window}}}, !store.url().starts_with("file://"), rates);
+      PlanHistory(state, {{as_of.table, {window}}}, !store.url().starts_with("file://"), rates,
+                  /*whole_files=*/true);  // the rebuild replays whole files
   return fmt::format("as of {}: {}", as_of.at, plan.Preview());
 }
 

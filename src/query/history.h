@@ -45,6 +45,7 @@ struct Window {
 
   bool Bounded() const;
   bool Overlaps(const archive::SegmentFile& file) const;
+  bool Overlaps(const archive::RowGroupPart& group) const;  // commit time and LSN only
 };
 
 // Each history table `sql` reads, with one window per reference.
@@ -61,6 +62,8 @@ struct HistoryPlan {
   struct Table {
     QualifiedName name;
     std::vector<const archive::SegmentFile*> files;  // into the state it was planned on
+    // Per file: the row groups a ranged read fetches (ascending), nullopt: the whole file.
+    std::vector<std::optional<std::vector<size_t>>> row_groups;
     int64_t all_files = 0;                           // the table's live files
     bool unbounded = false;
   };
@@ -68,14 +71,17 @@ struct HistoryPlan {
   int64_t files = 0;
   int64_t bytes = 0;
   int64_t requests = 0;  // GETs of a remote archive (0 for a local folder)
+  int64_t row_groups = 0, all_row_groups = 0;  // of files read in part (ranged reads)
   double price = 0;      // at the rates, for a remote archive
   bool unbounded = false;
 
   // One line: "history: 3 of 120 files, 4.2 MB, 3 GET requests, ~$0.0004 (…)".
   std::string Preview() const;
 };
+// A remote archive's files are read by ranged GETs of the row groups that overlap a window
+// (when the manifest records them), unless `whole_files` (readers that need every row).
 HistoryPlan PlanHistory(const archive::ArchiveState& state, const HistoryReads& reads, bool remote,
-                        const Rates& rates);
+                        const Rates& rates, bool whole_files = false);
 
 // walden_as_of('schema.table', 'time or LSN') in a statement: the table's state at that
 // commit time (text DuckDB casts to TIMESTAMPTZ) or LSN ('0/16B3748'). One per statement

@@ -164,5 +164,47 @@ TEST(HistoryPlan, AKeyLookUpReadsTheFilesWhoseKeyRangeHoldsIt) {
   EXPECT_EQ(PlanHistory(state, reads, false, {}).files, 11);
 }
 
+TEST(HistoryPlan, ARemoteFileIsReadByTheRowGroupsOfTheWindow) {
+  archive::ArchiveState state;
+  // One file of an hour in six row groups of ten minutes, 1 MB each, a 1,000-byte footer.
+  auto f = File(kOrders, kNine, kNine + 60 * kMinute - 1, 100, 4 + 6 * 1000000 + 1000);
+  for (int g = 0; g < 6; ++g) {
+    f.row_groups.push_back({.offset = 4 + g * 1000000,
+                            .length = 1000000,
+                            .rows = 10,
+                            .min_commit_time = kNine + g * 10 * kMinute,
+                            .max_commit_time = kNine + (g + 1) * 10 * kMinute - 1,
+                            .min_lsn = 100u + g,
+                            .max_lsn = 100u + g});
+  }
+  f.footer_sha256 = "f";
+  state.live[f.key] = f;
+  HistoryReads reads;
+  reads[kOrders].push_back({.min_time = kNine + 12 * kMinute, .max_time = kNine + 25 * kMinute});
+  const HistoryPlan plan = PlanHistory(state, reads, /*remote=*/true, {});
+  ASSERT_EQ(plan.tables.size(), 1u);
+  EXPECT_EQ(plan.tables[0].row_groups.at(0), (std::vector<size_t>{1, 2}));
+  EXPECT_EQ(plan.bytes, 4 + 2000000 + 1000);  // the magic, two row groups, the footer
+  EXPECT_EQ(plan.requests, 3);                // the row groups are adjacent: one GET
+  EXPECT_EQ(plan.Preview(),
+            "history: 1 of 1 files (2 of their 6 row groups by ranged reads), 1.9 MB, 3 GET "
+            "requests, ~$0.0002 (public.orders: 1 of 1 files)");
+  // By LSN as well; the whole file when every row group is needed, in a local folder (DuckDB
+  // skips row groups itself there), and for readers of whole files (the as-of rebuild).
+  reads[kOrders][0] = {.min_lsn = 105};
+  EXPECT_EQ(PlanHistory(state, reads, true, {}).tables[0].row_groups.at(0),
+            (std::vector<size_t>{5}));
+  reads[kOrders][0] = {.min_time = kNine};
+  EXPECT_FALSE(PlanHistory(state, reads, true, {}).tables[0].row_groups.at(0));
+  EXPECT_EQ(PlanHistory(state, reads, true, {}).requests, 1);
+  reads[kOrders][0] = {.min_lsn = 105};
+  EXPECT_FALSE(PlanHistory(state, reads, false, {}).tables[0].row_groups.at(0));
+  EXPECT_FALSE(
+      PlanHistory(state, reads, true, {}, /*whole_files=*/true).tables[0].row_groups.at(0));
+  // Files of older walden (no row groups recorded) are read whole.
+  state.live[f.key].row_groups.clear();
+  EXPECT_FALSE(PlanHistory(state, reads, true, {}).tables[0].row_groups.at(0));
+}
+
 }  // namespace
 }  // namespace walden::query

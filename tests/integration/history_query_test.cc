@@ -16,6 +16,7 @@
 #include "server/http_server.h"
 #include "tests/support/pg_fixture.h"
 #include "tests/support/s3_server.h"
+#include "tests/support/tcp_proxy.h"
 #include "tests/support/walden_process.h"
 
 namespace walden::testing {
@@ -29,9 +30,12 @@ class HistoryQueryTest : public PgTest {
   // A local archive, or an S3 one on s3rver once UseS3 was called.
   std::vector<std::string> Data() {
     if (s3_) {
-      return {"--data-dir",         ScratchDir() + "/data",
-              "--archive-url",      "s3://walden-history/a",
-              "--archive-endpoint", s3_->endpoint()};
+      return {"--data-dir",
+              ScratchDir() + "/data",
+              "--archive-url",
+              "s3://walden-history/a",
+              "--archive-endpoint",
+              proxy_ ? "http://127.0.0.1:" + std::to_string(proxy_->port()) : s3_->endpoint()};
     }
     return {"--data-dir", ScratchDir() + "/data", "--archive-url",
             "file://" + ScratchDir() + "/archive"};
@@ -88,6 +92,7 @@ class HistoryQueryTest : public PgTest {
     EXPECT_THAT(r.output, ::testing::Not(HasSubstr("root:")));
   }
   std::unique_ptr<S3Server> s3_;
+  std::unique_ptr<TcpProxy> proxy_;  // between walden and s3_, to count what is downloaded
   std::vector<std::string> RunArgs() {
     std::vector<std::string> args = {
         "run",           "--server-listen", "127.0.0.1:0",  "--source",
@@ -365,6 +370,79 @@ TEST_F(HistoryQueryTest, FromS3OnlyTheFilesOfTheWindowAreFetched) {
   EXPECT_TRUE(r.output.ends_with("\nn\n50\n")) << r.output;
   EXPECT_THAT(r.output, HasSubstr("query: removed "));
   EXPECT_EQ(Fetched(), 1);  // only the copy this query read
+  DropSlot("history_slot");
+}
+
+TEST_F(HistoryQueryTest, FromS3ALargeFileIsReadByRangedGetsOfTheRowGroupsOfTheWindow) {
+  std::filesystem::remove_all(ScratchDir());
+  UseS3();
+  auto proxy = TcpProxy::Start(s3_->port());
+  ASSERT_TRUE(proxy) << proxy.error().message;
+  proxy_ = std::move(*proxy);
+  Exec("CREATE TABLE events (id int PRIMARY KEY, batch int NOT NULL, note text)");
+  // Three transactions, compacted into one file (what a day of a busy table becomes):
+  // 200,000, 100,000 and 30,000 rows in row groups of 122,880 rows in LSN order; the last
+  // row group holds the end of batch 2 and all of batch 3.
+  std::string boundary;  // after batch 2
+  {
+    WaldenProcess run(RunArgs());
+    ASSERT_TRUE(run.WaitForLog("run: streaming slot", 30s)) << run.Stderr();
+    int first = 0;
+    for (int batch = 1; batch <= 3; ++batch) {
+      const int rows = batch == 1 ? 200000 : batch == 2 ? 100000 : 30000;
+      Exec(fmt::format(
+          "INSERT INTO events SELECT g, {}, 'note ' || g FROM generate_series({}, {}) g", batch,
+          first, first + rows - 1));
+      first += rows;
+      if (batch == 2) boundary = *Rows("SELECT clock_timestamp()::text")[0][0];
+    }
+    ASSERT_TRUE(WaitForCaughtUp("history_slot", 120s)) << run.Stderr();
+    run.process().Signal(SIGTERM);
+    ASSERT_EQ(run.Wait(60s), 0) << run.Stderr();
+  }
+  std::vector<std::string> compact = {"archive", "compact"};
+  for (const std::string& arg : Data()) compact.push_back(arg);
+  CommandResult c = RunWalden(compact);
+  ASSERT_EQ(c.exit_code, 0) << c.output;
+  ASSERT_THAT(c.output, HasSubstr(" into 1 (")) << c.output;
+  std::filesystem::remove_all(ScratchDir() + "/data/history");
+  const std::string sql =
+      "SELECT count(*) AS n, min(batch) AS lo, max(batch) AS hi FROM history.public.events "
+      "WHERE _walden_commit_ts >= '" +
+      boundary + "'::TIMESTAMPTZ";
+  CommandResult r = Query(sql, {"--dry-run"});
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  std::smatch m;
+  ASSERT_TRUE(
+      std::regex_search(r.output, m,
+                        std::regex(R"(\((\d+) of their (\d+) row groups by ranged reads\), )"
+                                   R"(.*, (\d+) GET requests)")))
+      << r.output;
+  EXPECT_EQ(m[1], "1") << r.output;
+  EXPECT_EQ(m[2], "3") << r.output;
+  EXPECT_EQ(m[3], "2") << r.output;  // magic; the last row group and the footer
+  int64_t before = proxy_->BytesFromServer();
+  r = Query(sql);
+  EXPECT_EQ(r.output, "n,lo,hi\n30000,3,3\n");
+  const int64_t ranged = proxy_->BytesFromServer() - before;
+  bool partial = false;
+  for (const auto& entry :
+       std::filesystem::recursive_directory_iterator(ScratchDir() + "/data/history")) {
+    partial = partial || entry.path().string().ends_with(".rg-2.parquet");
+  }
+  EXPECT_TRUE(partial);
+  // The whole table, read whole, for comparison: the window took well under half of it.
+  before = proxy_->BytesFromServer();
+  r = Query("SELECT count(*) AS n, count(DISTINCT id) AS ids FROM history.public.events",
+            {"--allow-full-scan"});
+  EXPECT_EQ(r.output, "n,ids\n330000,330000\n");
+  const int64_t whole = proxy_->BytesFromServer() - before;
+  EXPECT_LT(ranged * 2, whole) << ranged << " of " << whole;
+  std::printf("downloaded: %lld bytes for the window, %lld for the whole table\n",
+              static_cast<long long>(ranged), static_cast<long long>(whole));
+  // A window in no row group reads the footer alone, for the columns.
+  r = Query("SELECT count(*) AS n FROM history.public.events WHERE _walden_lsn = 1");
+  EXPECT_EQ(r.output, "n\n0\n");
   DropSlot("history_slot");
 }
 

@@ -31,6 +31,7 @@ struct Flow {
   int from = -1;
   int to = -1;
   std::string pending;
+  std::atomic<int64_t>* counter = nullptr;  // adds the bytes read, when set
 
   // False when either end is finished.
   bool Read() {
@@ -39,6 +40,7 @@ struct Flow {
     if (got < 0) return errno == EINTR || errno == EAGAIN;
     if (got == 0) return false;
     pending.append(buffer, static_cast<size_t>(got));
+    if (counter) *counter += got;
     return Write();
   }
   bool Write() {
@@ -127,7 +129,7 @@ void TcpProxy::Loop() {
         } else {
           Pair pair{.client = client, .server = server};
           pair.up = {.from = client, .to = server};
-          pair.down = {.from = server, .to = client};
+          pair.down = {.from = server, .to = client, .counter = &from_server_};
           pairs.push_back(std::move(pair));
         }
       }

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <atomic>
+#include <cstdint>
 #include <memory>
 #include <thread>
 
@@ -24,6 +25,8 @@ class TcpProxy {
   int port() const { return port_; }
   void Cut() { cut_ = true; }
   void Heal() { cut_ = false; }
+  // Bytes the server sent through the proxy so far (what a client downloaded).
+  int64_t BytesFromServer() const { return from_server_; }
 
  private:
   TcpProxy() = default;
@@ -34,6 +37,7 @@ class TcpProxy {
   int upstream_port_ = 0;
   std::atomic<bool> cut_{false};
   std::atomic<bool> stop_{false};
+  std::atomic<int64_t> from_server_{0};
   std::thread thread_;
 };
 
