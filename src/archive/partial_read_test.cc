@@ -8,6 +8,7 @@
 #include <fstream>
 #include <random>
 
+#include "archive/maintenance.h"
 #include "archive/parquet_footer.h"
 #include "common/checksum.h"
 #include "duck/duckdb.h"
@@ -110,6 +111,19 @@ TEST_F(PartialReadTest, FingerprintRecordsRowGroupsThatTileTheFile) {
   for (const RowGroupPart& g : file_.row_groups) {
     EXPECT_EQ(g.sha256, *Sha256OfFileRange(file_.local_path, g.offset, g.length));
   }
+}
+
+TEST_F(PartialReadTest, CheckingAWholeFileChecksItsRowGroupRecordsToo) {
+  EXPECT_TRUE(CheckFile(file_, file_.local_path));
+  SegmentFile wrong = file_;
+  wrong.row_groups[1].sha256 = std::string(64, '0');
+  auto checked = CheckFile(wrong, file_.local_path);
+  ASSERT_FALSE(checked);
+  EXPECT_EQ(checked.error().message,
+            "archive file " + file_.key +
+                " matches its checksum, but not the one its commit recorded for row group 1 "
+                "(ranged reads of it are refused); this is a bug in walden, please report it "
+                "with that commit");
 }
 
 TEST_F(PartialReadTest, ACopyOfSomeRowGroupsReadsExactlyThoseRowsFromOnlyTheirBytes) {

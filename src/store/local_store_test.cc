@@ -63,6 +63,39 @@ TEST_F(LocalStoreTest, PutReplacesAtomicallyAndLeavesNoTemporaries) {
   EXPECT_EQ(store_->Get("c").value(), "from file");
 }
 
+TEST_F(LocalStoreTest, GetRangeReadsExactlyTheBytesAskedFor) {
+  ASSERT_TRUE(store_->Put("a/b.parquet", "0123456789"));
+  EXPECT_EQ(store_->GetRange("a/b.parquet", 3, 4).value(), "3456");
+  EXPECT_EQ(store_->GetRange("a/b.parquet", 0, 10).value(), "0123456789");
+  auto past = store_->GetRange("a/b.parquet", 8, 4);
+  ASSERT_FALSE(past);
+  EXPECT_TRUE(past.error().message.ends_with(
+      "-GetRangeReadsExactlyTheBytesAskedFor/a/b.parquet has no bytes 8-11"))
+      << past.error().message;
+  EXPECT_EQ(store_->GetRange("a/missing", 0, 1).error().kind, ErrorKind::kNotFound);
+}
+
+TEST_F(LocalStoreTest, TheCacheCountsWhatSparseCopiesTakeOnDisk) {
+  const std::string cache = root_ + "/cache";
+  std::filesystem::create_directories(cache);
+  {
+    std::ofstream sparse(cache + "/sparse.parquet", std::ios::binary);
+    sparse.seekp(50 << 20);  // 50 MB of hole, then one byte
+    sparse.put('x');
+    std::ofstream dense(cache + "/dense.parquet", std::ios::binary);
+    dense << std::string(200 << 10, 'y');
+  }
+  const auto old = std::filesystem::file_time_type::clock::now() - std::chrono::hours(1);
+  std::filesystem::last_write_time(cache + "/sparse.parquet", old - std::chrono::hours(1));
+  std::filesystem::last_write_time(cache + "/dense.parquet", old);
+  // Both fit in 1 MB on disk: nothing goes, though the sparse file's size is 50 MB.
+  EXPECT_EQ(TrimCache(cache, 1 << 20, std::chrono::seconds(0)).value(), 0);
+  // Under 100 KB the least recently used goes first, then the next.
+  EXPECT_EQ(TrimCache(cache, 100 << 10, std::chrono::seconds(0)).value() > 0, true);
+  EXPECT_FALSE(std::filesystem::exists(cache + "/sparse.parquet"));
+  EXPECT_FALSE(std::filesystem::exists(cache + "/dense.parquet"));
+}
+
 TEST_F(LocalStoreTest, RejectsKeysThatEscapeTheRoot) {
   for (const char* key : {"", "/etc/passwd", "../x", "a/../../x", "a//b", "a/", "."}) {
     EXPECT_FALSE(store_->Put(key, "x")) << key;

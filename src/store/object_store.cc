@@ -1,6 +1,7 @@
 #include "store/object_store.h"
 
 #include <fmt/core.h>
+#include <sys/stat.h>
 
 #include <algorithm>
 #include <cstdlib>
@@ -93,7 +94,12 @@ Result<int64_t> TrimCache(const std::string& cache_dir, int64_t limit, std::chro
   for (auto it = fs::recursive_directory_iterator(cache_dir, ec);
        !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
     if (!it->is_regular_file(ec)) continue;
-    const auto bytes = static_cast<int64_t>(it->file_size(ec));
+    // Copies of some row groups are sparse files: what they take is their allocated blocks.
+    struct stat info {};
+    auto bytes = static_cast<int64_t>(it->file_size(ec));
+    if (::stat(it->path().c_str(), &info) == 0) {
+      bytes = std::min<int64_t>(bytes, static_cast<int64_t>(info.st_blocks) * 512);
+    }
     files.push_back({it->last_write_time(ec), bytes, it->path()});
     total += bytes;
   }

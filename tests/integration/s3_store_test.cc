@@ -3,6 +3,7 @@
 // signatures themselves (its V4 verification is unimplemented), so signing is libcurl's.
 #include "store/s3_store.h"
 
+#include <fmt/core.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -106,6 +107,15 @@ TEST_F(S3StoreTest, PutFileSendsTheFileExactly) {
   EXPECT_THAT(missing.error().message, HasSubstr(path + ".missing"));
   std::filesystem::remove(path);
   std::filesystem::remove(path + ".empty");
+  // Ranged GETs: exactly the bytes asked for; a range past the end is an error.
+  auto range = (*s3)->GetRange("tables/public/big.parquet", 1000000, 4096);
+  ASSERT_TRUE(range) << range.error().message;
+  EXPECT_TRUE(*range == content.substr(1000000, 4096));
+  EXPECT_TRUE((*s3)->GetRange("tables/public/big.parquet", 0, 4).value() == content.substr(0, 4));
+  auto past = (*s3)->GetRange("tables/public/big.parquet", content.size() - 2, 4);
+  ASSERT_FALSE(past);
+  EXPECT_THAT(past.error().message, HasSubstr(fmt::format("cannot get bytes {}-{} of s3://",
+                                                          content.size() - 2, content.size() + 1)));
 }
 
 TEST_F(S3StoreTest, WrongKeyIsAccessDeniedWithoutTheSecret) {
