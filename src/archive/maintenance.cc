@@ -61,7 +61,9 @@ std::optional<KeyRange> MergedRange(const std::optional<KeyRange>& a,
 Result<SegmentFile> Merge(store::ObjectStore& store, duck::Connection& conn,
                           const std::vector<const SegmentFile*>& group, const std::string& dir) {
   std::vector<std::string> inputs;
+  int with_rows = 0;
   SegmentFile merged = *group.front();
+  merged.key_range.reset();
   merged.rows = 0;
   merged.min_commit_time = INT64_MAX;
   merged.max_commit_time = INT64_MIN;
@@ -75,7 +77,11 @@ Result<SegmentFile> Merge(store::ObjectStore& store, duck::Connection& conn,
     merged.schema_version = std::max(merged.schema_version, file->schema_version);
     merged.min_commit_time = std::min(merged.min_commit_time, file->min_commit_time);
     merged.max_commit_time = std::max(merged.max_commit_time, file->max_commit_time);
-    merged.key_range = MergedRange(merged.key_range, file->key_range);
+    // A file without rows (an empty table's initial load) holds no key.
+    if (file->rows > 0) {
+      merged.key_range =
+          ++with_rows == 1 ? file->key_range : MergedRange(merged.key_range, file->key_range);
+    }
   }
   merged.first_lsn = group.front()->first_lsn;
   merged.last_lsn = group.back()->last_lsn;

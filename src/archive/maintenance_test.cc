@@ -22,12 +22,27 @@ class MaintenanceTest : public ::testing::Test {
     state_ = *manifest_->Load();
   }
 
+  static TableSchema Schema(const std::string& table) {
+    return {.name = {"public", table},
+            .columns = {"id"},
+            .types = {ColumnType{.kind = TypeKind::kInt64}},
+            .key_column = 0};
+  }
+  // An empty table's initial load: a file without rows.
+  void CommitEmptyLoad(const std::string& table, uint64_t lsn) {
+    auto db = duck::Database::Open(":memory:");
+    auto conn = duck::Connection::Open(*db);
+    auto file =
+        WriteQuerySegment(*conn, Schema(table), "SELECT 1::BIGINT AS c0 WHERE false",
+                          {.op = 'r', .commit_lsn = lsn, .commit_time = kNoon}, root_ + "/out");
+    ASSERT_TRUE(file) << file.error().message;
+    ASSERT_TRUE(store_->PutFile(file->key, file->local_path));
+    ASSERT_TRUE(manifest_->Commit(state_, {Lsn{lsn}, Lsn{lsn + 8}}, {*file}));
+  }
   // One flush: `count` inserts into `table` starting at id, committed with the watermark.
   void Flush(const std::string& table, int first_id, int count, uint64_t lsn) {
     auto spool = Spool::Open(":memory:", "64MB");
-    const TableSchema schema{.name = {"public", table},
-                             .columns = {"id"},
-                             .types = {ColumnType{.kind = TypeKind::kInt64}}};
+    const TableSchema schema = Schema(table);
     std::vector<ArchiveChange> changes;
     for (int i = 0; i < count; ++i) {
       changes.push_back({.op = 'c',
@@ -67,6 +82,7 @@ class MaintenanceTest : public ::testing::Test {
 };
 
 TEST_F(MaintenanceTest, CompactionMergesATableDayIntoOneFileInOneCommit) {
+  CommitEmptyLoad("orders", 0x50);
   Flush("orders", 1, 2, 0x100);
   Flush("orders", 3, 2, 0x200);
   Flush("items", 1, 1, 0x280);
@@ -77,15 +93,19 @@ TEST_F(MaintenanceTest, CompactionMergesATableDayIntoOneFileInOneCommit) {
 
   auto report = Compact(*store_, *manifest_, state_, {.work_dir = root_ + "/work"});
   ASSERT_TRUE(report) << report.error().message;
-  EXPECT_EQ(report->files_in, 3);
+  EXPECT_EQ(report->files_in, 4);
   EXPECT_EQ(report->files_out, 1);
   EXPECT_EQ(state_.last_sequence, sequence + 1);                     // one commit
   EXPECT_EQ(state_.watermark, (Watermark{Lsn{0x300}, Lsn{0x308}}));  // unchanged
   ASSERT_EQ(state_.live.size(), 2u);  // merged orders + the single items file
   const std::string merged =
-      "tables/public/orders/dt=2026-11-21/0000000000000100-0000000000000300.parquet";
+      "tables/public/orders/dt=2026-11-21/0000000000000050-0000000000000300.parquet";
   ASSERT_TRUE(state_.live.contains(merged));
   EXPECT_EQ(state_.live.at(merged).rows, 6);
+  // The key range of the rows (the empty load holds none), for key look-ups.
+  ASSERT_TRUE(state_.live.at(merged).key_range);
+  EXPECT_EQ(state_.live.at(merged).key_range->min, "1");
+  EXPECT_EQ(state_.live.at(merged).key_range->max, "6");
   EXPECT_EQ(LiveIds("orders"), before);
   // A reload sees the same; the replaced files are gone.
   auto reloaded = manifest_->Load();

@@ -53,6 +53,10 @@ json FileJson(const SegmentFile& f) {
                         {"min_commit_lsn", Lsn{g.min_lsn}.ToString()},
                         {"max_commit_lsn", Lsn{g.max_lsn}.ToString()},
                         {"sha256", g.sha256}});
+      if (!g.key_min.empty()) {
+        groups.back()["key_min"] = g.key_min;
+        groups.back()["key_max"] = g.key_max;
+      }
     }
     out["row_groups"] = std::move(groups);
     out["footer_sha256"] = f.footer_sha256;
@@ -72,6 +76,8 @@ std::vector<RowGroupPart> RowGroupsFromJson(const json& j) {
          .max_commit_time = g.at("max_commit_time").get<int64_t>(),
          .min_lsn = Lsn::Parse(g.at("min_commit_lsn").get<std::string>()).value().value,
          .max_lsn = Lsn::Parse(g.at("max_commit_lsn").get<std::string>()).value().value,
+         .key_min = g.value("key_min", std::string()),
+         .key_max = g.value("key_max", std::string()),
          .sha256 = g.at("sha256").get<std::string>()});
   }
   return groups;

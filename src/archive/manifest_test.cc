@@ -49,6 +49,8 @@ TEST_F(ManifestTest, CommitsFoldIntoLiveFilesAndWatermark) {
                    .max_commit_time = 6,
                    .min_lsn = 0x11,
                    .max_lsn = 0x18,
+                   .key_min = "-3",
+                   .key_max = "9",
                    .sha256 = "ab"},
                   {.offset = 64,
                    .length = 20,

@@ -59,6 +59,7 @@ class PartialReadTest : public ::testing::Test {
     // 300,000 changes, one per µs and LSN step: row groups of 122,880, 122,880 and 54,240.
     file_.local_path = root_ + "/written.parquet";
     file_.key = "tables/public/t/dt=2026-12-03/0-1.parquet";
+    file_.key_range = KeyRange{.column = "id", .numeric = true, .min = "0", .max = "299999"};
     ASSERT_TRUE(conn_->Execute(
         "COPY (SELECT i::BIGINT AS id, 'row ' || i AS note, (1000 + i)::UBIGINT AS _walden_lsn, "
         "make_timestamptz(1796256000000000 + i) AS _walden_commit_ts FROM range(300000) t(i)) "
@@ -105,6 +106,8 @@ TEST_F(PartialReadTest, FingerprintRecordsRowGroupsThatTileTheFile) {
   EXPECT_EQ(file_.row_groups[1].max_lsn, 1000u + 245759);
   EXPECT_EQ(file_.row_groups[2].min_commit_time, 1796256000000000 + 245760);
   EXPECT_EQ(file_.row_groups[2].max_commit_time, 1796256000000000 + 299999);
+  EXPECT_EQ(file_.row_groups[1].key_min, "122880");
+  EXPECT_EQ(file_.row_groups[1].key_max, "245759");
   EXPECT_LT(file_.FooterOffset(), file_.bytes);
   EXPECT_EQ(file_.footer_sha256, *Sha256OfFileRange(file_.local_path, file_.FooterOffset(),
                                                     file_.bytes - file_.FooterOffset()));

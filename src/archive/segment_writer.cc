@@ -178,6 +178,22 @@ Result<SegmentFile> WriteQuerySegment(duck::Connection& conn, const TableSchema&
     return Wrap(written.error(), "archive segment for " + table.name.Display());
   }
   file.rows = ParseInt64(written->Text(0, 0).value_or("0")).value_or(0);
+  if (table.key_column && file.rows > 0) {  // for key look-ups, as flushes record it
+    const size_t k = *table.key_column;
+    auto range =
+        conn.Query(fmt::format("SELECT min({0})::VARCHAR, max({0})::VARCHAR FROM {1}",
+                               QuoteIdent(table.columns[k]), QuoteLiteral(file.local_path)));
+    if (!range) {
+      fs::remove(file.local_path, ec);
+      return std::unexpected(range.error());
+    }
+    if (range->Text(0, 0) && range->Text(0, 1)) {
+      file.key_range = KeyRange{.column = table.columns[k],
+                                .numeric = table.types[k].kind != TypeKind::kText,
+                                .min = *range->Text(0, 0),
+                                .max = *range->Text(0, 1)};
+    }
+  }
   if (auto ok = Fingerprint(conn, file); !ok) return std::unexpected(ok.error());
   return file;
 }
@@ -187,8 +203,10 @@ namespace {
 // The row groups of a Parquet file walden wrote, from its footer (DuckDB's parquet_metadata),
 // tiling the file from byte 4 to the footer; empty when the layout is not that (then the
 // file is only ever read whole).
-Result<std::vector<RowGroupPart>> DescribeRowGroups(duck::Connection& conn,
-                                                    const std::string& path) {
+Result<std::vector<RowGroupPart>> DescribeRowGroups(duck::Connection& conn, const std::string& path,
+                                                    const std::optional<KeyRange>& key) {
+  // Parquet's statistics of integers are exact; those of text may be truncated.
+  const std::string key_column = key && key->numeric ? QuoteLiteral(key->column) : "NULL";
   constexpr std::string_view kStart =
       "CASE WHEN dictionary_page_offset > 0 THEN dictionary_page_offset ELSE data_page_offset "
       "END";
@@ -201,9 +219,11 @@ Result<std::vector<RowGroupPart>> DescribeRowGroups(duck::Connection& conn,
       "epoch_us(TRY_CAST(stats_max_value AS TIMESTAMPTZ)) END), "
       "min(CASE WHEN path_in_schema = '_walden_lsn' THEN TRY_CAST(stats_min_value AS UBIGINT) "
       "END), max(CASE WHEN path_in_schema = '_walden_lsn' THEN "
-      "TRY_CAST(stats_max_value AS UBIGINT) END) "
+      "TRY_CAST(stats_max_value AS UBIGINT) END), "
+      "min(CASE WHEN path_in_schema = {2} THEN TRY_CAST(stats_min_value AS HUGEINT) END), "
+      "max(CASE WHEN path_in_schema = {2} THEN TRY_CAST(stats_max_value AS HUGEINT) END) "
       "FROM parquet_metadata({1}) GROUP BY row_group_id ORDER BY row_group_id",
-      kStart, QuoteLiteral(path)));
+      kStart, QuoteLiteral(path), key_column));
   if (!groups) return std::unexpected(groups.error());
   std::vector<RowGroupPart> parts;
   int64_t end = 4;  // after the magic "PAR1"
@@ -224,7 +244,13 @@ Result<std::vector<RowGroupPart>> DescribeRowGroups(duck::Connection& conn,
                      .min_commit_time = *min_time,
                      .max_commit_time = *max_time,
                      .min_lsn = *min_lsn,
-                     .max_lsn = *max_lsn});
+                     .max_lsn = *max_lsn,
+                     .key_min = groups->Text(r, 7).value_or(""),
+                     .key_max = groups->Text(r, 8).value_or("")});
+    if (parts.back().key_min.empty() || parts.back().key_max.empty()) {
+      parts.back().key_min.clear();
+      parts.back().key_max.clear();
+    }
     end = *stop;
   }
   return parts;
@@ -237,7 +263,7 @@ Status Fingerprint(duck::Connection& conn, SegmentFile& file) {
   const auto size = fs::file_size(file.local_path, ec);
   if (ec) return Fail(ErrorKind::kIo, "cannot read " + file.local_path + ": " + ec.message());
   file.bytes = static_cast<int64_t>(size);
-  auto groups = DescribeRowGroups(conn, file.local_path);
+  auto groups = DescribeRowGroups(conn, file.local_path, file.key_range);
   if (!groups) return std::unexpected(groups.error());
   file.row_groups = std::move(*groups);
   std::vector<int64_t> starts;

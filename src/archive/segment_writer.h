@@ -64,6 +64,8 @@ struct RowGroupPart {
   int64_t max_commit_time = 0;
   uint64_t min_lsn = 0;
   uint64_t max_lsn = 0;
+  // The range of the file's numeric key (KeyRange) in this row group; empty: unknown.
+  std::string key_min, key_max;
   std::string sha256;
   friend bool operator==(const RowGroupPart&, const RowGroupPart&) = default;
 };
@@ -92,7 +94,8 @@ struct SegmentFile {
 };
 
 // Records the written file's size and SHA-256 (what readers and `walden archive verify`
-// check the stored object against), and its row groups (from the footer, via `conn`).
+// check the stored object against), and its row groups (from the footer, via `conn`; with
+// the range of the key in each when file.key_range is a numeric one).
 Status Fingerprint(duck::Connection& conn, SegmentFile& file);
 
 // "tables/<schema>/<table>/dt=<day>/<first>-<last>.parquet"; names are kept readable,

@@ -125,7 +125,8 @@ TEST(SegmentWriter, AQuerySegmentEqualsTheSpooledSegmentOfTheSameRows) {
       .columns = {"id", "total", "from"},
       .types = {ColumnType{.kind = TypeKind::kInt64},
                 ColumnType{.kind = TypeKind::kDecimal, .precision = 10, .scale = 2},
-                ColumnType{.kind = TypeKind::kText}}};
+                ColumnType{.kind = TypeKind::kText}},
+      .key_column = 0};
   const ArchiveChange like{.op = 'r', .commit_lsn = 0x100, .xid = 7, .commit_time = kLateOnThe20th};
   auto writer = duck::Connection::Open((*spool)->database());
   ASSERT_TRUE(writer);
@@ -140,6 +141,12 @@ TEST(SegmentWriter, AQuerySegmentEqualsTheSpooledSegmentOfTheSameRows) {
   EXPECT_EQ(file->min_commit_time, kLateOnThe20th);
   EXPECT_EQ(static_cast<int64_t>(std::filesystem::file_size(file->local_path)), file->bytes);
   EXPECT_EQ((*spool)->rows(), 0);  // not spooled
+  ASSERT_TRUE(file->key_range);    // recorded as flushes record it, for key look-ups
+  EXPECT_EQ(file->key_range->min, "1");
+  EXPECT_EQ(file->key_range->max, "2");
+  EXPECT_TRUE(file->key_range->numeric);
+  ASSERT_EQ(file->row_groups.size(), 1u);
+  EXPECT_EQ(file->row_groups[0].key_max, "2");
 
   std::vector<ArchiveChange> changes(2, like);
   changes[0].seq = 1;

@@ -249,6 +249,17 @@ bool Window::Bounded() const {
          max_lsn != std::numeric_limits<uint64_t>::max();
 }
 
+namespace {
+
+// Whether integers from `min` to `max` may hold `value` (text that is no integer may be
+// anywhere: the file is read).
+bool IntegerRangeMayHold(const std::string& value, const std::string& min, const std::string& max) {
+  const auto v = ParseInt64(value), lo = ParseInt64(min), hi = ParseInt64(max);
+  return !v || !lo || !hi || (*lo <= *v && *v <= *hi);
+}
+
+}  // namespace
+
 bool Window::Overlaps(const archive::SegmentFile& file) const {
   if (file.max_commit_time < min_time || file.min_commit_time > max_time ||
       file.last_lsn < min_lsn || file.first_lsn > max_lsn) {
@@ -259,14 +270,17 @@ bool Window::Overlaps(const archive::SegmentFile& file) const {
   if (it == equals.end()) return true;
   const archive::KeyRange& range = *file.key_range;
   if (!range.numeric) return range.min <= it->second && it->second <= range.max;
-  const auto value = ParseInt64(it->second);
-  const auto min = ParseInt64(range.min), max = ParseInt64(range.max);
-  return !value || !min || !max || (*min <= *value && *value <= *max);
+  return IntegerRangeMayHold(it->second, range.min, range.max);
 }
 
-bool Window::Overlaps(const archive::RowGroupPart& group) const {
-  return group.max_commit_time >= min_time && group.min_commit_time <= max_time &&
-         group.max_lsn >= min_lsn && group.min_lsn <= max_lsn;
+bool Window::Overlaps(const archive::SegmentFile& file, const archive::RowGroupPart& group) const {
+  if (group.max_commit_time < min_time || group.min_commit_time > max_time ||
+      group.max_lsn < min_lsn || group.min_lsn > max_lsn) {
+    return false;
+  }
+  if (!file.key_range || group.key_min.empty()) return true;
+  auto it = equals.find(file.key_range->column);
+  return it == equals.end() || IntegerRangeMayHold(it->second, group.key_min, group.key_max);
 }
 
 namespace {
@@ -278,7 +292,7 @@ std::optional<std::vector<size_t>> RowGroupsToRead(const archive::SegmentFile& f
   std::vector<size_t> groups;
   for (size_t g = 0; g < file.row_groups.size(); ++g) {
     for (const Window& window : windows) {
-      if (window.Overlaps(file.row_groups[g])) {
+      if (window.Overlaps(file, file.row_groups[g])) {
         groups.push_back(g);
         break;
       }

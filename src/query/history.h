@@ -45,7 +45,8 @@ struct Window {
 
   bool Bounded() const;
   bool Overlaps(const archive::SegmentFile& file) const;
-  bool Overlaps(const archive::RowGroupPart& group) const;  // commit time and LSN only
+  // A row group of `file`: commit time, LSN, and the file's key when its range is recorded.
+  bool Overlaps(const archive::SegmentFile& file, const archive::RowGroupPart& group) const;
 };
 
 // Each history table `sql` reads, with one window per reference.

@@ -175,9 +175,12 @@ TEST(HistoryPlan, ARemoteFileIsReadByTheRowGroupsOfTheWindow) {
                             .min_commit_time = kNine + g * 10 * kMinute,
                             .max_commit_time = kNine + (g + 1) * 10 * kMinute - 1,
                             .min_lsn = 100u + g,
-                            .max_lsn = 100u + g});
+                            .max_lsn = 100u + g,
+                            .key_min = std::to_string(g * 10),
+                            .key_max = std::to_string(g * 10 + 9)});
   }
   f.footer_sha256 = "f";
+  f.key_range = archive::KeyRange{.column = "id", .numeric = true, .min = "0", .max = "59"};
   state.live[f.key] = f;
   HistoryReads reads;
   reads[kOrders].push_back({.min_time = kNine + 12 * kMinute, .max_time = kNine + 25 * kMinute});
@@ -194,6 +197,9 @@ TEST(HistoryPlan, ARemoteFileIsReadByTheRowGroupsOfTheWindow) {
   reads[kOrders][0] = {.min_lsn = 105};
   EXPECT_EQ(PlanHistory(state, reads, true, {}).tables[0].row_groups.at(0),
             (std::vector<size_t>{5}));
+  reads[kOrders][0] = {.equals = {{"id", "33"}}};  // a key look-up: the group's key range
+  EXPECT_EQ(PlanHistory(state, reads, true, {}).tables[0].row_groups.at(0),
+            (std::vector<size_t>{3}));
   reads[kOrders][0] = {.min_time = kNine};
   EXPECT_FALSE(PlanHistory(state, reads, true, {}).tables[0].row_groups.at(0));
   EXPECT_EQ(PlanHistory(state, reads, true, {}).requests, 1);

@@ -440,6 +440,13 @@ TEST_F(HistoryQueryTest, FromS3ALargeFileIsReadByRangedGetsOfTheRowGroupsOfTheWi
   EXPECT_LT(ranged * 2, whole) << ranged << " of " << whole;
   std::printf("downloaded: %lld bytes for the window, %lld for the whole table\n",
               static_cast<long long>(ranged), static_cast<long long>(whole));
+  // A key look-up reads the one row group whose key range holds the key.
+  const std::string lookup =
+      "SELECT batch, note FROM history.public.events WHERE id = 250000 AND _walden_lsn > 0";
+  r = Query(lookup, {"--dry-run"});
+  EXPECT_THAT(r.output, HasSubstr("(1 of their 3 row groups by ranged reads)")) << r.output;
+  r = Query(lookup);
+  EXPECT_EQ(r.output, "batch,note\n2,note 250000\n");
   // A window in no row group reads the footer alone, for the columns.
   r = Query("SELECT count(*) AS n FROM history.public.events WHERE _walden_lsn = 1");
   EXPECT_EQ(r.output, "n\n0\n");
