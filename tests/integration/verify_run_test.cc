@@ -85,6 +85,10 @@ int64_t RemoveArchivedChanges(const std::string& archive, const std::string& whe
       file["rows"] = file["rows"].get<int64_t>() - count;
       file["bytes"] = static_cast<int64_t>(std::filesystem::file_size(path));
       file["sha256"] = *Sha256OfFile(path);
+      // The rewritten file's row groups are others: a record without them (as older walden
+      // wrote) has the file read whole.
+      file.erase("row_groups");
+      file.erase("footer_sha256");
       removed += count;
       changed = true;
     }
