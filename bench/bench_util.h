@@ -7,7 +7,10 @@
 #include <unistd.h>
 
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
+#include <map>
+#include <sstream>
 #include <string>
 
 #include "common/error.h"
@@ -73,6 +76,44 @@ inline CpuTimes ReadCpuTimes() {
   times.machine_busy = (user + nice + system + irq + softirq + steal) / tick;
   times.machine_total = times.machine_busy + (idle + iowait) / tick;
   return times;
+}
+
+// CPU seconds (utime + stime) in a /proc stat file: a process's or one thread's.
+inline double StatCpu(const std::string& stat_path) {
+  std::ifstream stat(stat_path);
+  std::string text((std::istreambuf_iterator<char>(stat)), {});
+  if (text.rfind(')') == std::string::npos) return 0;
+  std::istringstream fields(text.substr(text.rfind(')') + 2));
+  std::string skip;
+  for (int i = 0; i < 11; ++i) fields >> skip;  // state .. cmajflt
+  double user = 0, system = 0;
+  fields >> user >> system;
+  return (user + system) / static_cast<double>(sysconf(_SC_CLK_TCK));
+}
+
+inline double ProcessCpu(pid_t pid) { return StatCpu("/proc/" + std::to_string(pid) + "/stat"); }
+
+// CPU seconds of a process's live threads, summed by thread name (walden names its threads:
+// common/thread_name.h).
+inline std::map<std::string, double> ThreadCpu(pid_t pid) {
+  std::map<std::string, double> by_name;
+  const std::string tasks = "/proc/" + std::to_string(pid) + "/task";
+  std::error_code ec;
+  for (const auto& task : std::filesystem::directory_iterator(tasks, ec)) {
+    std::ifstream comm(task.path() / "comm");
+    std::string name;
+    std::getline(comm, name);
+    by_name[name] += StatCpu((task.path() / "stat").string());
+  }
+  return by_name;
+}
+
+// CPU seconds of this process's waited-for children (user + system).
+inline double ChildrenCpu() {
+  rusage usage{};
+  getrusage(RUSAGE_CHILDREN, &usage);
+  auto seconds = [](const timeval& t) { return t.tv_sec + t.tv_usec / 1e6; };
+  return seconds(usage.ru_utime) + seconds(usage.ru_stime);
 }
 
 }  // namespace walden::bench

@@ -55,18 +55,6 @@ Options Parse(int argc, char** argv) {
   return options;
 }
 
-// CPU seconds a process used so far (utime + stime).
-double ProcessCpu(pid_t pid) {
-  std::ifstream stat(fmt::format("/proc/{}/stat", pid));
-  std::string text((std::istreambuf_iterator<char>(stat)), {});
-  std::istringstream fields(text.substr(text.rfind(')') + 2));
-  std::string skip;
-  for (int i = 0; i < 11; ++i) fields >> skip;  // state .. cmajflt
-  double user = 0, system = 0;
-  fields >> user >> system;
-  return (user + system) / static_cast<double>(sysconf(_SC_CLK_TCK));
-}
-
 // One SSE client: every event's commit → arrival latency (when `latencies` is given).
 class FeedClient {
  public:
@@ -162,9 +150,9 @@ int main(int argc, char** argv) {
   int64_t next_id = 1;
   Write(conn, options.rate, 3, next_id);  // warm up
   // CPU with no client.
-  double cpu = ProcessCpu(walden.pid());
+  double cpu = bench::ProcessCpu(walden.pid());
   Write(conn, options.rate, options.seconds, next_id);
-  const double idle_cpu = (ProcessCpu(walden.pid()) - cpu) / options.seconds;
+  const double idle_cpu = (bench::ProcessCpu(walden.pid()) - cpu) / options.seconds;
   // Latency with one reading client, then CPU with `clients` more.
   std::vector<double> latencies;
   auto reader = std::make_unique<FeedClient>(address, &latencies);
@@ -184,9 +172,9 @@ int main(int argc, char** argv) {
   while (server::Get(address, "/metrics")->body.find(connected) == std::string::npos) {
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
-  cpu = ProcessCpu(walden.pid());
+  cpu = bench::ProcessCpu(walden.pid());
   Write(conn, options.rate, options.seconds, next_id);
-  const double crowd_cpu = (ProcessCpu(walden.pid()) - cpu) / options.seconds;
+  const double crowd_cpu = (bench::ProcessCpu(walden.pid()) - cpu) / options.seconds;
   std::this_thread::sleep_for(std::chrono::seconds(1));  // the last events on their way
   uint64_t least = UINT64_MAX;
   for (const auto& client : crowd) least = std::min(least, client->events());

@@ -24,8 +24,10 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <random>
 #include <sstream>
@@ -132,6 +134,15 @@ std::string MetricsOf(const std::string& data_dir) {
   return result->body;
 }
 
+// The value of an unlabelled sample (`name value`) in Prometheus text; 0 when absent.
+double MetricValue(const std::string& text, const std::string& name) {
+  std::istringstream lines(text);
+  for (std::string line; std::getline(lines, line);) {
+    if (line.starts_with(name + " ")) return std::stod(line.substr(name.size() + 1));
+  }
+  return 0;
+}
+
 // A walden that streams and answers /metrics.
 Subprocess StartServing(const pg::LocalServer& server, const std::string& data_dir) {
   Subprocess walden = StartWalden(server, data_dir, "walden");
@@ -162,6 +173,10 @@ Json Throughput(const pg::LocalServer& server, pg::Connection& conn, const Optio
     ++transactions;
   }
   const std::string end = Must(conn.QueryValue("SELECT pg_current_wal_lsn()"), "lsn");
+  // CPU accounting: the machine's busy time during each reader's run, what the reader itself
+  // used, and the rest (PostgreSQL: walsender and decoding; the bench idles meanwhile).
+  const bench::CpuTimes reference_before = bench::ReadCpuTimes();
+  const double children_before = bench::ChildrenCpu();
   auto started = Clock::now();
   auto reference = RunCommand(
       {.argv = {server.bin_dir() + "/pg_recvlogical", "-d", server.AdminConninfo(), "--slot",
@@ -174,19 +189,46 @@ Json Throughput(const pg::LocalServer& server, pg::Connection& conn, const Optio
                reference ? reference->output : reference.error().message);
     std::exit(1);
   }
+  const bench::CpuTimes reference_after = bench::ReadCpuTimes();
+  const double recvlogical_cpu = bench::ChildrenCpu() - children_before;
   started = Clock::now();
   Subprocess walden = StartWalden(server, dir, "walden");
   WaitConfirmed(conn, "walden", end, walden);
   const double walden_seconds = Seconds(started);
+  const bench::CpuTimes walden_after = bench::ReadCpuTimes();
+  const std::map<std::string, double> threads = bench::ThreadCpu(walden.pid());
+  const double walden_cpu = bench::ProcessCpu(walden.pid());
+  const std::string metrics = MetricsOf(dir);
   const int64_t rss = bench::PeakRss(walden.pid());
   walden.Stop(SIGTERM, std::chrono::seconds(60));
+  const double millions = static_cast<double>(done) / 1e6;
+  auto per_million = [&](double seconds) { return std::round(seconds / millions * 100) / 100; };
+  Json walden_threads = Json::object();
+  for (const auto& [name, seconds] : threads) walden_threads[name] = per_million(seconds);
+  const double bench_cpu = walden_after.process - reference_after.process;
+  const Json cpu = {
+      {"walden", per_million(walden_cpu)},
+      {"walden_by_thread", walden_threads},
+      // Wall time of the stages the run loop times (merges run on the loop thread; flushes
+      // on wal-flush threads, gone by now, so also in "walden" but in no thread).
+      {"mirror_merges_wall", per_million(MetricValue(metrics, "walden_mirror_merge_seconds_sum"))},
+      {"archive_flushes_wall",
+       per_million(MetricValue(metrics, "walden_archive_flush_seconds_sum"))},
+      {"postgres_for_walden", per_million(walden_after.machine_busy - reference_after.machine_busy -
+                                          walden_cpu - bench_cpu)},
+      {"pg_recvlogical", per_million(recvlogical_cpu)},
+      {"postgres_for_pg_recvlogical",
+       per_million(reference_after.machine_busy - reference_before.machine_busy - recvlogical_cpu -
+                   (reference_after.process - reference_before.process))}};
+  fmt::print("CPU core-seconds per million changes: {}\n", cpu.dump());
   return {{"scenario", "throughput"},
           {"changes", done},
           {"transactions", transactions},
           {"walden_changes_per_s", static_cast<double>(done) / walden_seconds},
           {"reference_changes_per_s", static_cast<double>(done) / reference_seconds},
           {"ratio", reference_seconds / walden_seconds},
-          {"walden_peak_rss_bytes", rss}};
+          {"walden_peak_rss_bytes", rss},
+          {"cpu_seconds_per_million_changes", cpu}};
 }
 
 Json Replay(const std::string& dir, int64_t changes) {

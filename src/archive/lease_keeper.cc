@@ -1,11 +1,16 @@
 #include "archive/lease_keeper.h"
 
+#include "common/thread_name.h"
+
 namespace walden::archive {
 
 LeaseKeeper::LeaseKeeper(Manifest& manifest, std::string owner, std::chrono::milliseconds period,
                          std::chrono::seconds ttl)
     : manifest_(manifest), owner_(std::move(owner)), period_(period), ttl_(ttl) {
-  thread_ = std::thread([this] { Loop(); });
+  thread_ = std::thread([this] {
+    SetThreadName("wal-lease");
+    Loop();
+  });
 }
 
 LeaseKeeper::~LeaseKeeper() {

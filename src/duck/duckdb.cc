@@ -1,6 +1,9 @@
 #include "duck/duckdb.h"
 
+#include <thread>
 #include <utility>
+
+#include "common/thread_name.h"
 
 namespace walden::duck {
 
@@ -295,8 +298,13 @@ Result<Database> Database::Open(const std::string& path, bool read_only) {
   }
   duckdb_set_config(config, "access_mode", read_only ? "READ_ONLY" : "AUTOMATIC");
   char* error = nullptr;
-  const duckdb_state state =
-      duckdb_open_ext(path == ":memory:" ? nullptr : path.c_str(), &database.db_, config, &error);
+  duckdb_state state = DuckDBError;
+  // Opened on a thread named "duckdb": the workers DuckDB starts now inherit that name.
+  std::thread([&] {
+    SetThreadName("duckdb");
+    state =
+        duckdb_open_ext(path == ":memory:" ? nullptr : path.c_str(), &database.db_, config, &error);
+  }).join();
   duckdb_destroy_config(&config);
   if (state == DuckDBError) {
     std::string message = error ? error : "unknown error";

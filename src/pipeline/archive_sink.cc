@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "archive/maintenance.h"
+#include "common/thread_name.h"
 #include "common/units.h"
 
 namespace walden::pipeline {
@@ -328,6 +329,7 @@ Status ArchiveSink::StartFlush() {
 void ArchiveSink::Launch() {
   job_->started = std::chrono::steady_clock::now();
   job_->outcome = std::async(std::launch::async, [this, job = job_.get(), state = state_] {
+    SetThreadName("wal-flush");
     return RunFlush(*job, state);
   });
 }

@@ -12,6 +12,7 @@
 #include <set>
 
 #include "common/strings.h"
+#include "common/thread_name.h"
 
 namespace walden::server {
 namespace {
@@ -248,7 +249,10 @@ Result<std::unique_ptr<HttpServer>> HttpServer::Start(const std::string& listen,
                             listen));
   }
   server->address_ = fmt::format("{}:{}", host, bound);
-  server->thread_ = std::thread([s = server->server_.get()] { s->listen_after_bind(); });
+  server->thread_ = std::thread([s = server->server_.get()] {
+    SetThreadName("wal-http");  // its request workers inherit the name
+    s->listen_after_bind();
+  });
   // stop() is a no-op until the loop runs: wait for it, so that a quick stop cannot hang.
   while (!server->server_->is_running()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
   return server;

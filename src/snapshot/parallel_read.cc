@@ -6,6 +6,7 @@
 #include <mutex>
 #include <thread>
 
+#include "common/thread_name.h"
 #include "pg/types.h"
 #include "snapshot/bulk.h"
 
@@ -96,6 +97,7 @@ Status ReadParallel(const std::string& conninfo, const std::string& snapshot_nam
   std::vector<std::jthread> threads;
   for (size_t w = 0; w < conns.size(); ++w) {
     threads.emplace_back([w, &conns, &tasks, &after_read, &exchange] {
+      SetThreadName("wal-snapshot");
       Work(static_cast<int>(w), conns[w], tasks, after_read, exchange);
     });
   }

@@ -87,21 +87,14 @@ Status LocalStore::PutFile(std::string_view key, const std::string& path) {
   return WriteAtomically(key, {}, &path);
 }
 
-Result<std::string> LocalStore::Get(std::string_view key) {
-  if (auto valid = ValidateKey(key); !valid) return std::unexpected(valid.error());
-  const std::string path = (fs::path(root_) / key).string();
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    if (errno == ENOENT)
-      return Fail(ErrorKind::kNotFound, "no object " + url() + "/" + std::string(key));
-    return IoError("cannot read", path);
-  }
-  std::ostringstream data;
-  data << in.rdbuf();
-  return data.str();
-}
+Result<std::string> LocalStore::Get(std::string_view key) { return Read(key, 0, std::nullopt); }
 
 Result<std::string> LocalStore::GetRange(std::string_view key, int64_t offset, int64_t length) {
+  return Read(key, offset, std::max<int64_t>(length, 0));
+}
+
+Result<std::string> LocalStore::Read(std::string_view key, int64_t offset,
+                                     std::optional<int64_t> length) {
   if (auto valid = ValidateKey(key); !valid) return std::unexpected(valid.error());
   const std::string path = (fs::path(root_) / key).string();
   std::ifstream in(path, std::ios::binary);
@@ -110,12 +103,17 @@ Result<std::string> LocalStore::GetRange(std::string_view key, int64_t offset, i
       return Fail(ErrorKind::kNotFound, "no object " + url() + "/" + std::string(key));
     return IoError("cannot read", path);
   }
-  std::string data(static_cast<size_t>(std::max<int64_t>(length, 0)), '\0');
+  if (!length) {
+    std::ostringstream data;
+    data << in.rdbuf();
+    return data.str();
+  }
+  std::string data(static_cast<size_t>(*length), '\0');
   in.seekg(offset);
   in.read(data.data(), static_cast<std::streamsize>(data.size()));
   if (std::cmp_not_equal(in.gcount(), data.size())) {
     return Fail(ErrorKind::kIo,
-                fmt::format("{} has no bytes {}-{}", path, offset, offset + length - 1));
+                fmt::format("{} has no bytes {}-{}", path, offset, offset + *length - 1));
   }
   return data;
 }

@@ -3,6 +3,8 @@
 // old object or the new one. Thread-safety: safe for concurrent use (no shared state).
 #pragma once
 
+#include <optional>
+
 #include "store/object_store.h"
 
 namespace walden::store {
@@ -22,6 +24,8 @@ class LocalStore final : public ObjectStore {
  private:
   explicit LocalStore(std::string root) : root_(std::move(root)) {}
   Status WriteAtomically(std::string_view key, std::string_view data, const std::string* source);
+  // `length` bytes from `offset`, or (nullopt) the whole object.
+  Result<std::string> Read(std::string_view key, int64_t offset, std::optional<int64_t> length);
   std::string root_;
 };
 
