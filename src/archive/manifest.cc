@@ -2,6 +2,7 @@
 
 #include <fmt/core.h>
 #include <signal.h>
+#include <spdlog/spdlog.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -148,6 +149,19 @@ Result<ManifestCommit> Manifest::FromJson(std::string_view text, std::string_vie
   }
 }
 
+namespace {
+
+// Text that ends before its JSON does: what a write cut short leaves (not other damage).
+bool CutShort(const std::string& text) {
+  try {
+    return json::parse(text).is_discarded();  // parsed: not cut short
+  } catch (const json::parse_error& e) {
+    return e.byte >= text.size();
+  }
+}
+
+}  // namespace
+
 Result<ArchiveState> Manifest::Load() {
   auto objects = store_.List(kCommitPrefix);
   if (!objects) return std::unexpected(objects.error());
@@ -156,6 +170,14 @@ Result<ArchiveState> Manifest::Load() {
     auto text = store_.Get(object.key);
     if (!text) return std::unexpected(text.error());
     auto commit = FromJson(*text, object.key);
+    if (!commit && &object == &objects->back() && CutShort(*text)) {
+      spdlog::warn(
+          "archive: manifest commit {} holds only the start of a commit (a write cut short by a "
+          "crash); it is not part of the archive and the next commit replaces it",
+          object.key);
+      state.cut_short = object.key;
+      break;
+    }
     if (!commit) return std::unexpected(commit.error());
     if (commit->sequence != state.last_sequence + 1 || CommitKey(commit->sequence) != object.key) {
       return Fail(ErrorKind::kIo, fmt::format("manifest commit {} is out of sequence (expected "
@@ -223,7 +245,9 @@ Status Manifest::Commit(ArchiveState& state, const Watermark& watermark,
     // A PUT whose answer was lost (the store went away mid-request) may have landed: our own
     // commit, tried again, is done; anything else is another writer's.
     auto theirs = FromJson(*existing, key);
-    if (!theirs || !SameCommit(*theirs, commit)) {
+    if (!theirs && key == state.cut_short && CutShort(*existing)) {
+      if (auto ok = store_.Put(key, ToJson(commit)); !ok) return ok;
+    } else if (!theirs || !SameCommit(*theirs, commit)) {
       return Fail(ErrorKind::kIo,
                   "manifest commit " + key + " already exists: another walden writes this archive");
     }
@@ -242,6 +266,7 @@ Status Manifest::Commit(ArchiveState& state, const Watermark& watermark,
   }
   state.last_sequence = commit.sequence;
   state.watermark = watermark;
+  state.cut_short.clear();
   return {};
 }
 

@@ -45,13 +45,19 @@ struct ArchiveState {
   Watermark watermark;
   std::map<std::string, SegmentFile> live;  // by key
   std::set<std::string> retired;            // keys a commit removed (compaction's inputs)
+  // The newest commit object when it holds only the start of a commit: a PUT cut short by a
+  // crash, on a store that shows objects before they are complete (s3rver does). Its writer
+  // never heard it succeed, so confirmed nothing past it: it is not part of the archive,
+  // and the next commit is written over it.
+  std::string cut_short;
 };
 
 class Manifest {
  public:
   explicit Manifest(store::ObjectStore& store) : store_(store) {}
 
-  // Reads every commit in order. A commit that does not parse is an error that names it.
+  // Reads every commit in order. A commit that does not parse is an error that names it,
+  // except the newest one when it is the beginning of a commit (ArchiveState::cut_short).
   Result<ArchiveState> Load();
   // Writes the next commit after `state` and folds it into `state`.
   Status Commit(ArchiveState& state, const Watermark& watermark, std::vector<SegmentFile> added,

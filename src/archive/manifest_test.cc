@@ -1,5 +1,6 @@
 #include "archive/manifest.h"
 
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -152,6 +153,41 @@ TEST_F(ManifestTest, DamagedCommitsAreNamed) {
   EXPECT_EQ(Manifest(*store_).Load().error().message,
             "manifest commit _walden/commits/00000000000000000002.json is out of sequence "
             "(expected 1); the archive is damaged");
+}
+
+TEST_F(ManifestTest, ACommitCutShortByACrashIsNotPartOfTheArchiveAndIsWrittenAgain) {
+  Manifest manifest(*store_);
+  auto state = manifest.Load();
+  ASSERT_TRUE(manifest.Commit(*state, {Lsn{0x10}, Lsn{0x18}}, {File("a", 0x1, 0x10)}));
+  const std::string second = Manifest::CommitKey(2);
+  const std::string whole = Manifest::ToJson(
+      {.sequence = 2, .watermark = {Lsn{0x20}, Lsn{0x28}}, .added = {File("b", 0x11, 0x20)}});
+  // What a store that shows objects while they are written keeps of a PUT cut short.
+  for (const std::string& start : {std::string(), whole.substr(0, whole.size() / 2)}) {
+    ASSERT_TRUE(store_->Put(second, start));
+    auto loaded = manifest.Load();
+    ASSERT_TRUE(loaded) << loaded.error().message;
+    EXPECT_EQ(loaded->last_sequence, 1u);
+    EXPECT_EQ(loaded->watermark, (Watermark{Lsn{0x10}, Lsn{0x18}}));
+    EXPECT_FALSE(loaded->live.contains("b"));
+    EXPECT_EQ(loaded->cut_short, second);
+  }
+  // The next commit is written over it.
+  auto loaded = manifest.Load();
+  ASSERT_TRUE(manifest.Commit(*loaded, {Lsn{0x30}, Lsn{0x38}}, {File("c", 0x21, 0x30)}));
+  EXPECT_EQ(loaded->cut_short, "");
+  auto reloaded = manifest.Load();
+  ASSERT_TRUE(reloaded) << reloaded.error().message;
+  EXPECT_EQ(reloaded->last_sequence, 2u);
+  EXPECT_TRUE(reloaded->live.contains("c"));
+  // Anything else stays damage: text that is not the start of a commit, or a commit that
+  // does not parse before the newest one.
+  ASSERT_TRUE(store_->Put(Manifest::CommitKey(3), "{\"sequence\": 3, oops}"));
+  EXPECT_FALSE(manifest.Load());
+  ASSERT_TRUE(store_->Put(Manifest::CommitKey(2), ""));
+  ASSERT_TRUE(store_->Put(Manifest::CommitKey(3), Manifest::ToJson({.sequence = 3})));
+  EXPECT_THAT(manifest.Load().error().message,
+              ::testing::HasSubstr("00000000000000000002.json is unreadable"));
 }
 
 TEST_F(ManifestTest, LeaseKeepsASecondWriterOut) {

@@ -12,6 +12,7 @@
 #include <random>
 #include <thread>
 
+#include "archive/manifest.h"
 #include "store/local_store.h"
 #include "store/s3_store.h"
 #include "tests/support/archive_reader.h"
@@ -319,6 +320,47 @@ TEST_F(RunTest, SigtermWhileTheStoreIsDownExitsAtOnceAndTheNextRunArchivesTheRes
   ASSERT_TRUE(archive);
   EXPECT_EQ(ArchiveRows("SELECT count(*), count(DISTINCT id) FROM changes", archive.get()),
             (std::vector<Row>{{"200", "200"}}));
+  DropSlot("s3_slot");
+}
+
+// s3rver shows an object while its PUT is still arriving, so a kill -9 during a manifest
+// commit's upload leaves the start of that commit (found by the kill test above): walden
+// starts anyway, writes the commit again and keeps every change once.
+TEST_F(RunTest, AnS3CommitCutShortByACrashIsWrittenAgain) {
+  std::filesystem::remove_all(dir());
+  auto s3 = S3Server::Start("walden-run");
+  ASSERT_TRUE(s3) << s3.error().message;
+  const auto env = S3Credentials();
+  const std::vector<std::string> args = S3RunArgs(AdminConninfo(), dir(), (*s3)->endpoint());
+  Exec("CREATE TABLE t (id bigint PRIMARY KEY, v text)");
+  {
+    WaldenProcess run(args, env);
+    ASSERT_TRUE(run.WaitForLog("run: streaming slot", 30s)) << run.Stderr();
+    Exec("INSERT INTO t SELECT g, 'a' FROM generate_series(1, 100) g");
+    ASSERT_TRUE(WaitForCaughtUp("s3_slot")) << run.Stderr();
+    run.process().Signal(SIGTERM);
+    ASSERT_EQ(run.Wait(30s), 0) << run.Stderr();
+  }
+  auto archive = RunArchive((*s3)->endpoint());
+  ASSERT_TRUE(archive);
+  const auto commits = archive->List("_walden/commits/");
+  ASSERT_TRUE(commits && !commits->empty());
+  const std::string next = archive::Manifest::CommitKey(commits->size() + 1);
+  ASSERT_TRUE(archive->Put(next, R"({"sequence": 9, "created_at": 17)"));
+  WaldenProcess again(args, env);
+  ASSERT_TRUE(again.WaitForLog("run: streaming slot", 30s)) << again.Stderr();
+  EXPECT_THAT(again.Stderr(), ::testing::HasSubstr("archive: manifest commit " + next +
+                                                   " holds only the start of a commit"));
+  Exec("INSERT INTO t SELECT g, 'b' FROM generate_series(101, 200) g");
+  ASSERT_TRUE(WaitForCaughtUp("s3_slot")) << again.Stderr();
+  again.process().Signal(SIGTERM);
+  ASSERT_EQ(again.Wait(30s), 0) << again.Stderr();
+  EXPECT_EQ(ArchiveRows("SELECT count(*), count(DISTINCT id) FROM changes", archive.get()),
+            (std::vector<Row>{{"200", "200"}}));
+  auto written = archive::Manifest(*archive).Load();
+  ASSERT_TRUE(written) << written.error().message;
+  EXPECT_EQ(written->cut_short, "");
+  EXPECT_GT(written->last_sequence, commits->size());
   DropSlot("s3_slot");
 }
 
