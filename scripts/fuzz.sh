@@ -12,11 +12,13 @@ flags="$flags -Wno-macro-redefined -D__cpp_concepts=202002L"
 CC=clang-16 CXX=clang++-16 cmake -S . -B "$build" -G Ninja -DWALDEN_FUZZ=ON \
   -DWALDEN_BUILD_TESTS=OFF -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_FLAGS="$flags" \
   -DCMAKE_EXE_LINKER_FLAGS="-fsanitize=address,undefined" >/dev/null
-cmake --build "$build" --target pgoutput_fuzz redact_fuzz
-mkdir -p "$build/findings" "$build/corpus/pgoutput" "$build/corpus/redact"
+cmake --build "$build" --target pgoutput_fuzz redact_fuzz parquet_footer_fuzz
+mkdir -p "$build/findings" "$build/corpus/pgoutput" "$build/corpus/redact" \
+  "$build/corpus/parquet_footer"
 cp -n fuzz/corpus/pgoutput/* "$build/corpus/pgoutput/"
 cp -n fuzz/corpus/redact/* "$build/corpus/redact/"
-for target in pgoutput redact; do
+cp -n fuzz/corpus/parquet_footer/* "$build/corpus/parquet_footer/"
+for target in pgoutput redact parquet_footer; do
   echo "== fuzz ${target}_fuzz for ${seconds}s =="
   "$build/fuzz/${target}_fuzz" -max_total_time="$seconds" -timeout=5 -rss_limit_mb=2048 \
     -artifact_prefix="$build/findings/" -print_final_stats=1 "$build/corpus/$target" \

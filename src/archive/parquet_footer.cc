@@ -2,6 +2,7 @@
 
 #include <fmt/core.h>
 
+#include <algorithm>
 #include <optional>
 
 namespace walden::archive {
@@ -206,6 +207,9 @@ Result<Parsed> Parse(std::string_view data) {
     }
     last = field->id;
     Parsed::Piece piece{field->id, begin, reader.pos(), 0};
+    if (field->id == kNumRows && field->type != Type::kI64) {
+      return std::unexpected(Malformed("num_rows is no i64"));
+    }
     if (field->id == kRowGroups) {
       if (field->type != Type::kList) return std::unexpected(Malformed("row_groups is no list"));
       auto list = reader.ListHeader();
@@ -231,6 +235,12 @@ Result<Parsed> Parse(std::string_view data) {
     parsed.fields.push_back(piece);
   }
   if (reader.pos() != data.size()) return std::unexpected(Malformed("bytes after its end"));
+  const auto has = [&](int16_t id) {
+    return std::ranges::any_of(parsed.fields, [id](const Parsed::Piece& p) { return p.id == id; });
+  };
+  if (!has(kNumRows) || !has(kRowGroups)) {
+    return std::unexpected(Malformed("num_rows or row_groups is missing"));
+  }
   return parsed;
 }
 
