@@ -1,6 +1,7 @@
 #include "archive/partial_read.h"
 
 #include <fmt/core.h>
+#include <spdlog/spdlog.h>
 
 #include <cstring>
 #include <filesystem>
@@ -129,9 +130,10 @@ Result<std::string> FetchRowGroups(store::ObjectStore& store, const SegmentFile&
   if (fs::exists(path, ec)) {
     // Used now: the cache keeps what is read most recently (store::TrimCache).
     fs::last_write_time(path, fs::file_time_type::clock::now(), ec);
-    if (auto intact = CheckPartialCopy(file, groups, path); !intact)
-      return std::unexpected(intact.error());
-    return path;
+    if (CheckPartialCopy(file, groups, path)) return path;
+    // The local copy changed (a disk error, a hand edit): fetch it again from the store.
+    spdlog::warn("query: the local copy {} does not match the archive; fetching it again", path);
+    fs::remove(path, ec);
   }
   fs::create_directories(fs::path(path).parent_path(), ec);
   const std::string temporary = fmt::format("{}.{}.tmp", path, std::random_device{}());

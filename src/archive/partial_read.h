@@ -34,8 +34,8 @@ std::vector<ByteRange> RangesFor(const SegmentFile& file, const std::vector<size
 std::string PartialCopyPath(const std::string& cache_dir, const SegmentFile& file,
                             const std::vector<size_t>& groups);
 
-// The copy at PartialCopyPath: reused when it exists (checked again, like whole copies),
-// else fetched, checked and renamed into place. A range that does not match its checksum
+// The copy at PartialCopyPath: reused when it exists and still checks out (else fetched
+// again), or fetched, checked and renamed into place. A range that does not match its checksum
 // is a kIo error naming the file and the way to recover.
 Result<std::string> FetchRowGroups(store::ObjectStore& store, const SegmentFile& file,
                                    const std::vector<size_t>& groups, const std::string& cache_dir);

@@ -408,13 +408,20 @@ Result<std::string> FetchFile(store::ObjectStore& store, const archive::SegmentF
                               const std::optional<std::vector<size_t>>& row_groups,
                               const std::string& cache_dir) {
   if (row_groups) return archive::FetchRowGroups(store, file, *row_groups, cache_dir);
-  auto path = store::LocalPath(store, file.key, cache_dir);
-  if (!path) return path;
-  // A damaged file would answer with wrong rows: size and checksum first, every time.
-  if (auto intact = archive::CheckFile(file, *path); !intact) {
-    return std::unexpected(intact.error());
+  const bool remote = !store.url().starts_with("file://");
+  for (int attempt = 1;; ++attempt) {
+    auto path = store::LocalPath(store, file.key, cache_dir);
+    if (!path) return path;
+    // A damaged file would answer with wrong rows: size and checksum first, every time.
+    auto intact = archive::CheckFile(file, *path);
+    if (intact) return path;
+    if (!remote) return std::unexpected(intact.error());
+    // A local copy that changed is fetched once more before the archive is blamed; one
+    // that fails is not kept.
+    std::error_code ec;
+    std::filesystem::remove(*path, ec);
+    if (attempt == 2) return std::unexpected(intact.error());
   }
-  return path;
 }
 
 }  // namespace
@@ -447,8 +454,8 @@ Result<PreparedHistory> PrepareHistory(duck::Connection& planner, store::ObjectS
       for (const auto& [key, file] : state.live) {
         if (file.table == table.name) {
           files.push_back(&file);
-          row_groups.push_back(file.row_groups.empty() ? std::nullopt
-                                                       : std::optional(std::vector<size_t>{}));
+          const bool ranged = !file.row_groups.empty() && !file.footer_sha256.empty();
+          row_groups.push_back(ranged ? std::optional(std::vector<size_t>{}) : std::nullopt);
           break;
         }
       }
