@@ -155,6 +155,7 @@ Result<std::string> FetchRowGroups(store::ObjectStore& store, const SegmentFile&
     if (!data) return fail(data.error());
     if (auto ok = write_at(*data, range.offset); !ok) return fail(ok.error());
   }
+  out.flush();  // read back below through another stream
   auto original = ReadAt(temporary, file.FooterOffset(), file.bytes - file.FooterOffset());
   if (!original) return fail(original.error());
   if (Sha256Hex(*original) != file.footer_sha256) return fail(Damaged(file, "its footer"));

@@ -164,6 +164,23 @@ TEST_F(PartialReadTest, ACopyOfSomeRowGroupsReadsExactlyThoseRowsFromOnlyTheirBy
   EXPECT_TRUE(counting.ranges.empty());
 }
 
+TEST_F(PartialReadTest, AFileWithASmallFooterReadsToo) {
+  // One column: a footer of a few hundred bytes (small writes are buffered by the stream).
+  SegmentFile small{.key = "tables/public/s/dt=2026-12-03/0-1.parquet",
+                    .local_path = root_ + "/small.parquet"};
+  ASSERT_TRUE(conn_->Execute(
+      "COPY (SELECT i::BIGINT AS id, (1000 + i)::UBIGINT AS _walden_lsn, "
+      "make_timestamptz(1796256000000000 + i) AS _walden_commit_ts FROM range(300000) t(i)) TO '" +
+      small.local_path + "' (FORMAT parquet, ROW_GROUP_SIZE 122880)"));
+  ASSERT_TRUE(Fingerprint(*conn_, small));
+  ASSERT_EQ(small.row_groups.size(), 3u);
+  EXPECT_LT(small.bytes - small.FooterOffset(), 1024);
+  ASSERT_TRUE(store_->PutFile(small.key, small.local_path));
+  auto copy = FetchRowGroups(*store_, small, {1}, root_ + "/cache");
+  ASSERT_TRUE(copy) << copy.error().message;
+  EXPECT_EQ(Summary(*copy), "122880,122880,245759");
+}
+
 TEST_F(PartialReadTest, DamagedBytesAreRefusedWithTheFileAndTheRowGroupNamed) {
   const std::string cache = root_ + "/cache";
   Damage(root_ + "/archive/" + file_.key, file_.row_groups[1].offset + 100);
