@@ -207,6 +207,10 @@ Result<Parsed> Parse(std::string_view data) {
     }
     last = field->id;
     Parsed::Piece piece{field->id, begin, reader.pos(), 0};
+    if (std::ranges::any_of(parsed.fields,
+                            [&](const Parsed::Piece& p) { return p.id == field->id; })) {
+      return std::unexpected(Malformed(fmt::format("field {} appears twice", field->id)));
+    }
     if (field->id == kNumRows && field->type != Type::kI64) {
       return std::unexpected(Malformed("num_rows is no i64"));
     }
@@ -223,7 +227,9 @@ Result<Parsed> Parse(std::string_view data) {
         if (auto ok = reader.SkipStruct(1, kRowGroupRows, &rows); !ok) {
           return std::unexpected(ok.error());
         }
-        if (!rows) return std::unexpected(Malformed("a row group without num_rows"));
+        if (!rows || *rows < 0) {
+          return std::unexpected(Malformed("a row group without a valid num_rows"));
+        }
         group.end = reader.pos();
         group.rows = *rows;
         parsed.groups.push_back(group);
@@ -261,7 +267,9 @@ Result<std::string> KeepRowGroups(std::string_view data, const std::vector<size_
       return Fail(ErrorKind::kInternal, fmt::format("row group {} asked of a footer with {}",
                                                     keep[i], parsed->groups.size()));
     }
-    rows += parsed->groups[keep[i]].rows;
+    if (__builtin_add_overflow(rows, parsed->groups[keep[i]].rows, &rows)) {
+      return std::unexpected(Malformed("num_rows past 2^63"));
+    }
   }
   std::string out;
   out.reserve(data.size());

@@ -236,6 +236,10 @@ TEST(ParquetFooterTest, MalformedFootersAreErrorsNeverCrashes) {
             "malformed Parquet footer: num_rows is no i64");
   EXPECT_EQ(CountRowGroups(std::string("\x00", 1)).error().message,
             "malformed Parquet footer: num_rows or row_groups is missing");
+  // Also found by it: a second row_groups field would be kept twice.
+  EXPECT_EQ(CountRowGroups(std::string("\x36\x00\x19\x0c\x09\x08\x0c\x00", 8)).error().message,
+            "malformed Parquet footer: field 4 appears twice");
+  EXPECT_EQ(CountRowGroups(std::string("\x36\x00\x19\x0c\x00", 5)).value_or(99), 0u);
   // Mutations and truncations: an answer or an error, never a crash or a hang.
   std::mt19937 random(7);
   int errors = 0;
