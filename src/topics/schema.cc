@@ -113,7 +113,7 @@ Result<int> InstalledVersion(pg::Connection& conn) {
   return static_cast<int>(*number);
 }
 
-Result<InstallResult> Install(pg::Connection& conn) {
+Result<InstallResult> Install(pg::Connection& conn, int version) {
   if (auto begun = conn.Exec("BEGIN"); !begun) return std::unexpected(begun.error());
   auto finish = [&](Status status) -> Status {
     if (!status) {
@@ -133,7 +133,7 @@ Result<InstallResult> Install(pg::Connection& conn) {
     }
     auto installed = InstalledVersion(conn);
     if (!installed) return std::unexpected(installed.error());
-    result = {.from = *installed, .to = LatestVersion()};
+    result = {.from = *installed, .to = version};
     if (result.from > result.to) return CheckVersion(result.from, result.to, conn.database());
     if (result.from < result.to) {
       if (auto applied = Apply(conn, result.from, result.to); !applied) return applied;

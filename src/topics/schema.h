@@ -50,7 +50,9 @@ struct InstallResult {
   // empty when it exists. Topics work without it, but walden run does not capture them.
   std::string publication_error;
 };
-Result<InstallResult> Install(pg::Connection& conn);
+// Installs or upgrades to `version` (the latest unless a test asks for an older one to
+// upgrade from); a database already at a newer version is an error.
+Result<InstallResult> Install(pg::Connection& conn, int version = LatestVersion());
 
 // Whether kPublication exists (walden run reads it when it does).
 Result<bool> PublicationExists(pg::Connection& conn);

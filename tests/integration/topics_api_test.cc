@@ -1,6 +1,7 @@
 // The topics-and-queues SQL API (design §12) under concurrency, against real PostgreSQL (15,
 // or 17 with WALDEN_PG_BIN): producers and consumer groups with rollbacks and dropped
 // connections, queue workers that crash, nack and ack, and the exact errors for bad input.
+#include <fmt/core.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -16,6 +17,7 @@
 #include "tests/support/pg_fixture.h"
 #include "tests/support/walden_process.h"
 #include "topics/maintenance.h"
+#include "topics/schema.h"
 
 namespace walden::testing {
 namespace {
@@ -264,6 +266,78 @@ TEST_F(TopicsTest, QueueJobsEndAckedOnceOrDeadAndNeverGoToTwoWorkersAtOnce) {
   EXPECT_EQ(Rows("SELECT count(*) FROM walden_queues.jobs WHERE attempt = 0")[0][0],
             std::to_string(dead.size()));
   EXPECT_EQ(Rows("SELECT count(*) FROM walden.dead_letters('jobs')")[0][0], "0");
+}
+
+// A database at version 1 with messages and a group: walden refuses it until `walden topics
+// init` upgrades it; the upgrade keeps every message, offset and group position, and the next
+// version's produce continues each partition's offsets without a gap, keys in their partitions.
+class TopicsUpgradeTest : public PgTest {};
+
+TEST_F(TopicsUpgradeTest, AnUpgradeKeepsEveryMessageAndOffsetsContinue) {
+  auto conn = pg::Connection::Open(AdminConninfo());
+  ASSERT_TRUE(conn) << conn.error().message;
+  auto installed = topics::Install(*conn, 1);
+  ASSERT_TRUE(installed) << installed.error().message;
+  ASSERT_EQ(installed->to, 1);
+  ASSERT_GT(topics::LatestVersion(), 1);
+  const std::string batch =
+      "SELECT partition, \"offset\" FROM walden.produce('events', ARRAY(SELECT "
+      "jsonb_build_object('i', g, 'run', {0}) FROM generate_series(1, 30) g), ARRAY(SELECT 'k' "
+      "|| g % 10 FROM generate_series(1, 30) g), ARRAY(SELECT CASE WHEN g % 7 = 0 THEN "
+      "jsonb_build_object('h', g) END FROM generate_series(1, 30) g))";
+  Exec("SELECT walden.create_topic('events', 3)");
+  Exec(fmt::format(fmt::runtime(batch), 1));
+  Exec("SELECT walden.produce('events', ARRAY['\"a\"', '\"b\"']::jsonb[])");  // keyless
+  Exec("SELECT walden.create_group('events', 'g')");
+  Exec("BEGIN; SELECT walden.consume('events', 'g', 4); COMMIT");
+  const std::string messages =
+      "SELECT partition, \"offset\", key, value::text, headers::text FROM walden_topics.events "
+      "ORDER BY 1, 2";
+  const auto before = Rows(messages);
+  const auto groups = Rows("SELECT partition, committed_offset FROM walden.group_offsets");
+  ASSERT_EQ(before.size(), 32u);
+
+  CommandResult refused = RunWalden({"topic", "list", "--source", AdminConninfo()});
+  EXPECT_NE(refused.exit_code, 0);
+  EXPECT_THAT(refused.output,
+              ::testing::HasSubstr(fmt::format(
+                  "database {} has topics API version 1; this walden needs {}: run `walden topics "
+                  "init` to upgrade it (messages are kept)",
+                  database(), topics::LatestVersion())));
+  CommandResult upgraded = RunWalden({"topics", "init", "--source", AdminConninfo()});
+  ASSERT_EQ(upgraded.exit_code, 0) << upgraded.output;
+  EXPECT_THAT(upgraded.output,
+              ::testing::HasSubstr(fmt::format("from version 1 to {}", topics::LatestVersion())));
+  EXPECT_EQ(Rows(messages), before);
+  EXPECT_EQ(Rows("SELECT partition, committed_offset FROM walden.group_offsets"), groups);
+
+  // The same keys again: each lands in its partition at the next offsets, in input order.
+  const auto produced = Rows(fmt::format(fmt::runtime(batch), 2));
+  const auto stored = Rows(
+      "SELECT partition::text, \"offset\"::text FROM walden_topics.events WHERE value->>'run' = "
+      "'2' ORDER BY (value->>'i')::int");
+  EXPECT_EQ(produced, stored);
+  EXPECT_EQ(Rows("SELECT count(*) FROM (SELECT key FROM walden_topics.events WHERE key IS NOT "
+                 "NULL GROUP BY key HAVING count(DISTINCT partition) > 1) k")[0][0],
+            "0");
+  EXPECT_EQ(Rows("SELECT string_agg(format('%s:%s/%s/%s', p.partition, m.n, m.top + 1, "
+                 "p.next_offset), ' ' ORDER BY p.partition) FROM walden.topic_partitions p JOIN "
+                 "(SELECT partition, count(*) AS n, max(\"offset\") AS top FROM "
+                 "walden_topics.events GROUP BY partition) m USING (partition)")[0][0],
+            Rows("SELECT string_agg(format('%s:%s/%s/%s', partition, next_offset, next_offset, "
+                 "next_offset), ' ' ORDER BY partition) FROM walden.topic_partitions")[0][0]);
+  // The group goes on where it stood: every other message once.
+  std::multiset<std::string> consumed;
+  for (int round = 0; round < 20; ++round) {
+    Exec("BEGIN");
+    for (const auto& row :
+         Rows("SELECT partition, \"offset\" FROM walden.consume('events', 'g', 7)")) {
+      consumed.insert(*row[0] + ":" + *row[1]);
+    }
+    Exec("COMMIT");
+  }
+  EXPECT_EQ(consumed.size(), 62u - 4u);
+  EXPECT_EQ(std::set<std::string>(consumed.begin(), consumed.end()).size(), consumed.size());
 }
 
 TEST_F(TopicsTest, BadInputGetsAClearErrorAndChangesNothing) {

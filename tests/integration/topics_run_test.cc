@@ -22,6 +22,7 @@
 #include "tests/support/duck_reader.h"
 #include "tests/support/pg_fixture.h"
 #include "tests/support/walden_process.h"
+#include "topics/schema.h"
 
 namespace walden::testing {
 namespace {
@@ -271,8 +272,8 @@ TEST_F(TopicsRunTest, TheCommandsComposeWithShellPipes) {
   // Another walden's API version: refused, with what to do.
   Exec("UPDATE walden.schema_version SET version = 99");
   const std::string newer = "walden: database " + database() +
-                            " has topics API version 99, newer than this walden's 1; use a "
-                            "newer walden\n";
+                            " has topics API version 99, newer than this walden's " +
+                            std::to_string(topics::LatestVersion()) + "; use a newer walden\n";
   r = Walden({"topic", "list"});
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_EQ(r.output, newer);
