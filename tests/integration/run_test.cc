@@ -30,6 +30,8 @@ int Iterations() {
   return env ? std::max(1, std::atoi(env)) : 10;
 }
 
+struct S3Run;
+
 class RunTest : public PgTest {
  protected:
   std::string dir() const { return ScratchDir(); }
@@ -61,6 +63,9 @@ class RunTest : public PgTest {
     }
     return testing::ArchiveRows(*from, dir() + "/read", sql);
   }
+
+  // A fresh s3rver bucket, an empty scratch folder and table t (defined below).
+  std::optional<S3Run> StartS3Run();
 
   // walden killed at random moments under a mixed workload, then one clean run: every
   // change is archived exactly once, and replaying the archive gives the source.
@@ -186,6 +191,25 @@ std::vector<std::pair<std::string, std::string>> S3Credentials() {
           {"AWS_SECRET_ACCESS_KEY", S3Server::kSecretKey}};
 }
 
+// A run against a fresh s3rver bucket, as the S3 tests start it: an empty scratch folder,
+// table t, and the arguments and environment of `walden run`.
+struct S3Run {
+  std::unique_ptr<S3Server> server;
+  std::vector<std::string> args;
+  std::vector<std::pair<std::string, std::string>> env = S3Credentials();
+};
+
+std::optional<S3Run> RunTest::StartS3Run() {
+  std::filesystem::remove_all(dir());
+  auto server = S3Server::Start("walden-run");
+  EXPECT_TRUE(server) << server.error().message;
+  if (!server) return std::nullopt;
+  Exec("CREATE TABLE t (id bigint PRIMARY KEY, v text)");
+  S3Run run{.server = std::move(*server)};
+  run.args = S3RunArgs(AdminConninfo(), dir(), run.server->endpoint());
+  return run;
+}
+
 // The archive the runs above write, read directly.
 std::unique_ptr<store::S3Store> RunArchive(const std::string& endpoint) {
   auto opened = store::S3Store::Open({.bucket = "walden-run",
@@ -232,13 +256,9 @@ TEST_F(RunTest, KillNineAnywhereWithAnS3ArchiveLosesAndDuplicatesNothing) {
 // S3 goes away for a while (30 s; WALDEN_S3_OUTAGE_SECONDS): walden keeps capturing into
 // its spool, stops confirming, keeps memory bounded, and catches up with nothing lost.
 TEST_F(RunTest, S3OutageIsRiddenOutWithNothingLost) {
-  std::filesystem::remove_all(dir());
-  auto s3 = S3Server::Start("walden-run");
-  ASSERT_TRUE(s3) << s3.error().message;
-  const auto env = S3Credentials();
-  const std::vector<std::string> args = S3RunArgs(AdminConninfo(), dir(), (*s3)->endpoint());
-  Exec("CREATE TABLE t (id bigint PRIMARY KEY, v text)");
-  WaldenProcess run(args, env);
+  auto s3 = StartS3Run();
+  ASSERT_TRUE(s3);
+  WaldenProcess run(s3->args, s3->env);
   ASSERT_TRUE(run.WaitForLog("run: streaming slot", 30s)) << run.Stderr();
   std::atomic<bool> stop{false};
   std::atomic<int64_t> inserted{0};
@@ -252,7 +272,7 @@ TEST_F(RunTest, S3OutageIsRiddenOutWithNothingLost) {
     }
   });
   std::this_thread::sleep_for(2s);
-  (*s3)->Stop();
+  s3->server->Stop();
   const char* env_seconds = std::getenv("WALDEN_S3_OUTAGE_SECONDS");
   const int outage = env_seconds ? std::atoi(env_seconds) : 30;
   std::this_thread::sleep_for(std::chrono::seconds(outage / 3));
@@ -266,7 +286,7 @@ TEST_F(RunTest, S3OutageIsRiddenOutWithNothingLost) {
   std::this_thread::sleep_for(std::chrono::seconds(outage - outage / 3));
   EXPECT_EQ(confirmed(), held) << "confirmed while the archive was unreachable\n" << run.Stderr();
   EXPECT_LT(RssKb(run.process().pid()), 256 * 1024);
-  ASSERT_TRUE((*s3)->Restart());
+  ASSERT_TRUE(s3->server->Restart());
   std::this_thread::sleep_for(2s);
   stop = true;
   workload.join();
@@ -276,7 +296,7 @@ TEST_F(RunTest, S3OutageIsRiddenOutWithNothingLost) {
   EXPECT_THAT(run.Stderr(),
               ::testing::ContainsRegex("archive flush: cannot .* after [0-9]+ attempts: .*; will "
                                        "retry"));
-  auto archive = RunArchive((*s3)->endpoint());
+  auto archive = RunArchive(s3->server->endpoint());
   ASSERT_TRUE(archive);
   const auto counts = ArchiveRows(
       "SELECT count(*), count(DISTINCT id), min(id), max(id) FROM changes", archive.get());
@@ -289,18 +309,14 @@ TEST_F(RunTest, S3OutageIsRiddenOutWithNothingLost) {
 // A stop while the store is unreachable does not wait for it: exit 0 within 2 s, nothing
 // unarchived is confirmed, and the next run archives it once.
 TEST_F(RunTest, SigtermWhileTheStoreIsDownExitsAtOnceAndTheNextRunArchivesTheRest) {
-  std::filesystem::remove_all(dir());
-  auto s3 = S3Server::Start("walden-run");
-  ASSERT_TRUE(s3) << s3.error().message;
-  const auto env = S3Credentials();
-  const std::vector<std::string> args = S3RunArgs(AdminConninfo(), dir(), (*s3)->endpoint());
-  Exec("CREATE TABLE t (id bigint PRIMARY KEY, v text)");
+  auto s3 = StartS3Run();
+  ASSERT_TRUE(s3);
   {
-    WaldenProcess run(args, env);
+    WaldenProcess run(s3->args, s3->env);
     ASSERT_TRUE(run.WaitForLog("run: streaming slot", 30s)) << run.Stderr();
     Exec("INSERT INTO t SELECT g, 'a' FROM generate_series(1, 100) g");
     ASSERT_TRUE(WaitForCaughtUp("s3_slot")) << run.Stderr();
-    (*s3)->Stop();
+    s3->server->Stop();
     Exec("INSERT INTO t SELECT g, 'b' FROM generate_series(101, 200) g");
     ASSERT_TRUE(run.WaitForLog("S3 ", 30s)) << run.Stderr();
     const auto asked = std::chrono::steady_clock::now();
@@ -310,13 +326,13 @@ TEST_F(RunTest, SigtermWhileTheStoreIsDownExitsAtOnceAndTheNextRunArchivesTheRes
     EXPECT_THAT(run.Stderr(),
                 ::testing::HasSubstr("run: the archive could not be flushed before stopping"));
   }
-  ASSERT_TRUE((*s3)->Restart());
-  WaldenProcess again(args, env);
+  ASSERT_TRUE(s3->server->Restart());
+  WaldenProcess again(s3->args, s3->env);
   ASSERT_TRUE(again.WaitForLog("run: streaming slot", 30s)) << again.Stderr();
   ASSERT_TRUE(WaitForCaughtUp("s3_slot")) << again.Stderr();
   again.process().Signal(SIGTERM);
   ASSERT_EQ(again.Wait(30s), 0) << again.Stderr();
-  auto archive = RunArchive((*s3)->endpoint());
+  auto archive = RunArchive(s3->server->endpoint());
   ASSERT_TRUE(archive);
   EXPECT_EQ(ArchiveRows("SELECT count(*), count(DISTINCT id) FROM changes", archive.get()),
             (std::vector<Row>{{"200", "200"}}));
@@ -327,27 +343,23 @@ TEST_F(RunTest, SigtermWhileTheStoreIsDownExitsAtOnceAndTheNextRunArchivesTheRes
 // commit's upload leaves the start of that commit (found by the kill test above): walden
 // starts anyway, writes the commit again and keeps every change once.
 TEST_F(RunTest, AnS3CommitCutShortByACrashIsWrittenAgain) {
-  std::filesystem::remove_all(dir());
-  auto s3 = S3Server::Start("walden-run");
-  ASSERT_TRUE(s3) << s3.error().message;
-  const auto env = S3Credentials();
-  const std::vector<std::string> args = S3RunArgs(AdminConninfo(), dir(), (*s3)->endpoint());
-  Exec("CREATE TABLE t (id bigint PRIMARY KEY, v text)");
+  auto s3 = StartS3Run();
+  ASSERT_TRUE(s3);
   {
-    WaldenProcess run(args, env);
+    WaldenProcess run(s3->args, s3->env);
     ASSERT_TRUE(run.WaitForLog("run: streaming slot", 30s)) << run.Stderr();
     Exec("INSERT INTO t SELECT g, 'a' FROM generate_series(1, 100) g");
     ASSERT_TRUE(WaitForCaughtUp("s3_slot")) << run.Stderr();
     run.process().Signal(SIGTERM);
     ASSERT_EQ(run.Wait(30s), 0) << run.Stderr();
   }
-  auto archive = RunArchive((*s3)->endpoint());
+  auto archive = RunArchive(s3->server->endpoint());
   ASSERT_TRUE(archive);
   const auto commits = archive->List("_walden/commits/");
   ASSERT_TRUE(commits && !commits->empty());
   const std::string next = archive::Manifest::CommitKey(commits->size() + 1);
   ASSERT_TRUE(archive->Put(next, R"({"sequence": 9, "created_at": 17)"));
-  WaldenProcess again(args, env);
+  WaldenProcess again(s3->args, s3->env);
   ASSERT_TRUE(again.WaitForLog("run: streaming slot", 30s)) << again.Stderr();
   EXPECT_THAT(again.Stderr(), ::testing::HasSubstr("archive: manifest commit " + next +
                                                    " holds only the start of a commit"));
