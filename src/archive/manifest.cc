@@ -243,9 +243,17 @@ Status Manifest::Commit(ArchiveState& state, const Watermark& watermark,
   // this check turns a lost lease into an error instead of a silently replaced commit.
   if (auto existing = store_.Get(key); existing) {
     // A PUT whose answer was lost (the store went away mid-request) may have landed: our own
-    // commit, tried again, is done; anything else is another writer's.
+    // commit, tried again, is done. Or only its start landed (a store that shows objects
+    // while they arrive): never part of the archive, written again. Anything else is
+    // another writer's.
     auto theirs = FromJson(*existing, key);
-    if (!theirs && key == state.cut_short && CutShort(*existing)) {
+    if (!theirs && CutShort(*existing)) {
+      if (key != state.cut_short) {
+        spdlog::warn(
+            "archive: manifest commit {} holds only the start of a commit (a write cut "
+            "short when the store went away); writing it again",
+            key);
+      }
       if (auto ok = store_.Put(key, ToJson(commit)); !ok) return ok;
     } else if (!theirs || !SameCommit(*theirs, commit)) {
       return Fail(ErrorKind::kIo,

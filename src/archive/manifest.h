@@ -59,7 +59,9 @@ class Manifest {
   // Reads every commit in order. A commit that does not parse is an error that names it,
   // except the newest one when it is the beginning of a commit (ArchiveState::cut_short).
   Result<ArchiveState> Load();
-  // Writes the next commit after `state` and folds it into `state`.
+  // Writes the next commit after `state` and folds it into `state`. At its key it may find
+  // the same commit (a retry whose earlier answer was lost: adopted) or the start of one (a
+  // PUT cut short: written again); any other object there is another writer's, an error.
   Status Commit(ArchiveState& state, const Watermark& watermark, std::vector<SegmentFile> added,
                 std::vector<std::string> removed = {});
 

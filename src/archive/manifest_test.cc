@@ -93,14 +93,15 @@ TEST_F(ManifestTest, SecondWriterOfTheSameSequenceFails) {
             "walden writes this archive");
 }
 
-// A store whose next PUT lands but whose answer is lost (a connection cut mid-request).
+// A store whose next PUT lands but whose answer is lost (a connection cut mid-request), or
+// of which only the start lands (a store that shows objects while they arrive).
 class LostAnswerStore : public store::ObjectStore {
  public:
   explicit LostAnswerStore(store::ObjectStore& inner) : inner_(inner) {}
   Status Put(std::string_view key, std::string_view data) override {
-    auto put = inner_.Put(key, data);
-    if (lose_next_) {
-      lose_next_ = false;
+    auto put = inner_.Put(key, cut_next_ ? data.substr(0, data.size() / 3) : data);
+    if (lose_next_ || cut_next_) {
+      lose_next_ = cut_next_ = false;
       return Fail(ErrorKind::kConnection, "Server returned nothing (no headers, no data)");
     }
     return put;
@@ -115,6 +116,7 @@ class LostAnswerStore : public store::ObjectStore {
   Status Delete(std::string_view key) override { return inner_.Delete(key); }
   std::string url() const override { return inner_.url(); }
   bool lose_next_ = false;
+  bool cut_next_ = false;
 
  private:
   store::ObjectStore& inner_;
@@ -138,6 +140,28 @@ TEST_F(ManifestTest, ACommitWhoseAnswerWasLostIsAdoptedWhenTriedAgain) {
   auto theirs = other.Load();
   ASSERT_TRUE(other.Commit(*theirs, {Lsn{0x20}, Lsn{0x28}}, {File("b", 0x11, 0x20)}));
   EXPECT_FALSE(manifest.Commit(*state, {Lsn{0x30}, Lsn{0x38}}, {File("c", 0x21, 0x30)}));
+}
+
+// Found by RunTest.S3OutageIsRiddenOutWithNothingLost: s3rver stopped in the middle of a
+// commit's PUT kept its start, and the flush's retry after the outage stopped walden with
+// "another walden writes this archive".
+TEST_F(ManifestTest, ACommitCutShortWhileRunningIsWrittenAgainByTheRetry) {
+  LostAnswerStore store(*store_);
+  Manifest manifest(store);
+  auto state = manifest.Load();
+  ASSERT_TRUE(state);
+  ASSERT_TRUE(manifest.Commit(*state, {Lsn{0x10}, Lsn{0x18}}, {File("a", 0x1, 0x10)}));
+  store.cut_next_ = true;
+  ASSERT_FALSE(manifest.Commit(*state, {Lsn{0x20}, Lsn{0x28}}, {File("b", 0x11, 0x20)}));
+  EXPECT_EQ(state->last_sequence, 1u);
+  ASSERT_TRUE(manifest.Commit(*state, {Lsn{0x20}, Lsn{0x28}}, {File("b", 0x11, 0x20)}));
+  EXPECT_EQ(state->last_sequence, 2u);
+  auto reloaded = Manifest(*store_).Load();
+  ASSERT_TRUE(reloaded) << reloaded.error().message;
+  EXPECT_EQ(reloaded->last_sequence, 2u);
+  EXPECT_EQ(reloaded->watermark, (Watermark{Lsn{0x20}, Lsn{0x28}}));
+  EXPECT_TRUE(reloaded->live.contains("b"));
+  EXPECT_EQ(reloaded->cut_short, "");
 }
 
 TEST_F(ManifestTest, DamagedCommitsAreNamed) {
