@@ -72,9 +72,11 @@ double Parallel(const std::string& conninfo,
   return std::chrono::duration<double>(Clock::now() - start).count();
 }
 
-double Produce(const std::string& conninfo, int64_t batches, const std::string& sql) {
+// `sql_of_worker` may name the connection's number as {worker}.
+double Produce(const std::string& conninfo, int64_t batches, const std::string& sql_of_worker) {
   std::atomic<int64_t> next{0};
-  return Parallel(conninfo, [&](pg::Connection& conn, int) {
+  return Parallel(conninfo, [&](pg::Connection& conn, int worker) {
+    const std::string sql = fmt::format(fmt::runtime(sql_of_worker), fmt::arg("worker", worker));
     for (int64_t b; (b = next++) < batches;) {
       auto [values, keys] = Batch(b);
       Must(conn.ExecParams(sql, Params{values, keys}), "produce");
@@ -166,15 +168,9 @@ int main(int argc, char** argv) {
   for (int w = 0; w < kWorkers; ++w) {
     Must(conn.Exec(fmt::format("SELECT walden.create_topic('own{}', 4)", w)), "topic");
   }
-  std::atomic<int64_t> next{0};
-  const double own = Parallel(conninfo, [&](pg::Connection& worker, int w) {
-    const std::string sql =
-        fmt::format("SELECT count(*) FROM walden.produce('own{}', $1::jsonb[], $2::text[])", w);
-    for (int64_t b; (b = next++) < batches;) {
-      auto [values, keys] = Batch(b);
-      Must(worker.ExecParams(sql, Params{values, keys}), "produce");
-    }
-  });
+  const double own =
+      Produce(conninfo, batches,
+              "SELECT count(*) FROM walden.produce('own{worker}', $1::jsonb[], $2::text[])");
   fmt::print("produce  walden {:8.0f} msg/s   plain INSERT {:8.0f} msg/s   {:.2f}x\n",
              messages / produce, messages / reference, reference / produce);
   fmt::print("produce  a topic per connection: {:8.0f} msg/s   {:.2f}x\n", messages / own,

@@ -408,14 +408,13 @@ Result<std::string> FetchFile(store::ObjectStore& store, const archive::SegmentF
                               const std::optional<std::vector<size_t>>& row_groups,
                               const std::string& cache_dir) {
   if (row_groups) return archive::FetchRowGroups(store, file, *row_groups, cache_dir);
-  const bool remote = !store.url().starts_with("file://");
   for (int attempt = 1;; ++attempt) {
     auto path = store::LocalPath(store, file.key, cache_dir);
     if (!path) return path;
     // A damaged file would answer with wrong rows: size and checksum first, every time.
     auto intact = archive::CheckFile(file, *path);
     if (intact) return path;
-    if (!remote) return std::unexpected(intact.error());
+    if (store::IsLocal(store)) return std::unexpected(intact.error());
     // A local copy that changed is fetched once more before the archive is blamed; one
     // that fails is not kept.
     std::error_code ec;
@@ -432,7 +431,7 @@ Result<PreparedHistory> PrepareHistory(duck::Connection& planner, store::ObjectS
   auto reads = FindHistoryReads(planner, sql);
   if (!reads) return std::unexpected(reads.error());
   if (reads->empty()) return PreparedHistory{};
-  const bool remote = !store.url().starts_with("file://");
+  const bool remote = !store::IsLocal(store);
   const HistoryPlan plan = PlanHistory(state, *reads, remote, options.rates);
   PreparedHistory prepared{.preview = plan.Preview()};
   if (options.dry_run) return prepared;
@@ -529,7 +528,7 @@ Result<std::string> AsOfPreview(duck::Connection& planner, store::ObjectStore& s
     window.max_time = duckdb_value_int64(micros->get(), 0, 0);
   }
   const HistoryPlan plan =
-      PlanHistory(state, {{as_of.table, {window}}}, !store.url().starts_with("file://"), rates,
+      PlanHistory(state, {{as_of.table, {window}}}, !store::IsLocal(store), rates,
                   /*whole_files=*/true);  // the rebuild replays whole files
   return fmt::format("as of {}: {}", as_of.at, plan.Preview());
 }

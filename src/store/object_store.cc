@@ -61,10 +61,11 @@ Result<std::string> ObjectStore::GetRange(std::string_view key, int64_t offset, 
   return data->substr(static_cast<size_t>(offset), static_cast<size_t>(length));
 }
 
+bool IsLocal(const ObjectStore& store) { return store.url().starts_with("file://"); }
+
 Result<std::string> LocalPath(ObjectStore& store, const std::string& key,
                               const std::string& cache_dir) {
-  const std::string url = store.url();
-  if (url.starts_with("file://")) return url.substr(7) + "/" + key;
+  if (IsLocal(store)) return store.url().substr(7) + "/" + key;
   const std::string path = cache_dir + "/" + key;
   std::error_code ec;
   if (std::filesystem::exists(path, ec)) {

@@ -56,6 +56,10 @@ class ObjectStore {
 // credentials from AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN).
 Result<std::unique_ptr<ObjectStore>> OpenStore(const ArchiveConfig& config);
 
+// Whether the store's objects are files on this machine (a file:// store): LocalPath gives
+// them in place, so a reader must never remove what it returns, and nothing is downloaded.
+bool IsLocal(const ObjectStore& store);
+
 // A local file holding the object: the file itself in a file:// store, else a copy
 // downloaded once into `cache_dir` under the same key (for readers such as DuckDB).
 Result<std::string> LocalPath(ObjectStore& store, const std::string& key,
