@@ -359,7 +359,13 @@ Result<Lsn> Capture::DrainTarget() {
   // position may point past a page header the stream never reaches.
   if (!connected_) return Fail(ErrorKind::kConnection, "not connected to PostgreSQL");
   // Runs after the stop request, so not interrupted by it; bounded instead, as a stop must
-  // end within ~2 s even when the network is cut.
+  // end within ~2 s even when the network is cut. The stop may have closed the catalog
+  // connection (it interrupts a lag check in flight): then a new one.
+  if (PQstatus(catalog_.get()) != CONNECTION_OK) {
+    auto catalog = Connection::Open(options_.conninfo, LoopConnectOptions(nullptr));
+    if (!catalog) return std::unexpected(catalog.error());
+    catalog_ = std::move(*catalog);
+  }
   catalog_.set_interrupt(nullptr);
   catalog_.set_answer_timeout(std::chrono::seconds(1));
   for (const char* sql : {"SET synchronous_commit = on",

@@ -203,6 +203,30 @@ TEST_F(CaptureResilienceTest, LagWarningIsLoggedOncePerCrossing) {
   DropSlot("lag_slot");
 }
 
+// A stop that interrupts a catalog query (the run loop's lag check) closes that connection;
+// the clean stop's drain still finds the WAL position to read up to.
+TEST_F(CaptureResilienceTest, DrainTargetAfterAStopInterruptedTheLagCheck) {
+  Exec("CREATE TABLE t (id int PRIMARY KEY)");
+  std::atomic<bool> stop{false};
+  auto capture = pg::Capture::Start({.conninfo = AdminConninfo(),
+                                     .slot = "drain_slot",
+                                     .publication = "drain_pub",
+                                     .spill_dir = data_dir(),
+                                     .stop = &stop});
+  ASSERT_TRUE(capture) << capture.error().message;
+  Exec("INSERT INTO t VALUES (1)");
+  const std::string committed = *Rows("SELECT pg_catalog.pg_current_wal_flush_lsn()::text")[0][0];
+  stop = true;
+  auto lag = (*capture)->CheckLag(1 << 30);
+  ASSERT_FALSE(lag);
+  EXPECT_THAT(lag.error().message, HasSubstr("stopped while waiting for PostgreSQL at"));
+  auto target = (*capture)->DrainTarget();
+  ASSERT_TRUE(target) << target.error().message;
+  EXPECT_GT(*target, Lsn::Parse(committed).value());
+  capture->reset();
+  DropSlot("drain_slot");
+}
+
 // Connections a loop must not hang on (pg::ConnectOptions): they answer like PQexec, give up
 // on a silent server after answer_timeout and on a raised interrupt at once, and a connection
 // that gave up is closed.

@@ -367,8 +367,10 @@ TEST_F(MirrorTest, SigtermDuringLoadFlushesBothSinksAndRestartContinues) {
     ASSERT_EQ(run.Wait(30s), 0) << run.Stderr();
     EXPECT_LT(std::chrono::steady_clock::now() - signalled, 20s);
     EXPECT_THAT(run.Stderr(), ::testing::Not(::testing::HasSubstr("stopping before reaching")));
+    EXPECT_THAT(run.Stderr(), ::testing::Not(::testing::HasSubstr("stopping without reading on")));
     EXPECT_EQ(query(fmt::format("SELECT count(*) AS n FROM public.ledger WHERE id <= {}", before)),
-              fmt::format("n\n{}\n", before));
+              fmt::format("n\n{}\n", before))
+        << run.Stderr();
     EXPECT_EQ(query(fmt::format("SELECT count(*) AS n FROM history.public.ledger WHERE id <= {}",
                                 before)),
               fmt::format("n\n{}\n", before));
