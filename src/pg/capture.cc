@@ -33,8 +33,17 @@ Capture::Capture(ReplicationConnection conn, Connection catalog, const CaptureOp
       assembler_(
           {.memory_limit = options.memory_limit,
            .spill_dir = options.spill_dir,
-           .type_lookup = [this](uint32_t oid) { return LookupType(catalog_, oid); },
-           .relation_lookup = [this](uint32_t id) { return LookupAttributes(catalog_, id); }}) {}
+           .type_lookup = [this](uint32_t oid) { return LookupType(Catalog(), oid); },
+           .relation_lookup = [this](uint32_t id) { return LookupAttributes(Catalog(), id); }}) {}
+
+Connection& Capture::Catalog() {
+  // A lag check that timed out, or a stop, closed it: a type looked up on a closed connection
+  // would be kept as text for good.
+  if (auto ok = EnsureCatalog(); !ok) {
+    spdlog::warn("catalog connection could not be opened again: {}", ok.error().message);
+  }
+  return catalog_;
+}
 
 Result<int64_t> Capture::SlotLagBytes() {
   if (auto catalog = EnsureCatalog(); !catalog) return std::unexpected(catalog.error());

@@ -138,6 +138,8 @@ class Capture {
   Status TryReconnect();
   // Reopens the catalog connection when it was lost; OpenCatalog always does.
   Status EnsureCatalog();
+  // The catalog connection for a type or column look-up, reopened when it was closed.
+  Connection& Catalog();
   Status OpenCatalog();
   Status SendStatus(bool reply);
   // Sleeps up to `delay`; false (at once) when a stop was requested.

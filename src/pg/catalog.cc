@@ -67,7 +67,12 @@ std::optional<PgTypeInfo> LookupType(Connection& catalog, uint32_t oid) {
       "SELECT typtype, typbasetype, typtypmod, CASE WHEN typcategory = 'A' THEN typelem "
       "ELSE 0 END FROM pg_catalog.pg_type WHERE oid = " +
       std::to_string(oid));
-  if (!result || result->rows() != 1) {
+  if (!result) {
+    spdlog::warn("type {} not readable from the catalog ({}); its values are kept as text", oid,
+                 result.error().message);
+    return std::nullopt;
+  }
+  if (result->rows() != 1) {
     spdlog::warn("type {} not found in the catalog; its values are kept as text", oid);
     return std::nullopt;
   }

@@ -227,6 +227,39 @@ TEST_F(CaptureResilienceTest, DrainTargetAfterAStopInterruptedTheLagCheck) {
   DropSlot("drain_slot");
 }
 
+// A catalog connection that gave up (here: a stop that was then withdrawn, as a lag check that
+// timed out would) is opened again for the next look-up: a domain's values keep their type
+// instead of turning into text.
+TEST_F(CaptureResilienceTest, TypesAreLookedUpAfterTheCatalogConnectionGaveUp) {
+  Exec("CREATE DOMAIN posint AS integer CHECK (VALUE > 0)");
+  Exec("CREATE TABLE t (id int PRIMARY KEY, n posint)");
+  std::atomic<bool> stop{false};
+  auto capture = pg::Capture::Start({.conninfo = AdminConninfo(),
+                                     .slot = "lookup_slot",
+                                     .publication = "lookup_pub",
+                                     .spill_dir = data_dir(),
+                                     .stop = &stop});
+  ASSERT_TRUE(capture) << capture.error().message;
+  stop = true;
+  ASSERT_FALSE((*capture)->CheckLag(1 << 30));
+  stop = false;
+  Exec("INSERT INTO t VALUES (1, 7)");
+  std::vector<ColumnType> types;
+  const auto deadline = std::chrono::steady_clock::now() + 30s;
+  while (types.empty() && std::chrono::steady_clock::now() < deadline) {
+    ASSERT_TRUE((*capture)->Poll(100ms, [&](pg::CommittedTransaction&& txn) {
+      return txn.ForEach([&](const pg::Change& change) {
+        if (change.kind == pg::Change::Kind::kInsert) types = change.relation->types;
+        return Status{};
+      });
+    }));
+  }
+  ASSERT_EQ(types.size(), 2u);
+  EXPECT_EQ(types[1].kind, TypeKind::kInt32);
+  capture->reset();
+  DropSlot("lookup_slot");
+}
+
 // Connections a loop must not hang on (pg::ConnectOptions): they answer like PQexec, give up
 // on a silent server after answer_timeout and on a raised interrupt at once, and a connection
 // that gave up is closed.
