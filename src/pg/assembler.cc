@@ -129,7 +129,9 @@ void Assembler::EndStream(uint32_t xid, bool committed) {
 
 Result<std::optional<CommittedTransaction>> Assembler::OnRelation(
     const pgoutput::Relation& message) {
-  RelationCache::UpdateResult updated = Relations(true).Update(message);
+  auto update = Relations(true).Update(message);
+  if (!update) return std::unexpected(update.error());
+  RelationCache::UpdateResult& updated = *update;
   if (in_stream_) stream_relations_[stream_xid_].redefined.insert(message.relation_id);
   if (!updated.change) return std::nullopt;
   // A schema change travels with the transaction that first uses the new definition, so

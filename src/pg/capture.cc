@@ -15,6 +15,16 @@ namespace {
 // hold the loop for libpq's usual 10 s.
 constexpr int kReconnectTimeoutSeconds = 2;
 
+// A catalog look-up the decoder could not make is never decided without (a type taken as
+// text would stay text): as a connection error, it makes the stream reconnect and send the
+// message again from the last confirmed position.
+template <typename T>
+Result<T> ReadAgainOnFailure(Result<T> looked_up) {
+  if (looked_up) return looked_up;
+  return Fail(ErrorKind::kConnection, "reading the stream again after a failed catalog look-up: " +
+                                          looked_up.error().message);
+}
+
 }  // namespace
 
 std::chrono::milliseconds Backoff::Next() {
@@ -33,12 +43,16 @@ Capture::Capture(ReplicationConnection conn, Connection catalog, const CaptureOp
       assembler_(
           {.memory_limit = options.memory_limit,
            .spill_dir = options.spill_dir,
-           .type_lookup = [this](uint32_t oid) { return LookupType(Catalog(), oid); },
-           .relation_lookup = [this](uint32_t id) { return LookupAttributes(Catalog(), id); }}) {}
+           .type_lookup =
+               [this](uint32_t oid) { return ReadAgainOnFailure(LookupType(Catalog(), oid)); },
+           .relation_lookup =
+               [this](uint32_t id) {
+                 return ReadAgainOnFailure(LookupAttributes(Catalog(), id));
+               }}) {}
 
 Connection& Capture::Catalog() {
-  // A lag check that timed out, or a stop, closed it: a type looked up on a closed connection
-  // would be kept as text for good.
+  // A lag check that timed out, or a stop, closed it. Should opening it fail, the look-up
+  // fails on the closed connection and says why.
   if (auto ok = EnsureCatalog(); !ok) {
     spdlog::warn("catalog connection could not be opened again: {}", ok.error().message);
   }

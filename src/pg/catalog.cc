@@ -40,16 +40,15 @@ Result<std::vector<QualifiedName>> ResolveTables(Connection& conn,
   return resolved;
 }
 
-std::vector<CatalogAttribute> LookupAttributes(Connection& catalog, uint32_t relation_id) {
+Result<std::vector<CatalogAttribute>> LookupAttributes(Connection& catalog, uint32_t relation_id) {
   std::vector<CatalogAttribute> columns;
   auto result = catalog.Exec(
       "SELECT attname, attnum, atthasmissing, CASE WHEN atthasmissing THEN attmissingval::text "
       "END, atthasdef, attisdropped FROM pg_catalog.pg_attribute WHERE attrelid = " +
       std::to_string(relation_id) + " AND attnum > 0 ORDER BY attnum");
   if (!result) {
-    spdlog::warn("columns of relation {} not readable from the catalog: {}", relation_id,
-                 result.error().message);
-    return columns;
+    return Wrap(result.error(),
+                fmt::format("columns of relation {} not readable from the catalog", relation_id));
   }
   for (int row = 0; row < result->rows(); ++row) {
     CatalogAttribute& column = columns.emplace_back();
@@ -62,15 +61,13 @@ std::vector<CatalogAttribute> LookupAttributes(Connection& catalog, uint32_t rel
   return columns;
 }
 
-std::optional<PgTypeInfo> LookupType(Connection& catalog, uint32_t oid) {
+Result<std::optional<PgTypeInfo>> LookupType(Connection& catalog, uint32_t oid) {
   auto result = catalog.Exec(
       "SELECT typtype, typbasetype, typtypmod, CASE WHEN typcategory = 'A' THEN typelem "
       "ELSE 0 END FROM pg_catalog.pg_type WHERE oid = " +
       std::to_string(oid));
   if (!result) {
-    spdlog::warn("type {} not readable from the catalog ({}); its values are kept as text", oid,
-                 result.error().message);
-    return std::nullopt;
+    return Wrap(result.error(), fmt::format("type {} not readable from the catalog", oid));
   }
   if (result->rows() != 1) {
     spdlog::warn("type {} not found in the catalog; its values are kept as text", oid);

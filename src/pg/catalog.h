@@ -17,10 +17,11 @@ namespace walden::pg {
 Result<std::vector<QualifiedName>> ResolveTables(Connection& conn,
                                                  const std::vector<TableSelector>& selectors);
 
-// The type facts the decoders need for a user-defined type; nullopt (logged) when unknown.
-std::optional<PgTypeInfo> LookupType(Connection& catalog, uint32_t oid);
-// pg_attribute of a relation (attnum > 0, dropped ones included) in attnum order; empty
-// (logged) when the catalog cannot be read.
-std::vector<CatalogAttribute> LookupAttributes(Connection& catalog, uint32_t relation_id);
+// The type facts the decoders need for a user-defined type; nullopt (logged) when the
+// catalog has no such type, an error when it could not be asked.
+Result<std::optional<PgTypeInfo>> LookupType(Connection& catalog, uint32_t oid);
+// pg_attribute of a relation (attnum > 0, dropped ones included) in attnum order; an error
+// when the catalog could not be asked.
+Result<std::vector<CatalogAttribute>> LookupAttributes(Connection& catalog, uint32_t relation_id);
 
 }  // namespace walden::pg

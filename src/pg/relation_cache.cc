@@ -27,29 +27,31 @@ SchemaChange Diff(const RelationInfo& before, const RelationInfo& after) {
   return change;
 }
 
-RelationCache::UpdateResult RelationCache::Update(const pgoutput::Relation& message) {
+Result<RelationCache::UpdateResult> RelationCache::Update(const pgoutput::Relation& message) {
   auto info = std::make_shared<RelationInfo>();
   info->id = message.relation_id;
   info->name = {message.schema.empty() ? "pg_catalog" : message.schema, message.name};
   info->replica_identity = message.replica_identity;
   info->columns = message.columns;
   for (const pgoutput::Column& column : message.columns) {
-    info->types.push_back(MapType(column.type_oid, column.type_modifier, lookup_));
+    auto type = MapType(column.type_oid, column.type_modifier, lookup_);
+    if (!type) return std::unexpected(type.error());
+    info->types.push_back(std::move(*type));
   }
   auto it = relations_.find(message.relation_id);
   if (it == relations_.end()) {
-    AddCatalog(*info);
+    if (auto added = AddCatalog(*info); !added) return std::unexpected(added.error());
     relations_[message.relation_id] = info;
-    return {info, std::nullopt};
+    return UpdateResult{info, std::nullopt};
   }
   SchemaChange change = Diff(*it->second, *info);
   // Column order matters to the tuple layout even when names and types match.
   const bool same_layout = it->second->columns == info->columns;
-  if (change.empty() && same_layout) return {it->second, std::nullopt};
-  AddCatalog(*info);
+  if (change.empty() && same_layout) return UpdateResult{it->second, std::nullopt};
+  if (auto added = AddCatalog(*info); !added) return std::unexpected(added.error());
   info->version = it->second->version + 1;
   it->second = info;
-  return {info, std::move(change)};
+  return UpdateResult{info, std::move(change)};
 }
 
 Result<std::vector<std::optional<Datum>>> ParseTuple(const RelationInfo& relation,
@@ -141,9 +143,12 @@ std::vector<ColumnCatalog> MatchAttributes(const std::vector<pgoutput::Column>& 
   return out;
 }
 
-void RelationCache::AddCatalog(RelationInfo& info) const {
-  if (!relation_lookup_) return;
-  info.catalog = MatchAttributes(info.columns, relation_lookup_(info.id));
+Status RelationCache::AddCatalog(RelationInfo& info) const {
+  if (!relation_lookup_) return {};
+  auto attributes = relation_lookup_(info.id);
+  if (!attributes) return std::unexpected(attributes.error());
+  info.catalog = MatchAttributes(info.columns, *attributes);
+  return {};
 }
 
 std::shared_ptr<const RelationInfo> RelationCache::Find(uint32_t relation_id) const {

@@ -36,8 +36,9 @@ struct CatalogAttribute {
   bool dropped = false;
   ColumnCatalog facts;
 };
-// All attributes of a relation in attnum order, as the catalog says now.
-using RelationLookup = std::function<std::vector<CatalogAttribute>(uint32_t relation_id)>;
+// All attributes of a relation in attnum order, as the catalog says now; an error when the
+// catalog could not be asked.
+using RelationLookup = std::function<Result<std::vector<CatalogAttribute>>(uint32_t relation_id)>;
 
 // Which attribute each column of a Relation message is. The message may be older than the
 // catalog (walden lags behind DDL). When the catalog has exactly as many attributes
@@ -85,7 +86,9 @@ class RelationCache {
     std::shared_ptr<const RelationInfo> relation;
     std::optional<SchemaChange> change;  // nullopt: first sight or identical re-send
   };
-  UpdateResult Update(const pgoutput::Relation& message);
+  // Fails, keeping nothing of the message, when a catalog look-up fails (the caller reads
+  // the message again later, e.g. after reconnecting).
+  Result<UpdateResult> Update(const pgoutput::Relation& message);
   void UpdateType(const pgoutput::Type& message);
 
   std::shared_ptr<const RelationInfo> Find(uint32_t relation_id) const;
@@ -95,7 +98,7 @@ class RelationCache {
   std::string TypeName(uint32_t type_oid) const;
 
  private:
-  void AddCatalog(RelationInfo& info) const;
+  Status AddCatalog(RelationInfo& info) const;
 
   std::map<uint32_t, std::shared_ptr<const RelationInfo>> relations_;
   std::map<uint32_t, std::string> types_;

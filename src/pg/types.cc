@@ -1,5 +1,7 @@
 #include "pg/types.h"
 
+#include <algorithm>
+
 namespace walden::pg {
 namespace {
 
@@ -45,7 +47,7 @@ ColumnType ListOf(ColumnType element) {
 
 }  // namespace
 
-ColumnType MapType(uint32_t oid, int32_t typmod, const TypeLookup& lookup) {
+ColumnType MapType(uint32_t oid, int32_t typmod) {
   for (const Builtin& b : kBuiltins) {
     if (b.oid == oid) {
       ColumnType type = Scalar(b.kind, typmod);
@@ -60,20 +62,30 @@ ColumnType MapType(uint32_t oid, int32_t typmod, const TypeLookup& lookup) {
       return list;
     }
   }
-  if (!lookup) return ColumnType{.kind = TypeKind::kText, .pg_oid = oid};
-  const std::optional<PgTypeInfo> info = lookup(oid);
-  if (!info) return ColumnType{.kind = TypeKind::kText, .pg_oid = oid};
-  if (info->typtype == 'e')
+  return ColumnType{.kind = TypeKind::kText, .pg_oid = oid};
+}
+
+Result<ColumnType> MapType(uint32_t oid, int32_t typmod, const TypeLookup& lookup) {
+  const bool builtin = std::ranges::any_of(
+      kBuiltins, [&](const Builtin& b) { return b.oid == oid || b.array_oid == oid; });
+  if (builtin || !lookup) return MapType(oid, typmod);
+  const ColumnType text{.kind = TypeKind::kText, .pg_oid = oid};
+  auto info = lookup(oid);
+  if (!info) return std::unexpected(info.error());
+  if (!*info) return text;
+  if ((*info)->typtype == 'e')
     return ColumnType{.kind = TypeKind::kText, .pg_oid = oid, .is_enum = true};
-  if (info->typtype == 'd' && info->base_type != 0 && info->base_type != oid) {
-    return MapType(info->base_type, info->base_typmod, lookup);
+  if ((*info)->typtype == 'd' && (*info)->base_type != 0 && (*info)->base_type != oid) {
+    return MapType((*info)->base_type, (*info)->base_typmod, lookup);
   }
-  if (info->element_type != 0 && info->element_type != oid) {
-    ColumnType list = ListOf(MapType(info->element_type, typmod, lookup));
+  if ((*info)->element_type != 0 && (*info)->element_type != oid) {
+    auto element = MapType((*info)->element_type, typmod, lookup);
+    if (!element) return element;
+    ColumnType list = ListOf(std::move(*element));
     list.pg_oid = oid;
     return list;
   }
-  return ColumnType{.kind = TypeKind::kText, .pg_oid = oid};  // composites, ranges: text form
+  return text;  // composites, ranges: their text form
 }
 
 }  // namespace walden::pg

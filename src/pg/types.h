@@ -26,11 +26,16 @@ struct PgTypeInfo {
   int32_t base_typmod = -1;   // domains
   uint32_t element_type = 0;  // arrays
 };
-using TypeLookup = std::function<std::optional<PgTypeInfo>(uint32_t oid)>;
+// nullopt: the catalog has no such type. An error: the catalog could not be asked; nothing
+// may be decided from it (a type mapped to text by mistake would stay text for good).
+using TypeLookup = std::function<Result<std::optional<PgTypeInfo>>(uint32_t oid)>;
 
 // Maps a column's type OID and modifier. Unknown types fall back to text (PostgreSQL's text
 // form, kept exactly), as do numerics DuckDB's DECIMAL cannot hold (no or >38 precision).
-ColumnType MapType(uint32_t oid, int32_t typmod, const TypeLookup& lookup = nullptr);
+ColumnType MapType(uint32_t oid, int32_t typmod);
+// Resolves user-defined types (enums, domains, their arrays) through `lookup` too; fails
+// only when the lookup does.
+Result<ColumnType> MapType(uint32_t oid, int32_t typmod, const TypeLookup& lookup);
 
 // Parses PostgreSQL's binary (send/recv) form, for pgoutput's binary mode. Types whose
 // binary form walden does not read (e.g. inet, money, ranges: they map to their text form)

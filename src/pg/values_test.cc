@@ -35,16 +35,24 @@ TEST(Types, MapsDesignTypeTable) {
   EXPECT_EQ(MapType(3802, -1).DuckDbName(), "JSON");
   EXPECT_EQ(MapType(1007, -1).DuckDbName(), "INTEGER[]");
   EXPECT_EQ(MapType(869, -1).DuckDbName(), "VARCHAR");  // inet
-  const TypeLookup lookup = [](uint32_t oid) -> std::optional<PgTypeInfo> {
+  const TypeLookup lookup = [](uint32_t oid) -> Result<std::optional<PgTypeInfo>> {
     if (oid == 90001) return PgTypeInfo{.typtype = 'e'};
     if (oid == 90002)
       return PgTypeInfo{.typtype = 'd', .base_type = 1700, .base_typmod = ((6 << 16) | 1) + 4};
     if (oid == 90003) return PgTypeInfo{.element_type = 90002};
+    if (oid == 90004) return PgTypeInfo{.element_type = 90005};
+    if (oid == 90005) return Fail(ErrorKind::kConnection, "catalog away");
     return std::nullopt;
   };
-  EXPECT_EQ(MapType(90001, -1, lookup).DuckDbName(), "VARCHAR");
-  EXPECT_EQ(MapType(90002, -1, lookup).DuckDbName(), "DECIMAL(6,1)");
-  EXPECT_EQ(MapType(90003, -1, lookup).DuckDbName(), "DECIMAL(6,1)[]");
+  EXPECT_EQ(MapType(90001, -1, lookup)->DuckDbName(), "VARCHAR");
+  EXPECT_TRUE(MapType(90001, -1, lookup)->is_enum);
+  EXPECT_EQ(MapType(90002, -1, lookup)->DuckDbName(), "DECIMAL(6,1)");
+  EXPECT_EQ(MapType(90003, -1, lookup)->DuckDbName(), "DECIMAL(6,1)[]");
+  EXPECT_EQ(MapType(23, -1, lookup)->DuckDbName(), "INTEGER");
+  EXPECT_EQ(MapType(90099, -1, lookup)->DuckDbName(), "VARCHAR");  // no such type
+  // A look-up that could not be made decides nothing, also for an array's element.
+  EXPECT_EQ(MapType(90005, -1, lookup).error().message, "catalog away");
+  EXPECT_EQ(MapType(90004, -1, lookup).error().message, "catalog away");
 }
 
 TEST(Values, Scalars) {

@@ -54,7 +54,9 @@ Result<Plan> MakePlan(const Config& config, pg::Connection& conn, const pg::Slot
                                .chunks = std::move(*chunks),
                                .planned = true,
                                .estimated_rows = static_cast<int64_t>(source->estimated_rows)});
-    plan.relations.push_back(relations.Update(source->relation).relation);
+    auto relation = relations.Update(source->relation);
+    if (!relation) return std::unexpected(relation.error());
+    plan.relations.push_back(relation->relation);
     plan.sources.push_back(std::move(*source));
   }
   return plan;

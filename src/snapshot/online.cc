@@ -196,7 +196,9 @@ Status OnlineSnapshot::Tick() {
     flight->chunk = static_cast<size_t>(next - table.chunks.begin());
     flight->limit = table.planned ? 0 : options_.chunk_rows;
   }
-  flight->relation = relations_.Update(flight->source.relation).relation;
+  auto updated = relations_.Update(flight->source.relation);
+  if (!updated) return std::unexpected(updated.error());
+  flight->relation = updated->relation;
   std::random_device random;
   flight->tag = fmt::format("{}/{:08x}{:08x}", job_->id, random(), random());
   if (auto ok = Emit(flight->tag + " low"); !ok) return ok;

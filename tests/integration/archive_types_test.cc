@@ -89,13 +89,16 @@ class ArchiveTypesTest : public PgTest {
       std::string ddl =
           "CREATE TABLE IF NOT EXISTS \"expected_" + table + "\" (ord BIGINT, op VARCHAR";
       for (int c = 0; c < columns->rows(); ++c) {
-        auto lookup = [&](uint32_t oid) -> std::optional<pg::PgTypeInfo> {
+        auto lookup = [&](uint32_t oid) -> Result<std::optional<pg::PgTypeInfo>> {
           auto info = conn->Exec("SELECT typtype FROM pg_type WHERE oid = " + std::to_string(oid));
-          if (!info || info->rows() != 1) return std::nullopt;
+          if (!info) return std::unexpected(info.error());
+          if (info->rows() != 1) return std::nullopt;
           return pg::PgTypeInfo{.typtype = info->Value(0, 0)[0]};
         };
-        types.push_back(pg::MapType(std::stoul(std::string(columns->Value(c, 1))),
-                                    std::stoi(std::string(columns->Value(c, 2))), lookup));
+        auto type = pg::MapType(std::stoul(std::string(columns->Value(c, 1))),
+                                std::stoi(std::string(columns->Value(c, 2))), lookup);
+        ASSERT_TRUE(type) << type.error().message;
+        types.push_back(*type);
         ddl += ", " + QuoteIdent(columns->Value(c, 0)) + " " + types.back().DuckDbName();
       }
       ASSERT_TRUE(duck.Execute(ddl + ")"));
