@@ -109,7 +109,9 @@ std::string InputSeries(const Scrape& first, const Scrape& second, int steps, bo
     const std::string metric = second.MetricOf(series);
     const std::string& type = second.types.at(metric);
     const bool moves = type != "gauge" || metric.ends_with("_lsn_bytes") || gauges_move;
-    const double before = first.Get(series) < 0 ? value : first.Get(series);
+    // A counter first seen in `second` (an error that began between the scrapes) rose from 0.
+    const double before =
+        first.Get(series) >= 0 ? first.Get(series) : (type == "counter" ? 0 : value);
     const double per_minute = moves ? (value - before) / seconds * 60 : 0;
     std::string labels = series.find('{') == std::string::npos
                              ? series + "{"
