@@ -239,12 +239,13 @@ Status Capture::TryReconnect() {
   return {};
 }
 
-Status Capture::EnsureCatalog() {
-  return PQstatus(catalog_.get()) == CONNECTION_OK ? Status{} : OpenCatalog();
+Status Capture::EnsureCatalog(bool interruptible) {
+  return PQstatus(catalog_.get()) == CONNECTION_OK ? Status{} : OpenCatalog(interruptible);
 }
 
-Status Capture::OpenCatalog() {
-  auto catalog = Connection::Open(options_.conninfo, LoopConnectOptions(options_.stop));
+Status Capture::OpenCatalog(bool interruptible) {
+  auto catalog = Connection::Open(options_.conninfo,
+                                  LoopConnectOptions(interruptible ? options_.stop : nullptr));
   if (!catalog) return std::unexpected(catalog.error());
   catalog_ = std::move(*catalog);
   return {};
@@ -384,10 +385,8 @@ Result<Lsn> Capture::DrainTarget() {
   // Runs after the stop request, so not interrupted by it; bounded instead, as a stop must
   // end within ~2 s even when the network is cut. The stop may have closed the catalog
   // connection (it interrupts a lag check in flight): then a new one.
-  if (PQstatus(catalog_.get()) != CONNECTION_OK) {
-    auto catalog = Connection::Open(options_.conninfo, LoopConnectOptions(nullptr));
-    if (!catalog) return std::unexpected(catalog.error());
-    catalog_ = std::move(*catalog);
+  if (auto catalog = EnsureCatalog(/*interruptible=*/false); !catalog) {
+    return std::unexpected(catalog.error());
   }
   catalog_.set_interrupt(nullptr);
   catalog_.set_answer_timeout(std::chrono::seconds(1));

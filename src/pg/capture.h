@@ -136,11 +136,12 @@ class Capture {
   void Disconnected(const Error& cause, bool at_once);
   // One reconnect attempt when it is due; fails only when retrying cannot help.
   Status TryReconnect();
-  // Reopens the catalog connection when it was lost; OpenCatalog always does.
-  Status EnsureCatalog();
+  // Reopens the catalog connection when it was lost; OpenCatalog always does. Opening gives
+  // up at a stop request unless not `interruptible` (the stop's own drain).
+  Status EnsureCatalog(bool interruptible = true);
   // The catalog connection for a type or column look-up, reopened when it was closed.
   Connection& Catalog();
-  Status OpenCatalog();
+  Status OpenCatalog(bool interruptible = true);
   Status SendStatus(bool reply);
   // Sleeps up to `delay`; false (at once) when a stop was requested.
   bool Pause(std::chrono::milliseconds delay) const;

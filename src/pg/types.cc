@@ -1,7 +1,5 @@
 #include "pg/types.h"
 
-#include <algorithm>
-
 namespace walden::pg {
 namespace {
 
@@ -45,9 +43,8 @@ ColumnType ListOf(ColumnType element) {
                     .element = std::make_shared<const ColumnType>(std::move(element))};
 }
 
-}  // namespace
-
-ColumnType MapType(uint32_t oid, int32_t typmod) {
+// nullopt: not a built-in type or an array of one.
+std::optional<ColumnType> MapBuiltin(uint32_t oid, int32_t typmod) {
   for (const Builtin& b : kBuiltins) {
     if (b.oid == oid) {
       ColumnType type = Scalar(b.kind, typmod);
@@ -62,14 +59,19 @@ ColumnType MapType(uint32_t oid, int32_t typmod) {
       return list;
     }
   }
-  return ColumnType{.kind = TypeKind::kText, .pg_oid = oid};
+  return std::nullopt;
+}
+
+}  // namespace
+
+ColumnType MapType(uint32_t oid, int32_t typmod) {
+  return MapBuiltin(oid, typmod).value_or(ColumnType{.kind = TypeKind::kText, .pg_oid = oid});
 }
 
 Result<ColumnType> MapType(uint32_t oid, int32_t typmod, const TypeLookup& lookup) {
-  const bool builtin = std::ranges::any_of(
-      kBuiltins, [&](const Builtin& b) { return b.oid == oid || b.array_oid == oid; });
-  if (builtin || !lookup) return MapType(oid, typmod);
+  if (auto builtin = MapBuiltin(oid, typmod)) return *builtin;
   const ColumnType text{.kind = TypeKind::kText, .pg_oid = oid};
+  if (!lookup) return text;
   auto info = lookup(oid);
   if (!info) return std::unexpected(info.error());
   if (!*info) return text;
